@@ -1,0 +1,351 @@
+//! Command-line interface: clap definitions and one function per command.
+//!
+//! Orchestration only: commands call into the pure core and the I/O modules, print
+//! data to stdout and logs to stderr, and map outcomes to exit codes here, in one place.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod stub;
+
+/// What a command reports besides errors; mapped to the process exit code in [`main`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 2: `plan --detailed-exitcode` found changes.
+    ChangesPresent,
+    /// Exit 1: apply failed and rollback restored everything (the report is printed).
+    FailedRolledBack,
+    /// Exit 3: apply failed and rollback was incomplete.
+    RollbackIncomplete,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Outcome::Success => 0,
+            Outcome::FailedRolledBack => 1,
+            Outcome::ChangesPresent => 2,
+            Outcome::RollbackIncomplete => 3,
+        }
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tarsform",
+    version,
+    about = "Plan, apply and roll back FISCO BCOS Pro RPC/Gateway services on Tars"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArg {
+    /// Topology file (BcosBuilder's config.toml, or the same schema in YAML).
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        default_value = "config.toml"
+    )]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StateArg {
+    /// State file (default: state/<chain_id>.state.json).
+    #[arg(long = "state", value_name = "PATH")]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a topology file and summarise it.
+    #[command(after_help = "Example:\n  tarsform validate -c conf/expand-agencyA.toml")]
+    Validate(ValidateArgs),
+    /// Write the generated config files, certificates and packages only.
+    #[command(after_help = "Example:\n  tarsform render -c conf/expand-agencyA.toml -o generated")]
+    Render(RenderArgs),
+    /// Show what apply would change.
+    #[command(after_help = "Example:\n  tarsform plan -c config.toml --out plans/expand.plan.json")]
+    Plan(PlanArgs),
+    /// Make the planned changes in Tars, rolling back on failure.
+    #[command(after_help = "Example:\n  tarsform apply plans/expand.plan.json")]
+    Apply(ApplyArgs),
+    /// Tear down the nodes this topology deployed.
+    #[command(
+        after_help = "Example:\n  tarsform destroy -c config.toml --target 'node[\"agencyABcosRpcService\"][\"172.25.0.5\"]'"
+    )]
+    Destroy(DestroyArgs),
+    /// Show a saved plan, or the state.
+    #[command(after_help = "Example:\n  tarsform show plans/expand.plan.json --json")]
+    Show(ShowArgs),
+    /// Print the resource graph as DOT or Mermaid.
+    #[command(after_help = "Example:\n  tarsform graph -c config.toml --format mermaid")]
+    Graph(GraphArgs),
+    /// Live view of the servers and nodes from Tars.
+    #[command(after_help = "Example:\n  tarsform status -c config.toml")]
+    Status(StatusArgs),
+    /// Update the state from Tars and report drift.
+    #[command(after_help = "Example:\n  tarsform refresh -c config.toml")]
+    Refresh(RefreshArgs),
+    /// Adopt a node that already exists in Tars into the state.
+    #[command(
+        after_help = "Example:\n  tarsform import -c config.toml 'node[\"agencyABcosRpcService\"][\"172.25.0.3\"]'"
+    )]
+    Import(ImportArgs),
+    /// Inspect or edit the state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Remove a stale lock left by a killed run.
+    #[command(name = "force-unlock", after_help = "Example:\n  tarsform force-unlock 3f2a…")]
+    ForceUnlock(ForceUnlockArgs),
+    /// Undo an interrupted apply from its journal.
+    #[command(after_help = "Example:\n  tarsform rollback -c config.toml")]
+    Rollback(RollbackArgs),
+    /// Serve a TarsWeb-compatible API on loopback for tests and demos.
+    #[command(
+        after_help = "Example:\n  tarsform emulator --listen 127.0.0.1:3000 --token t0k --node 172.25.0.3 --node 172.25.0.5"
+    )]
+    Emulator(EmulatorArgs),
+    /// Run the founding scenario end to end on an in-process emulator.
+    #[command(after_help = "Example:\n  tarsform demo")]
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Output directory.
+    #[arg(short = 'o', long = "output", default_value = "generated")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
+    /// Save the plan to this file for `apply PLANFILE`.
+    #[arg(long = "out", value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    #[arg(long = "format", value_enum, default_value = "human")]
+    pub format: PlanFormat,
+    /// Read what Tars reports before planning.
+    #[arg(long = "refresh", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub refresh: bool,
+    /// Limit the plan to these addresses and everything under them.
+    #[arg(long = "target", value_name = "ADDR")]
+    pub target: Vec<String>,
+    /// Plan the teardown of everything in the state.
+    #[arg(long = "destroy")]
+    pub destroy: bool,
+    /// Exit 0 with no changes, 2 with changes, 1 on error.
+    #[arg(long = "detailed-exitcode")]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved with `plan --out`.
+    pub planfile: Option<PathBuf>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
+    /// Do not ask for confirmation.
+    #[arg(long = "auto-approve")]
+    pub auto_approve: bool,
+    /// Maximum number of steps in flight.
+    #[arg(long = "parallelism", default_value_t = 10)]
+    pub parallelism: usize,
+    /// On failure keep partial progress instead of rolling back.
+    #[arg(long = "no-rollback")]
+    pub no_rollback: bool,
+    #[arg(long = "target", value_name = "ADDR")]
+    pub target: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
+    #[arg(long = "target", value_name = "ADDR")]
+    pub target: Vec<String>,
+    #[arg(long = "auto-approve")]
+    pub auto_approve: bool,
+    #[arg(long = "parallelism", default_value_t = 10)]
+    pub parallelism: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub planfile: Option<PathBuf>,
+    #[arg(long = "json")]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long = "format", value_enum, default_value = "dot")]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
+    #[arg(long = "json")]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
+    /// The node address to adopt, e.g. node["agencyABcosRpcService"]["172.25.0.3"].
+    pub address: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List the addresses in the state.
+    List(StateListArgs),
+    /// Show one resource of the state.
+    Show(StateAddrArgs),
+    /// Forget one resource (Tars is not touched).
+    Rm(StateAddrArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateListArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
+}
+
+#[derive(Debug, Args)]
+pub struct StateAddrArgs {
+    pub address: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ForceUnlockArgs {
+    pub lock_id: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
+    #[arg(long = "auto-approve")]
+    pub auto_approve: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on (loopback by default; port 0 picks a free one).
+    #[arg(long = "listen", default_value = "127.0.0.1:3000")]
+    pub listen: String,
+    /// The token accepted as `ticket` (any non-empty ticket when not given).
+    #[arg(long = "token", env = "TARSFORM_EMULATOR_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Register a live tarsnode with this IP (repeatable).
+    #[arg(long = "node")]
+    pub node: Vec<String>,
+    /// Persist the model in this JSON file.
+    #[arg(long = "data")]
+    pub data: Option<PathBuf>,
+    /// Delay every response by this many milliseconds.
+    #[arg(long = "latency-ms", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// How long a task takes to move through its states.
+    #[arg(long = "task-ms", default_value_t = 200)]
+    pub task_ms: u64,
+    /// Fault rules: api:ENDPOINT#N, task:COMMAND@IP, node-down:IP (repeatable).
+    #[arg(long = "fail")]
+    pub fail: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo workspace in this directory instead of a temporary one.
+    #[arg(long = "workspace")]
+    pub workspace: Option<PathBuf>,
+}
+
+/// Parses the command line, runs the command and maps its outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<Outcome> {
+    match command {
+        other => stub::run(other),
+    }
+}

@@ -1,0 +1,195 @@
+//! The validated, typed topology: what every later stage reads.
+//!
+//! Built only by `config::load`/`config::parse` after validation; it never holds
+//! unchecked input. Pure data, no I/O.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::secret::Secret;
+
+/// Tars application objects, server names and file names follow BcosBuilder exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceKind {
+    Rpc,
+    Gateway,
+}
+
+impl ServiceKind {
+    pub const ALL: [ServiceKind; 2] = [ServiceKind::Rpc, ServiceKind::Gateway];
+
+    /// `rpc` or `gateway`: the `-t` value, the generated folder and the `ca["…"]` key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceKind::Rpc => "rpc",
+            ServiceKind::Gateway => "gateway",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ServiceKind> {
+        match s {
+            "rpc" => Some(ServiceKind::Rpc),
+            "gateway" => Some(ServiceKind::Gateway),
+            _ => None,
+        }
+    }
+
+    /// `<agency>BcosRpcService` / `<agency>BcosGatewayService`.
+    pub fn server_name(self, agency: &str) -> String {
+        match self {
+            ServiceKind::Rpc => format!("{agency}BcosRpcService"),
+            ServiceKind::Gateway => format!("{agency}BcosGatewayService"),
+        }
+    }
+
+    /// The Tars servant object: `RpcServiceObj` / `GatewayServiceObj`.
+    pub fn obj_name(self) -> &'static str {
+        match self {
+            ServiceKind::Rpc => "RpcServiceObj",
+            ServiceKind::Gateway => "GatewayServiceObj",
+        }
+    }
+
+    /// The binary name inside `tars_pkg_dir/<binary>.tgz`.
+    pub fn binary_name(self) -> &'static str {
+        match self {
+            ServiceKind::Rpc => "BcosRpcService",
+            ServiceKind::Gateway => "BcosGatewayService",
+        }
+    }
+
+    /// Config files pushed to Tars for each node, in BcosBuilder's upload order.
+    pub fn config_files(self) -> &'static [&'static str] {
+        match self {
+            ServiceKind::Rpc => &["config.ini", "ca.crt", "ssl.crt", "ssl.key"],
+            ServiceKind::Gateway => &["config.ini", "nodes.json", "ca.crt", "ssl.crt", "ssl.key"],
+        }
+    }
+
+    /// Leaf certificates made for each node: `ssl` always, `sdk` for rpc.
+    pub fn cert_purposes(self) -> &'static [&'static str] {
+        match self {
+            ServiceKind::Rpc => &["ssl", "sdk"],
+            ServiceKind::Gateway => &["ssl"],
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `Tars application = chain_id`, constants of the server registration.
+pub const SERVER_TYPE: &str = "tars_cpp";
+pub const TEMPLATE_NAME: &str = "tars.cpp.default";
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Topology {
+    pub tars: TarsSettings,
+    pub chain: ChainSettings,
+    /// In file order; names are unique (validated).
+    pub agencies: Vec<Agency>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TarsSettings {
+    /// Always ends with `/`.
+    pub url: String,
+    /// From the file, or `TARSFORM_TARS_TOKEN` (which wins). May be empty for
+    /// commands that never call Tars.
+    #[serde(skip)]
+    pub token: Secret,
+    /// Directory holding `BcosRpcService.tgz` / `BcosGatewayService.tgz`, as written
+    /// in the file (relative paths are relative to the working directory, like BcosBuilder).
+    pub pkg_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChainSettings {
+    pub chain_id: String,
+    /// CA directory per service type; defaults to `generated/<type>/<chain>/ca`.
+    pub rpc_ca_cert_path: PathBuf,
+    pub gateway_ca_cert_path: PathBuf,
+    /// Whether the CA path was written in the file (expansions must name it).
+    pub rpc_ca_cert_path_explicit: bool,
+    pub gateway_ca_cert_path_explicit: bool,
+}
+
+impl ChainSettings {
+    pub fn ca_cert_path(&self, kind: ServiceKind) -> &PathBuf {
+        match kind {
+            ServiceKind::Rpc => &self.rpc_ca_cert_path,
+            ServiceKind::Gateway => &self.gateway_ca_cert_path,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agency {
+    pub name: String,
+    pub failover_cluster_url: String,
+    pub enable_storage_security: bool,
+    pub key_center_url: String,
+    pub cipher_data_key: String,
+    pub rpc: Option<Service>,
+    pub gateway: Option<Service>,
+}
+
+impl Agency {
+    pub fn service(&self, kind: ServiceKind) -> Option<&Service> {
+        match kind {
+            ServiceKind::Rpc => self.rpc.as_ref(),
+            ServiceKind::Gateway => self.gateway.as_ref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Service {
+    pub kind: ServiceKind,
+    /// One Tars node per IP, in file order, no duplicates (validated).
+    pub deploy_ip: Vec<IpAddr>,
+    pub listen_ip: String,
+    pub listen_port: u16,
+    pub thread_count: u32,
+    /// Gateway only: `ip:port` strings written to nodes.json (validated).
+    pub peers: Vec<String>,
+}
+
+/// One service of one agency, with the names derived from it.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceRef<'a> {
+    pub agency: &'a Agency,
+    pub service: &'a Service,
+}
+
+impl ServiceRef<'_> {
+    pub fn kind(&self) -> ServiceKind {
+        self.service.kind
+    }
+
+    pub fn server_name(&self) -> String {
+        self.service.kind.server_name(&self.agency.name)
+    }
+}
+
+impl Topology {
+    /// Every service of every agency: agencies in file order, rpc before gateway.
+    pub fn services(&self) -> impl Iterator<Item = ServiceRef<'_>> {
+        self.agencies.iter().flat_map(|agency| {
+            ServiceKind::ALL
+                .into_iter()
+                .filter_map(move |kind| agency.service(kind).map(|service| ServiceRef { agency, service }))
+        })
+    }
+
+    /// The Tars application: the chain id.
+    pub fn application(&self) -> &str {
+        &self.chain.chain_id
+    }
+}
