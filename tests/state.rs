@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use tarsform::addr::{Address, ResourceKind};
-use tarsform::state::{ResourceState, State, StateStore, read_state};
+use tarsform::state::{Journal, JournalFile, ResourceState, State, StateStore, read_state};
 
 const RPC: &str = "agencyABcosRpcService";
 const NEW_IP: &str = "172.25.0.5";
@@ -54,6 +54,17 @@ fn list_show_and_rm_round_trip_through_the_binary() {
     let out = tarsform(&["state", "list", "--state", arg(&path)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), format!("server[\"{RPC}\"]\n{node}\n"));
+    assert_eq!(text(&out.stderr), "");
+
+    let journal = Journal::new("run-7", "apply", "2026-01-01T00:00:00Z", "sha256:00");
+    let left = JournalFile::create(&path, journal).unwrap();
+    let out = tarsform(&["state", "list", "--state", arg(&path)]);
+    let warning = text(&out.stderr);
+    assert!(
+        warning.contains("run-7") && warning.contains("tarsform rollback"),
+        "{warning}"
+    );
+    left.remove().unwrap();
 
     let out = tarsform(&["state", "show", &node, "--state", arg(&path)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
