@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod stub;
+mod validate;
 
 /// What a command reports besides errors; mapped to the process exit code in [`main`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,6 +347,7 @@ pub fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
+        Command::Validate(a) => validate::run(a),
         other => stub::run(other),
     }
 }
