@@ -345,6 +345,9 @@ fn type_error(path: &str, entry: &Entry, expected: &str) -> ConfigError {
         {
             Some(format!("remove the quotes: `{s}`"))
         }
+        (Value::Str(s), false) if expected == "an integer" && s.trim().parse::<i64>().is_ok() => {
+            Some(format!("remove the quotes: `{}`", s.trim()))
+        }
         (Value::Float(_), false) if expected == "an integer" => {
             Some("write a whole number without a decimal point".to_string())
         }
