@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod force_unlock;
 mod state;
+mod render;
 mod stub;
 mod validate;
 
@@ -352,6 +353,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::State(c) => state::run(c),
         Command::ForceUnlock(a) => force_unlock::run(a),
         Command::Validate(a) => validate::run(a),
+        Command::Render(args) => render::run(args),
         other => stub::run(other),
     }
 }
