@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod force_unlock;
 mod state;
 mod render;
+mod emulator;
 mod stub;
 mod validate;
 
@@ -354,6 +355,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::ForceUnlock(a) => force_unlock::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Render(args) => render::run(args),
+        Command::Emulator(args) => emulator::run_cli(args),
         other => stub::run(other),
     }
 }
