@@ -15,16 +15,15 @@ mod planner;
 mod render_shim;
 pub mod saved;
 mod simulate;
-mod state_shim;
 mod targets;
 
+use crate::state::{ResourceState, ResourceStatus, State};
 pub use digest::{pem_sha256, sha256_hex};
 pub use errors::PlanError;
 pub use local::{LocalCa, LocalCert, LocalFiles, LocalPackage};
 pub use model::*;
 pub use observed::{Observed, ObservedConfig, ObservedNode, ObservedServer};
 pub use simulate::state_after;
-pub use state_shim::{ResourceState, ResourceStatus, State};
 
 use crate::addr::Target;
 use crate::config::Topology;

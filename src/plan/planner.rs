@@ -11,7 +11,7 @@ use super::render_shim as render;
 use super::targets;
 use super::{
     Action, Attrs, CaPrecondition, LocalPackage, Observed, ObservedNode, PLAN_FORMAT_VERSION, Plan,
-    PlanError, PlanInput, Preconditions, PriorState, ResourceChange, State,
+    PlanError, PlanInput, Preconditions, PriorState, ResourceChange, ResourceStatus, State,
 };
 use crate::addr::{Address, ResourceKind};
 use crate::config::{ServiceKind, ServiceRef, Topology};
@@ -156,6 +156,12 @@ impl<'a> Planner<'a> {
             .map(|r| &r.attributes)
     }
 
+    fn is_tainted(&self, address: &Address) -> bool {
+        self.state()
+            .and_then(|s| s.resources.get(address))
+            .is_some_and(|r| r.status == ResourceStatus::Tainted)
+    }
+
     fn is_desired(&self, address: &Address) -> bool {
         !self.input.options.destroy && self.input.graph.contains(address)
     }
@@ -203,6 +209,13 @@ impl<'a> Planner<'a> {
         before: Option<Attrs>,
         after: Desired,
     ) {
+        let (action, reason) = match (action, self.is_tainted(&address)) {
+            (Action::NoOp | Action::Update | Action::Import, true) => (
+                Action::Replace,
+                "tainted: an earlier apply did not finish it".to_string(),
+            ),
+            (a, _) => (a, reason.into()),
+        };
         if action == Action::NoOp {
             return;
         }
@@ -212,7 +225,7 @@ impl<'a> Planner<'a> {
             ResourceChange {
                 address,
                 action,
-                reason: reason.into(),
+                reason,
                 before,
                 after: Some(after.attrs),
                 after_unknown: after.unknown,
@@ -572,7 +585,7 @@ impl<'a> Planner<'a> {
                 reason.push_str(&format!("; restart: {r}"));
             }
             (Action::Import, reason)
-        } else if before.is_none() || gone {
+        } else if before.is_none() || gone || self.is_tainted(&address) {
             let (register, how) = match register_source.as_deref() {
                 Some(source) => (
                     json!({ "method": "expand", "source": source }),
@@ -590,10 +603,19 @@ impl<'a> Planner<'a> {
             after.unknown("adapter_port");
             let reason = if gone {
                 format!("in state but gone from Tars: register again ({how})")
+            } else if before.is_some() {
+                format!("tainted: an earlier apply did not finish it; undeploy and register again ({how})")
             } else {
                 format!("new node: {how}, push configs, patch and start")
             };
-            (Action::Create, reason)
+            (
+                if before.is_some() && !gone {
+                    Action::Replace
+                } else {
+                    Action::Create
+                },
+                reason,
+            )
         } else if let Some(r) = restart {
             after.set("restart_reason", r.clone());
             (Action::Update, format!("restart: {r}"))
