@@ -8,8 +8,8 @@ mod build;
 mod resource_graph;
 
 pub use build::desired;
-pub use resource_graph::ResourceGraph;
 pub(crate) use build::kind_of_server;
+pub use resource_graph::ResourceGraph;
 
 use crate::addr::Address;
 
@@ -19,7 +19,9 @@ pub enum GraphError {
     Dangling { from: Address, to: Address },
     #[error("resource graph: dependency cycle through {}", join(.cycle))]
     Cycle { cycle: Vec<Address> },
-    #[error("resource graph: `{address}` is declared twice\nhint: check the topology for duplicate agency names or deploy IPs")]
+    #[error(
+        "resource graph: `{address}` is declared twice\nhint: check the topology for duplicate agency names or deploy IPs"
+    )]
     Duplicate { address: Address },
 }
 

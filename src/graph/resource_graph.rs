@@ -32,7 +32,11 @@ impl ResourceGraph {
         }
         for (from, to) in edges {
             let (Some(&a), Some(&b)) = (g.index.get(&from), g.index.get(&to)) else {
-                let missing = if g.index.contains_key(&from) { to } else { from.clone() };
+                let missing = if g.index.contains_key(&from) {
+                    to
+                } else {
+                    from.clone()
+                };
                 return Err(GraphError::Dangling { from, to: missing });
             };
             g.graph.update_edge(a, b, ());
@@ -107,7 +111,10 @@ impl ResourceGraph {
         let mut order = Vec::with_capacity(self.index.len());
         while let Some(next) = ready.pop_first() {
             order.push(next.clone());
-            for dependent in self.graph.neighbors_directed(self.index[next], Direction::Incoming) {
+            for dependent in self
+                .graph
+                .neighbors_directed(self.index[next], Direction::Incoming)
+            {
                 let dependent = &self.graph[dependent];
                 let n = pending.get_mut(dependent).expect("every vertex is indexed");
                 *n -= 1;
@@ -171,11 +178,7 @@ mod tests {
 
     #[test]
     fn toposort_puts_dependencies_first_and_is_stable() {
-        let g = ResourceGraph::new(
-            [a("c"), a("b"), a("a")],
-            [(a("a"), a("c")), (a("b"), a("c"))],
-        )
-        .unwrap();
+        let g = ResourceGraph::new([a("c"), a("b"), a("a")], [(a("a"), a("c")), (a("b"), a("c"))]).unwrap();
         assert_eq!(g.toposort().unwrap(), vec![a("c"), a("a"), a("b")]);
         assert_eq!(g.dependencies(&a("a")), BTreeSet::from([a("c")]));
         assert_eq!(g.dependents(&a("c")), BTreeSet::from([a("a"), a("b")]));

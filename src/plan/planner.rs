@@ -219,6 +219,15 @@ impl<'a> Planner<'a> {
         if action == Action::NoOp {
             return;
         }
+        let mut after = after;
+        if let (Some(before), Action::Update | Action::Import) = (&before, action) {
+            // Ids and ports Tars gave earlier stay what they are.
+            for (key, value) in before {
+                if !after.attrs.contains_key(key) && !after.unknown.contains(key) && key != "restart_reason" {
+                    after.attrs.insert(key.clone(), value.clone());
+                }
+            }
+        }
         let depends_on = self.input.graph.dependencies(&address);
         self.changes.insert(
             address.clone(),

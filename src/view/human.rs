@@ -34,9 +34,10 @@ pub fn human(plan: &Plan, color: bool) -> String {
                 Action::Replace => "destroy and then create replacement",
                 Action::Delete => "destroy",
                 Action::Read => "read (precondition)",
-                _ => "import",
+                _ => "import an existing resource into the state",
             };
-            let _ = writeln!(out, "  {} {label}", style.action(action, action.symbol()));
+            let symbol = format!("{:>3}", action.symbol());
+            let _ = writeln!(out, "{} {label}", style.action(action, &symbol));
         }
     }
     out.push_str("\ntarsform will perform the following actions:\n");
@@ -74,12 +75,8 @@ fn push_change(out: &mut String, change: &ResourceChange, style: Style) {
         style.bold(&format!("# {} {}", change.address, action.verb()))
     );
     let _ = writeln!(out, "  {}", style.dim(&format!("# ({})", change.reason)));
-    let _ = writeln!(
-        out,
-        "{:>2} {} {{",
-        style.action(action, action.symbol()),
-        change.address
-    );
+    let symbol = format!("{:>3}", action.symbol());
+    let _ = writeln!(out, "{} {} {{", style.action(action, &symbol), change.address);
     let attrs = attributes(change);
     let visible: Vec<&AttrView> = attrs.iter().filter(|a| show_all(change) || a.changed()).collect();
     let width = visible.iter().map(|a| a.name.len()).max().unwrap_or(0);

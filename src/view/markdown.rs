@@ -7,6 +7,9 @@ use super::human::summary_line;
 use super::values::attributes;
 use crate::plan::{Action, Plan};
 
+/// How many destroyed addresses the warning banner names.
+const MAX_LISTED: usize = 8;
+
 pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### tarsform plan for `{}`\n", plan.chain_id);
@@ -23,11 +26,15 @@ pub fn markdown(plan: &Plan) -> String {
         .map(|c| format!("`{}`", c.address))
         .collect();
     if !destroyed.is_empty() {
+        let more = match destroyed.len() {
+            n if n > MAX_LISTED => format!(" and {} more", n - MAX_LISTED),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "> **Warning**\n> This plan destroys {} resource(s): {}\n",
+            "> **Warning**\n> This plan destroys {} resource(s): {}{more}\n",
             destroyed.len(),
-            destroyed.join(", ")
+            destroyed[..destroyed.len().min(MAX_LISTED)].join(", ")
         );
     }
     if !plan.refreshed {
@@ -52,7 +59,7 @@ pub fn markdown(plan: &Plan) -> String {
             cell(&c.reason)
         );
     }
-    for c in &plan.changes {
+    for c in plan.changes.iter().filter(|c| c.action != Action::Delete) {
         for a in attributes(c) {
             let (old, new) = match (&a.text_before, &a.text_after) {
                 (None, None) => continue,
