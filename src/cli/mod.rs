@@ -9,6 +9,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod force_unlock;
+mod graph;
+pub mod inputs;
+mod plan;
+mod show;
 mod state;
 mod stub;
 
@@ -350,6 +354,9 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::State(c) => state::run(c),
         Command::ForceUnlock(a) => force_unlock::run(a),
+        Command::Plan(a) => plan::run(a),
+        Command::Show(a) => show::run(a),
+        Command::Graph(a) => graph::run(a),
         other => stub::run(other),
     }
 }

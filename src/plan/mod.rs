@@ -10,7 +10,7 @@ mod errors;
 mod local;
 mod model;
 mod observed;
-mod paths;
+pub mod paths;
 mod planner;
 mod render_shim;
 pub mod saved;

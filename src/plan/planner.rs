@@ -49,7 +49,7 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         tars_url: input.topology.tars.url.clone(),
         generated_root: input.options.generated_root.clone(),
         prior: input.state.map(|s| PriorState {
-            lineage: s.lineage.to_string(),
+            lineage: s.lineage.clone(),
             serial: s.serial,
         }),
         topology_digest: super::topology_digest(input.topology),

@@ -62,7 +62,7 @@ pub fn check_fresh(
             p.lineage, p.serial
         )),
         (Some(p), Some(s)) => {
-            if p.lineage != s.lineage.to_string() {
+            if p.lineage != s.lineage {
                 reasons.push(format!(
                     "the state lineage changed ({} → {}): it belongs to another state",
                     p.lineage, s.lineage
