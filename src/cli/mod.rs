@@ -15,6 +15,7 @@ mod plan;
 mod show;
 mod state;
 mod stub;
+mod validate;
 
 /// What a command reports besides errors; mapped to the process exit code in [`main`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,6 +353,7 @@ pub fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
+        Command::Validate(a) => validate::run(a),
         Command::State(c) => state::run(c),
         Command::ForceUnlock(a) => force_unlock::run(a),
         Command::Plan(a) => plan::run(a),
