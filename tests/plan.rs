@@ -777,3 +777,143 @@ mod properties {
         }
     }
 }
+
+// ---------------------------------------------------------------- command line
+
+mod cli {
+    use std::path::Path;
+    use std::process::{Command, Output};
+
+    use super::TOKEN;
+
+    fn release_tgz(binary: &str) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        let body = b"\x7fELF fake binary";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(body.len() as u64);
+        header.set_mode(0o755);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("{binary}/{binary}"), &body[..])
+            .unwrap();
+        tar.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn workspace() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/plan/expand-agencyA.toml");
+        std::fs::copy(fixture, dir.path().join("config.toml")).unwrap();
+        std::fs::create_dir(dir.path().join("binary")).unwrap();
+        for binary in ["BcosRpcService", "BcosGatewayService"] {
+            std::fs::write(
+                dir.path().join(format!("binary/{binary}.tgz")),
+                release_tgz(binary),
+            )
+            .unwrap();
+        }
+        dir
+    }
+
+    fn tarsform(dir: &Path, args: &[&str]) -> Output {
+        let out = Command::new(env!("CARGO_BIN_EXE_tarsform"))
+            .args(args)
+            .current_dir(dir)
+            .env_remove("TARSFORM_TARS_TOKEN")
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        for stream in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            assert!(
+                !text.contains(TOKEN) && !text.contains("s3cr3t"),
+                "token leaked: {text}"
+            );
+        }
+        out
+    }
+
+    fn stdout(out: &Output) -> String {
+        String::from_utf8(out.stdout.clone()).unwrap()
+    }
+
+    #[test]
+    fn plan_saves_a_plan_that_show_reads_and_never_prints_the_token() {
+        let dir = workspace();
+        let d = dir.path();
+        let out = tarsform(
+            d,
+            &[
+                "plan",
+                "-c",
+                "config.toml",
+                "--refresh=false",
+                "--out",
+                "plans/expand.plan.json",
+                "--detailed-exitcode",
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = stdout(&out);
+        assert!(
+            text.contains("Plan: 18 to add, 0 to change, 0 to destroy."),
+            "{text}"
+        );
+        assert!(
+            text.contains("register       = {\"method\":\"deploy\"}"),
+            "{text}"
+        );
+        assert!(!text.contains('\x1b'), "no colour when not a terminal");
+        let saved = std::fs::read_to_string(d.join("plans/expand.plan.json")).unwrap();
+        assert!(!saved.contains("s3cr3t"));
+        assert!(saved.contains("\"prior\": null"));
+
+        let show = tarsform(d, &["show", "plans/expand.plan.json", "--json"]);
+        assert!(show.status.success());
+        let json: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+        assert_eq!(json["resource_changes"].as_array().unwrap().len(), 19);
+
+        let md = tarsform(d, &["plan", "-c", "config.toml", "--format", "markdown"]);
+        assert_eq!(md.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&md.stderr).contains("planning from the state only"));
+        assert!(stdout(&md).starts_with("### tarsform plan for `chain0`"));
+    }
+
+    #[test]
+    fn show_without_a_plan_reads_the_state_and_graph_prints_mermaid() {
+        let dir = workspace();
+        let d = dir.path();
+        let none = tarsform(d, &["show", "-c", "config.toml"]);
+        assert!(none.status.success());
+        assert!(String::from_utf8_lossy(&none.stderr).contains("No state at state/chain0.state.json"));
+
+        let graph = tarsform(d, &["graph", "-c", "config.toml", "--format", "mermaid"]);
+        assert!(graph.status.success());
+        let text = stdout(&graph);
+        assert!(text.starts_with("flowchart RL\n"));
+        // cert → ca 3, cert files → ssl cert 6, node → tarsnode and server 4, node → configs 9
+        assert_eq!(text.matches("-->").count(), 22, "{text}");
+    }
+
+    #[test]
+    fn a_bad_target_is_an_error_that_names_it() {
+        let dir = workspace();
+        let out = tarsform(
+            dir.path(),
+            &[
+                "plan",
+                "-c",
+                "config.toml",
+                "--refresh=false",
+                "--target",
+                "nod[\"x\"]",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--target nod[\"x\"]"));
+    }
+}

@@ -11,6 +11,7 @@ use crate::addr::ResourceKind;
 use crate::config::{ServiceKind, Topology};
 use crate::graph::{self, ResourceGraph};
 use crate::plan::{LocalCa, LocalCert, LocalFiles, LocalPackage, paths, sha256_hex};
+use crate::render;
 use crate::state::{self, State};
 
 /// Where generated files live, as BcosBuilder's default `-O`.
@@ -118,31 +119,23 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
     for svc in topology.services() {
         let server = svc.server_name();
         let source = paths::package_source(&topology.tars.pkg_dir.display().to_string(), svc.kind());
-        let package = match std::fs::read(&source) {
-            Ok(bytes) => {
-                let built = build_package(&server, &bytes);
-                LocalPackage::Built {
-                    sha256: sha256_hex(&built),
-                    size: built.len() as u64,
-                    path: paths::package_path(root, &server),
-                    source,
-                }
-            }
-            Err(e) => LocalPackage::Missing {
-                reason: format!("cannot read `{source}`: {e}"),
+        let built = std::fs::read(&source)
+            .map_err(|e| format!("cannot read `{source}`: {e}"))
+            .and_then(|bytes| {
+                render::package::build(&bytes, svc.kind(), &server).map_err(|e| format!("`{source}`: {e}"))
+            });
+        let package = match built {
+            Ok(built) => LocalPackage::Built {
+                sha256: sha256_hex(&built),
+                size: built.len() as u64,
+                path: paths::package_path(root, &server),
                 source,
             },
+            Err(reason) => LocalPackage::Missing { reason, source },
         };
         local.packages.insert(server, package);
     }
     local
-}
-
-/// Stand-in for `render::package::build` until the render branch is merged.
-fn build_package(server: &str, release: &[u8]) -> Vec<u8> {
-    let mut bytes = server.as_bytes().to_vec();
-    bytes.extend_from_slice(release);
-    bytes
 }
 
 /// Colour only for a terminal, and never with `NO_COLOR`.

@@ -12,7 +12,6 @@ mod model;
 mod observed;
 pub mod paths;
 mod planner;
-mod render_shim;
 pub mod saved;
 mod simulate;
 mod targets;

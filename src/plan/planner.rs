@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 
 use super::digest::{pem_sha256, sha256_hex};
 use super::paths;
-use super::render_shim as render;
 use super::targets;
 use super::{
     Action, Attrs, CaPrecondition, LocalPackage, Observed, ObservedNode, PLAN_FORMAT_VERSION, Plan,
@@ -16,6 +15,7 @@ use super::{
 use crate::addr::{Address, ResourceKind};
 use crate::config::{ServiceKind, ServiceRef, Topology};
 use crate::graph::kind_of_server;
+use crate::render;
 
 /// Files whose content is a private key: never in a plan.
 const SENSITIVE_FILES: [&str; 1] = ["ssl.key"];
