@@ -9,6 +9,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod force_unlock;
+mod graph;
+pub mod inputs;
+mod plan;
+mod show;
 mod state;
 mod render;
 mod emulator;
@@ -356,6 +360,9 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Validate(a) => validate::run(a),
         Command::Render(args) => render::run(args),
         Command::Emulator(args) => emulator::run_cli(args),
+        Command::Plan(a) => plan::run(a),
+        Command::Show(a) => show::run(a),
+        Command::Graph(a) => graph::run(a),
         other => stub::run(other),
     }
 }

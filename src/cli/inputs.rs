@@ -1,0 +1,144 @@
+//! Gathering plan inputs from disk: the topology, its graph, the state, and the local
+//! files the planner compares (CA, leaf certificates, key digests, config copies,
+//! packages). Private keys are never read into memory beyond hashing them.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::addr::ResourceKind;
+use crate::config::{ServiceKind, Topology};
+use crate::graph::{self, ResourceGraph};
+use crate::plan::{LocalCa, LocalCert, LocalFiles, LocalPackage, paths, sha256_hex};
+use crate::render;
+use crate::state::{self, State};
+
+/// Where generated files live, as BcosBuilder's default `-O`.
+pub const GENERATED_ROOT: &str = "generated";
+
+/// Everything `plan` reads from disk.
+pub struct PlanContext {
+    pub topology: Topology,
+    pub graph: ResourceGraph,
+    pub state_path: PathBuf,
+    pub state: Option<State>,
+    pub local: LocalFiles,
+}
+
+pub fn load_topology(path: &Path) -> anyhow::Result<Topology> {
+    crate::config::load(path).map_err(anyhow::Error::new)
+}
+
+/// `--state`, or `state/<chain_id>.state.json`.
+pub fn state_path(arg: Option<&Path>, chain_id: &str) -> PathBuf {
+    arg.map(Path::to_path_buf)
+        .unwrap_or_else(|| state::default_state_path(chain_id))
+}
+
+pub fn gather(config: &Path, state_arg: Option<&Path>, root: &str) -> anyhow::Result<PlanContext> {
+    let topology = load_topology(config)?;
+    let graph = graph::desired(&topology)
+        .with_context(|| format!("building the resource graph of {}", config.display()))?;
+    let state_path = state_path(state_arg, &topology.chain.chain_id);
+    let state = state::read_state(&state_path)
+        .with_context(|| format!("reading the state {}", state_path.display()))?;
+    warn_on_journal(&state_path);
+    let local = gather_local(&topology, &graph, root);
+    Ok(PlanContext {
+        topology,
+        graph,
+        state_path,
+        state,
+        local,
+    })
+}
+
+/// Says so on stderr when an interrupted apply left its journal behind.
+pub fn warn_on_journal(state_path: &Path) {
+    let journal = state::JournalFile::path_for(state_path);
+    if journal.exists() {
+        eprintln!(
+            "warning: an interrupted apply left {}; the plan may not match Tars.\n  hint: run `tarsform rollback` to undo it, or `tarsform apply` to finish it",
+            journal.display()
+        );
+    }
+}
+
+/// Reads what the planner compares, for every resource of the graph.
+pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> LocalFiles {
+    let mut local = LocalFiles::default();
+    let chain = topology.application();
+    for kind in ServiceKind::ALL {
+        if !graph.contains(&crate::addr::Address::ca(kind)) {
+            continue;
+        }
+        let dir = topology.chain.ca_cert_path(kind);
+        let cert_pem = std::fs::read_to_string(dir.join("ca.crt")).ok();
+        let key_present = dir.join("ca.key").is_file();
+        if cert_pem.is_some() || key_present {
+            local.cas.insert(
+                kind,
+                LocalCa {
+                    cert_pem,
+                    key_present,
+                },
+            );
+        }
+    }
+    for address in graph.addresses() {
+        let (Some(server), Some(ip)) = (address.server_name(), address.ip()) else {
+            continue;
+        };
+        let Some(kind) = graph::kind_of_server(server) else {
+            continue;
+        };
+        let node_dir = paths::node_dir(root, kind, chain, server, ip);
+        match (address.kind(), address.leaf_name()) {
+            (ResourceKind::Cert, Some(purpose)) => {
+                let (cert, key) = paths::cert_paths(&node_dir, purpose);
+                if let Ok(cert_pem) = std::fs::read_to_string(&cert) {
+                    let key_present = Path::new(&key).is_file();
+                    local.certs.insert(
+                        address.clone(),
+                        LocalCert {
+                            cert_pem,
+                            key_present,
+                        },
+                    );
+                }
+            }
+            (ResourceKind::Config, Some(file)) => {
+                if let Ok(bytes) = std::fs::read(paths::config_path(&node_dir, file)) {
+                    local.configs.insert(address.clone(), sha256_hex(&bytes));
+                }
+            }
+            _ => {}
+        }
+    }
+    for svc in topology.services() {
+        let server = svc.server_name();
+        let source = paths::package_source(&topology.tars.pkg_dir.display().to_string(), svc.kind());
+        let built = std::fs::read(&source)
+            .map_err(|e| format!("cannot read `{source}`: {e}"))
+            .and_then(|bytes| {
+                render::package::build(&bytes, svc.kind(), &server).map_err(|e| format!("`{source}`: {e}"))
+            });
+        let package = match built {
+            Ok(built) => LocalPackage::Built {
+                sha256: sha256_hex(&built),
+                size: built.len() as u64,
+                path: paths::package_path(root, &server),
+                source,
+            },
+            Err(reason) => LocalPackage::Missing { reason, source },
+        };
+        local.packages.insert(server, package);
+    }
+    local
+}
+
+/// Colour only for a terminal, and never with `NO_COLOR`.
+pub fn stdout_color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}

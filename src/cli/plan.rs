@@ -1,0 +1,67 @@
+//! `tarsform plan`: gather inputs, plan, print, optionally save.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::inputs::{self, GENERATED_ROOT};
+use super::{Outcome, PlanArgs, PlanFormat};
+use crate::addr::Target;
+use crate::plan::{self, PlanInput, PlanOptions, saved};
+use crate::view;
+
+pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
+    let targets = parse_targets(&args.target)?;
+    let ctx = inputs::gather(&args.config.config, args.state.state.as_deref(), GENERATED_ROOT)?;
+    if args.refresh {
+        eprintln!(
+            "note: reading Tars is not available in this build; planning from the state only (pass --refresh=false to silence this)"
+        );
+    }
+    let options = PlanOptions {
+        targets,
+        destroy: args.destroy,
+        generated_root: GENERATED_ROOT.into(),
+    };
+    let plan = plan::plan(&PlanInput {
+        topology: &ctx.topology,
+        graph: &ctx.graph,
+        state: ctx.state.as_ref(),
+        observed: None,
+        local: &ctx.local,
+        options: &options,
+    })?;
+    let token = &ctx.topology.tars.token;
+    let text = match args.format {
+        PlanFormat::Human => view::human(&plan, inputs::stdout_color()),
+        PlanFormat::Markdown => view::markdown(&plan),
+        PlanFormat::Json => view::json(&plan),
+    };
+    print!("{}", token.redact_in(&text));
+    if let Some(out) = &args.out {
+        write_plan_file(out, &token.redact_in(&saved::to_file_text(&plan)))?;
+        eprintln!(
+            "Saved the plan to {}. To perform exactly these actions, run: tarsform apply {}",
+            out.display(),
+            out.display()
+        );
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        Outcome::ChangesPresent
+    } else {
+        Outcome::Success
+    })
+}
+
+pub(crate) fn parse_targets(raw: &[String]) -> anyhow::Result<Vec<Target>> {
+    raw.iter()
+        .map(|t| t.parse::<Target>().with_context(|| format!("--target {t}")))
+        .collect()
+}
+
+fn write_plan_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("writing the plan to {}", path.display()))
+}

@@ -1,0 +1,45 @@
+//! `tarsform show [PLANFILE] [--json]`: a saved plan, or the state.
+
+use anyhow::Context;
+
+use super::inputs;
+use super::{Outcome, ShowArgs};
+use crate::plan::saved;
+use crate::state;
+use crate::view;
+
+pub fn run(args: ShowArgs) -> anyhow::Result<Outcome> {
+    if let Some(path) = &args.planfile {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading the plan {}", path.display()))?;
+        let plan = saved::from_file_text(&text).with_context(|| format!("{}", path.display()))?;
+        let out = if args.json {
+            view::json(&plan)
+        } else {
+            view::human(&plan, inputs::stdout_color())
+        };
+        print!("{out}");
+        return Ok(Outcome::Success);
+    }
+    let state_path = match &args.state.state {
+        Some(p) => p.clone(),
+        None => {
+            let topology = inputs::load_topology(&args.config.config).context(
+                "finding the state file from the topology's chain id\nhint: pass --state PATH to show a state file directly",
+            )?;
+            inputs::state_path(None, &topology.chain.chain_id)
+        }
+    };
+    let state = state::read_state(&state_path)
+        .with_context(|| format!("reading the state {}", state_path.display()))?;
+    inputs::warn_on_journal(&state_path);
+    match state {
+        Some(s) if args.json => print!("{}", view::state::json(&s)),
+        Some(s) => print!("{}", view::state::human(&s)),
+        None => eprintln!(
+            "No state at {}: nothing has been applied yet.",
+            state_path.display()
+        ),
+    }
+    Ok(Outcome::Success)
+}
