@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod force_unlock;
+mod state;
 mod stub;
 
 /// What a command reports besides errors; mapped to the process exit code in [`main`].
@@ -346,6 +348,8 @@ pub fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
+        Command::State(c) => state::run(c),
+        Command::ForceUnlock(a) => force_unlock::run(a),
         other => stub::run(other),
     }
 }

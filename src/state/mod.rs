@@ -1,1 +1,12 @@
-//! See DESIGN.md §9.
+//! State (DESIGN.md §5): the pure model, the locked store with atomic writes, and the
+//! apply journal.
+//!
+//! `model` is pure; `store` and the I/O half of `journal` touch the file system.
+
+pub mod journal;
+pub mod model;
+pub mod store;
+
+pub use journal::{Journal, JournalEntry, JournalFile, StepHistory, StepPhase};
+pub use model::{ResourceState, ResourceStatus, State};
+pub use store::{LockInfo, StateError, StateStore, default_state_path, force_unlock, read_state};

@@ -1,0 +1,339 @@
+//! The apply journal `<state file>.journal.json` (DESIGN.md §5, STYLE.md item 5).
+//!
+//! The model ([`Journal`], [`JournalEntry`], [`StepPhase`]) is pure; [`JournalFile`]
+//! reads and rewrites the file atomically. The apply engine owns the meaning of each
+//! entry's `detail`; this module only refuses private key material in it. A journal
+//! left on disk means a run did not finish: later commands must roll it back or forward.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::model::find_secret;
+use super::store::{StateError, sibling_path, write_atomic};
+
+pub const JOURNAL_SUFFIX: &str = ".journal.json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Journal {
+    pub run_id: String,
+    pub operation: String,
+    /// RFC 3339.
+    pub started: String,
+    pub plan_digest: String,
+    pub entries: Vec<JournalEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// The step id.
+    pub step: String,
+    pub phase: StepPhase,
+    /// Opaque to this module: the apply engine stores the step and its inverse data.
+    pub detail: serde_json::Value,
+    /// RFC 3339.
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepPhase {
+    Started,
+    Completed,
+    Failed,
+    Undone,
+    UndoFailed,
+}
+
+/// Every entry of one step, in journal order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepHistory<'a> {
+    pub step: &'a str,
+    pub entries: Vec<&'a JournalEntry>,
+}
+
+impl StepHistory<'_> {
+    pub fn last_phase(&self) -> StepPhase {
+        self.entries.last().map(|e| e.phase).unwrap_or(StepPhase::Started)
+    }
+}
+
+impl JournalEntry {
+    pub fn new(
+        step: impl Into<String>,
+        phase: StepPhase,
+        detail: serde_json::Value,
+        at: impl Into<String>,
+    ) -> Self {
+        JournalEntry {
+            step: step.into(),
+            phase,
+            detail,
+            at: at.into(),
+        }
+    }
+}
+
+impl Journal {
+    pub fn new(
+        run_id: impl Into<String>,
+        operation: impl Into<String>,
+        started: impl Into<String>,
+        plan_digest: impl Into<String>,
+    ) -> Self {
+        Journal {
+            run_id: run_id.into(),
+            operation: operation.into(),
+            started: started.into(),
+            plan_digest: plan_digest.into(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Each step's entries, steps in the order they first appear.
+    pub fn steps(&self) -> Vec<StepHistory<'_>> {
+        let mut order: Vec<&str> = Vec::new();
+        let mut by_step: BTreeMap<&str, Vec<&JournalEntry>> = BTreeMap::new();
+        for entry in &self.entries {
+            let list = by_step.entry(entry.step.as_str()).or_default();
+            if list.is_empty() {
+                order.push(entry.step.as_str());
+            }
+            list.push(entry);
+        }
+        order
+            .into_iter()
+            .map(|step| StepHistory {
+                step,
+                entries: by_step.remove(step).unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// Steps that started and have no outcome yet (the run died while they ran).
+    pub fn in_flight(&self) -> Vec<StepHistory<'_>> {
+        self.steps()
+            .into_iter()
+            .filter(|s| s.last_phase() == StepPhase::Started)
+            .collect()
+    }
+
+    /// Steps not undone yet, latest first: the order rollback walks them.
+    pub fn pending_undo(&self) -> Vec<StepHistory<'_>> {
+        let mut steps: Vec<_> = self
+            .steps()
+            .into_iter()
+            .filter(|s| s.last_phase() != StepPhase::Undone)
+            .collect();
+        steps.reverse();
+        steps
+    }
+
+    /// The first entry detail that looks like private key material: (step, JSON path).
+    pub fn find_secret(&self) -> Option<(String, String)> {
+        self.entries
+            .iter()
+            .find_map(|e| find_secret("", &e.detail).map(|path| (e.step.clone(), path)))
+    }
+}
+
+/// An open journal file: the in-memory journal and where it is written.
+#[derive(Debug)]
+pub struct JournalFile {
+    path: PathBuf,
+    journal: Journal,
+}
+
+impl JournalFile {
+    /// `<state file>.journal.json`.
+    pub fn path_for(state_path: &Path) -> PathBuf {
+        sibling_path(state_path, JOURNAL_SUFFIX)
+    }
+
+    /// Starts a journal for a run; fails if one is left from an unfinished run.
+    pub fn create(state_path: &Path, journal: Journal) -> Result<JournalFile, StateError> {
+        if let Some(left) = Self::load(state_path)? {
+            return Err(StateError::JournalExists {
+                path: Self::path_for(state_path),
+                run_id: left.run_id,
+                operation: left.operation,
+                started: left.started,
+            });
+        }
+        let file = JournalFile {
+            path: Self::path_for(state_path),
+            journal,
+        };
+        file.write(&file.journal)?;
+        Ok(file)
+    }
+
+    /// The journal left by an unfinished run, if any.
+    pub fn load(state_path: &Path) -> Result<Option<Journal>, StateError> {
+        let path = Self::path_for(state_path);
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(StateError::Io {
+                    path,
+                    action: "read the journal",
+                    source,
+                });
+            }
+        };
+        serde_json::from_slice(&text)
+            .map(Some)
+            .map_err(|source| StateError::CorruptJournal { path, source })
+    }
+
+    /// Reopens a leftover journal to record rollback or roll-forward progress.
+    pub fn resume(state_path: &Path) -> Result<Option<JournalFile>, StateError> {
+        Ok(Self::load(state_path)?.map(|journal| JournalFile {
+            path: Self::path_for(state_path),
+            journal,
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// Records one entry, rewriting the file atomically before returning.
+    pub fn append(&mut self, entry: JournalEntry) -> Result<(), StateError> {
+        let mut next = self.journal.clone();
+        next.entries.push(entry);
+        self.write(&next)?;
+        self.journal = next;
+        Ok(())
+    }
+
+    /// Deletes the journal: the run committed or was fully rolled back.
+    pub fn remove(self) -> Result<(), StateError> {
+        match fs::remove_file(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StateError::Io {
+                path: self.path,
+                action: "remove the journal",
+                source: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn write(&self, journal: &Journal) -> Result<(), StateError> {
+        if let Some((step, attribute)) = journal.find_secret() {
+            return Err(StateError::SecretAttribute {
+                path: self.path.clone(),
+                object: format!("journal step `{step}` detail"),
+                attribute,
+            });
+        }
+        let mut bytes = serde_json::to_vec_pretty(journal).expect("journal serializes to JSON");
+        bytes.push(b'\n');
+        write_atomic(&self.path, &bytes).map_err(|source| StateError::Io {
+            path: self.path.clone(),
+            action: "write the journal",
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(step: &str, phase: StepPhase) -> JournalEntry {
+        JournalEntry::new(step, phase, json!({"step": step}), "2026-01-01T00:00:00Z")
+    }
+
+    fn journal() -> Journal {
+        Journal::new("run-1", "apply", "2026-01-01T00:00:00Z", "sha256:ab")
+    }
+
+    #[test]
+    fn phases_serialize_snake_case() {
+        let v = serde_json::to_value(entry("s", StepPhase::UndoFailed)).unwrap();
+        assert_eq!(v["phase"], json!("undo_failed"));
+    }
+
+    #[test]
+    fn in_flight_and_pending_undo_follow_the_last_phase() {
+        let mut j = journal();
+        for (s, p) in [
+            ("a", StepPhase::Started),
+            ("a", StepPhase::Completed),
+            ("b", StepPhase::Started),
+            ("c", StepPhase::Started),
+            ("c", StepPhase::Completed),
+            ("c", StepPhase::Undone),
+            ("d", StepPhase::Started),
+            ("d", StepPhase::Failed),
+        ] {
+            j.entries.push(entry(s, p));
+        }
+        let flight: Vec<_> = j.in_flight().iter().map(|s| s.step).collect();
+        assert_eq!(flight, ["b"]);
+        let undo: Vec<_> = j.pending_undo().iter().map(|s| s.step).collect();
+        assert_eq!(undo, ["d", "b", "a"]);
+        assert_eq!(j.steps()[0].entries.len(), 2);
+    }
+
+    #[test]
+    fn file_create_append_load_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("chain0.state.json");
+        assert_eq!(JournalFile::load(&state).unwrap(), None);
+        let mut file = JournalFile::create(&state, journal()).unwrap();
+        assert_eq!(file.path(), dir.path().join("chain0.state.json.journal.json"));
+        file.append(entry("a", StepPhase::Started)).unwrap();
+        file.append(entry("a", StepPhase::Completed)).unwrap();
+        let back = JournalFile::load(&state).unwrap().unwrap();
+        assert_eq!(back.entries.len(), 2);
+        assert_eq!(&back, file.journal());
+
+        let again = JournalFile::create(&state, journal()).unwrap_err().to_string();
+        assert!(again.contains("run-1") && again.contains("rollback"), "{again}");
+
+        let resumed = JournalFile::resume(&state).unwrap().unwrap();
+        resumed.remove().unwrap();
+        assert_eq!(JournalFile::load(&state).unwrap(), None);
+    }
+
+    #[test]
+    fn private_key_in_detail_is_refused_and_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s.state.json");
+        let mut file = JournalFile::create(&state, journal()).unwrap();
+        let bad = JournalEntry::new(
+            "config push",
+            StepPhase::Started,
+            json!({"old_content": "-----BEGIN RSA PRIVATE KEY-----\nMIIE"}),
+            "t",
+        );
+        let err = file.append(bad).unwrap_err().to_string();
+        assert!(err.contains("old_content") && !err.contains("MIIE"), "{err}");
+        assert!(file.journal().entries.is_empty());
+        let on_disk = fs::read_to_string(file.path()).unwrap();
+        assert!(!on_disk.contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn corrupt_journal_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("s.state.json");
+        fs::write(JournalFile::path_for(&state), "{\"run_id\": 3").unwrap();
+        let err = JournalFile::load(&state).unwrap_err().to_string();
+        assert!(
+            err.contains("s.state.json.journal.json") && err.contains("line 1"),
+            "{err}"
+        );
+    }
+}
