@@ -1,1 +1,23 @@
-//! See DESIGN.md §9.
+//! Output: plans as human text, Markdown and JSON; the resource graph as DOT and Mermaid;
+//! the state as a listing.
+//!
+//! Pure: every function returns a `String`; the CLI decides where it goes. Sensitive
+//! attributes print as `(sensitive)`, values known only at apply as `(known after apply)`.
+
+mod diff;
+pub mod graph;
+mod human;
+mod json;
+mod markdown;
+pub mod state;
+mod style;
+mod values;
+
+pub use human::human;
+pub use json::json;
+pub use markdown::markdown;
+
+/// Shown in place of a secret.
+pub const SENSITIVE: &str = crate::secret::REDACTED;
+/// Shown in place of a value known only once applied.
+pub const KNOWN_AFTER_APPLY: &str = "(known after apply)";

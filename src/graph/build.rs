@@ -1,0 +1,108 @@
+//! Topology → desired resources and their dependencies (DESIGN.md §3).
+
+use std::collections::BTreeSet;
+
+use super::{GraphError, ResourceGraph};
+use crate::addr::Address;
+use crate::config::{ServiceKind, Topology};
+
+/// Config files that are signed material: they depend on the node's `ssl` cert.
+const CERT_FILES: [&str; 3] = ["ca.crt", "ssl.crt", "ssl.key"];
+
+/// The desired resource graph of a topology.
+///
+/// Vertices: a `tarsnode` per deploy IP, a `ca` per service type in use, and per node
+/// its `cert`s, `config`s, its `server` and the `node` itself. Edges: cert → ca;
+/// config (ca.crt, ssl.*) → cert ssl; node → tarsnode, server, its configs.
+pub fn desired(topology: &Topology) -> Result<ResourceGraph, GraphError> {
+    let mut vertices: Vec<Address> = Vec::new();
+    let mut edges: Vec<(Address, Address)> = Vec::new();
+    let mut tarsnodes = BTreeSet::new();
+    let mut kinds = BTreeSet::new();
+    for svc in topology.services() {
+        let kind = svc.kind();
+        let server = svc.server_name();
+        kinds.insert(kind);
+        let server_addr = Address::server(&server);
+        vertices.push(server_addr.clone());
+        for ip in &svc.service.deploy_ip {
+            let ip = ip.to_string();
+            tarsnodes.insert(ip.clone());
+            let node = Address::node(&server, &ip);
+            edges.push((node.clone(), Address::tarsnode(&ip)));
+            edges.push((node.clone(), server_addr.clone()));
+            for purpose in kind.cert_purposes() {
+                let cert = Address::cert(&server, &ip, purpose);
+                edges.push((cert.clone(), Address::ca(kind)));
+                vertices.push(cert);
+            }
+            let ssl = Address::cert(&server, &ip, "ssl");
+            for file in kind.config_files() {
+                let config = Address::config(&server, &ip, file);
+                if CERT_FILES.contains(file) {
+                    edges.push((config.clone(), ssl.clone()));
+                }
+                edges.push((node.clone(), config.clone()));
+                vertices.push(config);
+            }
+            vertices.push(node);
+        }
+    }
+    vertices.extend(tarsnodes.into_iter().map(Address::tarsnode));
+    vertices.extend(kinds.into_iter().map(Address::ca));
+    ResourceGraph::new(vertices, edges)
+}
+
+/// The service kind of a server name built by [`ServiceKind::server_name`].
+pub(crate) fn kind_of_server(server: &str) -> Option<ServiceKind> {
+    ServiceKind::ALL
+        .into_iter()
+        .find(|k| server.ends_with(k.server_name("").as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::tests_support::seed_topology;
+
+    #[test]
+    fn seed_expansion_has_every_resource_and_edge() {
+        let g = desired(&seed_topology()).unwrap();
+        let rpc = "agencyABcosRpcService";
+        let ip = "172.25.0.5";
+        // 1 tarsnode + 2 ca + 2 servers + rpc (2 certs, 4 configs, node) + gateway (1, 5, 1)
+        assert_eq!(g.len(), 1 + 2 + 2 + 7 + 7);
+        assert_eq!(
+            g.dependencies(&Address::node(rpc, ip)),
+            BTreeSet::from([
+                Address::tarsnode(ip),
+                Address::server(rpc),
+                Address::config(rpc, ip, "config.ini"),
+                Address::config(rpc, ip, "ca.crt"),
+                Address::config(rpc, ip, "ssl.crt"),
+                Address::config(rpc, ip, "ssl.key"),
+            ])
+        );
+        assert_eq!(
+            g.dependencies(&Address::config(rpc, ip, "ssl.key")),
+            BTreeSet::from([Address::cert(rpc, ip, "ssl")])
+        );
+        assert!(g.dependencies(&Address::config(rpc, ip, "config.ini")).is_empty());
+        assert_eq!(
+            g.dependencies(&Address::cert(rpc, ip, "sdk")),
+            BTreeSet::from([Address::ca(ServiceKind::Rpc)])
+        );
+        let order = g.toposort().unwrap();
+        let pos = |a: &Address| order.iter().position(|x| x == a).unwrap();
+        assert!(pos(&Address::ca(ServiceKind::Rpc)) < pos(&Address::cert(rpc, ip, "ssl")));
+        assert!(pos(&Address::cert(rpc, ip, "ssl")) < pos(&Address::config(rpc, ip, "ssl.crt")));
+        assert!(pos(&Address::config(rpc, ip, "ssl.crt")) < pos(&Address::node(rpc, ip)));
+    }
+
+    #[test]
+    fn server_names_map_back_to_their_kind() {
+        assert_eq!(kind_of_server("agencyABcosRpcService"), Some(ServiceKind::Rpc));
+        assert_eq!(kind_of_server("xBcosGatewayService"), Some(ServiceKind::Gateway));
+        assert_eq!(kind_of_server("other"), None);
+    }
+}

@@ -1,0 +1,56 @@
+//! sha256 digests used in plans and state.
+
+use sha2::{Digest, Sha256};
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Digest of a serializable value's canonical JSON (maps are BTreeMaps, so stable).
+pub fn json_sha256<T: serde::Serialize>(value: &T) -> String {
+    let mut hasher = Sha256::new();
+    serde_json::to_writer(HashWriter(&mut hasher), value).expect("plan inputs serialize");
+    hex::encode(hasher.finalize())
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Digest of a PEM text, insensitive to line endings and surrounding blank space, so the
+/// `ca.crt` Tars serves compares equal to the local file.
+pub fn pem_sha256(pem: &str) -> String {
+    let normalized: String = pem
+        .trim()
+        .lines()
+        .map(|l| l.trim_end())
+        .collect::<Vec<_>>()
+        .join("\n");
+    sha256_hex(normalized.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_digest_ignores_line_endings_and_trailing_space() {
+        let a = "-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n";
+        let b = "-----BEGIN CERTIFICATE-----\r\nabc\r\n-----END CERTIFICATE-----";
+        assert_eq!(pem_sha256(a), pem_sha256(b));
+        assert_ne!(pem_sha256(a), pem_sha256("other"));
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

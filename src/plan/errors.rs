@@ -1,0 +1,56 @@
+//! Why a plan cannot be made.
+
+use crate::graph::GraphError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+
+    #[error(
+        "server `{server}`: cannot add node {ip}: the {kind} CA at `{dir}` is missing, but {kind} nodes already exist in Tars or state\n\
+         hint: point `{kind}_ca_cert_path` at the CA directory the existing nodes were made with (it must hold ca.crt and ca.key); BcosBuilder would silently make a new CA and break SSL"
+    )]
+    CaMissing {
+        server: String,
+        ip: String,
+        kind: String,
+        dir: String,
+    },
+
+    #[error(
+        "server `{server}`: cannot add node {ip}: the {kind} CA at `{dir}` differs from the ca.crt Tars serves to the existing {kind} nodes\n\
+         hint: point `{kind}_ca_cert_path` at the CA the existing nodes use; certificates signed by another CA fail the SSL handshake"
+    )]
+    CaMismatch {
+        server: String,
+        ip: String,
+        kind: String,
+        dir: String,
+    },
+
+    #[error(
+        "`{cert}`: the CA at `{dir}` has ca.crt but no ca.key, so the certificate cannot be signed\n\
+         hint: restore `{dir}/ca.key`"
+    )]
+    CaKeyMissing { cert: String, dir: String },
+
+    #[error(
+        "server `{server}`: the package cannot be built: {reason}\n\
+         hint: put the release archive at `{source_path}` (`tars_pkg_dir` in the topology)"
+    )]
+    PackageMissing {
+        server: String,
+        source_path: String,
+        reason: String,
+    },
+
+    #[error(
+        "tarsnode {ip} is not {state} in Tars, but nodes must be registered or restarted on it\n\
+         hint: start tarsnode on {ip} and check Tars web → Operations → Node management"
+    )]
+    TarsnodeDown { ip: String, state: &'static str },
+
+    #[error("server `{server}` is in the graph but not in the topology")]
+    UnknownServer { server: String },
+}

@@ -1,0 +1,192 @@
+//! The terminal view of a plan, shaped like Terraform's.
+
+use std::fmt::Write;
+
+use super::diff::unified;
+use super::style::Style;
+use super::values::{AttrView, attributes};
+use crate::plan::{Action, Plan, ResourceChange};
+
+/// The plan as text for a terminal; ANSI colours only when `color`.
+pub fn human(plan: &Plan, color: bool) -> String {
+    let style = Style { color };
+    let mut out = String::new();
+    let shown: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
+    if !plan.has_changes() {
+        out.push_str(&style.bold("No changes."));
+        out.push_str(" Your infrastructure matches the configuration.\n");
+        push_notes(&mut out, plan);
+        return out;
+    }
+    out.push_str("Resource actions are indicated with the following symbols:\n");
+    for action in [
+        Action::Create,
+        Action::Update,
+        Action::Replace,
+        Action::Delete,
+        Action::Read,
+        Action::Import,
+    ] {
+        if shown.iter().any(|c| c.action == action) {
+            let label = match action {
+                Action::Create => "create",
+                Action::Update => "update in-place",
+                Action::Replace => "destroy and then create replacement",
+                Action::Delete => "destroy",
+                Action::Read => "read (precondition)",
+                _ => "import an existing resource into the state",
+            };
+            let symbol = format!("{:>3}", action.symbol());
+            let _ = writeln!(out, "{} {label}", style.action(action, &symbol));
+        }
+    }
+    out.push_str("\ntarsform will perform the following actions:\n");
+    for change in &shown {
+        out.push('\n');
+        push_change(&mut out, change, style);
+    }
+    push_preconditions(&mut out, plan);
+    push_notes(&mut out, plan);
+    out.push('\n');
+    out.push_str(&style.bold(&summary_line(plan)));
+    out.push('\n');
+    out
+}
+
+/// `Plan: X to add, Y to change, Z to destroy.` (imports first when there are any).
+pub(crate) fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary();
+    let import = if s.import > 0 {
+        format!("{} to import, ", s.import)
+    } else {
+        String::new()
+    };
+    format!(
+        "Plan: {import}{} to add, {} to change, {} to destroy.",
+        s.add, s.change, s.destroy
+    )
+}
+
+fn push_change(out: &mut String, change: &ResourceChange, style: Style) {
+    let action = change.action;
+    let _ = writeln!(
+        out,
+        "  {}",
+        style.bold(&format!("# {} {}", change.address, action.verb()))
+    );
+    let _ = writeln!(out, "  {}", style.dim(&format!("# ({})", change.reason)));
+    let symbol = format!("{:>3}", action.symbol());
+    let _ = writeln!(out, "{} {} {{", style.action(action, &symbol), change.address);
+    let attrs = attributes(change);
+    let visible: Vec<&AttrView> = attrs.iter().filter(|a| show_all(change) || a.changed()).collect();
+    let width = visible.iter().map(|a| a.name.len()).max().unwrap_or(0);
+    for attr in &visible {
+        push_attr(out, change, attr, width, style);
+    }
+    let hidden = attrs.len() - visible.len();
+    if hidden > 0 {
+        let _ = writeln!(
+            out,
+            "        {}",
+            style.dim(&format!("# ({hidden} unchanged attributes hidden)"))
+        );
+    }
+    out.push_str("    }\n");
+}
+
+/// Creates, deletes, reads and fresh imports list every attribute.
+fn show_all(change: &ResourceChange) -> bool {
+    match change.action {
+        Action::Create | Action::Delete | Action::Read => true,
+        Action::Import => change.before.is_none(),
+        _ => false,
+    }
+}
+
+fn push_attr(out: &mut String, change: &ResourceChange, a: &AttrView, width: usize, style: Style) {
+    let (sym, act) = match change.action {
+        Action::Create | Action::Read => ("+", Action::Create),
+        Action::Delete => ("-", Action::Delete),
+        Action::Import if change.before.is_none() => (" ", Action::NoOp),
+        _ if a.before.is_none() => ("+", Action::Create),
+        _ if a.after.is_none() => ("-", Action::Delete),
+        _ if a.changed() => ("~", Action::Update),
+        _ => (" ", Action::NoOp),
+    };
+    let lead = format!("      {} {:<width$} = ", style.action(act, sym), a.name);
+    // Multi-line text: a heredoc of the content, or a diff when both sides exist.
+    if let (Some(old), Some(new)) = (&a.text_before, &a.text_after) {
+        let _ = writeln!(out, "{lead}<<-EOT");
+        for line in unified(old, new).lines() {
+            let painted = match line.chars().next() {
+                Some('+') => style.added(line),
+                Some('-') => style.removed(line),
+                _ => line.to_string(),
+            };
+            let _ = writeln!(out, "            {painted}");
+        }
+        out.push_str("        EOT\n");
+        return;
+    }
+    let text = match act {
+        Action::Delete => a.text_before.as_ref(),
+        _ => a
+            .text_after
+            .as_ref()
+            .or(a.text_before.as_ref().filter(|_| a.after.is_none())),
+    };
+    if let Some(text) = text {
+        let _ = writeln!(out, "{lead}<<-EOT");
+        for line in text.lines() {
+            let _ = writeln!(out, "            {line}");
+        }
+        let tail = if act == Action::Delete { " -> null" } else { "" };
+        let _ = writeln!(out, "        EOT{tail}");
+        return;
+    }
+    let value = match (act, &a.before, &a.after) {
+        (Action::Delete, Some(b), _) => format!("{b} -> null"),
+        (Action::Update, Some(b), Some(n)) => format!("{b} -> {n}"),
+        (_, _, Some(n)) => n.clone(),
+        (_, Some(b), None) => format!("{b} -> null"),
+        (_, None, None) => "null".into(),
+    };
+    let _ = writeln!(out, "{lead}{value}");
+}
+
+fn push_preconditions(out: &mut String, plan: &Plan) {
+    let pre = &plan.preconditions;
+    if pre.tarsnodes_alive.is_empty() && pre.ca.is_empty() {
+        return;
+    }
+    out.push_str("\nChecked again before the first step of apply:\n");
+    for ip in &pre.tarsnodes_alive {
+        let _ = writeln!(out, "  - tarsnode {ip} is registered and alive");
+    }
+    for (kind, ca) in &pre.ca {
+        let which = match &ca.cert_sha256 {
+            Some(d) => format!("ca.crt sha256 {}", short(d)),
+            None => "generated by this plan".into(),
+        };
+        let tars = match ca.matches_tars {
+            Some(true) => ", the same CA Tars serves to existing nodes",
+            Some(false) => ", which differs from the CA Tars serves",
+            None => "",
+        };
+        let _ = writeln!(out, "  - {kind} CA at {} ({which}){tars}", ca.dir);
+    }
+}
+
+fn push_notes(out: &mut String, plan: &Plan) {
+    if plan.notes.is_empty() {
+        return;
+    }
+    out.push('\n');
+    for note in &plan.notes {
+        let _ = writeln!(out, "Note: {note}");
+    }
+}
+
+pub(crate) fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(12)]
+}
