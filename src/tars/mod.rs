@@ -1,1 +1,30 @@
-//! See DESIGN.md §9.
+//! The Tars side: the [`TarsApi`] trait, its HTTP client, DTOs, errors and task waiting.
+//!
+//! I/O module (reqwest + tokio). Nothing here decides what to change in Tars: callers
+//! (apply, refresh, status) do. Facts about the API are in `reference/tarsweb-api.md`.
+
+mod api;
+mod client;
+mod de;
+mod dto;
+mod envelope;
+mod error;
+mod http;
+mod task;
+pub mod wait;
+
+pub use api::TarsApi;
+pub use client::HttpTarsClient;
+pub use dto::{
+    Adapter, AppCreated, ConfigFile, DeployRequest, ExpandPreviewItem, ExpandPreviewRequest, ExpandRequest,
+    ExpandServer, Patch, ServerConf, TarsNodeInfo,
+};
+pub use error::{BODY_EXCERPT_CHARS, CallFailure, TOKEN_HINT, TarsError};
+pub use http::ClientConfig;
+pub use task::{Numbering, Task, TaskCommand, TaskItem, TaskItemRequest, TaskRequest, TaskState};
+pub use wait::{TaskReport, run_task};
+
+/// A fresh id for `upload_patch_package`'s `task_id` (BcosBuilder uses a UUID v4).
+pub fn new_upload_task_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,360 @@
+//! Transport for the Tars client: one TarsWeb call with ticket, locale, timeout,
+//! retries and redaction.
+//!
+//! Every call carries `ticket=<token>` and `__locale=en`. GET-like reads are retried
+//! with exponential backoff on transport errors, timeouts and gateway errors (502,
+//! 503, 504); calls that change state are retried only when the connection could not
+//! be made, since then nothing reached TarsWeb. Every error is built from redacted
+//! text: the token is replaced by `(sensitive)` in URLs, messages and bodies.
+
+use std::time::Duration;
+
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::envelope::{self, Verdict};
+use super::error::{CallFailure, TarsError, excerpt};
+use crate::secret::{REDACTED, Secret};
+
+/// Settings of [`super::HttpTarsClient`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// TarsWeb's address, e.g. `http://127.0.0.1:3000` (BcosBuilder's `tars_url`).
+    pub base_url: String,
+    pub token: Secret,
+    /// Limit for one attempt of one call.
+    pub timeout: Duration,
+    /// Extra attempts for retryable failures.
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub retry_backoff: Duration,
+    /// Limit for one package upload.
+    pub upload_timeout: Duration,
+}
+
+impl ClientConfig {
+    /// Defaults: 30 s per call, 3 retries from 500 ms, 10 min per upload.
+    pub fn new(base_url: impl Into<String>, token: Secret) -> Self {
+        ClientConfig {
+            base_url: base_url.into(),
+            token,
+            timeout: Duration::from_secs(30),
+            retries: 3,
+            retry_backoff: Duration::from_millis(500),
+            upload_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The body of a request.
+pub(crate) enum Body {
+    None,
+    Json(Value),
+    Form(Vec<(&'static str, String)>),
+    /// Text fields plus one file in the field `suse`.
+    Multipart {
+        fields: Vec<(&'static str, String)>,
+        file_name: String,
+        bytes: Vec<u8>,
+    },
+}
+
+/// One call to make.
+pub(crate) struct Call {
+    pub method: Method,
+    /// Relative to the base URL, e.g. `api/server_list`.
+    pub path: &'static str,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Body,
+    /// Safe to repeat after a timeout (reads).
+    pub idempotent: bool,
+    /// Overrides the per-call timeout.
+    pub timeout: Option<Duration>,
+    /// What an `AlreadyExists` refers to.
+    pub subject: String,
+}
+
+impl Call {
+    pub fn get(path: &'static str, query: Vec<(&'static str, String)>) -> Self {
+        Call {
+            method: Method::GET,
+            path,
+            query,
+            body: Body::None,
+            idempotent: true,
+            timeout: None,
+            subject: String::new(),
+        }
+    }
+
+    pub fn post(path: &'static str, body: Body) -> Self {
+        Call {
+            method: Method::POST,
+            path,
+            query: Vec::new(),
+            body,
+            idempotent: false,
+            timeout: None,
+            subject: String::new(),
+        }
+    }
+
+    /// Marks a call that changes state although it is a GET (e.g. `delete_config_file`).
+    pub fn not_idempotent(mut self) -> Self {
+        self.idempotent = false;
+        self
+    }
+
+    /// Marks a POST that only reads (e.g. `expand_server_preview`).
+    pub fn read_only(mut self) -> Self {
+        self.idempotent = true;
+        self
+    }
+
+    pub fn about(mut self, subject: impl Into<String>) -> Self {
+        self.subject = subject.into();
+        self
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// A successful call's `data`, with what is needed to report a decoding error.
+pub(crate) struct Reply {
+    pub data: Value,
+    failure: CallFailure,
+}
+
+impl Reply {
+    /// Decodes `data` into `T`; a mismatch is a `Protocol` error naming the call.
+    pub fn decode<T: DeserializeOwned>(self) -> Result<T, TarsError> {
+        let Reply { data, failure } = self;
+        serde_json::from_value(data).map_err(|e| {
+            TarsError::Protocol(Box::new(CallFailure {
+                message: format!("cannot decode `data`: {e}"),
+                ..failure
+            }))
+        })
+    }
+
+    /// This reply's call, described by `message`.
+    pub fn failure_with(&self, message: impl Into<String>) -> Box<CallFailure> {
+        Box::new(CallFailure {
+            message: message.into(),
+            ..self.failure.clone()
+        })
+    }
+
+    /// A `Protocol` error about this reply.
+    pub fn unexpected(&self, message: impl Into<String>) -> TarsError {
+        TarsError::Protocol(self.failure_with(message))
+    }
+}
+
+/// The HTTP side of the client.
+#[derive(Debug, Clone)]
+pub(crate) struct Transport {
+    http: reqwest::Client,
+    base: Url,
+    pub config: ClientConfig,
+}
+
+/// Stands in for the ticket in the URL shown to people.
+const TICKET_PLACEHOLDER: &str = "TARSFORM-TICKET-PLACEHOLDER";
+
+/// How one attempt failed, and whether another may be tried.
+struct AttemptError {
+    error: TarsError,
+    retryable: bool,
+}
+
+impl Transport {
+    pub fn new(config: ClientConfig) -> Result<Self, TarsError> {
+        let mut text = config.base_url.trim().to_string();
+        if !text.ends_with('/') {
+            text.push('/');
+        }
+        let base = Url::parse(&text).map_err(|e| {
+            TarsError::Config(format!(
+                "tars_url `{}` is not a URL ({e})\nhint: write it like http://127.0.0.1:3000",
+                config.token.redact_in(&config.base_url)
+            ))
+        })?;
+        if !matches!(base.scheme(), "http" | "https") {
+            return Err(TarsError::Config(format!(
+                "tars_url `{base}` must start with http:// or https://"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| TarsError::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Transport { http, base, config })
+    }
+
+    /// Makes `call`, retrying as the module doc says; `Ok` only for a successful envelope.
+    pub async fn call(&self, call: &Call) -> Result<Reply, TarsError> {
+        let mut attempt = 0;
+        loop {
+            match self.attempt(call).await {
+                Ok(reply) => return Ok(reply),
+                Err(AttemptError { error, retryable }) => {
+                    if !retryable || attempt >= self.config.retries {
+                        return Err(error);
+                    }
+                    let factor = 2u32.saturating_pow(attempt);
+                    tokio::time::sleep(self.config.retry_backoff.saturating_mul(factor)).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    fn urls(&self, call: &Call) -> Result<(Url, String), TarsError> {
+        let mut url = self
+            .base
+            .join(call.path)
+            .map_err(|e| TarsError::Config(format!("cannot form the URL of {}: {e}", call.path)))?;
+        let mut shown = url.clone();
+        for (target, ticket) in [
+            (&mut url, self.config.token.expose()),
+            (&mut shown, TICKET_PLACEHOLDER),
+        ] {
+            let mut pairs = target.query_pairs_mut();
+            pairs.append_pair("ticket", ticket).append_pair("__locale", "en");
+            for (key, value) in &call.query {
+                pairs.append_pair(key, value);
+            }
+        }
+        let shown = self
+            .config
+            .token
+            .redact_in(shown.as_str())
+            .replace(TICKET_PLACEHOLDER, REDACTED);
+        Ok((url, shown))
+    }
+
+    async fn attempt(&self, call: &Call) -> Result<Reply, AttemptError> {
+        let fatal = |error| AttemptError {
+            error,
+            retryable: false,
+        };
+        let (url, shown) = self.urls(call).map_err(fatal)?;
+        let failure = CallFailure {
+            method: call.method.to_string(),
+            url: shown,
+            status: None,
+            ret_code: None,
+            message: String::new(),
+            body: String::new(),
+        };
+        let timeout = call.timeout.unwrap_or(self.config.timeout);
+        let mut request = self.http.request(call.method.clone(), url).timeout(timeout);
+        request = match &call.body {
+            Body::None => request,
+            Body::Json(value) => request.json(value),
+            Body::Form(fields) => request.form(fields),
+            Body::Multipart {
+                fields,
+                file_name,
+                bytes,
+            } => {
+                let mut form = reqwest::multipart::Form::new();
+                for (key, value) in fields {
+                    form = form.text(*key, value.clone());
+                }
+                let part = reqwest::multipart::Part::bytes(bytes.clone())
+                    .file_name(file_name.clone())
+                    .mime_str("application/octet-stream")
+                    .map_err(|e| fatal(self.transport_error(&failure, e, timeout)))?;
+                request.multipart(form.part("suse", part))
+            }
+        };
+
+        let response = request.send().await.map_err(|e| AttemptError {
+            retryable: e.is_connect() || (call.idempotent && !e.is_builder()),
+            error: self.transport_error(&failure, e, timeout),
+        })?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| AttemptError {
+            retryable: call.idempotent,
+            error: self.transport_error(&failure, e, timeout),
+        })?;
+        let failure = CallFailure {
+            status: Some(status),
+            body: excerpt(&self.config.token.redact_in(&text)),
+            ..failure
+        };
+        if status != 200 {
+            return Err(AttemptError {
+                retryable: call.idempotent && matches!(status, 502..=504),
+                error: TarsError::Http(Box::new(CallFailure {
+                    message: format!("HTTP status {status}, expected 200"),
+                    ..failure
+                })),
+            });
+        }
+        let envelope = envelope::parse(&text).map_err(|why| {
+            fatal(TarsError::Protocol(Box::new(CallFailure {
+                message: why,
+                ..failure.clone()
+            })))
+        })?;
+        let verdict = envelope::verdict(&envelope);
+        let failure = CallFailure {
+            ret_code: Some(envelope.ret_code),
+            message: self.config.token.redact_in(&envelope.err_msg),
+            ..failure
+        };
+        let boxed = Box::new(failure.clone());
+        let error = match verdict {
+            Verdict::Success => {
+                return Ok(Reply {
+                    data: envelope.data,
+                    failure,
+                });
+            }
+            Verdict::Unauthorized => TarsError::Unauthorized(boxed),
+            Verdict::Forbidden => TarsError::Forbidden(boxed),
+            Verdict::Exists => TarsError::AlreadyExists {
+                what: if call.subject.is_empty() {
+                    "the object".to_string()
+                } else {
+                    call.subject.clone()
+                },
+                call: boxed,
+            },
+            Verdict::Failed => TarsError::Api(boxed),
+        };
+        Err(fatal(error))
+    }
+
+    fn transport_error(&self, failure: &CallFailure, e: reqwest::Error, timeout: Duration) -> TarsError {
+        let timed_out = e.is_timeout();
+        let connect = e.is_connect();
+        let e = e.without_url();
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        let call = Box::new(CallFailure {
+            message: self.config.token.redact_in(&message),
+            ..failure.clone()
+        });
+        if timed_out {
+            TarsError::Timeout { call, timeout }
+        } else if connect {
+            TarsError::Connect(call)
+        } else {
+            TarsError::Protocol(call)
+        }
+    }
+}
