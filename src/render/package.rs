@@ -1,0 +1,184 @@
+//! The Tars package of a server: `<server>.tgz` with the single entry `<server>/<server>`,
+//! the service binary taken from BcosBuilder's input archive
+//! (`tars_pkg_dir/BcosRpcService.tgz` holding `BcosRpcService/BcosRpcService`, or Gateway).
+//!
+//! Byte-deterministic: fixed mtime (0), uid/gid 0, empty owner names, fixed gzip header and
+//! compression level, so the same input always gives the same sha256.
+
+use std::io::{Read, Write};
+use std::path::{Component, Path};
+
+use flate2::Compression;
+use flate2::read::MultiGzDecoder;
+use sha2::{Digest, Sha256};
+
+use crate::config::ServiceKind;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error(
+        "archive `{archive}` is not a readable gzip tar: {source}\nhint: use the release archive {archive} from FISCO-BCOS unchanged"
+    )]
+    Unreadable { archive: String, source: std::io::Error },
+    #[error(
+        "archive `{archive}` has no entry `{entry}`\nhint: tars_pkg_dir must hold the FISCO-BCOS release archive renamed to {archive}"
+    )]
+    MissingEntry { archive: String, entry: String },
+    #[error("archive `{archive}`: entry `{entry}` is not a regular file")]
+    NotAFile { archive: String, entry: String },
+    #[error("cannot build the package of `{server}`: {source}")]
+    Build { server: String, source: std::io::Error },
+}
+
+/// The input archive's file name in `tars_pkg_dir`: `BcosRpcService.tgz` / `BcosGatewayService.tgz`.
+pub fn input_archive_name(kind: ServiceKind) -> String {
+    format!("{}.tgz", kind.binary_name())
+}
+
+/// Repackages the binary of `input_tgz` as `<server_name>/<server_name>` (mode kept).
+pub fn build(input_tgz: &[u8], kind: ServiceKind, server_name: &str) -> Result<Vec<u8>, PackageError> {
+    let archive = input_archive_name(kind);
+    let (mode, binary) = find_binary(input_tgz, kind, &archive)?;
+    let build_err = |source| PackageError::Build {
+        server: server_name.to_string(),
+        source,
+    };
+    let mut header = tar::Header::new_gnu();
+    header.set_size(binary.len() as u64);
+    header.set_mode(mode);
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_username("").map_err(build_err)?;
+    header.set_groupname("").map_err(build_err)?;
+    header.set_entry_type(tar::EntryType::Regular);
+
+    let gzip = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(3)
+        .write(Vec::new(), Compression::new(6));
+    let mut tar = tar::Builder::new(gzip);
+    tar.append_data(
+        &mut header,
+        format!("{server_name}/{server_name}"),
+        binary.as_slice(),
+    )
+    .map_err(build_err)?;
+    let mut gzip = tar.into_inner().map_err(build_err)?;
+    gzip.flush().map_err(build_err)?;
+    gzip.finish().map_err(build_err)
+}
+
+/// Lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The mode and content of `<binary>/<binary>` (a leading `./` is tolerated).
+fn find_binary(input_tgz: &[u8], kind: ServiceKind, archive: &str) -> Result<(u32, Vec<u8>), PackageError> {
+    let binary = kind.binary_name();
+    let entry_name = format!("{binary}/{binary}");
+    let unreadable = |source| PackageError::Unreadable {
+        archive: archive.to_string(),
+        source,
+    };
+    let mut tar = tar::Archive::new(MultiGzDecoder::new(input_tgz));
+    for entry in tar.entries().map_err(unreadable)? {
+        let mut entry = entry.map_err(unreadable)?;
+        if !is_entry(&entry.path().map_err(unreadable)?, binary) {
+            continue;
+        }
+        let entry_type = entry.header().entry_type();
+        if !entry_type.is_file() {
+            return Err(PackageError::NotAFile {
+                archive: archive.to_string(),
+                entry: entry_name,
+            });
+        }
+        let mode = entry.header().mode().map_err(unreadable)? & 0o7777;
+        let mut content = Vec::with_capacity(entry.size() as usize);
+        entry.read_to_end(&mut content).map_err(unreadable)?;
+        return Ok((mode, content));
+    }
+    Err(PackageError::MissingEntry {
+        archive: archive.to_string(),
+        entry: entry_name,
+    })
+}
+
+/// Whether `path` is `<binary>/<binary>`, ignoring `.` components.
+fn is_entry(path: &Path, binary: &str) -> bool {
+    let parts: Vec<_> = path.components().filter(|c| *c != Component::CurDir).collect();
+    parts.len() == 2 && parts.iter().all(|c| c.as_os_str() == binary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A gzip tar with one file entry at `path`.
+    fn archive(path: &str, content: &[u8], mode: u32) -> Vec<u8> {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(content.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(1_700_000_000);
+        header.set_uid(1000);
+        let gz = flate2::write::GzEncoder::new(Vec::new(), Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        tar.append_data(&mut header, path, content).unwrap();
+        tar.into_inner().unwrap().finish().unwrap()
+    }
+
+    fn only_entry(tgz: &[u8]) -> (String, u32, u64, u64, Vec<u8>) {
+        let mut tar = tar::Archive::new(MultiGzDecoder::new(tgz));
+        let mut found = Vec::new();
+        for entry in tar.entries().unwrap() {
+            let mut e = entry.unwrap();
+            let mut content = Vec::new();
+            e.read_to_end(&mut content).unwrap();
+            let h = e.header();
+            found.push((
+                e.path().unwrap().display().to_string(),
+                h.mode().unwrap(),
+                h.mtime().unwrap(),
+                h.uid().unwrap(),
+                content,
+            ));
+        }
+        assert_eq!(found.len(), 1);
+        found.remove(0)
+    }
+
+    #[test]
+    fn renames_the_binary_and_fixes_metadata() {
+        let input = archive("./BcosRpcService/BcosRpcService", b"ELF...", 0o755);
+        let out = build(&input, ServiceKind::Rpc, "agencyABcosRpcService").unwrap();
+        let (path, mode, mtime, uid, content) = only_entry(&out);
+        assert_eq!(path, "agencyABcosRpcService/agencyABcosRpcService");
+        assert_eq!((mode, mtime, uid), (0o755, 0, 0));
+        assert_eq!(content, b"ELF...");
+    }
+
+    #[test]
+    fn missing_binary_names_the_entry_and_the_archive() {
+        let input = archive("BcosRpcService/BcosRpcService", b"x", 0o755);
+        let err = build(&input, ServiceKind::Gateway, "agencyABcosGatewayService").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("BcosGatewayService/BcosGatewayService"), "{text}");
+        assert!(text.contains("BcosGatewayService.tgz"), "{text}");
+    }
+
+    #[test]
+    fn garbage_input_is_reported_as_unreadable() {
+        let err = build(b"not a tgz", ServiceKind::Rpc, "aBcosRpcService").unwrap_err();
+        assert!(matches!(err, PackageError::Unreadable { .. }), "{err}");
+    }
+
+    #[test]
+    fn sha256_hex_of_empty_input() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
