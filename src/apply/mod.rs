@@ -3,3 +3,8 @@
 //! back on failure. See DESIGN.md §4.
 
 pub mod engine;
+pub mod local_ops;
+pub mod runner;
+pub mod steps;
+pub mod tars_ops;
+pub mod undo;

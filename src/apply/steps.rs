@@ -109,7 +109,12 @@ impl Builder {
         self.by_op.insert((op, address.clone()), id.clone());
         self.steps.insert(
             id.clone(),
-            Step { id: id.clone(), op, address: Some(address.clone()), lane },
+            Step {
+                id: id.clone(),
+                op,
+                address: Some(address.clone()),
+                lane,
+            },
         );
         id
     }
@@ -129,7 +134,11 @@ impl Builder {
 
 /// Expands `plan` into steps. Every step waits for the preflight.
 pub fn expand(plan: &Plan) -> Expanded {
-    let mut b = Builder { steps: BTreeMap::new(), edges: Vec::new(), by_op: BTreeMap::new() };
+    let mut b = Builder {
+        steps: BTreeMap::new(),
+        edges: Vec::new(),
+        by_op: BTreeMap::new(),
+    };
     for change in &plan.changes {
         let a = &change.address;
         let ops: &[Op] = match (a.kind(), change.action) {
@@ -145,7 +154,9 @@ pub fn expand(plan: &Plan) -> Expanded {
             (ResourceKind::Server, Action::Delete) => &[Op::Forget],
             (ResourceKind::Server, _) => &[Op::UploadPackage],
             (ResourceKind::Node, Action::Create) => &[Op::RegisterNode, Op::StartNode],
-            (ResourceKind::Node, Action::Replace) => &[Op::UndeployForReplace, Op::RegisterNode, Op::StartNode],
+            (ResourceKind::Node, Action::Replace) => {
+                &[Op::UndeployForReplace, Op::RegisterNode, Op::StartNode]
+            }
             (ResourceKind::Node, Action::Update) => &[Op::RestartNode],
             (ResourceKind::Node, Action::Import) => {
                 if change.attr("restart_reason").is_some() {
@@ -170,7 +181,8 @@ pub fn expand(plan: &Plan) -> Expanded {
         };
         let server = a.server_name().map(Address::server);
         let node_ready = |b: &Builder| {
-            node.as_ref().and_then(|n| b.find(Op::RegisterNode, n).or_else(|| b.find(Op::ImportNode, n)))
+            node.as_ref()
+                .and_then(|n| b.find(Op::RegisterNode, n).or_else(|| b.find(Op::ImportNode, n)))
         };
         let upload = |b: &Builder| server.as_ref().and_then(|s| b.find(Op::UploadPackage, s));
         match step.op {
@@ -202,7 +214,9 @@ pub fn expand(plan: &Plan) -> Expanded {
                 b.depend(&step.id, dep);
                 if let Some(source) = expand_source(plan, a) {
                     let src = Address::node(a.server_name().unwrap_or_default(), source);
-                    let dep = b.find(Op::RegisterNode, &src).or_else(|| b.find(Op::ImportNode, &src));
+                    let dep = b
+                        .find(Op::RegisterNode, &src)
+                        .or_else(|| b.find(Op::ImportNode, &src));
                     b.depend(&step.id, dep);
                 }
             }
@@ -243,8 +257,18 @@ pub fn expand(plan: &Plan) -> Expanded {
     let mut steps: Vec<Step> = b.steps.values().cloned().collect();
     let mut edges = b.edges;
     if !steps.is_empty() {
-        let preflight = Step { id: step_id(Op::Preflight, None), op: Op::Preflight, address: None, lane: None };
-        let barrier = Step { id: step_id(Op::Barrier, None), op: Op::Barrier, address: None, lane: None };
+        let preflight = Step {
+            id: step_id(Op::Preflight, None),
+            op: Op::Preflight,
+            address: None,
+            lane: None,
+        };
+        let barrier = Step {
+            id: step_id(Op::Barrier, None),
+            op: Op::Barrier,
+            address: None,
+            lane: None,
+        };
         for s in &steps {
             edges.push((s.id.clone(), preflight.id.clone()));
             if s.op.is_teardown() {
