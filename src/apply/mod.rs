@@ -1,1 +1,10 @@
-//! See DESIGN.md §9.
+//! Apply: expands a plan into steps (each with an inverse), runs them as a DAG with
+//! bounded parallelism, journals every step, saves state after each one and rolls
+//! back on failure. See DESIGN.md §4.
+
+pub mod engine;
+pub mod local_ops;
+pub mod runner;
+pub mod steps;
+pub mod tars_ops;
+pub mod undo;

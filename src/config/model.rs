@@ -193,3 +193,14 @@ impl Topology {
         &self.chain.chain_id
     }
 }
+
+impl ServiceKind {
+    /// The service type of a server name (`…BcosRpcService` / `…BcosGatewayService`).
+    pub fn of_server(server: &str) -> Option<ServiceKind> {
+        ServiceKind::ALL.into_iter().find(|k| {
+            server
+                .strip_suffix(k.server_name("").as_str())
+                .is_some_and(|agency| !agency.is_empty())
+        })
+    }
+}

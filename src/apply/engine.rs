@@ -1,0 +1,614 @@
+//! The generic step executor: runs a DAG of steps with bounded parallelism, stops
+//! scheduling on the first failure or on cancellation, lets steps in flight finish,
+//! then undoes the completed steps in reverse completion order (rustup's
+//! `Transaction`: rollback is data). It knows nothing about Tars; a [`Runner`] does
+//! the work of each step and returns the data its undo needs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, NodeIndex};
+use tokio::sync::{Mutex, Semaphore, mpsc, watch};
+
+/// What the engine needs to know about a step.
+pub trait StepInfo {
+    /// Unique, stable id (used in the journal and reports).
+    fn id(&self) -> &str;
+    /// Steps sharing a lane run one at a time (rolling restarts of one server).
+    fn lane(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// Performs steps and their inverses.
+pub trait Runner: Send + Sync + 'static {
+    type Step: StepInfo + Send + Sync + 'static;
+    /// What a completed step recorded for its undo.
+    type Undo: Clone + Send + Sync + 'static;
+
+    fn run(&self, step: &Self::Step) -> impl Future<Output = Result<Self::Undo, String>> + Send;
+    fn undo(&self, step: &Self::Step, undo: &Self::Undo) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// Observes progress (progress bars on a terminal, plain lines otherwise, captured in tests).
+pub trait Reporter: Send + Sync {
+    fn event(&self, event: Event<'_>);
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    Started { step: &'a str },
+    Completed { step: &'a str },
+    Failed { step: &'a str, error: &'a str },
+    Skipped { step: &'a str },
+    UndoStarted { step: &'a str },
+    Undone { step: &'a str },
+    UndoFailed { step: &'a str, error: &'a str },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DagError {
+    Cycle { steps: Vec<String> },
+    UnknownDependency { step: String, dependency: String },
+    DuplicateStep { step: String },
+}
+
+impl std::fmt::Display for DagError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DagError::Cycle { steps } => write!(f, "the apply steps form a cycle: {}", steps.join(" -> ")),
+            DagError::UnknownDependency { step, dependency } => {
+                write!(f, "step `{step}` depends on unknown step `{dependency}`")
+            }
+            DagError::DuplicateStep { step } => write!(f, "step `{step}` is listed twice"),
+        }
+    }
+}
+
+impl std::error::Error for DagError {}
+
+/// A DAG of steps: an edge `a -> b` means `b` waits for `a`.
+pub struct StepDag<S> {
+    graph: DiGraph<S, ()>,
+}
+
+impl<S: StepInfo> StepDag<S> {
+    /// Builds the DAG from steps and `(step, depends_on)` pairs of ids; rejects cycles.
+    pub fn new(steps: Vec<S>, edges: &[(String, String)]) -> Result<Self, DagError> {
+        let mut graph = DiGraph::new();
+        let mut index: HashMap<String, NodeIndex> = HashMap::new();
+        for step in steps {
+            let id = step.id().to_string();
+            if index.contains_key(&id) {
+                return Err(DagError::DuplicateStep { step: id });
+            }
+            index.insert(id, graph.add_node(step));
+        }
+        for (step, dep) in edges {
+            let to = *index.get(step).ok_or_else(|| DagError::UnknownDependency {
+                step: step.clone(),
+                dependency: dep.clone(),
+            })?;
+            let from = *index.get(dep).ok_or_else(|| DagError::UnknownDependency {
+                step: step.clone(),
+                dependency: dep.clone(),
+            })?;
+            graph.update_edge(from, to, ());
+        }
+        if petgraph::algo::is_cyclic_directed(&graph) {
+            let sccs = petgraph::algo::tarjan_scc(&graph);
+            let cycle = sccs.into_iter().find(|c| c.len() > 1).unwrap_or_default();
+            let mut steps: Vec<String> = cycle.iter().map(|i| graph[*i].id().to_string()).collect();
+            steps.sort();
+            return Err(DagError::Cycle { steps });
+        }
+        Ok(StepDag { graph })
+    }
+
+    pub fn len(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    /// Step ids in a deterministic topological order (ties broken by id).
+    pub fn order(&self) -> Vec<&str> {
+        let mut indegree: BTreeMap<NodeIndex, usize> = self
+            .graph
+            .node_indices()
+            .map(|n| (n, self.graph.neighbors_directed(n, Direction::Incoming).count()))
+            .collect();
+        let mut ready: std::collections::BTreeSet<(&str, NodeIndex)> = indegree
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(n, _)| (self.graph[*n].id(), *n))
+            .collect();
+        let mut out = Vec::new();
+        while let Some(first) = ready.pop_first() {
+            out.push(first.0);
+            for next in self.graph.neighbors_directed(first.1, Direction::Outgoing) {
+                let d = indegree.get_mut(&next).expect("node index");
+                *d -= 1;
+                if *d == 0 {
+                    ready.insert((self.graph[next].id(), next));
+                }
+            }
+        }
+        out
+    }
+
+    pub fn steps(&self) -> impl Iterator<Item = &S> {
+        self.graph.node_weights()
+    }
+
+    /// The ids of the steps `id` waits for.
+    pub fn dependencies_of(&self, id: &str) -> Vec<&str> {
+        self.graph
+            .node_indices()
+            .find(|n| self.graph[*n].id() == id)
+            .map(|n| {
+                let mut deps: Vec<&str> = self
+                    .graph
+                    .neighbors_directed(n, Direction::Incoming)
+                    .map(|d| self.graph[d].id())
+                    .collect();
+                deps.sort();
+                deps
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ExecOptions {
+    pub parallelism: usize,
+    /// Undo completed steps after a failure or cancellation.
+    pub rollback: bool,
+}
+
+/// What happened to every step.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecReport {
+    /// In completion order.
+    pub completed: Vec<String>,
+    /// `(step, error)` of steps that failed.
+    pub failed: Vec<(String, String)>,
+    /// Steps never started because of a failure or cancellation.
+    pub skipped: Vec<String>,
+    pub cancelled: bool,
+    /// In undo order.
+    pub undone: Vec<String>,
+    pub undo_failed: Vec<(String, String)>,
+    /// Completed steps left in place (rollback disabled).
+    pub kept: Vec<String>,
+}
+
+impl ExecReport {
+    pub fn succeeded(&self) -> bool {
+        self.failed.is_empty() && !self.cancelled && self.skipped.is_empty()
+    }
+
+    /// True when a failure was followed by a rollback that undid everything.
+    pub fn rolled_back_cleanly(&self) -> bool {
+        !self.succeeded() && self.undo_failed.is_empty() && self.kept.is_empty()
+    }
+}
+
+enum Done<U> {
+    Ok(NodeIndex, U),
+    Err(NodeIndex, String),
+    /// Stopped before it began: a failure or cancellation came while it waited.
+    NotRun(NodeIndex),
+}
+
+/// Runs the DAG. `cancel` flips to `true` on Ctrl-C/SIGTERM: no new step starts.
+pub async fn execute<R: Runner>(
+    dag: StepDag<R::Step>,
+    runner: Arc<R>,
+    options: ExecOptions,
+    mut cancel: watch::Receiver<bool>,
+    reporter: Arc<dyn Reporter>,
+) -> ExecReport {
+    let graph = Arc::new(dag.graph);
+    let semaphore = Arc::new(Semaphore::new(options.parallelism.max(1)));
+    let mut lanes: HashMap<String, Arc<Mutex<()>>> = HashMap::new();
+    let mut waiting: HashMap<NodeIndex, usize> = graph
+        .node_indices()
+        .map(|n| (n, graph.neighbors_directed(n, Direction::Incoming).count()))
+        .collect();
+    let mut ready: std::collections::BTreeSet<(String, NodeIndex)> = waiting
+        .iter()
+        .filter(|(_, d)| **d == 0)
+        .map(|(n, _)| (graph[*n].id().to_string(), *n))
+        .collect();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Done<R::Undo>>();
+    let mut in_flight = 0usize;
+    let mut stopping = *cancel.borrow();
+    let mut report = ExecReport {
+        cancelled: stopping,
+        ..ExecReport::default()
+    };
+    let mut completed: Vec<(NodeIndex, R::Undo)> = Vec::new();
+    let mut started: std::collections::HashSet<NodeIndex> = std::collections::HashSet::new();
+    let halt = Arc::new(AtomicBool::new(stopping));
+    let mut watching = true;
+
+    loop {
+        while !stopping {
+            let Some((_, node)) = ready.pop_first() else { break };
+            started.insert(node);
+            in_flight += 1;
+            let lane = graph[node].lane().map(|l| {
+                lanes
+                    .entry(l.to_string())
+                    .or_insert_with(|| Arc::new(Mutex::new(())))
+                    .clone()
+            });
+            let (graph, runner, semaphore, tx, reporter, halt) = (
+                graph.clone(),
+                runner.clone(),
+                semaphore.clone(),
+                tx.clone(),
+                reporter.clone(),
+                halt.clone(),
+            );
+            tokio::spawn(async move {
+                let _lane = match &lane {
+                    Some(l) => Some(l.lock().await),
+                    None => None,
+                };
+                let _permit = semaphore.acquire().await.expect("semaphore never closed");
+                if halt.load(Ordering::SeqCst) {
+                    let _ = tx.send(Done::NotRun(node));
+                    return;
+                }
+                let step = &graph[node];
+                reporter.event(Event::Started { step: step.id() });
+                let done = match runner.run(step).await {
+                    Ok(undo) => {
+                        reporter.event(Event::Completed { step: step.id() });
+                        Done::Ok(node, undo)
+                    }
+                    Err(e) => {
+                        reporter.event(Event::Failed {
+                            step: step.id(),
+                            error: &e,
+                        });
+                        Done::Err(node, e)
+                    }
+                };
+                let _ = tx.send(done);
+            });
+        }
+        if in_flight == 0 {
+            break;
+        }
+        tokio::select! {
+            done = rx.recv() => {
+                in_flight -= 1;
+                match done.expect("sender held by the loop") {
+                    Done::Ok(node, undo) => {
+                        report.completed.push(graph[node].id().to_string());
+                        completed.push((node, undo));
+                        for next in graph.neighbors_directed(node, Direction::Outgoing) {
+                            let d = waiting.get_mut(&next).expect("node index");
+                            *d -= 1;
+                            if *d == 0 {
+                                ready.insert((graph[next].id().to_string(), next));
+                            }
+                        }
+                    }
+                    Done::Err(node, e) => {
+                        report.failed.push((graph[node].id().to_string(), e));
+                        stopping = true;
+                        halt.store(true, Ordering::SeqCst);
+                    }
+                    Done::NotRun(node) => {
+                        started.remove(&node);
+                    }
+                }
+            }
+            changed = cancel.changed(), if watching && !report.cancelled => {
+                if changed.is_err() {
+                    watching = false;
+                } else if *cancel.borrow() {
+                    report.cancelled = true;
+                    stopping = true;
+                    halt.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    let mut skipped: Vec<String> = graph
+        .node_indices()
+        .filter(|n| !started.contains(n))
+        .map(|n| graph[n].id().to_string())
+        .collect();
+    skipped.sort();
+    for s in &skipped {
+        reporter.event(Event::Skipped { step: s });
+    }
+    report.skipped = skipped;
+
+    if report.succeeded() {
+        return report;
+    }
+    if !options.rollback {
+        report.kept = report.completed.clone();
+        return report;
+    }
+    for (node, undo) in completed.iter().rev() {
+        let step = &graph[*node];
+        reporter.event(Event::UndoStarted { step: step.id() });
+        match runner.undo(step, undo).await {
+            Ok(()) => {
+                reporter.event(Event::Undone { step: step.id() });
+                report.undone.push(step.id().to_string());
+            }
+            Err(e) => {
+                reporter.event(Event::UndoFailed {
+                    step: step.id(),
+                    error: &e,
+                });
+                report.undo_failed.push((step.id().to_string(), e));
+            }
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+    use std::time::Duration;
+
+    struct TestStep {
+        id: String,
+        lane: Option<String>,
+    }
+
+    impl StepInfo for TestStep {
+        fn id(&self) -> &str {
+            &self.id
+        }
+        fn lane(&self) -> Option<&str> {
+            self.lane.as_deref()
+        }
+    }
+
+    #[derive(Default)]
+    struct FakeRunner {
+        fail_run: Vec<&'static str>,
+        fail_undo: Vec<&'static str>,
+        log: StdMutex<Vec<String>>,
+        concurrent: StdMutex<(usize, usize)>,
+    }
+
+    impl Runner for FakeRunner {
+        type Step = TestStep;
+        type Undo = String;
+
+        async fn run(&self, step: &TestStep) -> Result<String, String> {
+            {
+                let mut c = self.concurrent.lock().unwrap();
+                c.0 += 1;
+                c.1 = c.1.max(c.0);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            self.concurrent.lock().unwrap().0 -= 1;
+            self.log.lock().unwrap().push(format!("run {}", step.id));
+            if self.fail_run.contains(&step.id.as_str()) {
+                return Err(format!("{} broke", step.id));
+            }
+            Ok(format!("undo-{}", step.id))
+        }
+
+        async fn undo(&self, step: &TestStep, undo: &String) -> Result<(), String> {
+            assert_eq!(undo, &format!("undo-{}", step.id));
+            self.log.lock().unwrap().push(format!("undo {}", step.id));
+            if self.fail_undo.contains(&step.id.as_str()) {
+                return Err("cannot undo".into());
+            }
+            Ok(())
+        }
+    }
+
+    struct Quiet;
+    impl Reporter for Quiet {
+        fn event(&self, _: Event<'_>) {}
+    }
+
+    fn dag(ids: &[&str], edges: &[(&str, &str)]) -> StepDag<TestStep> {
+        let steps = ids
+            .iter()
+            .map(|i| TestStep {
+                id: i.to_string(),
+                lane: None,
+            })
+            .collect();
+        let edges: Vec<_> = edges
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        StepDag::new(steps, &edges).unwrap()
+    }
+
+    async fn exec(d: StepDag<TestStep>, runner: Arc<FakeRunner>, parallelism: usize) -> ExecReport {
+        let (_tx, rx) = watch::channel(false);
+        execute(
+            d,
+            runner,
+            ExecOptions {
+                parallelism,
+                rollback: true,
+            },
+            rx,
+            Arc::new(Quiet),
+        )
+        .await
+    }
+
+    #[test]
+    fn cycle_is_reported_with_its_steps() {
+        let steps = ["a", "b", "c"]
+            .iter()
+            .map(|i| TestStep {
+                id: i.to_string(),
+                lane: None,
+            })
+            .collect();
+        let edges = vec![
+            ("a".into(), "b".into()),
+            ("b".into(), "a".into()),
+            ("c".into(), "a".into()),
+        ];
+        let err = StepDag::new(steps, &edges).err().unwrap();
+        assert_eq!(
+            err,
+            DagError::Cycle {
+                steps: vec!["a".into(), "b".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn order_respects_dependencies_deterministically() {
+        let d = dag(&["c", "b", "a"], &[("a", "c"), ("b", "c")]);
+        assert_eq!(d.order(), vec!["c", "a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn all_steps_run_in_dependency_order() {
+        let runner = Arc::new(FakeRunner::default());
+        let report = exec(
+            dag(&["a", "b", "c"], &[("b", "a"), ("c", "b")]),
+            runner.clone(),
+            4,
+        )
+        .await;
+        assert!(report.succeeded());
+        assert_eq!(report.completed, vec!["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn parallelism_is_bounded() {
+        let ids: Vec<String> = (0..12).map(|i| format!("s{i:02}")).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let runner = Arc::new(FakeRunner::default());
+        let report = exec(dag(&refs, &[]), runner.clone(), 3).await;
+        assert!(report.succeeded());
+        let max = runner.concurrent.lock().unwrap().1;
+        assert!(max <= 3 && max >= 2, "max concurrency {max}");
+    }
+
+    #[tokio::test]
+    async fn steps_in_one_lane_never_overlap() {
+        let steps = (0..4)
+            .map(|i| TestStep {
+                id: format!("r{i}"),
+                lane: Some("server".into()),
+            })
+            .collect();
+        let runner = Arc::new(FakeRunner::default());
+        let (_tx, rx) = watch::channel(false);
+        let d = StepDag::new(steps, &[]).unwrap();
+        let opts = ExecOptions {
+            parallelism: 4,
+            rollback: true,
+        };
+        let report = execute(d, runner.clone(), opts, rx, Arc::new(Quiet)).await;
+        assert!(report.succeeded());
+        assert_eq!(runner.concurrent.lock().unwrap().1, 1);
+    }
+
+    #[tokio::test]
+    async fn failure_undoes_completed_steps_in_reverse_and_skips_the_rest() {
+        let runner = Arc::new(FakeRunner {
+            fail_run: vec!["c"],
+            ..Default::default()
+        });
+        let report = exec(
+            dag(&["a", "b", "c", "d"], &[("b", "a"), ("c", "b"), ("d", "c")]),
+            runner.clone(),
+            1,
+        )
+        .await;
+        assert_eq!(report.failed, vec![("c".to_string(), "c broke".to_string())]);
+        assert_eq!(report.skipped, vec!["d"]);
+        assert_eq!(report.undone, vec!["b", "a"]);
+        assert!(report.rolled_back_cleanly());
+        let log = runner.log.lock().unwrap().clone();
+        assert_eq!(log, vec!["run a", "run b", "run c", "undo b", "undo a"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_undo_is_reported_and_the_rest_still_undone() {
+        let runner = Arc::new(FakeRunner {
+            fail_run: vec!["c"],
+            fail_undo: vec!["b"],
+            ..Default::default()
+        });
+        let report = exec(dag(&["a", "b", "c"], &[("b", "a"), ("c", "b")]), runner, 1).await;
+        assert_eq!(
+            report.undo_failed,
+            vec![("b".to_string(), "cannot undo".to_string())]
+        );
+        assert_eq!(report.undone, vec!["a"]);
+        assert!(!report.rolled_back_cleanly());
+    }
+
+    #[tokio::test]
+    async fn cancellation_stops_new_steps_and_rolls_back() {
+        let runner = Arc::new(FakeRunner::default());
+        let (tx, rx) = watch::channel(false);
+        let d = dag(&["a", "b", "c"], &[("b", "a"), ("c", "b")]);
+        let handle = tokio::spawn(execute(
+            d,
+            runner,
+            ExecOptions {
+                parallelism: 1,
+                rollback: true,
+            },
+            rx,
+            Arc::new(Quiet),
+        ));
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        tx.send(true).unwrap();
+        let report = handle.await.unwrap();
+        assert!(report.cancelled);
+        assert!(!report.skipped.is_empty());
+        let mut undone = report.undone.clone();
+        undone.reverse();
+        assert_eq!(undone, report.completed);
+    }
+
+    #[tokio::test]
+    async fn without_rollback_completed_steps_are_kept() {
+        let runner = Arc::new(FakeRunner {
+            fail_run: vec!["b"],
+            ..Default::default()
+        });
+        let (_tx, rx) = watch::channel(false);
+        let d = dag(&["a", "b"], &[("b", "a")]);
+        let report = execute(
+            d,
+            runner,
+            ExecOptions {
+                parallelism: 2,
+                rollback: false,
+            },
+            rx,
+            Arc::new(Quiet),
+        )
+        .await;
+        assert_eq!(report.kept, vec!["a"]);
+        assert!(report.undone.is_empty());
+    }
+}

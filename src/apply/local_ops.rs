@@ -1,0 +1,190 @@
+//! The local side of apply: CA and leaf files, local copies of config files, packages.
+//!
+//! Files are written atomically; private keys are mode 0600. Every function returns the
+//! files it created so the step's inverse can delete exactly those.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::config::ServiceKind;
+use crate::pki::{self, KeySource};
+use crate::secret::Secret;
+use crate::state::store::write_atomic;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{0}")]
+    Pki(#[from] pki::PkiError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+type LocalResult<T> = Result<T, LocalError>;
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LocalError + '_ {
+    move |source| LocalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub fn read_text(path: &Path) -> LocalResult<String> {
+    fs::read_to_string(path).map_err(io_err(path))
+}
+
+/// Writes `text` (mode 0644, or 0600 when `private`); creates parent directories.
+pub fn write_file(path: &Path, bytes: &[u8], private: bool) -> LocalResult<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    write_atomic(path, bytes).map_err(io_err(path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if private { 0o600 } else { 0o644 };
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io_err(path))?;
+    }
+    Ok(())
+}
+
+/// Writes the file only when absent; returns whether it did.
+fn write_new(path: &Path, bytes: &[u8], private: bool, created: &mut Vec<PathBuf>) -> LocalResult<()> {
+    if !path.exists() {
+        write_file(path, bytes, private)?;
+        created.push(path.to_path_buf());
+    }
+    Ok(())
+}
+
+/// Creates a CA in `dir` (ca.crt, ca.key, cert.cnf). Refuses when a CA is already there.
+pub fn create_ca(dir: &Path, keys: &mut dyn KeySource) -> LocalResult<(String, Vec<PathBuf>)> {
+    let (crt, key) = (dir.join("ca.crt"), dir.join("ca.key"));
+    if crt.exists() || key.exists() {
+        return Err(LocalError::Refused(format!(
+            "{}: a CA appeared since the plan was made; never overwritten\nhint: run `tarsform plan` again",
+            dir.display()
+        )));
+    }
+    let material = pki::new_ca(keys)?;
+    let mut created = Vec::new();
+    write_new(&key, material.key_pem.expose().as_bytes(), true, &mut created)?;
+    write_new(&crt, material.cert_pem.as_bytes(), false, &mut created)?;
+    write_new(
+        &dir.join("cert.cnf"),
+        pki::cert_cnf().as_bytes(),
+        false,
+        &mut created,
+    )?;
+    Ok((material.cert_pem, created))
+}
+
+/// Loads the CA of `dir` for signing.
+pub fn load_ca(dir: &Path) -> LocalResult<pki::Ca> {
+    let cert = read_text(&dir.join("ca.crt"))?;
+    let key = Secret::new(read_text(&dir.join("ca.key"))?);
+    Ok(pki::load_ca(&cert, &key)?)
+}
+
+/// What [`issue_cert`] did to the files of a leaf.
+#[derive(Debug, Default)]
+pub struct IssuedFiles {
+    pub created: Vec<PathBuf>,
+    /// `(backup, original)`: files replaced, moved aside until the run commits.
+    pub replaced: Vec<(PathBuf, PathBuf)>,
+}
+
+/// Issues a leaf into `cert_path`/`key_path`, copying `ca.crt` and `cert.cnf` beside
+/// it. Existing leaf files are moved to `<file>.tarsform-old` (restored on rollback).
+pub fn issue_cert(
+    ca_dir: &Path,
+    purpose: &str,
+    cert_path: &Path,
+    key_path: &Path,
+    keys: &mut dyn KeySource,
+) -> LocalResult<(String, IssuedFiles)> {
+    let ca = load_ca(ca_dir)?;
+    let leaf = pki::issue_leaf(&ca, purpose, keys)?;
+    let mut files = IssuedFiles::default();
+    for path in [cert_path, key_path] {
+        if path.exists() {
+            let backup = backup_path(path);
+            fs::rename(path, &backup).map_err(io_err(path))?;
+            files.replaced.push((backup, path.to_path_buf()));
+        }
+    }
+    write_file(key_path, leaf.key_pem.expose().as_bytes(), true)?;
+    files.created.push(key_path.to_path_buf());
+    write_file(cert_path, leaf.cert_pem.as_bytes(), false)?;
+    files.created.push(cert_path.to_path_buf());
+    let dir = cert_path.parent().unwrap_or(Path::new("."));
+    write_new(
+        &dir.join("ca.crt"),
+        ca.cert_pem().as_bytes(),
+        false,
+        &mut files.created,
+    )?;
+    write_new(
+        &dir.join("cert.cnf"),
+        pki::cert_cnf().as_bytes(),
+        false,
+        &mut files.created,
+    )?;
+    Ok((leaf.cert_pem, files))
+}
+
+pub fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tarsform-old");
+    path.with_file_name(name)
+}
+
+/// Deletes files this run created and puts replaced ones back.
+pub fn undo_files(created: &[PathBuf], replaced: &[(PathBuf, PathBuf)]) -> LocalResult<()> {
+    for path in created {
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(path)(e)),
+        }
+    }
+    for (backup, original) in replaced {
+        if backup.exists() {
+            fs::rename(backup, original).map_err(io_err(original))?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds `<server>.tgz` from `source` and checks it is the package the plan reviewed.
+pub fn build_package(
+    source: &Path,
+    kind: ServiceKind,
+    server: &str,
+    expected_sha256: Option<&str>,
+) -> LocalResult<Vec<u8>> {
+    let input = fs::read(source).map_err(io_err(source))?;
+    let package = crate::render::package::build(&input, kind, server)
+        .map_err(|e| LocalError::Refused(format!("{}: {e}", source.display())))?;
+    let digest = crate::render::package::sha256_hex(&package);
+    if let Some(expected) = expected_sha256.filter(|e| !e.is_empty()) {
+        if digest != expected {
+            return Err(LocalError::Refused(format!(
+                "{}: the package built now (sha256 {digest}) is not the one in the plan ({expected})\nhint: the binary changed since the plan; run `tarsform plan` again",
+                source.display()
+            )));
+        }
+    }
+    Ok(package)
+}
+
+/// Removes a directory tree if present (deleted nodes' files, at commit).
+pub fn remove_dir(path: &Path) -> LocalResult<()> {
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}

@@ -1,0 +1,300 @@
+//! Expands a plan's changes into apply steps and the edges between them (pure).
+//!
+//! Edges follow Tars' rules, not only the resource edges (DESIGN.md §4): config rows
+//! exist only once their node is registered, a node starts once its configs and its
+//! server's package are in place, restarts of one server's nodes share a lane (rolling),
+//! and every delete waits for every create and update.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::addr::{Address, ResourceKind};
+use crate::plan::{Action, Plan};
+
+use super::engine::StepInfo;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Op {
+    /// Token valid, tarsnodes alive, CA files as planned, packages present.
+    Preflight,
+    /// Creates and updates before deletes.
+    Barrier,
+    CreateCa,
+    /// Record an existing local CA or certificate in state (after checking its digest).
+    Adopt,
+    IssueCert,
+    UploadPackage,
+    RegisterNode,
+    ImportNode,
+    PushConfig,
+    StartNode,
+    RestartNode,
+    /// Undeploy before registering again (tainted node).
+    UndeployForReplace,
+    UndeployNode,
+    /// Drop a deleted config, cert or server from state (Tars rows went with the node).
+    Forget,
+}
+
+impl Op {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Preflight => "preflight",
+            Op::Barrier => "barrier",
+            Op::CreateCa => "create-ca",
+            Op::Adopt => "adopt",
+            Op::IssueCert => "issue-cert",
+            Op::UploadPackage => "upload-package",
+            Op::RegisterNode => "register",
+            Op::ImportNode => "import-node",
+            Op::PushConfig => "push-config",
+            Op::StartNode => "start",
+            Op::RestartNode => "restart",
+            Op::UndeployForReplace => "undeploy-for-replace",
+            Op::UndeployNode => "undeploy",
+            Op::Forget => "forget",
+        }
+    }
+
+    /// Steps that only tear down; they run after the barrier.
+    pub fn is_teardown(self) -> bool {
+        matches!(self, Op::UndeployNode | Op::Forget)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub id: String,
+    pub op: Op,
+    /// The resource the step works on (the plan change it belongs to).
+    pub address: Option<Address>,
+    pub lane: Option<String>,
+}
+
+impl StepInfo for Step {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn lane(&self) -> Option<&str> {
+        self.lane.as_deref()
+    }
+}
+
+/// The steps of a plan and `(step, depends_on)` edges between their ids.
+#[derive(Debug, Clone, Default)]
+pub struct Expanded {
+    pub steps: Vec<Step>,
+    pub edges: Vec<(String, String)>,
+}
+
+fn step_id(op: Op, address: Option<&Address>) -> String {
+    match address {
+        Some(a) => format!("{} {a}", op.as_str()),
+        None => op.as_str().to_string(),
+    }
+}
+
+struct Builder {
+    steps: BTreeMap<String, Step>,
+    edges: Vec<(String, String)>,
+    /// (op, address) → id, for dependency lookups.
+    by_op: BTreeMap<(Op, Address), String>,
+}
+
+impl Builder {
+    fn add(&mut self, op: Op, address: &Address, lane: Option<String>) -> String {
+        let id = step_id(op, Some(address));
+        self.by_op.insert((op, address.clone()), id.clone());
+        self.steps.insert(
+            id.clone(),
+            Step {
+                id: id.clone(),
+                op,
+                address: Some(address.clone()),
+                lane,
+            },
+        );
+        id
+    }
+
+    fn find(&self, op: Op, address: &Address) -> Option<String> {
+        self.by_op.get(&(op, address.clone())).cloned()
+    }
+
+    fn depend(&mut self, step: &str, on: Option<String>) {
+        if let Some(on) = on {
+            if on != step {
+                self.edges.push((step.to_string(), on));
+            }
+        }
+    }
+}
+
+/// Expands `plan` into steps. Every step waits for the preflight.
+pub fn expand(plan: &Plan) -> Expanded {
+    let mut b = Builder {
+        steps: BTreeMap::new(),
+        edges: Vec::new(),
+        by_op: BTreeMap::new(),
+    };
+    for change in &plan.changes {
+        let a = &change.address;
+        let ops: &[Op] = match (a.kind(), change.action) {
+            (_, Action::NoOp | Action::Read) | (ResourceKind::Tarsnode, _) => &[],
+            (ResourceKind::Ca, Action::Import) => &[Op::Adopt],
+            (ResourceKind::Ca, Action::Delete) => &[],
+            (ResourceKind::Ca, _) => &[Op::CreateCa],
+            (ResourceKind::Cert, Action::Import) => &[Op::Adopt],
+            (ResourceKind::Cert, Action::Delete) => &[Op::Forget],
+            (ResourceKind::Cert, _) => &[Op::IssueCert],
+            (ResourceKind::Config, Action::Delete) => &[Op::Forget],
+            (ResourceKind::Config, _) => &[Op::PushConfig],
+            (ResourceKind::Server, Action::Delete) => &[Op::Forget],
+            (ResourceKind::Server, _) => &[Op::UploadPackage],
+            (ResourceKind::Node, Action::Create) => &[Op::RegisterNode, Op::StartNode],
+            (ResourceKind::Node, Action::Replace) => {
+                &[Op::UndeployForReplace, Op::RegisterNode, Op::StartNode]
+            }
+            (ResourceKind::Node, Action::Update) => &[Op::RestartNode],
+            (ResourceKind::Node, Action::Import) => {
+                if change.attr("restart_reason").is_some() {
+                    &[Op::ImportNode, Op::RestartNode]
+                } else {
+                    &[Op::ImportNode]
+                }
+            }
+            (ResourceKind::Node, Action::Delete) => &[Op::UndeployNode],
+        };
+        for op in ops {
+            let lane = (*op == Op::RestartNode).then(|| a.server_name().unwrap_or_default().to_string());
+            b.add(*op, a, lane);
+        }
+    }
+    let ids: Vec<Step> = b.steps.values().cloned().collect();
+    for step in &ids {
+        let Some(a) = &step.address else { continue };
+        let node = match a.kind() {
+            ResourceKind::Node => Some(a.clone()),
+            _ => a.owning_node(),
+        };
+        let server = a.server_name().map(Address::server);
+        let node_ready = |b: &Builder| {
+            node.as_ref()
+                .and_then(|n| b.find(Op::RegisterNode, n).or_else(|| b.find(Op::ImportNode, n)))
+        };
+        let upload = |b: &Builder| server.as_ref().and_then(|s| b.find(Op::UploadPackage, s));
+        match step.op {
+            Op::IssueCert => {
+                if let Some(kind) = crate::config::ServiceKind::ALL
+                    .into_iter()
+                    .find(|k| a.server_name().is_some_and(|s| s.ends_with(server_suffix(*k))))
+                {
+                    let ca = Address::ca(kind);
+                    let dep = b.find(Op::CreateCa, &ca).or_else(|| b.find(Op::Adopt, &ca));
+                    b.depend(&step.id, dep);
+                }
+            }
+            Op::PushConfig => {
+                let dep = node_ready(&b);
+                b.depend(&step.id, dep);
+                if let (Some(n), Some(file)) = (&node, a.leaf_name()) {
+                    if matches!(file, "ca.crt" | "ssl.crt" | "ssl.key") {
+                        let cert = Address::cert(&n.keys()[0], &n.keys()[1], "ssl");
+                        let dep = b.find(Op::IssueCert, &cert).or_else(|| b.find(Op::Adopt, &cert));
+                        b.depend(&step.id, dep);
+                    }
+                }
+            }
+            Op::RegisterNode => {
+                let dep = b.find(Op::UndeployForReplace, a);
+                b.depend(&step.id, dep);
+                let dep = upload(&b);
+                b.depend(&step.id, dep);
+                if let Some(source) = expand_source(plan, a) {
+                    let src = Address::node(a.server_name().unwrap_or_default(), source);
+                    let dep = b
+                        .find(Op::RegisterNode, &src)
+                        .or_else(|| b.find(Op::ImportNode, &src));
+                    b.depend(&step.id, dep);
+                }
+            }
+            Op::StartNode | Op::RestartNode => {
+                let dep = b.find(Op::RegisterNode, a).or_else(|| b.find(Op::ImportNode, a));
+                b.depend(&step.id, dep);
+                let dep = upload(&b);
+                b.depend(&step.id, dep);
+                let configs: Vec<String> = b
+                    .by_op
+                    .iter()
+                    .filter(|((op, addr), _)| *op == Op::PushConfig && addr.owning_node().as_ref() == Some(a))
+                    .map(|(_, id)| id.clone())
+                    .collect();
+                for c in configs {
+                    b.depend(&step.id, Some(c));
+                }
+            }
+            Op::Forget => {
+                let owners: Vec<String> = match a.kind() {
+                    ResourceKind::Server => b
+                        .by_op
+                        .iter()
+                        .filter(|((op, addr), _)| {
+                            *op == Op::UndeployNode && addr.server_name() == a.server_name()
+                        })
+                        .map(|(_, id)| id.clone())
+                        .collect(),
+                    _ => node.iter().filter_map(|n| b.find(Op::UndeployNode, n)).collect(),
+                };
+                for o in owners {
+                    b.depend(&step.id, Some(o));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut steps: Vec<Step> = b.steps.values().cloned().collect();
+    let mut edges = b.edges;
+    if !steps.is_empty() {
+        let preflight = Step {
+            id: step_id(Op::Preflight, None),
+            op: Op::Preflight,
+            address: None,
+            lane: None,
+        };
+        let barrier = Step {
+            id: step_id(Op::Barrier, None),
+            op: Op::Barrier,
+            address: None,
+            lane: None,
+        };
+        for s in &steps {
+            edges.push((s.id.clone(), preflight.id.clone()));
+            if s.op.is_teardown() {
+                edges.push((s.id.clone(), barrier.id.clone()));
+            } else {
+                edges.push((barrier.id.clone(), s.id.clone()));
+            }
+        }
+        edges.push((barrier.id.clone(), preflight.id.clone()));
+        steps.insert(0, barrier);
+        steps.insert(0, preflight);
+    }
+    edges.sort();
+    edges.dedup();
+    Expanded { steps, edges }
+}
+
+fn server_suffix(kind: crate::config::ServiceKind) -> &'static str {
+    match kind {
+        crate::config::ServiceKind::Rpc => "BcosRpcService",
+        crate::config::ServiceKind::Gateway => "BcosGatewayService",
+    }
+}
+
+/// The node a new node is expanded from, when the plan says so.
+pub fn expand_source<'p>(plan: &'p Plan, node: &Address) -> Option<&'p str> {
+    let register = plan.change(node)?.after.as_ref()?.get("register")?;
+    (register.get("method")?.as_str()? == "expand").then(|| register.get("source")?.as_str())?
+}

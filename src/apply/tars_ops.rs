@@ -1,0 +1,231 @@
+//! The Tars call sequences of the apply steps (DESIGN.md §4), one function each.
+//!
+//! Every function does exactly what its step says and reports what it changed so the
+//! caller can record the inverse. Tasks count only when Tars reports success.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::tars::{
+    ConfigFile, DeployRequest, ExpandPreviewRequest, ExpandRequest, ServerConf, TarsApi, TarsError,
+    TaskCommand, TaskRequest, run_task,
+};
+
+/// Polling and waiting limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub poll: Duration,
+    pub task_timeout: Duration,
+    /// How many times to list node config rows before giving up (TarsWeb returns the
+    /// list from before it creates the missing rows).
+    pub row_attempts: u32,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            poll: Duration::from_millis(100),
+            task_timeout: Duration::from_secs(330),
+            row_attempts: 5,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error(transparent)]
+    Tars(#[from] TarsError),
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub type OpResult<T> = Result<T, OpError>;
+
+/// The row of `server` on node `ip`, if registered.
+pub async fn find_node<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    ip: &str,
+) -> OpResult<Option<ServerConf>> {
+    Ok(api
+        .server_list(app, Some(server))
+        .await?
+        .into_iter()
+        .find(|s| s.node_name == ip))
+}
+
+async fn require_node<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -> OpResult<ServerConf> {
+    find_node(api, app, server, ip).await?.ok_or_else(|| {
+        OpError::Refused(format!(
+            "server `{server}`: node {ip} is not registered in Tars (application {app})"
+        ))
+    })
+}
+
+/// Registers a new node: `deploy_server` for the first node of a server, otherwise
+/// `expand_server` from `source`. Never re-deploys a node that exists (deploy upserts).
+/// Returns the node's row and its adapter port.
+pub async fn register_node<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    obj_name: &str,
+    ip: &str,
+    source: Option<&str>,
+) -> OpResult<(ServerConf, u16)> {
+    if let Some(existing) = find_node(api, app, server, ip).await? {
+        return Err(OpError::Refused(format!(
+            "server `{server}`: node {ip} is already registered (server id {}); refusing deploy_server, which would reset it\nhint: run `tarsform plan` again: it will import the node",
+            existing.id
+        )));
+    }
+    let port = api.auto_port(ip).await?;
+    match source {
+        None => {
+            api.deploy_server(&DeployRequest::bcos(app, server, ip, obj_name, port))
+                .await?;
+        }
+        Some(source) => {
+            let preview = api
+                .expand_server_preview(&ExpandPreviewRequest::new(app, server, source, &[ip]))
+                .await?;
+            let items: Vec<_> = preview
+                .into_iter()
+                .filter(|i| i.node_name == ip && i.obj_name == obj_name)
+                .map(|i| (i, port))
+                .collect();
+            if items.is_empty() {
+                return Err(OpError::Refused(format!(
+                    "server `{server}`: expand_server_preview from {source} offered no `{obj_name}` servant for {ip}"
+                )));
+            }
+            api.expand_server(&ExpandRequest::from_preview(app, server, source, &items))
+                .await?;
+        }
+    }
+    let row = require_node(api, app, server, ip).await?;
+    Ok((row, port))
+}
+
+/// Runs one task on one node and waits until Tars reports success.
+pub async fn run_on_node<C: TarsApi>(api: &C, timing: Timing, req: TaskRequest) -> OpResult<()> {
+    run_task(api, &req, timing.poll, timing.task_timeout).await?;
+    Ok(())
+}
+
+/// `patch_tars` with `patch_id` (restarts the node), then checks the node is active.
+pub async fn patch_and_check<C: TarsApi>(
+    api: &C,
+    timing: Timing,
+    app: &str,
+    server: &str,
+    ip: &str,
+    patch_id: u64,
+) -> OpResult<ServerConf> {
+    let row = require_node(api, app, server, ip).await?;
+    run_on_node(api, timing, TaskRequest::patch(row.id, patch_id)).await?;
+    let row = require_node(api, app, server, ip).await?;
+    if row.setting_state != "active" || row.patch_version.trim() != patch_id.to_string() {
+        return Err(OpError::Refused(format!(
+            "server `{server}`: node {ip} reports setting_state `{}`, patch `{}` after patch {patch_id}",
+            row.setting_state, row.patch_version
+        )));
+    }
+    Ok(row)
+}
+
+/// A plain task (`stop`, `restart`, `undeploy_tars`) on a registered node.
+pub async fn command_node<C: TarsApi>(
+    api: &C,
+    timing: Timing,
+    app: &str,
+    server: &str,
+    ip: &str,
+    command: TaskCommand,
+) -> OpResult<()> {
+    let row = require_node(api, app, server, ip).await?;
+    run_on_node(api, timing, TaskRequest::single(row.id, command, BTreeMap::new())).await
+}
+
+/// The server-level (placeholder) row of `file`, created with content "\n" if missing.
+async fn server_row<C: TarsApi>(api: &C, app: &str, server: &str, file: &str) -> OpResult<ConfigFile> {
+    let find = |rows: Vec<ConfigFile>| rows.into_iter().find(|r| r.filename == file);
+    if let Some(row) = find(api.config_file_list(app, server).await?) {
+        return Ok(row);
+    }
+    match api.add_config_file(app, server, file, "\n").await {
+        Ok(_) | Err(TarsError::AlreadyExists { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    find(api.config_file_list(app, server).await?).ok_or_else(|| {
+        OpError::Refused(format!(
+            "server `{server}`: the server-level row of {file} did not appear after adding it"
+        ))
+    })
+}
+
+/// The node-level row of `file` on `ip`, listing until TarsWeb has created it.
+pub async fn node_row<C: TarsApi>(
+    api: &C,
+    timing: Timing,
+    app: &str,
+    server: &str,
+    ip: &str,
+    file: &str,
+) -> OpResult<ConfigFile> {
+    let server_row = server_row(api, app, server, file).await?;
+    for attempt in 0..timing.row_attempts.max(1) {
+        let rows = api.node_config_file_list(app, server, server_row.id).await?;
+        if let Some(row) = rows.into_iter().find(|r| r.node_name == ip && r.filename == file) {
+            return Ok(row);
+        }
+        if attempt > 0 {
+            tokio::time::sleep(timing.poll).await;
+        }
+    }
+    Err(OpError::Refused(format!(
+        "server `{server}`: Tars did not create the node-level row of {file} for {ip} after {} listings\nhint: is node {ip} registered?",
+        timing.row_attempts
+    )))
+}
+
+/// Every node-level row of `server` on `ip`.
+pub async fn node_rows<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -> OpResult<Vec<ConfigFile>> {
+    let mut out = Vec::new();
+    for server_row in api.config_file_list(app, server).await? {
+        let rows = api.node_config_file_list(app, server, server_row.id).await?;
+        out.extend(rows.into_iter().filter(|r| r.node_name == ip));
+    }
+    Ok(out)
+}
+
+/// Removes what an undeploy left: node rows of `ip`, and the server-level rows when no
+/// node of the server remains.
+pub async fn clean_after_undeploy<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -> OpResult<()> {
+    for row in node_rows(api, app, server, ip).await? {
+        api.delete_config_file(row.id).await?;
+    }
+    if api.server_list(app, Some(server)).await?.is_empty() {
+        for row in api.config_file_list(app, server).await? {
+            api.delete_config_file(row.id).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Uploads a package and returns the patch id (looked up by task id, never trusted
+/// from the upload response).
+pub async fn upload_package<C: TarsApi>(api: &C, app: &str, server: &str, bytes: &[u8]) -> OpResult<u64> {
+    api.add_application(app).await?;
+    let task_id = crate::tars::new_upload_task_id();
+    let file_name = format!("{server}.tgz");
+    api.upload_patch_package(app, server, &task_id, &file_name, bytes, "tarsform apply")
+        .await?;
+    let patch = api.get_server_patch(&task_id).await?.ok_or_else(|| {
+        OpError::Refused(format!(
+            "server `{server}`: Tars knows no patch for upload task {task_id}"
+        ))
+    })?;
+    Ok(patch.id)
+}
