@@ -280,12 +280,11 @@ fn parse_parts(input: &str) -> Result<(ResourceKind, Vec<String>), AddressError>
     if keys.len() > kind.arity() {
         return Err(err(format!("too many keys; form: {kind}{}", kind.key_names())));
     }
-    if kind == ResourceKind::Ca {
-        if let Some(k) = keys.first() {
-            if ServiceKind::parse(k).is_none() {
-                return Err(err(format!("ca key must be \"rpc\" or \"gateway\", not \"{k}\"")));
-            }
-        }
+    if kind == ResourceKind::Ca
+        && let Some(k) = keys.first()
+        && ServiceKind::parse(k).is_none()
+    {
+        return Err(err(format!("ca key must be \"rpc\" or \"gateway\", not \"{k}\"")));
     }
     Ok((kind, keys))
 }

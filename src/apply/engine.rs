@@ -239,8 +239,7 @@ pub async fn execute<R: Runner>(
     let mut watching = true;
 
     loop {
-        while !stopping {
-            let Some((_, node)) = ready.pop_first() else { break };
+        while let Some((_, node)) = (!stopping).then(|| ready.pop_first()).flatten() {
             started.insert(node);
             in_flight += 1;
             let lane = graph[node].lane().map(|l| {
@@ -505,7 +504,7 @@ mod tests {
         let report = exec(dag(&refs, &[]), runner.clone(), 3).await;
         assert!(report.succeeded());
         let max = runner.concurrent.lock().unwrap().1;
-        assert!(max <= 3 && max >= 2, "max concurrency {max}");
+        assert!((2..=3).contains(&max), "max concurrency {max}");
     }
 
     #[tokio::test]

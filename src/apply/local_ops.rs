@@ -169,13 +169,13 @@ pub fn build_package(
     let package = crate::render::package::build(&input, kind, server)
         .map_err(|e| LocalError::Refused(format!("{}: {e}", source.display())))?;
     let digest = crate::render::package::sha256_hex(&package);
-    if let Some(expected) = expected_sha256.filter(|e| !e.is_empty()) {
-        if digest != expected {
-            return Err(LocalError::Refused(format!(
-                "{}: the package built now (sha256 {digest}) is not the one in the plan ({expected})\nhint: the binary changed since the plan; run `tarsform plan` again",
-                source.display()
-            )));
-        }
+    if let Some(expected) = expected_sha256.filter(|e| !e.is_empty())
+        && digest != expected
+    {
+        return Err(LocalError::Refused(format!(
+            "{}: the package built now (sha256 {digest}) is not the one in the plan ({expected})\nhint: the binary changed since the plan; run `tarsform plan` again",
+            source.display()
+        )));
     }
     Ok(package)
 }

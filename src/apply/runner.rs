@@ -236,13 +236,12 @@ impl<C: TarsApi> TarsRunner<C> {
                     .as_ref()
                     .and_then(|a| a.get("cert_sha256"))
                     .and_then(Value::as_str)
+                    && expected != digest
                 {
-                    if expected != digest {
-                        return Err(plan_err(format!(
-                            "{}: changed since the plan was made\nhint: run `tarsform plan` again",
-                            path.display()
-                        )));
-                    }
+                    return Err(plan_err(format!(
+                        "{}: changed since the plan was made\nhint: run `tarsform plan` again",
+                        path.display()
+                    )));
                 }
                 Ok(nothing(vec![(
                     address.clone(),
@@ -482,13 +481,12 @@ impl<C: TarsApi> TarsRunner<C> {
             .as_ref()
             .and_then(|a| a.get("content_sha256"))
             .and_then(Value::as_str)
+            && expected != digest
         {
-            if expected != digest {
-                return Err(plan_err(format!(
-                    "{address}: {} changed since the plan was made\nhint: run `tarsform plan` again",
-                    local_path.display()
-                )));
-            }
+            return Err(plan_err(format!(
+                "{address}: {} changed since the plan was made\nhint: run `tarsform plan` again",
+                local_path.display()
+            )));
         }
         let row = tars_ops::node_row(&*self.api, self.timing, app, server, ip, file).await?;
         let old = self
@@ -591,13 +589,13 @@ impl<C: TarsApi> TarsRunner<C> {
         )
         .await?;
         tars_ops::clean_after_undeploy(&*self.api, app, server, ip).await?;
-        if let Some((_, path)) = files.iter().find(|(f, _)| f == "config.ini") {
-            if let Some(dir) = path.parent() {
-                self.commit_removals
-                    .lock()
-                    .expect("removals lock")
-                    .push(dir.to_path_buf());
-            }
+        if let Some((_, path)) = files.iter().find(|(f, _)| f == "config.ini")
+            && let Some(dir) = path.parent()
+        {
+            self.commit_removals
+                .lock()
+                .expect("removals lock")
+                .push(dir.to_path_buf());
         }
         Ok(Outcome {
             undo: Undo::Redeploy {

@@ -124,10 +124,10 @@ impl Builder {
     }
 
     fn depend(&mut self, step: &str, on: Option<String>) {
-        if let Some(on) = on {
-            if on != step {
-                self.edges.push((step.to_string(), on));
-            }
+        if let Some(on) = on
+            && on != step
+        {
+            self.edges.push((step.to_string(), on));
         }
     }
 }
@@ -199,12 +199,12 @@ pub fn expand(plan: &Plan) -> Expanded {
             Op::PushConfig => {
                 let dep = node_ready(&b);
                 b.depend(&step.id, dep);
-                if let (Some(n), Some(file)) = (&node, a.leaf_name()) {
-                    if matches!(file, "ca.crt" | "ssl.crt" | "ssl.key") {
-                        let cert = Address::cert(&n.keys()[0], &n.keys()[1], "ssl");
-                        let dep = b.find(Op::IssueCert, &cert).or_else(|| b.find(Op::Adopt, &cert));
-                        b.depend(&step.id, dep);
-                    }
+                if let (Some(n), Some(file)) = (&node, a.leaf_name())
+                    && matches!(file, "ca.crt" | "ssl.crt" | "ssl.key")
+                {
+                    let cert = Address::cert(&n.keys()[0], &n.keys()[1], "ssl");
+                    let dep = b.find(Op::IssueCert, &cert).or_else(|| b.find(Op::Adopt, &cert));
+                    b.depend(&step.id, dep);
                 }
             }
             Op::RegisterNode => {

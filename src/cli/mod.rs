@@ -8,14 +8,14 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod emulator;
 mod force_unlock;
 mod graph;
 pub mod inputs;
 mod plan;
+mod render;
 mod show;
 mod state;
-mod render;
-mod emulator;
 mod stub;
 mod validate;
 

@@ -21,10 +21,10 @@ pub fn generate(
     let mut cas: BTreeMap<ServiceKind, Ca> = BTreeMap::new();
     for svc in topology.services() {
         let kind = svc.kind();
-        if !cas.contains_key(&kind) {
+        if let std::collections::btree_map::Entry::Vacant(e) = cas.entry(kind) {
             let (ca, files) = ensure_ca(&layout.ca_dir_for(&topology.chain, kind), keys)?;
             report.extend(files);
-            cas.insert(kind, ca);
+            e.insert(ca);
         }
         let ca = &cas[&kind];
         let server = svc.server_name();
@@ -91,8 +91,8 @@ pub fn packages(topology: &Topology, layout: &Layout) -> Result<Vec<PackageOutco
         let kind = svc.kind();
         let server = svc.server_name();
         let input = topology.tars.pkg_dir.join(package::input_archive_name(kind));
-        if !inputs.contains_key(&kind) {
-            inputs.insert(kind, read_if_exists(&input)?);
+        if let std::collections::btree_map::Entry::Vacant(e) = inputs.entry(kind) {
+            e.insert(read_if_exists(&input)?);
         }
         let Some(bytes) = &inputs[&kind] else {
             report.push(PackageOutcome::MissingInput { server, input });
