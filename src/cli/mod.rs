@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod force_unlock;
 mod state;
 mod stub;
+mod validate;
 
 /// What a command reports besides errors; mapped to the process exit code in [`main`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -350,6 +351,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::State(c) => state::run(c),
         Command::ForceUnlock(a) => force_unlock::run(a),
+        Command::Validate(a) => validate::run(a),
         other => stub::run(other),
     }
 }
