@@ -19,6 +19,17 @@ fn tarsform(args: &[&str]) -> Output {
         .expect("run tarsform")
 }
 
+/// Runs in `dir`, finding the state from the topology's chain id.
+fn tarsform_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tarsform"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("TARSFORM_TARS_TOKEN")
+        .output()
+        .expect("run tarsform")
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -198,4 +209,22 @@ fn a_corrupt_state_is_reported_and_left_untouched() {
         );
     }
     assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
+}
+
+#[test]
+fn the_default_state_path_comes_from_the_chain_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = concat!(env!("CARGO_MANIFEST_DIR"), "/conf/expand-agencyA.toml");
+    let out = tarsform_in(dir.path(), &["state", "list", "-c", topology]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("state/chain0.state.json"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    seeded(&dir);
+    let out = tarsform_in(dir.path(), &["state", "list", "-c", topology]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().count(), 2);
 }
