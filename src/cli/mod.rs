@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod render;
 mod stub;
+mod validate;
 
 /// What a command reports besides errors; mapped to the process exit code in [`main`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -347,6 +348,7 @@ pub fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
+        Command::Validate(a) => validate::run(a),
         Command::Render(args) => render::run(args),
         other => stub::run(other),
     }

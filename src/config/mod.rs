@@ -1,14 +1,29 @@
 //! Topology files: BcosBuilder's Pro `config.toml` (and the same schema in YAML).
 //!
-//! `schema` mirrors the file (serde), `validate` turns it into the typed
-//! [`Topology`] and collects every error with its key path and line:column.
-//! Pure: the only I/O is [`load`], which reads one file and one environment variable.
+//! `tree` parses text into located values, `schema` mirrors the file, `decode` checks
+//! sections, keys and types, `validate` applies defaults and rules and builds the typed
+//! [`Topology`]. Every error is collected with its key path and line:column; the Tars
+//! token never appears in one. Pure: the only I/O is [`load`], which reads one file and
+//! one environment variable.
 
+mod decode;
 mod model;
+pub mod schema;
+mod suggest;
+mod summary;
+mod tree;
+mod validate;
 
 pub use model::*;
+pub use summary::summary;
+pub use validate::{
+    DEFAULT_CHAIN_ID, DEFAULT_FAILOVER_CLUSTER_URL, DEFAULT_LISTEN_IP, DEFAULT_LISTEN_PORT, DEFAULT_PKG_DIR,
+    DEFAULT_THREAD_COUNT, is_service_name,
+};
 
 use std::path::Path;
+
+use crate::secret::Secret;
 
 /// The environment variable that supplies (and overrides) `[tars] tars_token`.
 pub const TOKEN_ENV: &str = "TARSFORM_TARS_TOKEN";
@@ -49,18 +64,176 @@ impl ConfigErrors {
         }
         out
     }
+
+    fn single(file: &str, message: String, hint: Option<&str>) -> Self {
+        ConfigErrors {
+            file: file.to_string(),
+            errors: vec![ConfigError {
+                path: String::new(),
+                location: None,
+                message,
+                hint: hint.map(str::to_string),
+            }],
+        }
+    }
+}
+
+/// The syntax of a topology file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Toml,
+    Yaml,
+}
+
+impl Format {
+    /// YAML for `.yaml`/`.yml` (any case), TOML otherwise.
+    pub fn from_path(path: &Path) -> Format {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+        {
+            Some(ext) if ext == "yaml" || ext == "yml" => Format::Yaml,
+            _ => Format::Toml,
+        }
+    }
 }
 
 /// Reads and validates a topology file (TOML, or YAML for `.yaml`/`.yml`).
+/// `TARSFORM_TARS_TOKEN`, when set and not blank, wins over the file's `tars_token`.
 pub fn load(path: &Path) -> Result<Topology, ConfigErrors> {
     let file = path.display().to_string();
-    Err(ConfigErrors {
-        file,
-        errors: vec![ConfigError {
-            path: String::new(),
-            location: None,
-            message: "topology loading is being built".into(),
-            hint: None,
-        }],
-    })
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|_| ConfigErrors::single(&file, "the file is not UTF-8 text".into(), None))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ConfigErrors::single(
+                &file,
+                "topology file not found".into(),
+                Some("pass the topology with `-c FILE`; see conf/ for examples"),
+            ));
+        }
+        Err(e) => {
+            return Err(ConfigErrors::single(
+                &file,
+                format!("cannot read the file: {e}"),
+                None,
+            ));
+        }
+    };
+    let env_token = std::env::var(TOKEN_ENV).ok();
+    parse_str(&text, Format::from_path(path), &file, env_token.as_deref())
 }
+
+/// Parses and validates topology text. Pure; never panics on any input.
+pub fn parse_str(
+    text: &str,
+    format: Format,
+    source_name: &str,
+    env_token: Option<&str>,
+) -> Result<Topology, ConfigErrors> {
+    if text.trim().is_empty() {
+        return Err(ConfigErrors::single(
+            source_name,
+            "the file is empty".into(),
+            Some("start from conf/expand-agencyA.toml"),
+        ));
+    }
+    let parsed = match format {
+        Format::Toml => tree::from_toml(text),
+        Format::Yaml => tree::from_yaml(text),
+    };
+    let mut errors = Vec::new();
+    let mut secrets: Vec<Secret> = token_candidates(text);
+    secrets.extend(env_token.map(Secret::new));
+    let topology = match parsed {
+        Err(syntax) => {
+            errors = syntax;
+            None
+        }
+        Ok(root) => {
+            let raw = decode::decode(&root, &mut errors);
+            secrets.extend(
+                raw.tars
+                    .as_ref()
+                    .and_then(|t| t.tars_token.as_ref())
+                    .map(|t| t.value.clone()),
+            );
+            let topology = validate::validate(&raw, env_token, &mut errors);
+            name_agencies(&mut errors, &raw);
+            topology
+        }
+    };
+    match topology {
+        Some(t) if errors.is_empty() => Ok(t),
+        _ => {
+            if errors.is_empty() {
+                errors.push(ConfigError {
+                    path: String::new(),
+                    location: None,
+                    message: "the topology is incomplete".into(),
+                    hint: None,
+                });
+            }
+            // Unlocated (file-level) errors first, then in file order.
+            errors.sort_by_key(|e| e.location.unwrap_or((0, 0)));
+            Err(ConfigErrors {
+                file: source_name.to_string(),
+                errors: errors.into_iter().map(|e| redact(e, &secrets)).collect(),
+            })
+        }
+    }
+}
+
+/// Appends the agency's name to errors inside `agency[i]` when the name is known and valid.
+fn name_agencies(errors: &mut [ConfigError], raw: &schema::RawTopology) {
+    for e in errors {
+        let Some(rest) = e.path.strip_prefix("agency[") else {
+            continue;
+        };
+        let Some((index, field)) = rest.split_once(']') else {
+            continue;
+        };
+        let name = index
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| raw.agency.get(i))
+            .and_then(|a| a.name.as_ref())
+            .filter(|n| is_service_name(&n.value));
+        if let Some(name) = name
+            && field != ".name"
+        {
+            e.message = format!("{} (agency `{}`)", e.message, name.value);
+        }
+    }
+}
+
+/// Whatever follows `tars_token` on a line, even when the file does not parse.
+fn token_candidates(text: &str) -> Vec<Secret> {
+    text.lines()
+        .filter_map(|line| {
+            let rest = &line[line.find("tars_token")? + "tars_token".len()..];
+            let rest = rest.trim_start().strip_prefix(['=', ':'])?.trim();
+            let value = match rest.chars().next() {
+                Some(q @ ('"' | '\'')) => rest[1..].split(q).next().unwrap_or(""),
+                _ => rest
+                    .split(|c: char| c.is_whitespace() || c == '#')
+                    .next()
+                    .unwrap_or(""),
+            };
+            (!value.trim().is_empty()).then(|| Secret::new(value))
+        })
+        .collect()
+}
+
+fn redact(mut e: ConfigError, secrets: &[Secret]) -> ConfigError {
+    for s in secrets {
+        e.path = s.redact_in(&e.path);
+        e.message = s.redact_in(&e.message);
+        e.hint = e.hint.map(|h| s.redact_in(&h));
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests;

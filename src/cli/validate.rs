@@ -1,0 +1,11 @@
+//! `tarsform validate -c FILE`: check a topology file and summarise it.
+
+use super::{Outcome, ValidateArgs};
+use crate::config;
+
+/// Prints the summary on success; every error (exit 1) otherwise.
+pub fn run(args: ValidateArgs) -> anyhow::Result<Outcome> {
+    let topology = config::load(&args.config.config)?;
+    println!("{}", config::summary(&topology));
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,59 @@
+//! The one-paragraph description `tarsform validate` prints for a valid topology. Pure.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use super::model::Topology;
+
+/// Chain, Tars, agencies, services and nodes per host, e.g.
+/// `chain chain0 on Tars http://127.0.0.1:3000/ (token: set): 1 agency, 2 services, 2 nodes on 1 host.`
+pub fn summary(t: &Topology) -> String {
+    let services: Vec<_> = t.services().collect();
+    let mut per_host: BTreeMap<IpAddr, Vec<String>> = BTreeMap::new();
+    for s in &services {
+        for ip in &s.service.deploy_ip {
+            per_host.entry(*ip).or_default().push(s.server_name());
+        }
+    }
+    let nodes: usize = per_host.values().map(Vec::len).sum();
+    let token = if t.tars.token.is_empty() { "empty" } else { "set" };
+    let mut out = format!(
+        "chain {} on Tars {} (token: {token}): {}, {}, {} on {}.",
+        t.chain.chain_id,
+        t.tars.url,
+        count(t.agencies.len(), "agency", "agencies"),
+        count(services.len(), "service", "services"),
+        count(nodes, "node", "nodes"),
+        count(per_host.len(), "host", "hosts"),
+    );
+    for a in &t.agencies {
+        let parts: Vec<String> = a
+            .rpc
+            .iter()
+            .chain(a.gateway.iter())
+            .map(|s| {
+                let ips: Vec<String> = s.deploy_ip.iter().map(IpAddr::to_string).collect();
+                let peers = if s.peers.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", count(s.peers.len(), "peer", "peers"))
+                };
+                format!("{} port {} on {}{peers}", s.kind, s.listen_port, ips.join(", "))
+            })
+            .collect();
+        let parts = if parts.is_empty() {
+            "no services".to_string()
+        } else {
+            parts.join("; ")
+        };
+        out.push_str(&format!("\n  agency {}: {parts}", a.name));
+    }
+    for (ip, servers) in &per_host {
+        out.push_str(&format!("\n  host {ip}: {}", servers.join(", ")));
+    }
+    out
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

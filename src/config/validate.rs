@@ -1,0 +1,615 @@
+//! Schema structs → the typed [`Topology`]: defaults, value rules and cross-checks.
+//!
+//! Applies BcosBuilder's defaults (reference §1) and the checks BcosBuilder lacks: IP
+//! lists, duplicate IPs and agency names, names of letters/digits, port ranges, two
+//! services on one IP and port, `ip:port` peers, http(s) Tars URL, no SM2 yet. Every
+//! error is collected; a topology is returned only when there is none. Pure.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use super::ConfigError;
+use super::model::{Agency, ChainSettings, Service, ServiceKind, TarsSettings, Topology};
+use super::schema::{Located, Opt, RawAgency, RawChain, RawService, RawTars, RawTopology};
+use super::tree::Loc;
+use crate::secret::Secret;
+
+pub const DEFAULT_CHAIN_ID: &str = "chain";
+pub const DEFAULT_LISTEN_IP: &str = "0.0.0.0";
+pub const DEFAULT_LISTEN_PORT: u16 = 20200;
+pub const DEFAULT_THREAD_COUNT: u32 = 4;
+pub const DEFAULT_FAILOVER_CLUSTER_URL: &str = "127.0.0.1:2379";
+pub const DEFAULT_PKG_DIR: &str = "binary";
+
+/// Validates decoded input. `env_token`, when set and not blank, replaces the file's token.
+pub fn validate(
+    raw: &RawTopology,
+    env_token: Option<&str>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Topology> {
+    let before = errors.len();
+    let tars = tars_settings(raw.tars.as_ref(), env_token, errors);
+    let chain = chain_settings(&raw.chain.clone().unwrap_or_default(), errors);
+    let agencies: Vec<Agency> = raw
+        .agency
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| agency(i, a, errors))
+        .collect();
+    check_duplicate_agencies(&raw.agency, errors);
+    check_port_clashes(&raw.agency, errors);
+    if errors.len() > before {
+        return None;
+    }
+    Some(Topology {
+        tars: tars?,
+        chain,
+        agencies,
+    })
+}
+
+fn err(
+    path: impl Into<String>,
+    location: Option<Loc>,
+    message: impl Into<String>,
+    hint: Option<&str>,
+) -> ConfigError {
+    ConfigError {
+        path: path.into(),
+        location,
+        message: message.into(),
+        hint: hint.map(str::to_string),
+    }
+}
+
+fn tars_settings(
+    raw: Option<&RawTars>,
+    env_token: Option<&str>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<TarsSettings> {
+    let raw = raw?;
+    let url = raw.tars_url.as_ref().and_then(|u| {
+        let url = tars_url(&u.value);
+        if url.is_none() {
+            errors.push(err(
+                "tars.tars_url",
+                u.loc,
+                format!("`{}` is not an http:// or https:// URL", u.value.trim()),
+                Some("TarsWeb's address, e.g. `http://127.0.0.1:3000`"),
+            ));
+        }
+        url
+    });
+    let file_token = raw
+        .tars_token
+        .as_ref()
+        .map(|t| t.value.clone())
+        .unwrap_or_default();
+    let token = match env_token {
+        Some(t) if !t.trim().is_empty() => Secret::new(t.trim()),
+        _ => Secret::new(file_token.expose().trim()),
+    };
+    let pkg_dir = text_or(&raw.tars_pkg_dir, DEFAULT_PKG_DIR);
+    if pkg_dir.is_empty() {
+        errors.push(err(
+            "tars.tars_pkg_dir",
+            raw.tars_pkg_dir.as_ref().and_then(|p| p.loc),
+            "`tars_pkg_dir` is empty",
+            Some("the directory holding BcosRpcService.tgz and BcosGatewayService.tgz; default `binary`"),
+        ));
+    }
+    Some(TarsSettings {
+        url: url?,
+        token,
+        pkg_dir: PathBuf::from(pkg_dir),
+    })
+}
+
+/// Trimmed, http(s) only, with a host, ending in `/`.
+fn tars_url(raw: &str) -> Option<String> {
+    let url = raw.trim();
+    let lower = url.to_ascii_lowercase();
+    let rest = ["http://", "https://"]
+        .iter()
+        .find_map(|scheme| lower.strip_prefix(scheme))?;
+    if rest.is_empty() || rest.starts_with('/') || url.chars().any(char::is_whitespace) {
+        return None;
+    }
+    Some(if url.ends_with('/') {
+        url.to_string()
+    } else {
+        format!("{url}/")
+    })
+}
+
+fn text_or(field: &Opt<String>, default: &str) -> String {
+    field
+        .as_ref()
+        .map_or(default, |f| f.value.as_str())
+        .trim()
+        .to_string()
+}
+
+/// `^[A-Za-z0-9]+$`, as BcosBuilder's `check_service_name` intends.
+pub fn is_service_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
+fn chain_settings(raw: &RawChain, errors: &mut Vec<ConfigError>) -> ChainSettings {
+    let chain_id = raw
+        .chain_id
+        .as_ref()
+        .map_or(DEFAULT_CHAIN_ID.to_string(), |c| c.value.clone());
+    if !is_service_name(&chain_id) {
+        errors.push(err(
+            "chain.chain_id",
+            raw.chain_id.as_ref().and_then(|c| c.loc),
+            format!("the chain_id must be letters|numbers, invalid value: `{chain_id}`"),
+            Some("use only A-Z, a-z and 0-9, e.g. `chain0`"),
+        ));
+    }
+    for (key, field) in [
+        ("rpc_sm_ssl", &raw.rpc_sm_ssl),
+        ("gateway_sm_ssl", &raw.gateway_sm_ssl),
+    ] {
+        if let Some(Located { value: true, loc }) = field {
+            errors.push(err(
+                format!("chain.{key}"),
+                *loc,
+                "SM2 certificates are not supported yet",
+                Some(&format!("set `{key} = false`")),
+            ));
+        }
+    }
+    let ca_path = |field: &Opt<String>, kind: ServiceKind| match field {
+        Some(p) if !p.value.trim().is_empty() => (PathBuf::from(p.value.trim()), true),
+        _ => (PathBuf::from(format!("generated/{kind}/{chain_id}/ca")), false),
+    };
+    let (rpc_ca_cert_path, rpc_ca_cert_path_explicit) = ca_path(&raw.rpc_ca_cert_path, ServiceKind::Rpc);
+    let (gateway_ca_cert_path, gateway_ca_cert_path_explicit) =
+        ca_path(&raw.gateway_ca_cert_path, ServiceKind::Gateway);
+    ChainSettings {
+        chain_id,
+        rpc_ca_cert_path,
+        gateway_ca_cert_path,
+        rpc_ca_cert_path_explicit,
+        gateway_ca_cert_path_explicit,
+    }
+}
+
+fn agency(index: usize, raw: &RawAgency, errors: &mut Vec<ConfigError>) -> Option<Agency> {
+    let path = format!("agency[{index}]");
+    if let Some(name) = raw.name.as_ref().filter(|n| !is_service_name(&n.value)) {
+        errors.push(err(
+            format!("{path}.name"),
+            name.loc,
+            format!(
+                "the agency.name must be letters|numbers, invalid value: `{}`",
+                name.value
+            ),
+            Some("use only A-Z, a-z and 0-9, e.g. `agencyA`"),
+        ));
+    }
+    // Services are checked even when the name is missing, so every error shows at once.
+    let rpc = raw
+        .rpc
+        .as_ref()
+        .map(|s| service(&format!("{path}.rpc"), ServiceKind::Rpc, s, errors));
+    let gateway = raw
+        .gateway
+        .as_ref()
+        .map(|s| service(&format!("{path}.gateway"), ServiceKind::Gateway, s, errors));
+    let name = raw.name.as_ref()?;
+    Some(Agency {
+        name: name.value.clone(),
+        failover_cluster_url: text_or(&raw.failover_cluster_url, DEFAULT_FAILOVER_CLUSTER_URL),
+        enable_storage_security: raw.enable_storage_security.as_ref().is_some_and(|b| b.value),
+        key_center_url: text_or(&raw.key_center_url, ""),
+        cipher_data_key: text_or(&raw.cipher_data_key, ""),
+        rpc: rpc.flatten(),
+        gateway: gateway.flatten(),
+    })
+}
+
+fn service(
+    path: &str,
+    kind: ServiceKind,
+    raw: &RawService,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Service> {
+    let deploy_ip = deploy_ips(path, raw, errors);
+    let listen_ip = text_or(&raw.listen_ip, DEFAULT_LISTEN_IP);
+    if listen_ip.parse::<IpAddr>().is_err() {
+        errors.push(err(
+            format!("{path}.listen_ip"),
+            raw.listen_ip.as_ref().and_then(|l| l.loc),
+            format!("`{listen_ip}` is not an IP address"),
+            Some("usually `0.0.0.0` (all interfaces)"),
+        ));
+    }
+    let listen_port =
+        port(&format!("{path}.listen_port"), &raw.listen_port, errors).unwrap_or(DEFAULT_LISTEN_PORT);
+    port(&format!("{path}.tars_listen_port"), &raw.tars_listen_port, errors);
+    let thread_count = match &raw.thread_count {
+        None => DEFAULT_THREAD_COUNT,
+        Some(t) => match u32::try_from(t.value) {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                errors.push(err(
+                    format!("{path}.thread_count"),
+                    t.loc,
+                    format!("thread_count {} must be a positive integer", t.value),
+                    Some("the default is 4"),
+                ));
+                DEFAULT_THREAD_COUNT
+            }
+        },
+    };
+    let peers = peers(path, raw, errors);
+    Some(Service {
+        kind,
+        deploy_ip: deploy_ip?,
+        listen_ip,
+        listen_port,
+        thread_count,
+        peers,
+    })
+}
+
+fn deploy_ips(path: &str, raw: &RawService, errors: &mut Vec<ConfigError>) -> Option<Vec<IpAddr>> {
+    let list = raw.deploy_ip.as_ref()?;
+    if list.value.is_empty() {
+        errors.push(err(
+            format!("{path}.deploy_ip"),
+            list.loc,
+            "`deploy_ip` is empty",
+            Some("list at least one node IP, or remove the whole section"),
+        ));
+        return None;
+    }
+    let mut seen: BTreeMap<IpAddr, usize> = BTreeMap::new();
+    let mut ips = Vec::new();
+    for (i, item) in list.value.iter().enumerate() {
+        let item_path = format!("{path}.deploy_ip[{i}]");
+        match item.value.parse::<IpAddr>() {
+            Err(_) => errors.push(err(
+                item_path,
+                item.loc,
+                format!("`{}` is not an IP address", item.value),
+                Some("each entry is the IP of a Tars node, e.g. \"172.25.0.5\""),
+            )),
+            Ok(ip) => match seen.get(&ip) {
+                Some(first) => errors.push(err(
+                    item_path,
+                    item.loc,
+                    format!("duplicate IP {ip} (also deploy_ip[{first}])"),
+                    Some("one node per IP: remove the repeated entry"),
+                )),
+                None => {
+                    seen.insert(ip, i);
+                    ips.push(ip);
+                }
+            },
+        }
+    }
+    Some(ips)
+}
+
+fn port(path: &str, field: &Opt<i64>, errors: &mut Vec<ConfigError>) -> Option<u16> {
+    let f = field.as_ref()?;
+    match u16::try_from(f.value) {
+        Ok(p) if p >= 1 => Some(p),
+        _ => {
+            errors.push(err(
+                path,
+                f.loc,
+                format!("port {} is outside 1..65535", f.value),
+                None,
+            ));
+            None
+        }
+    }
+}
+
+fn peers(path: &str, raw: &RawService, errors: &mut Vec<ConfigError>) -> Vec<String> {
+    let Some(list) = &raw.peers else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in list.value.iter().enumerate() {
+        match item.value.trim().parse::<SocketAddr>() {
+            Ok(addr) if addr.port() != 0 => out.push(item.value.trim().to_string()),
+            _ => errors.push(err(
+                format!("{path}.peers[{i}]"),
+                item.loc,
+                format!("`{}` is not `ip:port` with a port in 1..65535", item.value),
+                Some("write each peer as \"172.25.0.3:30300\""),
+            )),
+        }
+    }
+    out
+}
+
+/// BcosBuilder keeps the last of two agencies with one name; here it is an error.
+fn check_duplicate_agencies(agencies: &[RawAgency], errors: &mut Vec<ConfigError>) {
+    let mut first: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, a) in agencies.iter().enumerate() {
+        let Some(name) = &a.name else { continue };
+        if let Some(j) = first.get(name.value.as_str()) {
+            errors.push(err(
+                format!("agency[{i}].name"),
+                name.loc,
+                format!("duplicate agency name `{}` (also agency[{j}])", name.value),
+                Some("each [[agency]] needs its own name"),
+            ));
+        } else {
+            first.insert(&name.value, i);
+        }
+    }
+}
+
+/// Two services on one IP cannot both listen on one port, across all agencies.
+fn check_port_clashes(agencies: &[RawAgency], errors: &mut Vec<ConfigError>) {
+    let mut taken: BTreeMap<(IpAddr, i64), String> = BTreeMap::new();
+    for (i, a) in agencies.iter().enumerate() {
+        let name = a.name.as_ref().map_or("?", |n| n.value.as_str());
+        for (kind, svc) in [("rpc", &a.rpc), ("gateway", &a.gateway)] {
+            let Some(svc) = svc else { continue };
+            let Some(ips) = &svc.deploy_ip else { continue };
+            let port = svc
+                .listen_port
+                .as_ref()
+                .map_or(i64::from(DEFAULT_LISTEN_PORT), |p| p.value);
+            if !(1..=65535).contains(&port) {
+                continue; // reported as out of range
+            }
+            let mut seen_here = Vec::new();
+            for ip in ips.value.iter().filter_map(|ip| ip.value.parse::<IpAddr>().ok()) {
+                if seen_here.contains(&ip) {
+                    continue;
+                }
+                seen_here.push(ip);
+                let owner = format!("agency[{i}].{kind} (`{name}`)");
+                if let Some(other) = taken.get(&(ip, port)) {
+                    errors.push(err(
+                        format!("agency[{i}].{kind}.listen_port"),
+                        svc.listen_port.as_ref().and_then(|p| p.loc).or(svc.loc.0),
+                        format!("{other} already listens on {ip} port {port}"),
+                        Some("give each service on one host its own listen_port"),
+                    ));
+                } else {
+                    taken.insert((ip, port), owner);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loc<T>(value: T) -> Located<T> {
+        Located { value, loc: None }
+    }
+
+    fn service(ips: &[&str], port: Option<i64>) -> RawService {
+        RawService {
+            deploy_ip: Some(loc(ips.iter().map(|s| loc(s.to_string())).collect())),
+            listen_port: port.map(loc),
+            ..RawService::default()
+        }
+    }
+
+    fn raw(agencies: Vec<RawAgency>) -> RawTopology {
+        RawTopology {
+            tars: Some(RawTars {
+                tars_url: Some(loc("http://127.0.0.1:3000".into())),
+                tars_token: Some(loc(Secret::new("file-token"))),
+                ..RawTars::default()
+            }),
+            agency: agencies,
+            ..RawTopology::default()
+        }
+    }
+
+    fn agency(name: &str, rpc: Option<RawService>, gateway: Option<RawService>) -> RawAgency {
+        RawAgency {
+            name: Some(loc(name.into())),
+            rpc,
+            gateway,
+            ..RawAgency::default()
+        }
+    }
+
+    fn run(raw: &RawTopology, env: Option<&str>) -> Result<Topology, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        validate(raw, env, &mut errors).ok_or(errors)
+    }
+
+    #[test]
+    fn defaults_follow_bcosbuilder() {
+        let t = run(
+            &raw(vec![agency("agencyA", Some(service(&["10.0.0.1"], None)), None)]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(t.chain.chain_id, "chain");
+        assert_eq!(t.tars.url, "http://127.0.0.1:3000/");
+        assert_eq!(t.tars.pkg_dir, PathBuf::from("binary"));
+        assert_eq!(t.chain.rpc_ca_cert_path, PathBuf::from("generated/rpc/chain/ca"));
+        assert_eq!(
+            t.chain.gateway_ca_cert_path,
+            PathBuf::from("generated/gateway/chain/ca")
+        );
+        assert!(!t.chain.rpc_ca_cert_path_explicit);
+        let a = &t.agencies[0];
+        assert_eq!(a.failover_cluster_url, "127.0.0.1:2379");
+        let rpc = a.rpc.as_ref().unwrap();
+        assert_eq!(
+            (rpc.listen_ip.as_str(), rpc.listen_port, rpc.thread_count),
+            ("0.0.0.0", 20200, 4)
+        );
+    }
+
+    #[test]
+    fn env_token_wins_over_the_file() {
+        let r = raw(vec![]);
+        assert_eq!(
+            run(&r, Some("env-token")).unwrap().tars.token.expose(),
+            "env-token"
+        );
+        assert_eq!(run(&r, Some("  ")).unwrap().tars.token.expose(), "file-token");
+        assert_eq!(run(&r, None).unwrap().tars.token.expose(), "file-token");
+    }
+
+    #[test]
+    fn tars_url_must_be_http() {
+        assert_eq!(
+            tars_url(" https://tars:3000 ").as_deref(),
+            Some("https://tars:3000/")
+        );
+        assert_eq!(tars_url("http://h/").as_deref(), Some("http://h/"));
+        for bad in ["ftp://h", "127.0.0.1:3000", "http://", "http:// h"] {
+            assert_eq!(tars_url(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_letters_and_digits() {
+        assert!(is_service_name("agencyA1"));
+        for bad in ["", "agency-A", "a b", "中文", "_a"] {
+            assert!(!is_service_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_ips_duplicates_and_empty_lists_are_each_reported() {
+        let r = raw(vec![agency(
+            "agencyA",
+            Some(service(&["10.0.0.1", "host1", "10.0.0.1"], Some(1))),
+            Some(service(&[], Some(2))),
+        )]);
+        let errs = run(&r, None).unwrap_err();
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "agency[0].rpc.deploy_ip[1]",
+                "agency[0].rpc.deploy_ip[2]",
+                "agency[0].gateway.deploy_ip"
+            ]
+        );
+    }
+
+    #[test]
+    fn ports_outside_range_are_rejected() {
+        for p in [0, 65536, 70000, -1] {
+            let r = raw(vec![agency("a", Some(service(&["10.0.0.1"], Some(p))), None)]);
+            let errs = run(&r, None).unwrap_err();
+            assert_eq!(errs[0].path, "agency[0].rpc.listen_port", "{p}");
+        }
+        let r = raw(vec![agency("a", Some(service(&["10.0.0.1"], Some(65535))), None)]);
+        assert!(run(&r, None).is_ok());
+    }
+
+    #[test]
+    fn one_port_on_one_ip_across_agencies_clashes() {
+        let r = raw(vec![
+            agency("a", Some(service(&["10.0.0.1"], Some(20200))), None),
+            agency("b", None, Some(service(&["10.0.0.2", "10.0.0.1"], Some(20200)))),
+        ]);
+        let errs = run(&r, None).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].path, "agency[1].gateway.listen_port");
+        assert!(
+            errs[0].message.contains("agency[0].rpc (`a`)"),
+            "{}",
+            errs[0].message
+        );
+        // Default ports clash too: rpc and gateway both default to 20200.
+        let r = raw(vec![agency(
+            "a",
+            Some(service(&["10.0.0.1"], None)),
+            Some(service(&["10.0.0.1"], None)),
+        )]);
+        assert!(run(&r, None).is_err());
+    }
+
+    #[test]
+    fn services_of_an_agency_without_name_are_still_checked() {
+        let mut a = agency("x", Some(service(&["nope"], Some(1))), None);
+        a.name = None;
+        let errs = run(&raw(vec![a]), None).unwrap_err();
+        assert_eq!(errs[0].path, "agency[0].rpc.deploy_ip[0]");
+    }
+
+    #[test]
+    fn duplicate_agency_names_are_rejected() {
+        let r = raw(vec![
+            agency("a", Some(service(&["10.0.0.1"], Some(1))), None),
+            agency("a", Some(service(&["10.0.0.1"], Some(2))), None),
+        ]);
+        let errs = run(&r, None).unwrap_err();
+        assert_eq!(errs[0].path, "agency[1].name");
+        assert!(errs[0].message.contains("duplicate agency name"));
+    }
+
+    #[test]
+    fn peers_must_be_ip_and_port() {
+        let mut gw = service(&["10.0.0.1"], Some(30300));
+        gw.peers = Some(loc([
+            "10.0.0.1:30300",
+            "10.0.0.2",
+            "host:1",
+            "10.0.0.3:0",
+            "10.0.0.3:99999",
+            "[::1]:5",
+        ]
+        .iter()
+        .map(|s| loc(s.to_string()))
+        .collect()));
+        let errs = run(&raw(vec![agency("a", None, Some(gw))]), None).unwrap_err();
+        let bad: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            bad,
+            [
+                "agency[0].gateway.peers[1]",
+                "agency[0].gateway.peers[2]",
+                "agency[0].gateway.peers[3]",
+                "agency[0].gateway.peers[4]"
+            ]
+        );
+    }
+
+    #[test]
+    fn sm_ssl_is_rejected_with_the_fix() {
+        let mut r = raw(vec![]);
+        r.chain = Some(RawChain {
+            rpc_sm_ssl: Some(loc(true)),
+            gateway_sm_ssl: Some(loc(false)),
+            ..RawChain::default()
+        });
+        let errs = run(&r, None).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].hint.as_deref(), Some("set `rpc_sm_ssl = false`"));
+    }
+
+    #[test]
+    fn explicit_ca_paths_are_kept_and_flagged() {
+        let mut r = raw(vec![]);
+        r.chain = Some(RawChain {
+            chain_id: Some(loc("chain0".into())),
+            rpc_ca_cert_path: Some(loc(" my/ca ".into())),
+            ..RawChain::default()
+        });
+        let t = run(&r, None).unwrap();
+        assert_eq!(t.chain.rpc_ca_cert_path, PathBuf::from("my/ca"));
+        assert!(t.chain.rpc_ca_cert_path_explicit);
+        assert_eq!(
+            t.chain.gateway_ca_cert_path,
+            PathBuf::from("generated/gateway/chain0/ca")
+        );
+    }
+}
