@@ -665,3 +665,68 @@ fn packages_without_input_archives_are_skipped() {
     );
     assert!(!layout.package_path("agencyABcosRpcService").exists());
 }
+
+// ---- the command ----
+
+fn tarsform(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tarsform"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TARSFORM_TARS_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn render_command_writes_then_keeps_and_reports_each_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/expand-agencyA.toml");
+    std::fs::copy(&conf, dir.path().join("expand.toml")).unwrap();
+    std::fs::create_dir_all(dir.path().join("binary")).unwrap();
+    let archive = release_archive("BcosRpcService", b"ELF rpc", 1);
+    std::fs::write(dir.path().join("binary/BcosRpcService.tgz"), archive).unwrap();
+
+    let (ok, stdout, stderr) = tarsform(dir.path(), &["render", "-c", "expand.toml", "-o", "generated"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("written ")).count(),
+        22,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("written   generated/agencyABcosRpcService.tgz  sha256:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "skipped   generated/agencyABcosGatewayService.tgz  (binary/BcosGatewayService.tgz not found)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("held no CA, so a new one was created"),
+        "{stderr}"
+    );
+    let ini = dir
+        .path()
+        .join("generated/gateway/chain0/agencyABcosGatewayService/172.25.0.5/config.ini");
+    assert_eq!(
+        std::fs::read_to_string(ini).unwrap(),
+        std::fs::read_to_string(golden_dir().join("expand/agencyABcosGatewayService/config.ini")).unwrap()
+    );
+
+    let (ok, stdout, stderr) = tarsform(dir.path(), &["render", "-c", "expand.toml"]);
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("written"), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("kept ")).count(),
+        14,
+        "{stdout}"
+    );
+    assert!(!stderr.contains("new one was created"), "{stderr}");
+}
