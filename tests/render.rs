@@ -725,7 +725,7 @@ fn render_command_writes_then_keeps_and_reports_each_file() {
     assert!(!stdout.contains("written"), "{stdout}");
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("kept ")).count(),
-        14,
+        15,
         "{stdout}"
     );
     assert!(!stderr.contains("new one was created"), "{stderr}");
