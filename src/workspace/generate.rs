@@ -1,6 +1,7 @@
 //! Everything `tarsform render` writes for a topology: per service type the CA, per node
 //! `config.ini`, `nodes.json` (gateway) and the leaf certificates, and the packages.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -27,6 +28,14 @@ pub fn generate(
             e.insert(ca);
         }
         let ca = &cas[&kind];
+        let ca = match cas.entry(kind) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => {
+                let (ca, files) = ensure_ca(&layout.ca_dir_for(&topology.chain, kind), keys)?;
+                report.extend(files);
+                slot.insert(ca)
+            }
+        };
         let server = svc.server_name();
         let config_ini = render::config_ini(topology, svc);
         let nodes_json = (kind == ServiceKind::Gateway).then(|| render::nodes_json(svc));
@@ -95,6 +104,11 @@ pub fn packages(topology: &Topology, layout: &Layout) -> Result<Vec<PackageOutco
             e.insert(read_if_exists(&input)?);
         }
         let Some(bytes) = &inputs[&kind] else {
+        let bytes = match inputs.entry(kind) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => slot.insert(read_if_exists(&input)?),
+        };
+        let Some(bytes) = bytes else {
             report.push(PackageOutcome::MissingInput { server, input });
             continue;
         };
