@@ -124,6 +124,11 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
     for node in &config.nodes {
         model.add_node(node, true);
     }
+    for rule in &config.faults {
+        if let FaultRule::NodeDown { ip } = rule {
+            model.set_node_alive(ip, false);
+        }
+    }
     let settings = state::Settings {
         token: config.token.clone(),
         data: config.data.clone(),
