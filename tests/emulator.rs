@@ -227,6 +227,12 @@ async fn bcosbuilder_deploy_sequence_for_one_rpc_node_replays() {
             .post(&format!("api/update_config_file?ticket={T}"), body)
             .await;
         assert_eq!(updated["err_msg"], "", "{updated}");
+        let merged = api
+            .get(&format!("api/merged_node_config?id={node_id}&ticket={T}"))
+            .await;
+        assert_eq!(merged["data"], content, "the empty server-level part is skipped");
+        let fetched = api.get(&format!("api/config_file?id={node_id}&ticket={T}")).await;
+        assert_eq!(fetched["data"]["config"], content);
     }
     // 7: package upload (multipart, field `suse`) and patch id by task id.
     let package = b"\x1f\x8b fake tgz bytes".to_vec();
@@ -446,6 +452,16 @@ async fn error_kinds_a_to_f() {
         ))
         .await;
     assert_eq!(c, json!({"data":{},"ret_code":500,"err_msg":"没有权限"}));
+    let hidden = api
+        .get("api/server_list?tree_node_id=1chain0&ticket=dev-token")
+        .await;
+    assert_eq!(hidden["data"], json!([]));
+    let c = api
+        .get(&format!(
+            "api/server_list?tree_node_id=1{APP}.5{RPC}&ticket=dev-token"
+        ))
+        .await;
+    assert_eq!(c["err_msg"], "没有权限");
     // D: unknown ids.
     let d = api.get(&format!("api/server?id=999&ticket={T}")).await;
     assert_eq!(d, json!({"data":{},"ret_code":500,"err_msg":"系统内部错误"}));

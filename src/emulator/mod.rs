@@ -82,7 +82,8 @@ pub enum EmulatorError {
     DataWrite { path: PathBuf, source: std::io::Error },
 }
 
-/// A serving emulator; dropping it leaves the server running until the runtime ends.
+/// A serving emulator. Dropping it stops accepting connections, like [`Self::shutdown`]
+/// without waiting or saving.
 #[derive(Debug)]
 pub struct RunningEmulator {
     addr: SocketAddr,
