@@ -298,16 +298,6 @@ pub fn delete_config_file(ctx: &mut Ctx) -> Reply {
     Ok(Data::of(&id))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn trims_one_whitespace_character_each_side() {
-        assert_eq!(super::trim_one("\n"), "");
-        assert_eq!(super::trim_one("  a \n\n"), " a \n");
-        assert_eq!(super::trim_one("abc"), "abc");
-    }
-}
-
 /// `merged_node_config?id`: what tarsconfig delivers for a node row: the non-empty
 /// server-level and node-level contents joined with `"\r\n\r\n"`.
 pub fn merged_node_config(ctx: &mut Ctx) -> Reply {
@@ -332,4 +322,14 @@ pub fn merged_node_config(ctx: &mut Ctx) -> Reply {
         _ => vec![row.config.as_str()],
     };
     Ok(Data::of(&parts.join("\r\n\r\n")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn trims_one_whitespace_character_each_side() {
+        assert_eq!(super::trim_one("\n"), "");
+        assert_eq!(super::trim_one("  a \n\n"), " a \n");
+        assert_eq!(super::trim_one("abc"), "abc");
+    }
 }
