@@ -589,6 +589,41 @@ async fn node_config_file_list_returns_the_list_from_before_its_inserts() {
         .await;
     assert_eq!(deleted["data"], config_id);
     assert!(api.handle().snapshot().configs.is_empty());
+
+    // API level 1 is stored at level 1 under the application name, listed by level=1 only.
+    let app_cfg = json!({"level":1,"application":APP,"server_name":RPC,"filename":"app.conf","config":" a "});
+    let added = api
+        .post(&format!("api/add_config_file?ticket={T}"), app_cfg)
+        .await;
+    assert_eq!(
+        (
+            added["data"]["level"].clone(),
+            added["data"]["server_name"].clone()
+        ),
+        (json!(1), json!(APP))
+    );
+    assert_eq!(
+        added["data"]["config"], "a",
+        "one whitespace character trimmed each side"
+    );
+    let level1 = api
+        .get(&format!(
+            "api/config_file_list?ticket={T}&level=1&application={APP}"
+        ))
+        .await;
+    assert_eq!(rows(&level1).len(), 1);
+    let level5 = api
+        .get(&format!(
+            "api/config_file_list?ticket={T}&level=5&application={APP}&server_name={RPC}"
+        ))
+        .await;
+    assert_eq!(level5["data"], json!([]));
+    let other = api
+        .get(&format!(
+            "api/config_file_list?ticket={T}&level=7&application={APP}"
+        ))
+        .await;
+    assert_eq!(other["data"], json!([]));
     // Unknown config_id: [] ; missing: kind D.
     let none = api.get(&q).await;
     assert_eq!(none["data"], json!([]));
