@@ -116,12 +116,6 @@ impl Faults {
             .iter()
             .any(|rule| matches!(rule, FaultRule::Task { command: c, ip } if c == command && ip == node))
     }
-
-    pub fn node_down(&self, node: &str) -> bool {
-        self.rules
-            .iter()
-            .any(|rule| matches!(rule, FaultRule::NodeDown { ip } if ip == node))
-    }
 }
 
 #[cfg(test)]

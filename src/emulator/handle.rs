@@ -160,12 +160,27 @@ impl EmulatorHandle {
         });
     }
 
+    /// Adds a fault; `NodeDown` takes the node down at once (its servers go inactive).
     pub fn add_fault(&self, rule: FaultRule) {
-        self.with(|inner| inner.faults.rules.push(rule));
+        self.with(|inner| {
+            if let FaultRule::NodeDown { ip } = &rule {
+                inner.model.set_node_alive(ip, false);
+                inner.dirty = true;
+            }
+            inner.faults.rules.push(rule);
+        });
     }
 
+    /// Removes every fault; nodes taken down by a `NodeDown` rule come back up.
     pub fn clear_faults(&self) {
-        self.with(|inner| inner.faults.rules.clear());
+        self.with(|inner| {
+            for rule in std::mem::take(&mut inner.faults.rules) {
+                if let FaultRule::NodeDown { ip } = rule {
+                    inner.model.set_node_alive(&ip, true);
+                    inner.dirty = true;
+                }
+            }
+        });
     }
 
     /// Accepts `token` as a ticket of the non-admin user `uid` (who has no roles, so

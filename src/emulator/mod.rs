@@ -65,24 +65,19 @@ impl Default for EmulatorConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum EmulatorError {
     #[error(
-        "emulator: cannot listen on {addr}: {source}\nhint: pick another address with --listen (port 0 chooses a free one)"
+        "emulator: cannot listen on {addr}: {error}\nhint: pick another address with --listen (port 0 chooses a free one)"
     )]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("emulator: cannot read the data file {}: {source}", path.display())]
-    DataRead { path: PathBuf, source: std::io::Error },
-    #[error("emulator: the data file {} is not a saved emulator model: {source}\nhint: move it away to start with an empty model", path.display())]
-    DataParse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
-    #[error("emulator: cannot write the data file {}: {source}", path.display())]
-    DataWrite { path: PathBuf, source: std::io::Error },
+    Bind { addr: SocketAddr, error: std::io::Error },
+    #[error("emulator: cannot read the data file {}: {error}", path.display())]
+    DataRead { path: PathBuf, error: std::io::Error },
+    #[error("emulator: the data file {} is not a saved emulator model: {error}\nhint: move it away to start with an empty model", path.display())]
+    DataParse { path: PathBuf, error: serde_json::Error },
+    #[error("emulator: cannot write the data file {}: {error}", path.display())]
+    DataWrite { path: PathBuf, error: std::io::Error },
 }
 
-/// A serving emulator; dropping it leaves the server running until the runtime ends.
+/// A serving emulator. Dropping it stops accepting connections, like [`Self::shutdown`]
+/// without waiting or saving.
 #[derive(Debug)]
 pub struct RunningEmulator {
     addr: SocketAddr,
@@ -124,6 +119,11 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
     for node in &config.nodes {
         model.add_node(node, true);
     }
+    for rule in &config.faults {
+        if let FaultRule::NodeDown { ip } = rule {
+            model.set_node_alive(ip, false);
+        }
+    }
     let settings = state::Settings {
         token: config.token.clone(),
         data: config.data.clone(),
@@ -143,19 +143,19 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         if let Some(message) = inner.persist_error.take() {
             return Err(EmulatorError::DataWrite {
                 path: config.data.clone().unwrap_or_default(),
-                source: std::io::Error::other(message),
+                error: std::io::Error::other(message),
             });
         }
     }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| EmulatorError::Bind {
+        .map_err(|error| EmulatorError::Bind {
             addr: config.listen,
-            source,
+            error,
         })?;
-    let addr = listener.local_addr().map_err(|source| EmulatorError::Bind {
+    let addr = listener.local_addr().map_err(|error| EmulatorError::Bind {
         addr: config.listen,
-        source,
+        error,
     })?;
     let (stop, stopped) = oneshot::channel::<()>();
     let app = http::router(shared.clone());

@@ -11,18 +11,18 @@ pub fn load(path: &Path) -> Result<Option<Model>, EmulatorError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
+        Err(error) => {
             return Err(EmulatorError::DataRead {
                 path: path.to_path_buf(),
-                source,
+                error,
             });
         }
     };
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|source| EmulatorError::DataParse {
+        .map_err(|error| EmulatorError::DataParse {
             path: path.to_path_buf(),
-            source,
+            error,
         })
 }
 
@@ -33,9 +33,9 @@ pub fn save(path: &Path, model: &Model) -> Result<(), EmulatorError> {
         std::fs::write(&temp, text.as_bytes())?;
         std::fs::rename(&temp, path)
     };
-    write().map_err(|source| EmulatorError::DataWrite {
+    write().map_err(|error| EmulatorError::DataWrite {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 

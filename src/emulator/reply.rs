@@ -26,7 +26,6 @@ pub enum Fail {
     /// Kind A: a `checkRule` failed; the message is `<param>#common.notEmpty#` or similar.
     Validation(String),
     /// Kind C.
-    #[allow(dead_code)]
     NoPrivilege,
     /// Kind D: an exception caught by the controller.
     System,

@@ -35,9 +35,10 @@ pub struct Inner {
 }
 
 impl Inner {
-    /// Whether `node` is registered and sending heartbeats.
+    /// Whether `node` is registered and sending heartbeats (`node-down` rules mark
+    /// their node down in the model when they are added).
     pub fn node_alive(&self, node: &str) -> bool {
-        self.model.node(node).is_some_and(|n| n.alive) && !self.faults.node_down(node)
+        self.model.node(node).is_some_and(|n| n.alive)
     }
 }
 

@@ -156,8 +156,7 @@ async fn run(shared: Arc<Shared>, task_no: String) {
     };
     if serial {
         for index in 0..count {
-            if !run_item(&shared, &task_no, index).await {
-                cancel_rest(&shared, &task_no, index + 1);
+            if !run_item(&shared, &task_no, index, true).await {
                 break;
             }
         }
@@ -168,62 +167,59 @@ async fn run(shared: Arc<Shared>, task_no: String) {
             let (shared, task_no, permits) = (shared.clone(), task_no.clone(), permits.clone());
             workers.spawn(async move {
                 let _permit = permits.acquire().await;
-                run_item(&shared, &task_no, index).await
+                run_item(&shared, &task_no, index, false).await
             });
         }
         while workers.join_next().await.is_some() {}
     }
 }
 
-/// One item: RUNNING for the task duration, then its outcome. True on success.
-async fn run_item(shared: &Arc<Shared>, task_no: &str, index: usize) -> bool {
+/// One item: RUNNING for the task duration, then its outcome. True on success. In a
+/// serial task a failure cancels the later items in the same update.
+async fn run_item(shared: &Arc<Shared>, task_no: &str, index: usize, serial: bool) -> bool {
     let half = shared.settings.task_duration / 2;
     tokio::time::sleep(half).await;
-    update(shared, task_no, index, |item, _| {
+    update(shared, task_no, |task, _| {
+        let item = &mut task.items[index];
         item.set_status(RUNNING);
         item.start_time = clock::now();
         item.percent = 50;
     });
     tokio::time::sleep(shared.settings.task_duration - half).await;
     let mut ok = false;
-    update(shared, task_no, index, |item, inner| {
-        let outcome = execute(inner, item);
+    update(shared, task_no, |task, inner| {
+        let outcome = execute(inner, &task.items[index], &task.user_name);
         ok = outcome.is_ok();
+        let item = &mut task.items[index];
         item.set_status(if ok { SUCCESS } else { FAILED });
         item.execute_info = outcome.unwrap_or_else(|log| log);
         item.end_time = clock::now();
         item.percent = 100;
+        if serial && !ok {
+            for later in task.items.iter_mut().skip(index + 1) {
+                later.set_status(CANCEL);
+                later.execute_info = "cancelled: an earlier item of this serial task failed".into();
+            }
+        }
     });
     ok
 }
 
-fn cancel_rest(shared: &Shared, task_no: &str, from: usize) {
-    let mut inner = shared.lock();
-    if let Some(task) = inner.tasks.get_mut(task_no) {
-        for item in task.items.iter_mut().skip(from) {
-            item.set_status(CANCEL);
-            item.execute_info = "cancelled: an earlier item of this serial task failed".into();
-        }
-        task.refresh_status();
-    }
-}
-
-fn update(shared: &Shared, task_no: &str, index: usize, change: impl FnOnce(&mut TaskItem, &mut Inner)) {
+/// Applies `change` to the task (taken out of the table meanwhile) and the model.
+fn update(shared: &Shared, task_no: &str, change: impl FnOnce(&mut Task, &mut Inner)) {
     let mut guard = shared.lock();
     let inner = &mut *guard;
-    let Some(mut item) = inner.tasks.get(task_no).and_then(|t| t.items.get(index)).cloned() else {
+    let Some(mut task) = inner.tasks.remove(task_no) else {
         return;
     };
-    change(&mut item, inner);
-    if let Some(task) = inner.tasks.get_mut(task_no) {
-        task.items[index] = item;
-        task.refresh_status();
-    }
+    change(&mut task, inner);
+    task.refresh_status();
+    inner.tasks.insert(task_no.to_string(), task);
     shared.persist_if_dirty(inner);
 }
 
 /// Carries out one item on the model; `Ok(log)` or `Err(log)` for `execute_info`.
-fn execute(inner: &mut Inner, item: &TaskItem) -> Result<String, String> {
+fn execute(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String, String> {
     let (app, server, node) = (&item.application, &item.server_name, &item.node_name);
     if inner.faults.task_fails(&item.command, node) {
         return Err(format!(
@@ -241,11 +237,6 @@ fn execute(inner: &mut Inner, item: &TaskItem) -> Result<String, String> {
             "tarsnode {node} is not alive: no heartbeat (EM_TARS_CALL_NODE_TIMEOUT_ERR)"
         ));
     }
-    let uid = inner
-        .tasks
-        .get(&item.task_no)
-        .map(|t| t.user_name.clone())
-        .unwrap_or_default();
     let model = &mut inner.model;
     if model.server_mut(app, server, node).is_none() {
         return Err(format!("server {app}.{server} does not exist on {node}"));
@@ -280,7 +271,7 @@ fn execute(inner: &mut Inner, item: &TaskItem) -> Result<String, String> {
             patch.publish = true;
             let row = model.server_mut(app, server, node).expect("checked above");
             row.patch_version = patch_id;
-            row.patch_user = uid;
+            row.patch_user = uid.to_string();
             row.patch_time = clock::now();
             if item.parameters.get("bak_flag").map(String::as_str) == Some("1") {
                 return Ok(format!("patch {column} on {node} succ"));

@@ -298,6 +298,32 @@ pub fn delete_config_file(ctx: &mut Ctx) -> Reply {
     Ok(Data::of(&id))
 }
 
+/// `merged_node_config?id`: what tarsconfig delivers for a node row: the non-empty
+/// server-level and node-level contents joined with `"\r\n\r\n"`.
+pub fn merged_node_config(ctx: &mut Ctx) -> Reply {
+    ctx.params.check(&[("id", Rule::Number)])?;
+    let id = ctx.params.id("id");
+    let configs = &ctx.inner.model.configs;
+    let row = configs.iter().find(|c| Some(c.id) == id).ok_or(Fail::System)?;
+    let server_level = configs.iter().find(|c| {
+        c.level == 2
+            && c.server_name == row.server_name
+            && c.filename == row.filename
+            && c.set_name == row.set_name
+            && c.set_area == row.set_area
+            && c.set_group == row.set_group
+    });
+    let parts: Vec<&str> = match row.level {
+        3 => [server_level.map(|c| c.config.as_str()), Some(row.config.as_str())]
+            .into_iter()
+            .flatten()
+            .filter(|c| !c.is_empty())
+            .collect(),
+        _ => vec![row.config.as_str()],
+    };
+    Ok(Data::of(&parts.join("\r\n\r\n")))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -104,6 +104,7 @@ static ROUTES: &[Route] = &[
     route("update_config_file", Verb::Post, configs::update_config_file),
     route("config_file", Verb::Get, configs::config_file),
     route("delete_config_file", Verb::Get, configs::delete_config_file),
+    route("merged_node_config", Verb::Get, configs::merged_node_config),
     route(
         "upload_patch_package",
         Verb::PostOrPut,

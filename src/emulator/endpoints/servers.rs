@@ -14,6 +14,13 @@ use crate::emulator::reply::{Data, Fail, Reply};
 pub fn server_list(ctx: &mut Ctx) -> Reply {
     ctx.params.check(&[("tree_node_id", Rule::NotEmpty)])?;
     let filter = TreeNode::parse(&ctx.params.text("tree_node_id"));
+    if ctx.require_admin().is_err() {
+        // A caller without role rows sees no application and may not open a server page.
+        return match filter.server_name {
+            Some(_) => Err(Fail::NoPrivilege),
+            None => Ok(Data::of(&[] as &[ServerRow])),
+        };
+    }
     let mut rows: Vec<&ServerRow> = ctx
         .inner
         .model
