@@ -3,7 +3,7 @@
 //! Reads go straight to the file (writes are atomic, so a read is never torn);
 //! `rm` holds the state lock while it edits. Tars is never contacted.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
@@ -34,20 +34,21 @@ pub(crate) fn state_path(state: &StateArg, config: &ConfigArg) -> anyhow::Result
 }
 
 /// Warns on stderr when an unfinished run left its journal next to the state.
-pub(crate) fn warn_if_journal(path: &std::path::Path) -> anyhow::Result<()> {
-    if let Some(journal) = JournalFile::load(path)? {
-        eprintln!(
+pub(crate) fn warn_if_journal(path: &Path) {
+    match JournalFile::load(path) {
+        Ok(None) => {}
+        Ok(Some(journal)) => eprintln!(
             "warning: an unfinished {} (run {}, started {}) left `{}`; the state may miss its last steps\n  hint: run `tarsform rollback` to undo it, or `tarsform apply` to finish it",
             journal.operation,
             journal.run_id,
             journal.started,
             JournalFile::path_for(path).display()
-        );
+        ),
+        Err(err) => eprintln!("warning: {err}"),
     }
-    Ok(())
 }
 
-fn load_existing(path: &std::path::Path) -> anyhow::Result<State> {
+fn load_existing(path: &Path) -> anyhow::Result<State> {
     match read_state(path)? {
         Some(state) => Ok(state),
         None => bail!(
@@ -59,7 +60,7 @@ fn load_existing(path: &std::path::Path) -> anyhow::Result<State> {
 
 fn list(args: StateListArgs) -> anyhow::Result<Outcome> {
     let path = state_path(&args.state, &args.config)?;
-    warn_if_journal(&path)?;
+    warn_if_journal(&path);
     let Some(state) = read_state(&path)? else {
         eprintln!("No state at `{}`: nothing has been applied yet.", path.display());
         return Ok(Outcome::Success);
@@ -73,7 +74,7 @@ fn list(args: StateListArgs) -> anyhow::Result<Outcome> {
 fn show(args: StateAddrArgs) -> anyhow::Result<Outcome> {
     let address: Address = args.address.parse()?;
     let path = state_path(&args.state, &args.config)?;
-    warn_if_journal(&path)?;
+    warn_if_journal(&path);
     let state = load_existing(&path)?;
     let Some(resource) = state.get(&address) else {
         bail!(not_found(&address.to_string(), &path));
@@ -82,7 +83,7 @@ fn show(args: StateAddrArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn not_found(address: &str, path: &std::path::Path) -> String {
+fn not_found(address: &str, path: &Path) -> String {
     format!(
         "`{address}` is not in the state `{}`\nhint: `tarsform state list` shows the addresses it holds",
         path.display()
@@ -115,7 +116,13 @@ fn rm(args: StateAddrArgs) -> anyhow::Result<Outcome> {
     let target: Target = args.address.parse()?;
     let path = state_path(&args.state, &args.config)?;
     let mut store = StateStore::open(&path, "state rm")?;
-    warn_if_journal(&path)?;
+    if let Some(old) = store.abandoned_lock() {
+        eprintln!(
+            "note: run {} ({} by {}, pid {}) ended without releasing its lock",
+            old.id, old.operation, old.who, old.pid
+        );
+    }
+    warn_if_journal(&path);
     let mut state = load_existing(&path)?;
     let matched: Vec<Address> = state.addresses().filter(|a| target.matches(a)).cloned().collect();
     if matched.is_empty() {

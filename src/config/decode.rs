@@ -293,15 +293,10 @@ impl<'a> Section<'a> {
     /// A list of strings; a non-string element is reported at its own index and skipped.
     fn string_list(&mut self, key: &'static str, errors: &mut Vec<ConfigError>) -> Opt<Vec<Located<String>>> {
         let path = self.child(key);
-        let list = self.typed(
-            key,
-            errors,
-            "a list of strings, e.g. [\"172.25.0.5\"]",
-            |v| match v {
-                Value::Array(items) => Some(items.clone()),
-                _ => None,
-            },
-        )?;
+        let list = self.typed(key, errors, "a list of strings", |v| match v {
+            Value::Array(items) => Some(items.clone()),
+            _ => None,
+        })?;
         let mut out = Vec::new();
         for (i, item) in list.value.iter().enumerate() {
             match &item.value {
@@ -343,11 +338,15 @@ impl<'a> Section<'a> {
 fn type_error(path: &str, entry: &Entry, expected: &str) -> ConfigError {
     let found = entry.node.value.type_name();
     let hint = match (&entry.node.value, expected.starts_with("a list")) {
-        (Value::Str(_), true) => Some("write a list even for one value: `[\"…\"]`".to_string()),
+        (Value::Str(s), true) => Some(format!("write a list even for one value: `[\"{s}\"]`")),
+        (_, true) => Some("write a list such as `[\"172.25.0.5\"]`".to_string()),
         (Value::Str(s), false)
             if expected.starts_with("a boolean") && matches!(s.as_str(), "true" | "false") =>
         {
             Some(format!("remove the quotes: `{s}`"))
+        }
+        (Value::Str(s), false) if expected == "an integer" && s.trim().parse::<i64>().is_ok() => {
+            Some(format!("remove the quotes: `{}`", s.trim()))
         }
         (Value::Float(_), false) if expected == "an integer" => {
             Some("write a whole number without a decimal point".to_string())

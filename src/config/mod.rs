@@ -159,7 +159,9 @@ pub fn parse_str(
                     .and_then(|t| t.tars_token.as_ref())
                     .map(|t| t.value.clone()),
             );
-            validate::validate(&raw, env_token, &mut errors)
+            let topology = validate::validate(&raw, env_token, &mut errors);
+            name_agencies(&mut errors, &raw);
+            topology
         }
     };
     match topology {
@@ -179,6 +181,29 @@ pub fn parse_str(
                 file: source_name.to_string(),
                 errors: errors.into_iter().map(|e| redact(e, &secrets)).collect(),
             })
+        }
+    }
+}
+
+/// Appends the agency's name to errors inside `agency[i]` when the name is known and valid.
+fn name_agencies(errors: &mut [ConfigError], raw: &schema::RawTopology) {
+    for e in errors {
+        let Some(rest) = e.path.strip_prefix("agency[") else {
+            continue;
+        };
+        let Some((index, field)) = rest.split_once(']') else {
+            continue;
+        };
+        let name = index
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| raw.agency.get(i))
+            .and_then(|a| a.name.as_ref())
+            .filter(|n| is_service_name(&n.value));
+        if let Some(name) = name
+            && field != ".name"
+        {
+            e.message = format!("{} (agency `{}`)", e.message, name.value);
         }
     }
 }

@@ -96,6 +96,7 @@ fn errors_carry_path_line_column_and_hint() {
     assert_eq!(e.path, "agency[0].rpc.listen_prot");
     assert_eq!(e.location, Some((7, 1)));
     assert_eq!(e.hint.as_deref(), Some("did you mean `listen_port`?"));
+    assert_eq!(e.message, "unknown key `listen_prot` (agency `a`)");
 }
 
 #[test]
@@ -157,6 +158,31 @@ fn empty_and_garbage_inputs_are_errors_not_panics() {
     }
     for text in ["- 1", "tars: [", "~", "tars: !tag 1", "1: 2"] {
         assert!(parse_str(text, Format::Yaml, "y", None).is_err(), "{text:?}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Cutting or splicing the upstream example anywhere never panics, in either format.
+    #[test]
+    fn mangled_input_never_panics(
+        start in 0usize..3500,
+        len in 0usize..40,
+        junk in "[\\[\\]=\"': a-z0-9\n-]{0,6}",
+    ) {
+        for text in [EXPAND, DEPLOY] {
+            let chars: Vec<char> = text.chars().collect();
+            let start = start.min(chars.len());
+            let end = (start + len).min(chars.len());
+            let mangled: String = chars[..start].iter().copied().chain(junk.chars()).chain(chars[end..].iter().copied()).collect();
+            for format in [Format::Toml, Format::Yaml] {
+                if let Err(e) = parse_str(&mangled, format, "t", None) {
+                    proptest::prop_assert!(!e.errors.is_empty());
+                    proptest::prop_assert!(e.errors.iter().all(|x| !x.message.is_empty()));
+                }
+            }
+        }
     }
 }
 

@@ -180,8 +180,7 @@ fn chain_settings(raw: &RawChain, errors: &mut Vec<ConfigError>) -> ChainSetting
 
 fn agency(index: usize, raw: &RawAgency, errors: &mut Vec<ConfigError>) -> Option<Agency> {
     let path = format!("agency[{index}]");
-    let name = raw.name.as_ref()?;
-    if !is_service_name(&name.value) {
+    if let Some(name) = raw.name.as_ref().filter(|n| !is_service_name(&n.value)) {
         errors.push(err(
             format!("{path}.name"),
             name.loc,
@@ -192,6 +191,7 @@ fn agency(index: usize, raw: &RawAgency, errors: &mut Vec<ConfigError>) -> Optio
             Some("use only A-Z, a-z and 0-9, e.g. `agencyA`"),
         ));
     }
+    // Services are checked even when the name is missing, so every error shows at once.
     let rpc = raw
         .rpc
         .as_ref()
@@ -200,6 +200,7 @@ fn agency(index: usize, raw: &RawAgency, errors: &mut Vec<ConfigError>) -> Optio
         .gateway
         .as_ref()
         .map(|s| service(&format!("{path}.gateway"), ServiceKind::Gateway, s, errors));
+    let name = raw.name.as_ref()?;
     Some(Agency {
         name: name.value.clone(),
         failover_cluster_url: text_or(&raw.failover_cluster_url, DEFAULT_FAILOVER_CLUSTER_URL),
@@ -534,6 +535,14 @@ mod tests {
             Some(service(&["10.0.0.1"], None)),
         )]);
         assert!(run(&r, None).is_err());
+    }
+
+    #[test]
+    fn services_of_an_agency_without_name_are_still_checked() {
+        let mut a = agency("x", Some(service(&["nope"], Some(1))), None);
+        a.name = None;
+        let errs = run(&raw(vec![a]), None).unwrap_err();
+        assert_eq!(errs[0].path, "agency[0].rpc.deploy_ip[0]");
     }
 
     #[test]

@@ -116,6 +116,13 @@ impl State {
     /// Adds or replaces a resource; returns the previous one.
     pub fn insert(&mut self, address: Address, resource: ResourceState) -> Option<ResourceState> {
         debug_assert_eq!(address.kind(), resource.kind, "{address}: kind mismatch");
+        debug_assert!(
+            resource
+                .attributes
+                .iter()
+                .all(|(k, v)| find_secret(k, v).is_none()),
+            "{address}: private key material in attributes"
+        );
         self.resources.insert(address, resource)
     }
 

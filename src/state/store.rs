@@ -62,8 +62,11 @@ impl LockInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("{}", locked_message(path, info.as_ref()))]
-    Locked { path: PathBuf, info: Option<LockInfo> },
+    #[error("{}", locked_message(path, info.as_deref()))]
+    Locked {
+        path: PathBuf,
+        info: Option<Box<LockInfo>>,
+    },
     #[error("state `{}`: cannot {action}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -121,7 +124,7 @@ pub enum StateError {
     LockIdMismatch {
         path: PathBuf,
         given: String,
-        info: LockInfo,
+        info: Box<LockInfo>,
     },
     #[error(
         "`{}` is not a valid journal: {source}\nhint: the file was left untouched; repair it, or remove it once you have checked by hand what that run changed in Tars",
@@ -141,8 +144,11 @@ pub enum StateError {
         operation: String,
         started: String,
     },
-    #[error("{}", held_message(path, info.as_ref()))]
-    LockHeld { path: PathBuf, info: Option<LockInfo> },
+    #[error("{}", held_message(path, info.as_deref()))]
+    LockHeld {
+        path: PathBuf,
+        info: Option<Box<LockInfo>>,
+    },
 }
 
 fn locked_message(path: &Path, info: Option<&LockInfo>) -> String {
@@ -317,7 +323,7 @@ impl StateStore {
                 Err(TryLockError::WouldBlock) => {
                     return Err(StateError::Locked {
                         path: path.to_path_buf(),
-                        info: read_lock_info(&lock_path),
+                        info: read_lock_info(&lock_path).map(Box::new),
                     });
                 }
                 Err(TryLockError::Error(e)) => return Err(io_err("lock", e)),
@@ -521,7 +527,7 @@ pub fn force_unlock(path: &Path, id: &str) -> Result<LockInfo, StateError> {
         Err(TryLockError::WouldBlock) => {
             return Err(StateError::LockHeld {
                 path: path.to_path_buf(),
-                info: read_lock_info(&lock_path),
+                info: read_lock_info(&lock_path).map(Box::new),
             });
         }
         Err(TryLockError::Error(source)) => {
@@ -541,7 +547,7 @@ pub fn force_unlock(path: &Path, id: &str) -> Result<LockInfo, StateError> {
         return Err(StateError::LockIdMismatch {
             path: path.to_path_buf(),
             given: id.to_string(),
-            info,
+            info: Box::new(info),
         });
     }
     fs::remove_file(&lock_path).map_err(|source| StateError::Io {
