@@ -17,3 +17,4 @@ pub mod secret;
 pub mod state;
 pub mod tars;
 pub mod view;
+pub mod workspace;

@@ -14,6 +14,7 @@ pub mod inputs;
 mod plan;
 mod show;
 mod state;
+mod render;
 mod stub;
 mod validate;
 
@@ -359,6 +360,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Plan(a) => plan::run(a),
         Command::Show(a) => show::run(a),
         Command::Graph(a) => graph::run(a),
+        Command::Render(args) => render::run(args),
         other => stub::run(other),
     }
 }

@@ -1,0 +1,113 @@
+//! Everything `tarsform render` writes for a topology: per service type the CA, per node
+//! `config.ini`, `nodes.json` (gateway) and the leaf certificates, and the packages.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use super::certs::{ensure_ca, ensure_leaf};
+use super::files::{read_if_exists, write_package, write_text_if_changed};
+use super::{FileOutcome, Layout, WorkspaceError};
+use crate::config::{ServiceKind, Topology};
+use crate::pki::{Ca, KeySource};
+use crate::render::{self, package};
+
+/// Writes the configs and certificates of every service and deploy IP, in topology order.
+pub fn generate(
+    topology: &Topology,
+    layout: &Layout,
+    keys: &mut dyn KeySource,
+) -> Result<Vec<FileOutcome>, WorkspaceError> {
+    let mut report = Vec::new();
+    let mut cas: BTreeMap<ServiceKind, Ca> = BTreeMap::new();
+    for svc in topology.services() {
+        let kind = svc.kind();
+        if !cas.contains_key(&kind) {
+            let (ca, files) = ensure_ca(&layout.ca_dir_for(&topology.chain, kind), keys)?;
+            report.extend(files);
+            cas.insert(kind, ca);
+        }
+        let ca = &cas[&kind];
+        let server = svc.server_name();
+        let config_ini = render::config_ini(topology, svc);
+        let nodes_json = (kind == ServiceKind::Gateway).then(|| render::nodes_json(svc));
+        for &ip in &svc.service.deploy_ip {
+            let path = layout.config_path(kind, &server, ip, "config.ini");
+            report.push(FileOutcome::new(
+                &path,
+                write_text_if_changed(&path, &config_ini)?,
+            ));
+            if let Some(json) = &nodes_json {
+                let path = layout.config_path(kind, &server, ip, "nodes.json");
+                report.push(FileOutcome::new(&path, write_text_if_changed(&path, json)?));
+            }
+            for purpose in kind.cert_purposes() {
+                report.extend(ensure_leaf(
+                    ca,
+                    &layout.cert_dir(kind, &server, ip, purpose),
+                    purpose,
+                    keys,
+                )?);
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// How many new keys [`generate`] will need (CAs and leaves whose files are absent), so
+/// the caller can make them ahead of time in parallel.
+pub fn keys_needed(topology: &Topology, layout: &Layout) -> usize {
+    let mut count = 0;
+    let mut kinds = BTreeSet::new();
+    for svc in topology.services() {
+        let kind = svc.kind();
+        let ca_dir = layout.ca_dir_for(&topology.chain, kind);
+        if kinds.insert(kind) && !ca_dir.join("ca.key").exists() {
+            count += 1;
+        }
+        for &ip in &svc.service.deploy_ip {
+            for purpose in kind.cert_purposes() {
+                let dir = layout.cert_dir(kind, &svc.server_name(), ip, purpose);
+                if !dir.join(format!("{purpose}.key")).exists() {
+                    count += 1;
+                }
+            }
+        }
+    }
+    count
+}
+
+/// The package of one server: built, or skipped because its input archive is absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageOutcome {
+    Built { file: FileOutcome, sha256: String },
+    MissingInput { server: String, input: PathBuf },
+}
+
+/// Builds `<root>/<server>.tgz` for every server from `tars_pkg_dir/Bcos{Rpc,Gateway}Service.tgz`.
+pub fn packages(topology: &Topology, layout: &Layout) -> Result<Vec<PackageOutcome>, WorkspaceError> {
+    let mut inputs: BTreeMap<ServiceKind, Option<Vec<u8>>> = BTreeMap::new();
+    let mut report = Vec::new();
+    for svc in topology.services() {
+        let kind = svc.kind();
+        let server = svc.server_name();
+        let input = topology.tars.pkg_dir.join(package::input_archive_name(kind));
+        if !inputs.contains_key(&kind) {
+            inputs.insert(kind, read_if_exists(&input)?);
+        }
+        let Some(bytes) = &inputs[&kind] else {
+            report.push(PackageOutcome::MissingInput { server, input });
+            continue;
+        };
+        let tgz = package::build(bytes, kind, &server).map_err(|source| WorkspaceError::Package {
+            path: input.clone(),
+            source,
+        })?;
+        let path = layout.package_path(&server);
+        let outcome = write_package(&path, &tgz)?;
+        report.push(PackageOutcome::Built {
+            file: FileOutcome::new(path, outcome),
+            sha256: package::sha256_hex(&tgz),
+        });
+    }
+    Ok(report)
+}
