@@ -12,9 +12,9 @@ mod force_unlock;
 mod graph;
 pub mod inputs;
 mod plan;
+mod render;
 mod show;
 mod state;
-mod render;
 mod stub;
 mod validate;
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::digest::{pem_sha256, sha256_hex};
-use super::paths;
+use super::paths::Paths;
 use super::targets;
 use super::{
     Action, Attrs, CaPrecondition, LocalPackage, Observed, ObservedNode, PLAN_FORMAT_VERSION, Plan,
@@ -96,7 +96,7 @@ impl Content {
 struct Planner<'a> {
     input: &'a PlanInput<'a>,
     topology: &'a Topology,
-    root: &'a str,
+    paths: Paths,
     cas: BTreeMap<ServiceKind, CaFacts>,
     /// Service types with nodes that exist and stay (in Tars or in state).
     kinds_with_nodes: BTreeSet<ServiceKind>,
@@ -117,7 +117,7 @@ impl<'a> Planner<'a> {
                 let local = input.local.cas.get(&kind);
                 let pem = local.and_then(|c| c.cert_pem.clone());
                 let facts = CaFacts {
-                    dir: topology.chain.ca_cert_path(kind).display().to_string(),
+                    dir: Paths::new(topology, &input.options.generated_root).ca_dir(topology, kind),
                     digest: pem.as_deref().map(pem_sha256),
                     file_digest: sha256_hex(pem.as_deref().unwrap_or_default().as_bytes()),
                     pem,
@@ -129,7 +129,7 @@ impl<'a> Planner<'a> {
         let mut p = Planner {
             input,
             topology,
-            root: &input.options.generated_root,
+            paths: Paths::new(topology, &input.options.generated_root),
             cas,
             kinds_with_nodes: BTreeSet::new(),
             certs_to_sign: BTreeSet::new(),
@@ -273,12 +273,13 @@ impl<'a> Planner<'a> {
         });
         let existing = self.existing_nodes(&server);
         let mut register_source = existing.iter().next().cloned();
-        for ip in &svc.service.deploy_ip {
-            let ip = ip.to_string();
-            let node_dir = paths::node_dir(self.root, kind, self.topology.application(), &server, &ip);
+        for &ip_addr in &svc.service.deploy_ip {
+            let ip = ip_addr.to_string();
+            let node_dir = self.paths.node_dir(kind, &server, ip_addr);
             let node = NodeCtx {
                 server: &server,
                 ip: &ip,
+                ip_addr,
                 kind,
                 dir: &node_dir,
                 observed: self.observed().and_then(|o| o.node(&server, &ip)),
@@ -309,14 +310,14 @@ impl<'a> Planner<'a> {
         let kind = svc.kind();
         let before = self.state_attrs(&address);
         let package = self.input.local.packages.get(server);
-        let source = paths::package_source(&self.topology.tars.pkg_dir.display().to_string(), kind);
+        let source = self.paths.package_source(kind);
         let mut after = Desired::default();
         after.set("application", self.topology.application());
         after.set("server", server);
         after.set("obj_name", kind.obj_name());
         after.set("server_type", crate::config::SERVER_TYPE);
         after.set("template_name", crate::config::TEMPLATE_NAME);
-        after.set("package_path", paths::package_path(self.root, server));
+        after.set("package_path", self.paths.package_path(server));
         after.set("package_source", source.clone());
         after.unknown("patch_id");
         let digest = match package {
@@ -367,7 +368,9 @@ impl<'a> Planner<'a> {
     fn plan_cert(&mut self, node: &NodeCtx<'_>, purpose: &str) -> bool {
         let address = Address::cert(node.server, node.ip, purpose);
         let ca = &self.cas[&node.kind];
-        let (cert_path, key_path) = paths::cert_paths(node.dir, purpose);
+        let (cert_path, key_path) = self
+            .paths
+            .cert_paths(node.kind, node.server, node.ip_addr, purpose);
         let before = self.state_attrs(&address);
         let local = self.input.local.certs.get(&address).filter(|c| c.key_present);
         let mut after = Desired::default();
@@ -536,7 +539,10 @@ impl<'a> Planner<'a> {
         after.set("file", file);
         after.set("server", node.server);
         after.set("node", node.ip);
-        after.set("local_path", paths::config_path(node.dir, file));
+        after.set(
+            "local_path",
+            self.paths.config_path(node.kind, node.server, node.ip_addr, file),
+        );
         match content {
             Content::Text(t, _) => after.set("content", t),
             Content::Unknown if !sensitive => after.unknown("content"),
@@ -808,6 +814,7 @@ impl<'a> Planner<'a> {
 struct NodeCtx<'n> {
     server: &'n str,
     ip: &'n str,
+    ip_addr: std::net::IpAddr,
     kind: ServiceKind,
     dir: &'n str,
     observed: Option<&'n ObservedNode>,
