@@ -7,10 +7,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::addr::ResourceKind;
+use std::net::IpAddr;
+
+use crate::addr::{Address, ResourceKind};
 use crate::config::{ServiceKind, Topology};
 use crate::graph::{self, ResourceGraph};
-use crate::plan::{LocalCa, LocalCert, LocalFiles, LocalPackage, paths, sha256_hex};
+use crate::plan::paths::Paths;
+use crate::plan::{LocalCa, LocalCert, LocalFiles, LocalPackage, sha256_hex};
 use crate::render;
 use crate::state::{self, State};
 
@@ -67,13 +70,13 @@ pub fn warn_on_journal(state_path: &Path) {
 
 /// Reads what the planner compares, for every resource of the graph.
 pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> LocalFiles {
+    let paths = Paths::new(topology, root);
     let mut local = LocalFiles::default();
-    let chain = topology.application();
     for kind in ServiceKind::ALL {
-        if !graph.contains(&crate::addr::Address::ca(kind)) {
+        if !graph.contains(&Address::ca(kind)) {
             continue;
         }
-        let dir = topology.chain.ca_cert_path(kind);
+        let dir = PathBuf::from(paths.ca_dir(topology, kind));
         let cert_pem = std::fs::read_to_string(dir.join("ca.crt")).ok();
         let key_present = dir.join("ca.key").is_file();
         if cert_pem.is_some() || key_present {
@@ -90,13 +93,12 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
         let (Some(server), Some(ip)) = (address.server_name(), address.ip()) else {
             continue;
         };
-        let Some(kind) = graph::kind_of_server(server) else {
+        let (Some(kind), Ok(ip)) = (graph::kind_of_server(server), ip.parse::<IpAddr>()) else {
             continue;
         };
-        let node_dir = paths::node_dir(root, kind, chain, server, ip);
         match (address.kind(), address.leaf_name()) {
             (ResourceKind::Cert, Some(purpose)) => {
-                let (cert, key) = paths::cert_paths(&node_dir, purpose);
+                let (cert, key) = paths.cert_paths(kind, server, ip, purpose);
                 if let Ok(cert_pem) = std::fs::read_to_string(&cert) {
                     let key_present = Path::new(&key).is_file();
                     local.certs.insert(
@@ -109,7 +111,7 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
                 }
             }
             (ResourceKind::Config, Some(file)) => {
-                if let Ok(bytes) = std::fs::read(paths::config_path(&node_dir, file)) {
+                if let Ok(bytes) = std::fs::read(paths.config_path(kind, server, ip, file)) {
                     local.configs.insert(address.clone(), sha256_hex(&bytes));
                 }
             }
@@ -118,7 +120,7 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
     }
     for svc in topology.services() {
         let server = svc.server_name();
-        let source = paths::package_source(&topology.tars.pkg_dir.display().to_string(), svc.kind());
+        let source = paths.package_source(svc.kind());
         let built = std::fs::read(&source)
             .map_err(|e| format!("cannot read `{source}`: {e}"))
             .and_then(|bytes| {
@@ -128,7 +130,7 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
             Ok(built) => LocalPackage::Built {
                 sha256: sha256_hex(&built),
                 size: built.len() as u64,
-                path: paths::package_path(root, &server),
+                path: paths.package_path(&server),
                 source,
             },
             Err(reason) => LocalPackage::Missing { reason, source },

@@ -355,6 +355,7 @@ pub fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
+        Command::Validate(a) => validate::run(a),
         Command::State(c) => state::run(c),
         Command::ForceUnlock(a) => force_unlock::run(a),
         Command::Validate(a) => validate::run(a),
@@ -363,6 +364,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Plan(a) => plan::run(a),
         Command::Show(a) => show::run(a),
         Command::Graph(a) => graph::run(a),
+        Command::Render(args) => render::run(args),
         other => stub::run(other),
     }
 }

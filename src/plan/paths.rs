@@ -1,35 +1,89 @@
-//! Where generated files live (BcosBuilder's layout), as `/`-separated strings.
+//! Where generated files live, as plan attributes: `workspace::Layout` (BcosBuilder's
+//! layout) rendered as `/`-separated strings.
 
-use crate::config::ServiceKind;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
-/// `<root>/<type>/<chain>/<server>/<ip>`.
-pub fn node_dir(root: &str, kind: ServiceKind, chain: &str, server: &str, ip: &str) -> String {
-    format!("{}/{kind}/{chain}/{server}/{ip}", root.trim_end_matches('/'))
+use crate::config::{ServiceKind, Topology};
+use crate::render::package::input_archive_name;
+use crate::workspace::Layout;
+
+pub struct Paths {
+    layout: Layout,
+    pkg_dir: PathBuf,
 }
 
-/// Local copy of a config file of a node: `config.ini`/`nodes.json` at the node
-/// directory, certificates and keys under `ssl/`.
-pub fn config_path(node_dir: &str, file: &str) -> String {
-    match file {
-        "config.ini" | "nodes.json" => format!("{node_dir}/{file}"),
-        _ => format!("{node_dir}/ssl/{file}"),
+impl Paths {
+    pub fn new(topology: &Topology, root: &str) -> Self {
+        Paths {
+            layout: Layout::new(root, topology.application()),
+            pkg_dir: topology.tars.pkg_dir.clone(),
+        }
+    }
+
+    /// The CA directory in use: `*_ca_cert_path` when written, else under the root.
+    pub fn ca_dir(&self, topology: &Topology, kind: ServiceKind) -> String {
+        text(&self.layout.ca_dir_for(&topology.chain, kind))
+    }
+
+    pub fn node_dir(&self, kind: ServiceKind, server: &str, ip: IpAddr) -> String {
+        text(&self.layout.node_dir(kind, server, ip))
+    }
+
+    /// The local copy of a node's config file.
+    pub fn config_path(&self, kind: ServiceKind, server: &str, ip: IpAddr, file: &str) -> String {
+        text(&self.layout.config_path(kind, server, ip, file))
+    }
+
+    /// `(cert, key)` of a leaf: `ssl/ssl.crt`, `sdk/sdk.key`, ….
+    pub fn cert_paths(&self, kind: ServiceKind, server: &str, ip: IpAddr, purpose: &str) -> (String, String) {
+        let dir = self.layout.cert_dir(kind, server, ip, purpose);
+        (
+            text(&dir.join(format!("{purpose}.crt"))),
+            text(&dir.join(format!("{purpose}.key"))),
+        )
+    }
+
+    /// `<root>/<server>.tgz`.
+    pub fn package_path(&self, server: &str) -> String {
+        text(&self.layout.package_path(server))
+    }
+
+    /// `<tars_pkg_dir>/<binary>.tgz`.
+    pub fn package_source(&self, kind: ServiceKind) -> String {
+        text(&self.pkg_dir.join(input_archive_name(kind)))
     }
 }
 
-/// `(cert, key)` of a leaf: `ssl/ssl.crt`, `sdk/sdk.key`, ….
-pub fn cert_paths(node_dir: &str, purpose: &str) -> (String, String) {
-    (
-        format!("{node_dir}/{purpose}/{purpose}.crt"),
-        format!("{node_dir}/{purpose}/{purpose}.key"),
-    )
+/// A path as plan text: `/`-separated on every platform.
+fn text(path: &Path) -> String {
+    path.to_string_lossy().replace('\\', "/")
 }
 
-/// `<root>/<server>.tgz`.
-pub fn package_path(root: &str, server: &str) -> String {
-    format!("{}/{server}.tgz", root.trim_end_matches('/'))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::tests_support::seed_topology;
 
-/// `<tars_pkg_dir>/<binary>.tgz`.
-pub fn package_source(pkg_dir: &str, kind: ServiceKind) -> String {
-    format!("{}/{}.tgz", pkg_dir.trim_end_matches('/'), kind.binary_name())
+    #[test]
+    fn paths_are_bcosbuilders() {
+        let topo = seed_topology();
+        let p = Paths::new(&topo, "generated");
+        let ip: IpAddr = "172.25.0.5".parse().unwrap();
+        let rpc = "agencyABcosRpcService";
+        assert_eq!(
+            p.config_path(ServiceKind::Rpc, rpc, ip, "ssl.key"),
+            "generated/rpc/chain0/agencyABcosRpcService/172.25.0.5/ssl/ssl.key"
+        );
+        assert_eq!(
+            p.cert_paths(ServiceKind::Rpc, rpc, ip, "sdk").0,
+            "generated/rpc/chain0/agencyABcosRpcService/172.25.0.5/sdk/sdk.crt"
+        );
+        assert_eq!(p.package_path(rpc), "generated/agencyABcosRpcService.tgz");
+        assert_eq!(
+            p.package_source(ServiceKind::Gateway),
+            "binary/BcosGatewayService.tgz"
+        );
+        assert_eq!(p.ca_dir(&topo, ServiceKind::Rpc), "generated/rpc/chain0/ca");
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::digest::{pem_sha256, sha256_hex};
-use super::paths;
+use super::paths::Paths;
 use super::targets;
 use super::{
     Action, Attrs, CaPrecondition, LocalPackage, Observed, ObservedNode, PLAN_FORMAT_VERSION, Plan,
@@ -68,12 +68,15 @@ struct CaFacts {
     dir: String,
     pem: Option<String>,
     digest: Option<String>,
+    /// sha256 of the `ca.crt` bytes, as pushed to nodes.
+    file_digest: String,
     key_present: bool,
 }
 
 /// The desired content of one config file.
 enum Content {
-    Text(String),
+    /// Text and its sha256.
+    Text(String, String),
     /// A private key: only the digest of the local file.
     KeyDigest(String),
     /// Generated during apply.
@@ -83,7 +86,7 @@ enum Content {
 impl Content {
     fn digest(&self) -> Option<String> {
         match self {
-            Content::Text(t) => Some(sha256_hex(t.as_bytes())),
+            Content::Text(_, d) => Some(d.clone()),
             Content::KeyDigest(d) => Some(d.clone()),
             Content::Unknown => None,
         }
@@ -93,7 +96,7 @@ impl Content {
 struct Planner<'a> {
     input: &'a PlanInput<'a>,
     topology: &'a Topology,
-    root: &'a str,
+    paths: Paths,
     cas: BTreeMap<ServiceKind, CaFacts>,
     /// Service types with nodes that exist and stay (in Tars or in state).
     kinds_with_nodes: BTreeSet<ServiceKind>,
@@ -114,8 +117,9 @@ impl<'a> Planner<'a> {
                 let local = input.local.cas.get(&kind);
                 let pem = local.and_then(|c| c.cert_pem.clone());
                 let facts = CaFacts {
-                    dir: topology.chain.ca_cert_path(kind).display().to_string(),
+                    dir: Paths::new(topology, &input.options.generated_root).ca_dir(topology, kind),
                     digest: pem.as_deref().map(pem_sha256),
+                    file_digest: sha256_hex(pem.as_deref().unwrap_or_default().as_bytes()),
                     pem,
                     key_present: local.is_some_and(|c| c.key_present),
                 };
@@ -125,7 +129,7 @@ impl<'a> Planner<'a> {
         let mut p = Planner {
             input,
             topology,
-            root: &input.options.generated_root,
+            paths: Paths::new(topology, &input.options.generated_root),
             cas,
             kinds_with_nodes: BTreeSet::new(),
             certs_to_sign: BTreeSet::new(),
@@ -170,14 +174,21 @@ impl<'a> Planner<'a> {
     /// minus those this plan deletes. Unmanaged nodes seen in Tars count.
     fn existing_nodes(&self, server: &str) -> BTreeSet<String> {
         let mut ips = BTreeSet::new();
-        if let Some(obs) = self.observed().and_then(|o| o.servers.get(server)) {
-            ips.extend(obs.nodes.keys().cloned());
-        } else if let Some(state) = self.state() {
-            for a in state.resources.keys() {
-                if a.kind() == ResourceKind::Node && a.server_name() == Some(server) {
-                    ips.insert(a.ip().unwrap_or_default().to_string());
-                }
+        if let Some(observed) = self.observed() {
+            if let Some(obs) = observed.servers.get(server) {
+                ips.extend(obs.nodes.keys().cloned());
             }
+        } else if let Some(state) = self.state() {
+            // Node addresses of one server are contiguous in address order.
+            let first = Address::node(server, "");
+            ips.extend(
+                state
+                    .resources
+                    .range(first..)
+                    .map(|(a, _)| a)
+                    .take_while(|a| a.kind() == ResourceKind::Node && a.server_name() == Some(server))
+                    .filter_map(|a| a.ip().map(str::to_string)),
+            );
         }
         ips.retain(|ip| {
             let a = Address::node(server, ip);
@@ -206,9 +217,9 @@ impl<'a> Planner<'a> {
         address: Address,
         action: Action,
         reason: impl Into<String>,
-        before: Option<Attrs>,
+        before: Option<&Attrs>,
         after: Desired,
-    ) {
+    ) -> Action {
         let (action, reason) = match (action, self.is_tainted(&address)) {
             (Action::NoOp | Action::Update | Action::Import, true) => (
                 Action::Replace,
@@ -217,8 +228,9 @@ impl<'a> Planner<'a> {
             (a, _) => (a, reason.into()),
         };
         if action == Action::NoOp {
-            return;
+            return action;
         }
+        let before = before.cloned();
         let mut after = after;
         if let (Some(before), Action::Update | Action::Import) = (&before, action) {
             // Ids and ports Tars gave earlier stay what they are.
@@ -242,22 +254,32 @@ impl<'a> Planner<'a> {
                 depends_on,
             },
         );
+        action
     }
 
     fn plan_service(&mut self, svc: ServiceRef<'_>) {
         let server = svc.server_name();
         let kind = svc.kind();
         let server_action = self.plan_server(svc, &server);
-        let config_ini = render::config_ini(self.topology, svc);
-        let nodes_json = (kind == ServiceKind::Gateway).then(|| render::nodes_json(svc));
+        // Rendered once per service: every node of it gets the same files.
+        let with_digest = |text: String| {
+            let digest = sha256_hex(text.as_bytes());
+            (text, digest)
+        };
+        let config_ini = with_digest(render::config_ini(self.topology, svc));
+        let nodes_json = with_digest(match kind {
+            ServiceKind::Gateway => render::nodes_json(svc),
+            ServiceKind::Rpc => String::new(),
+        });
         let existing = self.existing_nodes(&server);
         let mut register_source = existing.iter().next().cloned();
-        for ip in &svc.service.deploy_ip {
-            let ip = ip.to_string();
-            let node_dir = paths::node_dir(self.root, kind, self.topology.application(), &server, &ip);
+        for &ip_addr in &svc.service.deploy_ip {
+            let ip = ip_addr.to_string();
+            let node_dir = self.paths.node_dir(kind, &server, ip_addr);
             let node = NodeCtx {
                 server: &server,
                 ip: &ip,
+                ip_addr,
                 kind,
                 dir: &node_dir,
                 observed: self.observed().and_then(|o| o.node(&server, &ip)),
@@ -271,8 +293,8 @@ impl<'a> Planner<'a> {
             let mut pushed = Vec::new();
             for file in kind.config_files() {
                 let content = match *file {
-                    "config.ini" => Content::Text(config_ini.clone()),
-                    "nodes.json" => Content::Text(nodes_json.clone().unwrap_or_default()),
+                    "config.ini" => Content::Text(config_ini.0.clone(), config_ini.1.clone()),
+                    "nodes.json" => Content::Text(nodes_json.0.clone(), nodes_json.1.clone()),
                     _ => self.cert_file_content(&node, file, new_certs.contains("ssl")),
                 };
                 if self.plan_config(&node, file, content) {
@@ -288,14 +310,14 @@ impl<'a> Planner<'a> {
         let kind = svc.kind();
         let before = self.state_attrs(&address);
         let package = self.input.local.packages.get(server);
-        let source = paths::package_source(&self.topology.tars.pkg_dir.display().to_string(), kind);
+        let source = self.paths.package_source(kind);
         let mut after = Desired::default();
         after.set("application", self.topology.application());
         after.set("server", server);
         after.set("obj_name", kind.obj_name());
         after.set("server_type", crate::config::SERVER_TYPE);
         after.set("template_name", crate::config::TEMPLATE_NAME);
-        after.set("package_path", paths::package_path(self.root, server));
+        after.set("package_path", self.paths.package_path(server));
         after.set("package_source", source.clone());
         after.unknown("patch_id");
         let digest = match package {
@@ -339,15 +361,16 @@ impl<'a> Planner<'a> {
                 ));
             }
         }
-        self.push(address, action, reason, before.cloned(), after);
-        action
+        self.push(address, action, reason, before, after)
     }
 
     /// Plans one leaf certificate; true when it is (re)generated by apply.
     fn plan_cert(&mut self, node: &NodeCtx<'_>, purpose: &str) -> bool {
         let address = Address::cert(node.server, node.ip, purpose);
         let ca = &self.cas[&node.kind];
-        let (cert_path, key_path) = paths::cert_paths(node.dir, purpose);
+        let (cert_path, key_path) = self
+            .paths
+            .cert_paths(node.kind, node.server, node.ip_addr, purpose);
         let before = self.state_attrs(&address);
         let local = self.input.local.certs.get(&address).filter(|c| c.key_present);
         let mut after = Desired::default();
@@ -360,7 +383,12 @@ impl<'a> Planner<'a> {
             None => after.unknown("ca_sha256"),
         }
         let old = |key: &str| before.and_then(|b| b.get(key)).and_then(Value::as_str);
+        let tainted = self.is_tainted(&address);
         let (action, reason) = match (local, before) {
+            (_, Some(_)) if tainted => (
+                Action::Replace,
+                "tainted: an earlier apply did not finish it; generate new ones".to_string(),
+            ),
             (Some(_), _) if ca.digest.is_none() => (
                 if before.is_some() {
                     Action::Replace
@@ -404,7 +432,7 @@ impl<'a> Planner<'a> {
                 ));
             }
         }
-        self.push(address, action, reason, before.cloned(), after);
+        self.push(address, action, reason, before, after);
         fresh
     }
 
@@ -412,7 +440,7 @@ impl<'a> Planner<'a> {
         let ca = &self.cas[&node.kind];
         match file {
             "ca.crt" => match (&ca.pem, ca.digest.is_some()) {
-                (Some(pem), true) => Content::Text(pem.clone()),
+                (Some(pem), true) => Content::Text(pem.clone(), ca.file_digest.clone()),
                 _ => Content::Unknown,
             },
             _ if ssl_is_new => Content::Unknown,
@@ -422,7 +450,7 @@ impl<'a> Planner<'a> {
                 .certs
                 .get(&Address::cert(node.server, node.ip, "ssl"))
             {
-                Some(c) => Content::Text(c.cert_pem.clone()),
+                Some(c) => Content::Text(c.cert_pem.clone(), sha256_hex(c.cert_pem.as_bytes())),
                 None => Content::Unknown,
             },
             _ => match self
@@ -441,103 +469,96 @@ impl<'a> Planner<'a> {
     fn plan_config(&mut self, node: &NodeCtx<'_>, file: &str, content: Content) -> bool {
         let address = Address::config(node.server, node.ip, file);
         let sensitive = SENSITIVE_FILES.contains(&file);
-        let before_state = self.state_attrs(&address);
+        let state = self.state_attrs(&address);
         let new_digest = content.digest();
-        let mut after = Desired::default();
-        after.set("file", file);
-        after.set("server", node.server);
-        after.set("node", node.ip);
-        after.set("local_path", paths::config_path(node.dir, file));
-        match &content {
-            Content::Text(t) => after.set("content", t.clone()),
-            Content::KeyDigest(_) => {}
-            Content::Unknown if !sensitive => after.unknown("content"),
-            Content::Unknown => {}
-        }
-        if sensitive {
-            after.sensitive.insert("content".into());
-        }
-        match &new_digest {
-            Some(d) => after.set("content_sha256", d.clone()),
-            None => after.unknown("content_sha256"),
-        }
         let observed_row = node.observed.and_then(|n| n.configs.get(file));
-        let observed_before = observed_row.map(|row| {
-            let mut b = Attrs::new();
-            b.insert("config_id".into(), json!(row.id));
-            if !sensitive {
-                b.insert("content".into(), json!(row.content));
-            }
-            b.insert("content_sha256".into(), json!(sha256_hex(row.content.as_bytes())));
-            b
-        });
-        let observed_digest = observed_before
-            .as_ref()
+        let observed_digest = observed_row.map(|row| sha256_hex(row.content.as_bytes()));
+        let state_digest = state
             .and_then(|b| b.get("content_sha256"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let state_digest = before_state
-            .and_then(|b| b.get("content_sha256"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
+            .and_then(Value::as_str);
         let refreshed = self.observed().is_some();
         let what = if new_digest.is_none() {
             "regenerated with the new certificate"
         } else {
             "changed"
         };
-        let (action, reason, before) = match before_state {
-            None => match &observed_digest {
-                Some(d) if Some(d) == new_digest.as_ref() => (
-                    Action::Import,
-                    format!(
-                        "row {} exists in Tars: adopt it",
-                        observed_row.map_or(0, |r| r.id)
-                    ),
-                    observed_before,
+        let mut create = false;
+        let (action, reason) = match state {
+            None if observed_digest.is_some() && observed_digest == new_digest => (
+                Action::Import,
+                format!(
+                    "row {} exists in Tars: adopt it",
+                    observed_row.map_or(0, |r| r.id)
                 ),
-                Some(_) => (
-                    Action::Update,
-                    format!("exists in Tars with other content: adopt it, {file} {what}"),
-                    observed_before,
-                ),
-                None => {
-                    after.unknown("config_id");
-                    (Action::Create, format!("new {file} for node {}", node.ip), None)
-                }
-            },
-            Some(state) => {
-                let mut before = state.clone();
-                if refreshed && node.observed.is_none() {
-                    after.unknown("config_id");
-                    (
-                        Action::Create,
-                        "the node is gone from Tars: push it again".to_string(),
-                        Some(before),
-                    )
-                } else if refreshed && observed_digest.is_none() {
-                    after.unknown("config_id");
-                    (
-                        Action::Create,
-                        "the row is missing in Tars: push it again".to_string(),
-                        Some(before),
-                    )
-                } else if refreshed && observed_digest != state_digest {
-                    let ob = observed_before.unwrap_or_default();
-                    before.extend(ob);
-                    (
-                        Action::Update,
-                        format!("edited outside tarsform: Tars holds other {file} content"),
-                        Some(before),
-                    )
-                } else if new_digest.is_none() || new_digest != state_digest {
-                    (Action::Update, format!("{file} {what}"), Some(before))
-                } else {
-                    (Action::NoOp, String::new(), Some(before))
-                }
+            ),
+            None if observed_digest.is_some() => (
+                Action::Update,
+                format!("exists in Tars with other content: adopt it, {file} {what}"),
+            ),
+            None => {
+                create = true;
+                (Action::Create, format!("new {file} for node {}", node.ip))
             }
+            Some(_) if refreshed && node.observed.is_none() => {
+                create = true;
+                (
+                    Action::Create,
+                    "the node is gone from Tars: push it again".to_string(),
+                )
+            }
+            Some(_) if refreshed && observed_digest.is_none() => {
+                create = true;
+                (
+                    Action::Create,
+                    "the row is missing in Tars: push it again".to_string(),
+                )
+            }
+            Some(_) if refreshed && observed_digest.as_deref() != state_digest => (
+                Action::Update,
+                format!("edited outside tarsform: Tars holds other {file} content"),
+            ),
+            Some(_) if new_digest.is_none() || new_digest.as_deref() != state_digest => {
+                (Action::Update, format!("{file} {what}"))
+            }
+            Some(_) => (Action::NoOp, String::new()),
         };
-        self.push(address, action, reason, before, after);
+        if action == Action::NoOp && !self.is_tainted(&address) {
+            return false;
+        }
+        // The old side: state, with what Tars holds when refreshed.
+        let mut before = state.cloned();
+        if let (Some(row), Some(digest)) = (observed_row, observed_digest) {
+            let b = before.get_or_insert_with(Attrs::new);
+            b.insert("config_id".into(), json!(row.id));
+            if !sensitive {
+                b.insert("content".into(), json!(row.content));
+            }
+            b.insert("content_sha256".into(), json!(digest));
+        }
+        let mut after = Desired::default();
+        after.set("file", file);
+        after.set("server", node.server);
+        after.set("node", node.ip);
+        after.set(
+            "local_path",
+            self.paths.config_path(node.kind, node.server, node.ip_addr, file),
+        );
+        match content {
+            Content::Text(t, _) => after.set("content", t),
+            Content::Unknown if !sensitive => after.unknown("content"),
+            _ => {}
+        }
+        if sensitive {
+            after.sensitive.insert("content".into());
+        }
+        match new_digest {
+            Some(d) => after.set("content_sha256", d),
+            None => after.unknown("content_sha256"),
+        }
+        if create {
+            after.unknown("config_id");
+        }
+        let action = self.push(address, action, reason, before.as_ref(), after);
         matches!(action, Action::Create | Action::Update | Action::Replace)
     }
 
@@ -631,7 +652,7 @@ impl<'a> Planner<'a> {
         } else {
             (Action::NoOp, String::new())
         };
-        self.push(address, action, reason, before.cloned(), after);
+        self.push(address, action, reason, before, after);
     }
 
     /// A new node of a service type whose nodes already exist must use their CA.
@@ -714,7 +735,7 @@ impl<'a> Planner<'a> {
                     )
                 }
             };
-            self.push(address, action, reason, before.cloned(), after);
+            self.push(address, action, reason, before, after);
         }
     }
 
@@ -793,6 +814,7 @@ impl<'a> Planner<'a> {
 struct NodeCtx<'n> {
     server: &'n str,
     ip: &'n str,
+    ip_addr: std::net::IpAddr,
     kind: ServiceKind,
     dir: &'n str,
     observed: Option<&'n ObservedNode>,

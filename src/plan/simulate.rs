@@ -32,6 +32,8 @@ pub fn state_after(
                 for key in &change.after_unknown {
                     attributes.insert(key.clone(), fill(&change.address, key));
                 }
+                // State keeps digests, ids and paths, not file contents (DESIGN.md §5).
+                attributes.remove("content");
                 attributes.remove("restart_reason");
                 attributes.remove("register");
                 state.resources.insert(
