@@ -356,15 +356,13 @@ pub fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
         Command::Validate(a) => validate::run(a),
-        Command::State(c) => state::run(c),
-        Command::ForceUnlock(a) => force_unlock::run(a),
-        Command::Validate(a) => validate::run(a),
-        Command::Render(args) => render::run(args),
-        Command::Emulator(args) => emulator::run_cli(args),
+        Command::Render(a) => render::run(a),
         Command::Plan(a) => plan::run(a),
         Command::Show(a) => show::run(a),
         Command::Graph(a) => graph::run(a),
-        Command::Render(args) => render::run(args),
+        Command::State(c) => state::run(c),
+        Command::ForceUnlock(a) => force_unlock::run(a),
+        Command::Emulator(a) => emulator::run_cli(a),
         other => stub::run(other),
     }
 }

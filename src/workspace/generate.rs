@@ -22,12 +22,6 @@ pub fn generate(
     let mut cas: BTreeMap<ServiceKind, Ca> = BTreeMap::new();
     for svc in topology.services() {
         let kind = svc.kind();
-        if let std::collections::btree_map::Entry::Vacant(e) = cas.entry(kind) {
-            let (ca, files) = ensure_ca(&layout.ca_dir_for(&topology.chain, kind), keys)?;
-            report.extend(files);
-            e.insert(ca);
-        }
-        let ca = &cas[&kind];
         let ca = match cas.entry(kind) {
             Entry::Occupied(known) => known.into_mut(),
             Entry::Vacant(slot) => {
@@ -100,10 +94,6 @@ pub fn packages(topology: &Topology, layout: &Layout) -> Result<Vec<PackageOutco
         let kind = svc.kind();
         let server = svc.server_name();
         let input = topology.tars.pkg_dir.join(package::input_archive_name(kind));
-        if let std::collections::btree_map::Entry::Vacant(e) = inputs.entry(kind) {
-            e.insert(read_if_exists(&input)?);
-        }
-        let Some(bytes) = &inputs[&kind] else {
         let bytes = match inputs.entry(kind) {
             Entry::Occupied(known) => known.into_mut(),
             Entry::Vacant(slot) => slot.insert(read_if_exists(&input)?),
