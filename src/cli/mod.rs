@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod apply;
 mod emulator;
 mod force_unlock;
 mod graph;
@@ -363,6 +364,8 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::State(c) => state::run(c),
         Command::ForceUnlock(a) => force_unlock::run(a),
         Command::Emulator(a) => emulator::run_cli(a),
+        Command::Apply(a) => apply::run(a),
+        Command::Destroy(a) => apply::run_destroy(a),
         other => stub::run(other),
     }
 }
