@@ -24,7 +24,10 @@ impl Progress {
             );
             bar
         });
-        Progress { bar, started: Mutex::new(Default::default()) }
+        Progress {
+            bar,
+            started: Mutex::new(Default::default()),
+        }
     }
 
     fn line(&self, text: String) {
@@ -36,7 +39,9 @@ impl Progress {
 
     fn elapsed(&self, step: &str) -> String {
         let started = self.started.lock().expect("progress lock").remove(step);
-        started.map(|t| format!(" [{:.1}s]", t.elapsed().as_secs_f64())).unwrap_or_default()
+        started
+            .map(|t| format!(" [{:.1}s]", t.elapsed().as_secs_f64()))
+            .unwrap_or_default()
     }
 
     pub fn finish(&self) {
@@ -50,7 +55,10 @@ impl Reporter for Progress {
     fn event(&self, event: Event<'_>) {
         match event {
             Event::Started { step } => {
-                self.started.lock().expect("progress lock").insert(step.to_string(), Instant::now());
+                self.started
+                    .lock()
+                    .expect("progress lock")
+                    .insert(step.to_string(), Instant::now());
                 match &self.bar {
                     Some(bar) => bar.set_message(step.to_string()),
                     None => eprintln!("  {step}: started"),

@@ -14,12 +14,21 @@ use crate::tars::{TarsApi, TarsError};
 fn server_names(topology: &Topology, state: Option<&State>) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = topology.services().map(|s| s.server_name()).collect();
     if let Some(state) = state {
-        names.extend(state.addresses().filter_map(Address::server_name).map(str::to_string));
+        names.extend(
+            state
+                .addresses()
+                .filter_map(Address::server_name)
+                .map(str::to_string),
+        );
     }
     names
 }
 
-pub async fn observe<C: TarsApi>(api: &C, topology: &Topology, state: Option<&State>) -> Result<Observed, TarsError> {
+pub async fn observe<C: TarsApi>(
+    api: &C,
+    topology: &Topology,
+    state: Option<&State>,
+) -> Result<Observed, TarsError> {
     let app = topology.application();
     let mut observed = Observed::default();
     for node in api.list_tars_node().await? {
@@ -49,7 +58,13 @@ pub async fn observe<C: TarsApi>(api: &C, topology: &Topology, state: Option<&St
             entry.configs.insert(server_row.filename.clone(), server_row.id);
             for row in api.node_config_file_list(app, &server, server_row.id).await? {
                 if let Some(node) = entry.nodes.get_mut(&row.node_name) {
-                    node.configs.insert(row.filename.clone(), ObservedConfig { id: row.id, content: row.config });
+                    node.configs.insert(
+                        row.filename.clone(),
+                        ObservedConfig {
+                            id: row.id,
+                            content: row.config,
+                        },
+                    );
                 }
             }
         }

@@ -758,6 +758,10 @@ impl<C: TarsApi> TarsRunner<C> {
             if let Err(e) = local_ops::remove_dir(&dir) {
                 problems.push(e.to_string());
             }
+            // The server's folder goes too once its last node is gone.
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
         }
         problems
     }

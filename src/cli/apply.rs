@@ -16,8 +16,8 @@ use crate::apply::runner::{Book, TarsRunner};
 use crate::apply::steps;
 use crate::apply::tars_ops::Timing;
 use crate::config::Topology;
-use crate::plan::{self, Plan, PlanInput, PlanOptions, saved};
 use crate::pki::SystemKeys;
+use crate::plan::{self, Plan, PlanInput, PlanOptions, saved};
 use crate::state::store::now_rfc3339;
 use crate::state::{Journal, JournalEntry, JournalFile, StateStore, StepPhase};
 use crate::tars::{ClientConfig, HttpTarsClient};
@@ -68,8 +68,11 @@ pub fn client_for(topology: &Topology) -> anyhow::Result<HttpTarsClient> {
             "no Tars token\nhint: set TARSFORM_TARS_TOKEN (or [tars] tars_token); get one from Tars web → admin → user center → token management"
         );
     }
-    HttpTarsClient::new(ClientConfig::new(topology.tars.url.clone(), topology.tars.token.clone()))
-        .map_err(anyhow::Error::new)
+    HttpTarsClient::new(ClientConfig::new(
+        topology.tars.url.clone(),
+        topology.tars.token.clone(),
+    ))
+    .map_err(anyhow::Error::new)
 }
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -85,7 +88,10 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let operation = if req.destroy { "destroy" } else { "apply" };
     let store = StateStore::open(&state_path, operation).map_err(anyhow::Error::new)?;
     if let Some(old) = store.abandoned_lock() {
-        eprintln!("note: took over the lock left by a killed run ({} by {}, pid {})", old.id, old.who, old.pid);
+        eprintln!(
+            "note: took over the lock left by a killed run ({} by {}, pid {})",
+            old.id, old.who, old.pid
+        );
     }
     let leftover = JournalFile::load(&state_path).map_err(anyhow::Error::new)?;
     let rt = runtime()?;
@@ -93,7 +99,8 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let ctx = inputs::gather(req.config, Some(&state_path), GENERATED_ROOT)?;
     let plan = match req.planfile {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             let plan = saved::from_file_text(&text).with_context(|| format!("loading {}", path.display()))?;
             saved::check_fresh(
                 &plan,
@@ -106,7 +113,11 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         }
         None => {
             let observed = rt
-                .block_on(crate::apply::refresh::observe(&*api, &ctx.topology, ctx.state.as_ref()))
+                .block_on(crate::apply::refresh::observe(
+                    &*api,
+                    &ctx.topology,
+                    ctx.state.as_ref(),
+                ))
                 .context("reading Tars before planning")?;
             let options = PlanOptions {
                 targets: super::plan::parse_targets(req.targets)?,
@@ -144,19 +155,44 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     if leftover.is_some() {
         discard_journal(&state_path)?;
     }
-    let state = store.load_or_new(&topology.chain.chain_id).map_err(anyhow::Error::new)?;
+    let state = store
+        .load_or_new(&topology.chain.chain_id)
+        .map_err(anyhow::Error::new)?;
     let plan = Arc::new(plan);
     let mut journal = JournalFile::create(
         &state_path,
-        Journal::new(uuid::Uuid::new_v4().to_string(), operation, now_rfc3339(), plan.inputs_digest.clone()),
+        Journal::new(
+            uuid::Uuid::new_v4().to_string(),
+            operation,
+            now_rfc3339(),
+            plan.inputs_digest.clone(),
+        ),
     )
     .map_err(anyhow::Error::new)?;
     journal
-        .append(JournalEntry::new("run", StepPhase::Started, serde_json::json!({ "plan": &*plan }), now_rfc3339()))
+        .append(JournalEntry::new(
+            "run",
+            StepPhase::Started,
+            serde_json::json!({ "plan": &*plan }),
+            now_rfc3339(),
+        ))
         .map_err(anyhow::Error::new)?;
-    let book = Book { state, store, journal };
-    let runner = Arc::new(TarsRunner::new(api, plan.clone(), Timing::default(), book, Box::new(SystemKeys::new())));
-    let options = ExecOptions { parallelism: req.parallelism.max(1), rollback: req.rollback };
+    let book = Book {
+        state,
+        store,
+        journal,
+    };
+    let runner = Arc::new(TarsRunner::new(
+        api,
+        plan.clone(),
+        Timing::default(),
+        book,
+        Box::new(SystemKeys::new()),
+    ));
+    let options = ExecOptions {
+        parallelism: req.parallelism.max(1),
+        rollback: req.rollback,
+    };
     let report = rt.block_on(run_steps(&plan, runner.clone(), options))?;
     let runner = Arc::try_unwrap(runner).map_err(|_| anyhow::anyhow!("apply steps still running"))?;
     finish(&plan, runner, report, req.destroy)
@@ -179,6 +215,13 @@ async fn run_steps(
     });
     let mut report = engine::execute(dag, runner.clone(), options, cancel_rx, progress.clone()).await;
     signals.abort();
+    // Step tasks drop their handle on the runner just after reporting; wait for them.
+    for _ in 0..500 {
+        if Arc::strong_count(&runner) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     if !report.succeeded() && options.rollback {
         report.undo_failed.extend(runner.finish_rollback().await);
     }
@@ -240,7 +283,10 @@ fn finish(
         eprintln!("Error: {step} failed:\n  {}", error.replace('\n', "\n  "));
     }
     if report.cancelled {
-        eprintln!("Error: the {} was interrupted", if destroy { "destroy" } else { "apply" });
+        eprintln!(
+            "Error: the {} was interrupted",
+            if destroy { "destroy" } else { "apply" }
+        );
     }
     if !report.kept.is_empty() {
         eprintln!(
@@ -250,7 +296,11 @@ fn finish(
         return Ok(Outcome::FailedRolledBack);
     }
     if !report.undone.is_empty() {
-        eprintln!("Rolled back {} step(s): {}", report.undone.len(), report.undone.join(", "));
+        eprintln!(
+            "Rolled back {} step(s): {}",
+            report.undone.len(),
+            report.undone.join(", ")
+        );
     }
     if report.undo_failed.is_empty() {
         book.journal.remove().map_err(anyhow::Error::new)?;
@@ -285,7 +335,10 @@ fn confirm(operation: &str) -> anyhow::Result<()> {
     }
     eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ");
     let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).context("reading the answer")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("reading the answer")?;
     if answer.trim() != "yes" {
         bail!("{operation} cancelled");
     }
