@@ -15,6 +15,7 @@ mod graph;
 pub mod inputs;
 mod plan;
 mod render;
+mod rollback;
 mod show;
 mod state;
 mod stub;
@@ -366,6 +367,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Emulator(a) => emulator::run_cli(a),
         Command::Apply(a) => apply::run(a),
         Command::Destroy(a) => apply::run_destroy(a),
+        Command::Rollback(a) => rollback::run(a),
         other => stub::run(other),
     }
 }
