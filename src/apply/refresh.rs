@@ -68,18 +68,16 @@ pub async fn observe<C: TarsApi>(
                 }
             }
         }
-        if let Some(kind) = ServiceKind::of_server(&server) {
-            if !observed.ca_crt.contains_key(&kind) {
-                let served = entry
-                    .nodes
-                    .values()
-                    .filter_map(|n| n.configs.get("ca.crt"))
-                    .map(|c| c.content.clone())
-                    .find(|c| !c.trim().is_empty());
-                if let Some(ca) = served {
-                    observed.ca_crt.insert(kind, ca);
-                }
-            }
+        if let Some(kind) = ServiceKind::of_server(&server)
+            && let std::collections::btree_map::Entry::Vacant(slot) = observed.ca_crt.entry(kind)
+            && let Some(ca) = entry
+                .nodes
+                .values()
+                .filter_map(|n| n.configs.get("ca.crt"))
+                .map(|c| c.content.clone())
+                .find(|c| !c.trim().is_empty())
+        {
+            slot.insert(ca);
         }
         observed.servers.insert(server, entry);
     }
