@@ -118,6 +118,23 @@ impl<C: TarsApi> TarsRunner<C> {
             .ok_or_else(|| plan_err(format!("{}: the plan has no `{key}`", change.address)))
     }
 
+    /// Refuses when a local file no longer has the digest the plan recorded for `key`.
+    fn check_planned_digest(change: &ResourceChange, key: &str, actual: &str, path: &Path) -> StepResult<()> {
+        let planned = change
+            .after
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str);
+        match planned {
+            Some(expected) if expected != actual => Err(plan_err(format!(
+                "{}: {} changed since the plan was made\nhint: run `tarsform plan` again",
+                change.address,
+                path.display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// The state entry a change leads to, with values found at apply filled in.
     fn entry(change: &ResourceChange, filled: &[(&str, Value)], status: ResourceStatus) -> ResourceState {
         let mut attributes = change.after.clone().unwrap_or_default();
@@ -231,18 +248,7 @@ impl<C: TarsApi> TarsRunner<C> {
                     _ => PathBuf::from(Self::after_str(change, "cert_path")?),
                 };
                 let digest = pem_sha256(&local_ops::read_text(&path)?);
-                if let Some(expected) = change
-                    .after
-                    .as_ref()
-                    .and_then(|a| a.get("cert_sha256"))
-                    .and_then(Value::as_str)
-                    && expected != digest
-                {
-                    return Err(plan_err(format!(
-                        "{}: changed since the plan was made\nhint: run `tarsform plan` again",
-                        path.display()
-                    )));
-                }
+                Self::check_planned_digest(change, "cert_sha256", &digest, &path)?;
                 Ok(nothing(vec![(
                     address.clone(),
                     Some(Self::entry(
@@ -476,18 +482,7 @@ impl<C: TarsApi> TarsRunner<C> {
             None => local_ops::read_text(&local_path)?,
         };
         let digest = sha256_hex(content.as_bytes());
-        if let Some(expected) = change
-            .after
-            .as_ref()
-            .and_then(|a| a.get("content_sha256"))
-            .and_then(Value::as_str)
-            && expected != digest
-        {
-            return Err(plan_err(format!(
-                "{address}: {} changed since the plan was made\nhint: run `tarsform plan` again",
-                local_path.display()
-            )));
-        }
+        Self::check_planned_digest(change, "content_sha256", &digest, &local_path)?;
         let row = tars_ops::node_row(&*self.api, self.timing, app, server, ip, file).await?;
         let old = self
             .api
