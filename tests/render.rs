@@ -9,9 +9,15 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+
 use tarsform::config::{Agency, ChainSettings, Service, ServiceKind, TarsSettings, Topology};
+use tarsform::pki::FixedKeys;
 use tarsform::render;
 use tarsform::secret::Secret;
+use tarsform::workspace::{self, Layout, Outcome, PackageOutcome, WorkspaceError};
+use x509_parser::prelude::{FromDer, X509Certificate};
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden")
@@ -259,4 +265,468 @@ fn nodes_json_is_one_python_style_line() {
         render::nodes_json(gateway),
         r#"{"nodes": ["172.25.0.3:30300", "172.25.0.3:30301", "172.25.0.5:40300"]}"#
     );
+}
+
+// ---- certificates and the generated/ workspace ----
+
+fn fixed_keys() -> FixedKeys {
+    let pems = (1..=4)
+        .map(|i| std::fs::read_to_string(golden_dir().join(format!("keys/key{i}.pem"))).unwrap())
+        .collect();
+    FixedKeys::new(pems)
+}
+
+fn der_of(pem_text: &str) -> Vec<u8> {
+    let (_, block) = x509_parser::pem::parse_x509_pem(pem_text.as_bytes()).unwrap();
+    assert_eq!(block.label, "CERTIFICATE");
+    block.contents
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Checks `leaf_path` against `ca_path`: signature, CA flags, RSA-2048, ~36500 days.
+fn assert_leaf_of(ca_path: &Path, leaf_path: &Path) {
+    let ca_der = der_of(&std::fs::read_to_string(ca_path).unwrap());
+    let leaf_der = der_of(&std::fs::read_to_string(leaf_path).unwrap());
+    let (_, ca) = X509Certificate::from_der(&ca_der).unwrap();
+    let (_, leaf) = X509Certificate::from_der(&leaf_der).unwrap();
+    leaf.verify_signature(Some(ca.public_key())).unwrap_or_else(|e| {
+        panic!(
+            "{} does not verify against {}: {e}",
+            leaf_path.display(),
+            ca_path.display()
+        )
+    });
+    let leaf_bc = leaf
+        .basic_constraints()
+        .unwrap()
+        .expect("leaf has basicConstraints");
+    assert!(!leaf_bc.value.ca, "{} must be CA:FALSE", leaf_path.display());
+    if let Some(ca_bc) = ca.basic_constraints().unwrap() {
+        assert!(ca_bc.value.ca, "CA must be CA:TRUE");
+    }
+    let usage = leaf.key_usage().unwrap().expect("leaf has keyUsage").value;
+    assert!(usage.digital_signature() && usage.non_repudiation() && usage.key_encipherment());
+    let key = leaf.public_key().parsed().unwrap();
+    assert_eq!(key.key_size(), 2048);
+    assert_eq!(
+        leaf.signature_algorithm.algorithm,
+        x509_parser::oid_registry::OID_PKCS1_SHA256WITHRSA
+    );
+    let days = (leaf.validity().not_after.timestamp() - leaf.validity().not_before.timestamp()) / 86_400;
+    assert_eq!(days, 36500);
+    let subject = leaf.subject().to_string();
+    assert!(
+        subject.contains("CN=FISCO-BCOS")
+            && subject.contains("O=fisco-bcos")
+            && subject.contains("OU=agency"),
+        "{subject}"
+    );
+}
+
+/// The expand example with its CA paths under `root`.
+fn expand_in(root: &Path) -> (Topology, Layout) {
+    let mut topology = expand_example();
+    topology.chain.rpc_ca_cert_path = root.join("rpc/chain0/ca");
+    topology.chain.gateway_ca_cert_path = root.join("gateway/chain0/ca");
+    topology.tars.pkg_dir = root.join("binary");
+    let layout = Layout::new(root, "chain0");
+    (topology, layout)
+}
+
+fn outcomes(report: &[workspace::FileOutcome]) -> BTreeMap<PathBuf, Outcome> {
+    report.iter().map(|f| (f.path.clone(), f.outcome)).collect()
+}
+
+#[test]
+fn render_writes_every_file_of_the_expand_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topology, layout) = expand_in(dir.path());
+    let report = workspace::generate(&topology, &layout, &mut fixed_keys()).unwrap();
+    assert!(report.iter().all(|f| f.outcome == Outcome::Written), "{report:?}");
+
+    let rpc_node = dir.path().join("rpc/chain0/agencyABcosRpcService/172.25.0.5");
+    let gw_node = dir
+        .path()
+        .join("gateway/chain0/agencyABcosGatewayService/172.25.0.5");
+    let mut expected = vec![
+        dir.path().join("rpc/chain0/ca/ca.crt"),
+        dir.path().join("rpc/chain0/ca/ca.key"),
+        dir.path().join("rpc/chain0/ca/cert.cnf"),
+        dir.path().join("gateway/chain0/ca/ca.crt"),
+        dir.path().join("gateway/chain0/ca/ca.key"),
+        dir.path().join("gateway/chain0/ca/cert.cnf"),
+        rpc_node.join("config.ini"),
+        gw_node.join("config.ini"),
+        gw_node.join("nodes.json"),
+    ];
+    for (node, purpose) in [(&rpc_node, "ssl"), (&rpc_node, "sdk"), (&gw_node, "ssl")] {
+        for file in [
+            "ca.crt",
+            "cert.cnf",
+            &format!("{purpose}.crt"),
+            &format!("{purpose}.key"),
+        ] {
+            expected.push(node.join(purpose).join(file));
+        }
+    }
+    let mut written: Vec<PathBuf> = report.iter().map(|f| f.path.clone()).collect();
+    written.sort();
+    expected.sort();
+    assert_eq!(written, expected);
+
+    assert_eq!(
+        std::fs::read_to_string(rpc_node.join("config.ini")).unwrap(),
+        std::fs::read_to_string(golden_dir().join("expand/agencyABcosRpcService/config.ini")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(gw_node.join("nodes.json")).unwrap(),
+        std::fs::read_to_string(golden_dir().join("expand/agencyABcosGatewayService/nodes.json")).unwrap()
+    );
+    for key in expected
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "key"))
+    {
+        assert_eq!(mode_of(key), 0o600, "{}", key.display());
+        assert!(
+            std::fs::read_to_string(key)
+                .unwrap()
+                .starts_with("-----BEGIN PRIVATE KEY-----")
+        );
+    }
+    assert_eq!(mode_of(&rpc_node.join("config.ini")), 0o644);
+}
+
+#[test]
+fn every_leaf_verifies_against_its_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut topology, layout) = expand_in(dir.path());
+    // Two IPs per service, so each CA signs several leaves.
+    for agency in &mut topology.agencies {
+        for svc in [agency.rpc.as_mut(), agency.gateway.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            svc.deploy_ip.push("172.25.0.6".parse().unwrap());
+        }
+    }
+    workspace::generate(&topology, &layout, &mut fixed_keys()).unwrap();
+    let mut checked = 0;
+    for svc in topology.services() {
+        let kind = svc.kind();
+        let ca = layout.ca_dir_for(&topology.chain, kind).join("ca.crt");
+        let ca_der = der_of(&std::fs::read_to_string(&ca).unwrap());
+        let (_, ca_cert) = X509Certificate::from_der(&ca_der).unwrap();
+        assert!(ca_cert.basic_constraints().unwrap().unwrap().value.ca);
+        assert_eq!(ca_cert.public_key().parsed().unwrap().key_size(), 2048);
+        for &ip in &svc.service.deploy_ip {
+            for purpose in kind.cert_purposes() {
+                let leaf_dir = layout.cert_dir(kind, &svc.server_name(), ip, purpose);
+                assert_leaf_of(&ca, &leaf_dir.join(format!("{purpose}.crt")));
+                assert_eq!(
+                    std::fs::read(leaf_dir.join("ca.crt")).unwrap(),
+                    std::fs::read(&ca).unwrap()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 6);
+}
+
+#[test]
+fn rendering_twice_keeps_certificates_and_rewrites_changed_configs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut topology, layout) = expand_in(dir.path());
+    let first = workspace::generate(&topology, &layout, &mut fixed_keys()).unwrap();
+    let snapshot: BTreeMap<PathBuf, Vec<u8>> = first
+        .iter()
+        .map(|f| (f.path.clone(), std::fs::read(&f.path).unwrap()))
+        .collect();
+
+    let second = workspace::generate(&topology, &layout, &mut fixed_keys()).unwrap();
+    for (path, outcome) in outcomes(&second) {
+        assert_ne!(outcome, Outcome::Written, "{} rewritten", path.display());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            snapshot[&path],
+            "{} changed",
+            path.display()
+        );
+    }
+
+    topology.agencies[0].rpc.as_mut().unwrap().listen_port = 10201;
+    let third = outcomes(&workspace::generate(&topology, &layout, &mut fixed_keys()).unwrap());
+    let rpc_ini = layout.config_path(
+        ServiceKind::Rpc,
+        "agencyABcosRpcService",
+        "172.25.0.5".parse().unwrap(),
+        "config.ini",
+    );
+    assert_eq!(third[&rpc_ini], Outcome::Written);
+    assert!(
+        std::fs::read_to_string(&rpc_ini)
+            .unwrap()
+            .contains("listen_port = 10201")
+    );
+    let written: Vec<_> = third.iter().filter(|(_, o)| **o == Outcome::Written).collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+}
+
+#[test]
+fn an_existing_bcosbuilder_ca_is_imported_and_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topology, layout) = expand_in(dir.path());
+    let ca_dir = layout.ca_dir_for(&topology.chain, ServiceKind::Rpc);
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    let mut originals = BTreeMap::new();
+    for file in ["ca.crt", "ca.key"] {
+        let bytes = std::fs::read(golden_dir().join("bcosbuilder/ca").join(file)).unwrap();
+        std::fs::write(ca_dir.join(file), &bytes).unwrap();
+        originals.insert(file, bytes);
+    }
+    std::fs::write(ca_dir.join("cert.cnf"), "# theirs\n").unwrap();
+
+    let report = outcomes(&workspace::generate(&topology, &layout, &mut fixed_keys()).unwrap());
+    assert_eq!(report[&ca_dir.join("ca.crt")], Outcome::Kept);
+    assert_eq!(report[&ca_dir.join("ca.key")], Outcome::Kept);
+    assert_eq!(report[&ca_dir.join("cert.cnf")], Outcome::Kept);
+    for (file, bytes) in &originals {
+        assert_eq!(
+            &std::fs::read(ca_dir.join(file)).unwrap(),
+            bytes,
+            "{file} was modified"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(ca_dir.join("cert.cnf")).unwrap(),
+        "# theirs\n"
+    );
+    assert_eq!(
+        mode_of(&ca_dir.join("ca.key")),
+        0o600,
+        "imported key tightened to 0600"
+    );
+    let node = layout.node_dir(
+        ServiceKind::Rpc,
+        "agencyABcosRpcService",
+        "172.25.0.5".parse().unwrap(),
+    );
+    for purpose in ["ssl", "sdk"] {
+        assert_leaf_of(
+            &ca_dir.join("ca.crt"),
+            &node.join(purpose).join(format!("{purpose}.crt")),
+        );
+        assert_eq!(
+            std::fs::read(node.join(purpose).join("ca.crt")).unwrap(),
+            originals["ca.crt"]
+        );
+    }
+}
+
+#[test]
+fn a_ca_missing_its_key_is_an_error_not_a_new_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topology, layout) = expand_in(dir.path());
+    let ca_dir = layout.ca_dir_for(&topology.chain, ServiceKind::Rpc);
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    std::fs::copy(golden_dir().join("bcosbuilder/ca/ca.crt"), ca_dir.join("ca.crt")).unwrap();
+    let err = workspace::generate(&topology, &layout, &mut fixed_keys()).unwrap_err();
+    assert!(matches!(err, WorkspaceError::Incomplete { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("ca.key") && text.contains(&ca_dir.display().to_string()) && text.contains("hint:"),
+        "{text}"
+    );
+    assert!(!ca_dir.join("ca.key").exists());
+}
+
+#[test]
+fn a_kept_leaf_from_another_ca_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topology, layout) = expand_in(dir.path());
+    workspace::generate(&topology, &layout, &mut fixed_keys()).unwrap();
+    // Replace the rpc CA by BcosBuilder's: the existing leaves no longer match it.
+    let ca_dir = layout.ca_dir_for(&topology.chain, ServiceKind::Rpc);
+    for file in ["ca.crt", "ca.key"] {
+        std::fs::copy(golden_dir().join("bcosbuilder/ca").join(file), ca_dir.join(file)).unwrap();
+    }
+    let err = workspace::generate(&topology, &layout, &mut fixed_keys())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ssl.crt") && err.contains("not signed by this CA") && err.contains("hint:"),
+        "{err}"
+    );
+}
+
+#[test]
+fn keys_needed_counts_missing_cas_and_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topology, layout) = expand_in(dir.path());
+    assert_eq!(workspace::keys_needed(&topology, &layout), 2 + 3);
+    workspace::generate(&topology, &layout, &mut fixed_keys()).unwrap();
+    assert_eq!(workspace::keys_needed(&topology, &layout), 0);
+}
+
+// ---- packages ----
+
+/// A release-style archive: `./<binary>/<binary>` plus a README, with the owner's metadata.
+fn release_archive(binary: &str, content: &[u8], mtime: u64) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    for (path, data, mode) in [
+        (format!("./{binary}/README"), b"readme".as_slice(), 0o644),
+        (format!("./{binary}/{binary}"), content, 0o755),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(mtime);
+        header.set_uid(1000);
+        header.set_username("builder").unwrap();
+        tar.append_data(&mut header, path, data).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn packages_are_deterministic_and_hold_one_renamed_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topology, layout) = expand_in(dir.path());
+    std::fs::create_dir_all(&topology.tars.pkg_dir).unwrap();
+    for binary in ["BcosRpcService", "BcosGatewayService"] {
+        let archive = release_archive(binary, format!("ELF {binary}").as_bytes(), 1_700_000_000);
+        std::fs::write(topology.tars.pkg_dir.join(format!("{binary}.tgz")), archive).unwrap();
+    }
+    let first = workspace::packages(&topology, &layout).unwrap();
+    assert_eq!(first.len(), 2);
+
+    // Same binary, different archive metadata: the same package.
+    let archive = release_archive("BcosRpcService", b"ELF BcosRpcService", 1_800_000_000);
+    std::fs::write(topology.tars.pkg_dir.join("BcosRpcService.tgz"), archive).unwrap();
+    let second = workspace::packages(&topology, &layout).unwrap();
+    for (a, b) in first.iter().zip(&second) {
+        let (PackageOutcome::Built { file: fa, sha256: sa }, PackageOutcome::Built { file: fb, sha256: sb }) =
+            (a, b)
+        else {
+            panic!("not built: {a:?} {b:?}");
+        };
+        assert_eq!(sa, sb);
+        assert_eq!(fa.outcome, Outcome::Written);
+        assert_eq!(fb.outcome, Outcome::Unchanged);
+        assert_eq!(
+            render::package::sha256_hex(&std::fs::read(&fb.path).unwrap()),
+            *sb
+        );
+    }
+
+    let tgz = std::fs::read(layout.package_path("agencyABcosGatewayService")).unwrap();
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(tgz.as_slice()));
+    let mut entries = Vec::new();
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut content = String::new();
+        entry.read_to_string(&mut content).unwrap();
+        let h = entry.header();
+        entries.push((
+            entry.path().unwrap().display().to_string(),
+            h.mode().unwrap(),
+            h.mtime().unwrap(),
+            h.uid().unwrap(),
+            h.username().unwrap().unwrap_or_default().to_string(),
+            content,
+        ));
+    }
+    assert_eq!(
+        entries,
+        [(
+            "agencyABcosGatewayService/agencyABcosGatewayService".to_string(),
+            0o755,
+            0,
+            0,
+            String::new(),
+            "ELF BcosGatewayService".to_string()
+        )]
+    );
+}
+
+#[test]
+fn packages_without_input_archives_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (topology, layout) = expand_in(dir.path());
+    let report = workspace::packages(&topology, &layout).unwrap();
+    assert_eq!(report.len(), 2);
+    assert!(
+        matches!(&report[0], PackageOutcome::MissingInput { server, input }
+        if server == "agencyABcosRpcService" && input.ends_with("BcosRpcService.tgz"))
+    );
+    assert!(!layout.package_path("agencyABcosRpcService").exists());
+}
+
+// ---- the command ----
+
+fn tarsform(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tarsform"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TARSFORM_TARS_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn render_command_writes_then_keeps_and_reports_each_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("conf/expand-agencyA.toml");
+    std::fs::copy(&conf, dir.path().join("expand.toml")).unwrap();
+    std::fs::create_dir_all(dir.path().join("binary")).unwrap();
+    let archive = release_archive("BcosRpcService", b"ELF rpc", 1);
+    std::fs::write(dir.path().join("binary/BcosRpcService.tgz"), archive).unwrap();
+
+    let (ok, stdout, stderr) = tarsform(dir.path(), &["render", "-c", "expand.toml", "-o", "generated"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("written ")).count(),
+        22,
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("written   generated/agencyABcosRpcService.tgz  sha256:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "skipped   generated/agencyABcosGatewayService.tgz  (binary/BcosGatewayService.tgz not found)"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("held no CA, so a new one was created"),
+        "{stderr}"
+    );
+    let ini = dir
+        .path()
+        .join("generated/gateway/chain0/agencyABcosGatewayService/172.25.0.5/config.ini");
+    assert_eq!(
+        std::fs::read_to_string(ini).unwrap(),
+        std::fs::read_to_string(golden_dir().join("expand/agencyABcosGatewayService/config.ini")).unwrap()
+    );
+
+    let (ok, stdout, stderr) = tarsform(dir.path(), &["render", "-c", "expand.toml"]);
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("written"), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("kept ")).count(),
+        15,
+        "{stdout}"
+    );
+    assert!(!stderr.contains("new one was created"), "{stderr}");
 }

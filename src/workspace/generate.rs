@@ -1,6 +1,7 @@
 //! Everything `tarsform render` writes for a topology: per service type the CA, per node
 //! `config.ini`, `nodes.json` (gateway) and the leaf certificates, and the packages.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
@@ -21,12 +22,14 @@ pub fn generate(
     let mut cas: BTreeMap<ServiceKind, Ca> = BTreeMap::new();
     for svc in topology.services() {
         let kind = svc.kind();
-        if !cas.contains_key(&kind) {
-            let (ca, files) = ensure_ca(&layout.ca_dir_for(&topology.chain, kind), keys)?;
-            report.extend(files);
-            cas.insert(kind, ca);
-        }
-        let ca = &cas[&kind];
+        let ca = match cas.entry(kind) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => {
+                let (ca, files) = ensure_ca(&layout.ca_dir_for(&topology.chain, kind), keys)?;
+                report.extend(files);
+                slot.insert(ca)
+            }
+        };
         let server = svc.server_name();
         let config_ini = render::config_ini(topology, svc);
         let nodes_json = (kind == ServiceKind::Gateway).then(|| render::nodes_json(svc));
@@ -91,10 +94,11 @@ pub fn packages(topology: &Topology, layout: &Layout) -> Result<Vec<PackageOutco
         let kind = svc.kind();
         let server = svc.server_name();
         let input = topology.tars.pkg_dir.join(package::input_archive_name(kind));
-        if !inputs.contains_key(&kind) {
-            inputs.insert(kind, read_if_exists(&input)?);
-        }
-        let Some(bytes) = &inputs[&kind] else {
+        let bytes = match inputs.entry(kind) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => slot.insert(read_if_exists(&input)?),
+        };
+        let Some(bytes) = bytes else {
             report.push(PackageOutcome::MissingInput { server, input });
             continue;
         };
