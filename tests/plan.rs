@@ -330,6 +330,11 @@ fn seed_expansion_from_empty_state() {
     assert!(key.sensitive.contains("content"));
     assert!(key.attr("content").is_none());
     assert_eq!(plan.summary().destroy, 0);
+    let colored = view::human(&plan, true);
+    assert!(
+        colored.contains("\x1b[32m  +\x1b[0m node["),
+        "creates are green on a terminal"
+    );
     snapshot_all("seed_expansion", &plan);
 }
 
