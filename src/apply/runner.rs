@@ -76,13 +76,7 @@ fn plan_err(msg: impl Into<String>) -> StepError {
 }
 
 impl<C: TarsApi> TarsRunner<C> {
-    pub fn new(
-        api: Arc<C>,
-        plan: Arc<Plan>,
-        timing: Timing,
-        book: Book,
-        keys: KeyFactory,
-    ) -> Self {
+    pub fn new(api: Arc<C>, plan: Arc<Plan>, timing: Timing, book: Book, keys: KeyFactory) -> Self {
         TarsRunner {
             api,
             plan,
@@ -138,6 +132,8 @@ impl<C: TarsApi> TarsRunner<C> {
     /// The state entry a change leads to, with values found at apply filled in.
     fn entry(change: &ResourceChange, filled: &[(&str, Value)], status: ResourceStatus) -> ResourceState {
         let mut attributes = change.after.clone().unwrap_or_default();
+        // State keeps digests, ids and paths, not file contents (DESIGN.md §5).
+        attributes.remove("content");
         attributes.remove("restart_reason");
         attributes.remove("register");
         for (k, v) in filled {
@@ -226,8 +222,7 @@ impl<C: TarsApi> TarsRunner<C> {
             Op::CreateCa => {
                 let dir = PathBuf::from(Self::after_str(change, "dir")?);
                 let mut keys = (self.keys)();
-                let (pem, created) =
-                    blocking(move || local_ops::create_ca(&dir, keys.as_mut())).await?;
+                let (pem, created) = blocking(move || local_ops::create_ca(&dir, keys.as_mut())).await?;
                 let entry = Self::entry(
                     change,
                     &[("cert_sha256", json!(pem_sha256(&pem)))],
@@ -395,10 +390,9 @@ impl<C: TarsApi> TarsRunner<C> {
         let key_path = PathBuf::from(Self::after_str(change, "key_path")?);
         let mut keys = (self.keys)();
         let (purpose, cert, key) = (purpose.to_string(), cert_path.clone(), key_path.clone());
-        let (pem, files) = blocking(move || {
-            local_ops::issue_cert(Path::new(&ca_dir), &purpose, &cert, &key, keys.as_mut())
-        })
-        .await?;
+        let (pem, files) =
+            blocking(move || local_ops::issue_cert(Path::new(&ca_dir), &purpose, &cert, &key, keys.as_mut()))
+                .await?;
         let entry = Self::entry(
             change,
             &[("cert_sha256", json!(pem_sha256(&pem)))],
@@ -515,10 +509,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 content: Some(old),
             }
         };
-        let mut filled = vec![("config_id", json!(row.id)), ("content_sha256", json!(digest))];
-        if !sensitive {
-            filled.push(("content", json!(content)));
-        }
+        let filled = [("config_id", json!(row.id)), ("content_sha256", json!(digest))];
         let entry = Self::entry(change, &filled, ResourceStatus::Ready);
         Ok(Outcome {
             undo,
@@ -548,7 +539,9 @@ impl<C: TarsApi> TarsRunner<C> {
             .await
             .unwrap_or_else(|| Self::entry(change, &[("server_id", json!(row.id))], ResourceStatus::Ready));
         for (k, v) in change.after.clone().unwrap_or_default() {
-            if !change.after_unknown.contains(&k) && k != "restart_reason" && k != "register" {
+            if !change.after_unknown.contains(&k)
+                && !matches!(k.as_str(), "restart_reason" | "register" | "content")
+            {
                 entry.attributes.insert(k, v);
             }
         }
