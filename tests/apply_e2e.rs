@@ -27,7 +27,10 @@ fn seed_expansion_applies_replans_clean_and_destroys_only_the_new_host() {
             .iter()
             .find(|s| s.server_name == server && s.node_name == NEW)
             .unwrap_or_else(|| panic!("{server} on {NEW} missing: {after:?}"));
-        assert_eq!((row.setting_state.as_str(), row.present_state.as_str()), ("active", "active"));
+        assert_eq!(
+            (row.setting_state.as_str(), row.present_state.as_str()),
+            ("active", "active")
+        );
         assert!(row.patch_version.parse::<u64>().is_ok(), "patch version {row:?}");
         let configs: BTreeMap<&str, &str> = after
             .configs
@@ -53,9 +56,351 @@ fn seed_expansion_applies_replans_clean_and_destroys_only_the_new_host() {
     let destroy = bed.run(&["destroy", "-c", "config.toml", "--auto-approve"]);
     assert_eq!(destroy.code, Some(0), "{}", destroy.both());
     let gone = bed.snapshot();
-    assert_eq!(rows_of(&gone, OLD), rows_of(&before, OLD), "destroy touched 172.25.0.3");
-    assert_eq!(rows_of(&gone, NEW), Default::default(), "destroy left rows of 172.25.0.5");
+    assert_eq!(
+        rows_of(&gone, OLD),
+        rows_of(&before, OLD),
+        "destroy touched 172.25.0.3"
+    );
+    assert_eq!(
+        rows_of(&gone, NEW),
+        Default::default(),
+        "destroy left rows of 172.25.0.5"
+    );
     assert_model_eq(&before, &gone, "after destroy");
     assert!(!bed.exists(JOURNAL), "journal left after destroy");
-    let _ = Duration::ZERO;
+}
+
+/// Every endpoint the emulator serves (src/emulator/endpoints/mod.rs).
+const ENDPOINTS: &[&str] = &[
+    "add_application",
+    "application_list",
+    "server_list",
+    "server",
+    "get_realtime_state",
+    "auto_port",
+    "deploy_server",
+    "config_file_list",
+    "add_config_file",
+    "node_config_file_list",
+    "update_config_file",
+    "config_file",
+    "delete_config_file",
+    "merged_node_config",
+    "upload_patch_package",
+    "get_server_patch",
+    "expand_server_preview",
+    "expand_server",
+    "add_task",
+    "task",
+    "node_list",
+    "list_tars_node",
+    "check_tars_node",
+    "ticket",
+];
+
+/// `(endpoint, calls)` of a clean apply from `start`.
+fn calls_of_clean_apply(start: Start) -> Vec<(&'static str, u32)> {
+    let bed = Bed::new(start, Tars::default());
+    let run = bed.apply();
+    assert_eq!(run.code, Some(0), "clean apply: {}", run.both());
+    let handle = bed.handle();
+    ENDPOINTS
+        .iter()
+        .map(|e| (*e, handle.call_count(e)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// What one faulted apply did.
+#[derive(Debug)]
+enum FaultOutcome {
+    /// Failed before any step (reading Tars to plan): nothing to undo.
+    FailedBeforeSteps,
+    RolledBack,
+    /// The fault hit a call the client tolerates (`add_application` when the application
+    /// exists; `application_list`, which only confirms that) or never came (a run made
+    /// fewer calls than the clean one): the apply succeeded and a re-plan is clean.
+    Tolerated {
+        fired: bool,
+    },
+}
+
+impl std::fmt::Display for FaultOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FaultOutcome::FailedBeforeSteps => f.write_str("failed while reading Tars to plan"),
+            FaultOutcome::RolledBack => f.write_str("failed, rolled back"),
+            FaultOutcome::Tolerated { fired: true } => f.write_str("tolerated, applied"),
+            FaultOutcome::Tolerated { fired: false } => f.write_str("never reached, applied"),
+        }
+    }
+}
+
+/// Applies with `rule` active and checks the run failed and left Tars, the state and
+/// the disk as they were, or succeeded cleanly.
+fn apply_with_fault(start: Start, rule: &str) -> Result<FaultOutcome, String> {
+    let bed = Bed::new(start, Tars::faults(&[rule]));
+    let before = bed.snapshot();
+    let run = bed.apply();
+    let fired = match rule.parse().unwrap() {
+        tarsform::emulator::FaultRule::ApiCall { endpoint, nth } => bed.handle().call_count(&endpoint) >= nth,
+        _ => true,
+    };
+    let what = rule.trim_start_matches("api:").split(['#', '@']).next().unwrap();
+    let what = what.trim_start_matches("task:");
+    let fail = |msg: String| Err(format!("{start:?} {rule}: {msg}\n{}", run.both()));
+    match run.code {
+        Some(0) => {
+            let replan = bed.run(&["plan", "-c", "config.toml", "--detailed-exitcode"]);
+            if replan.code != Some(0) {
+                return fail(format!(
+                    "apply succeeded but the re-plan is not clean:\n{}",
+                    replan.both()
+                ));
+            }
+            Ok(FaultOutcome::Tolerated { fired })
+        }
+        Some(1) => {
+            if !run.stderr.contains(what) {
+                return fail(format!("stderr does not name `{what}`"));
+            }
+            let before_steps = run.stderr.contains("reading Tars before planning");
+            if !before_steps && !run.stderr.contains("Rollback complete") {
+                return fail("no `Rollback complete`".into());
+            }
+            let after = bed.snapshot();
+            if after != before {
+                return fail(format!(
+                    "the model changed:\n--- before\n{}\n--- after\n{}",
+                    serde_json::to_string_pretty(&before).unwrap(),
+                    serde_json::to_string_pretty(&after).unwrap()
+                ));
+            }
+            if let Some(resources) = bed.resources().filter(|r| !r.is_empty()) {
+                return fail(format!("state resources left: {:?}", resources.keys()));
+            }
+            if bed.exists(JOURNAL) {
+                return fail("journal left".into());
+            }
+            let keys = bed.new_host_keys();
+            if !keys.is_empty() {
+                return fail(format!("keys of the undone run left: {keys:?}"));
+            }
+            Ok(if before_steps {
+                FaultOutcome::FailedBeforeSteps
+            } else {
+                FaultOutcome::RolledBack
+            })
+        }
+        other => fail(format!("exit code {other:?}, expected 1 (or 0 if tolerated)")),
+    }
+}
+
+/// Runs `cases` on `workers` threads; results in input order.
+fn in_parallel<T: Send, R: Send>(
+    cases: Vec<T>,
+    workers: usize,
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<(T, R)> {
+    let queue = std::sync::Mutex::new(cases.into_iter().enumerate().collect::<Vec<_>>());
+    let done = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap().pop();
+                    let Some((i, case)) = next else { break };
+                    let result = work(&case);
+                    done.lock().unwrap().push((i, case, result));
+                }
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap();
+    done.sort_by_key(|(i, _, _)| *i);
+    done.into_iter().map(|(_, c, r)| (c, r)).collect()
+}
+
+/// The fault matrix: for every endpoint a clean apply calls, its first, middle (seed
+/// only) and last call fail in turn, from the seed's start and from a fresh Tars; plus
+/// a failing `patch_tars` task on the new host.
+#[test]
+fn every_failing_tars_call_is_rolled_back_to_the_state_before_apply() {
+    let seed_calls = calls_of_clean_apply(Start::Seed);
+    let fresh_calls = calls_of_clean_apply(Start::Fresh);
+    let mut cases = Vec::new();
+    for (start, calls) in [(Start::Seed, &seed_calls), (Start::Fresh, &fresh_calls)] {
+        for (endpoint, n) in calls {
+            let mut nths = std::collections::BTreeSet::from([1, *n]);
+            if start == Start::Seed {
+                nths.insert(n.div_ceil(2));
+            }
+            for nth in nths {
+                cases.push((start, format!("api:{endpoint}#{nth}")));
+            }
+        }
+        cases.push((start, format!("task:patch_tars@{NEW}")));
+    }
+    let results = in_parallel(cases, 4, |(start, rule)| apply_with_fault(*start, rule));
+    let mut table = format!("seed apply calls: {seed_calls:?}\nfresh apply calls: {fresh_calls:?}\n");
+    let mut failures = Vec::new();
+    for ((start, rule), result) in &results {
+        match result {
+            Ok(outcome) => table.push_str(&format!("  {start:?} {rule}: {outcome}\n")),
+            Err(e) => failures.push(e.clone()),
+        }
+    }
+    eprintln!("{table}");
+    assert!(failures.is_empty(), "{}\n{}", table, failures.join("\n\n"));
+    let rolled_back = results
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(FaultOutcome::RolledBack)))
+        .count();
+    assert!(
+        rolled_back >= seed_calls.len(),
+        "too few faults reached a step:\n{table}"
+    );
+}
+
+/// Asserts Tars, the state, the journal and the new host's keys are as before the apply.
+fn assert_undone(bed: &Bed, before: &tarsform::emulator::ModelView, context: &str) {
+    assert_model_eq(before, &bed.snapshot(), context);
+    let left = bed.resources().unwrap_or_default();
+    assert!(
+        left.is_empty(),
+        "{context}: state resources left: {:?}",
+        left.keys()
+    );
+    assert!(!bed.exists(JOURNAL), "{context}: journal left");
+    assert_eq!(
+        bed.new_host_keys(),
+        Vec::<std::path::PathBuf>::new(),
+        "{context}: keys left"
+    );
+}
+
+fn node_step(op: &str, server: &str) -> String {
+    format!("{op} node[\"{server}\"][\"{NEW}\"]")
+}
+
+#[test]
+fn a_failing_undo_exits_3_names_it_and_keeps_the_journal_for_rollback() {
+    let faults = [
+        format!("task:patch_tars@{NEW}"),
+        format!("task:undeploy_tars@{NEW}"),
+    ];
+    let bed = Bed::new(Start::Seed, Tars::faults(&[&faults[0], &faults[1]]));
+    let before = bed.snapshot();
+    let run = bed.apply();
+    assert_eq!(run.code, Some(3), "{}", run.both());
+    assert_contains(&run.stderr, "Rollback INCOMPLETE", "apply");
+    assert_contains(&run.stderr, &format!("- {}", node_step("register", RPC)), "apply");
+    assert_contains(&run.stderr, "undeploy_tars", "apply");
+    assert_contains(&run.stderr, "tarsform rollback", "apply");
+    assert!(bed.exists(JOURNAL), "the journal must remain");
+    assert!(
+        bed.snapshot().servers.iter().any(|s| s.node_name == NEW),
+        "the nodes whose undeploy failed are still there"
+    );
+
+    bed.handle().clear_faults();
+    let rollback = bed.run(&["rollback", "-c", "config.toml"]);
+    assert_eq!(rollback.code, Some(0), "{}", rollback.both());
+    assert_contains(&rollback.stdout, "Rollback complete", "rollback");
+    assert_undone(&bed, &before, "after rollback");
+}
+
+const APPLY: &[&str] = &["apply", "-c", "config.toml", "--auto-approve"];
+const SLOW: u64 = 150;
+const WAIT: Duration = Duration::from_secs(60);
+
+#[test]
+fn ctrl_c_stops_new_steps_and_rolls_back() {
+    let bed = Bed::new(Start::Seed, Tars::latency_ms(SLOW));
+    let before = bed.snapshot();
+    let mut apply = bed.spawn(APPLY);
+    apply.wait_for_line(&format!("{}: done", node_step("register", GATEWAY)), WAIT);
+    apply.signal("INT");
+    let run = apply.finish();
+    assert_eq!(run.code, Some(1), "{}", run.both());
+    assert_contains(&run.stderr, "interrupted (SIGINT)", "apply");
+    assert_contains(&run.stderr, "Rollback complete", "apply");
+    assert_undone(&bed, &before, "after Ctrl-C");
+}
+
+/// Starts an apply on a slow Tars and kills it (SIGKILL) once a node is registered.
+fn killed_apply() -> (Bed, tarsform::emulator::ModelView) {
+    let bed = Bed::new(Start::Seed, Tars::latency_ms(SLOW));
+    let before = bed.snapshot();
+    let mut apply = bed.spawn(APPLY);
+    apply.wait_for_line(&format!("{}: done", node_step("register", RPC)), WAIT);
+    apply.signal("KILL");
+    let run = apply.finish();
+    assert_eq!(run.code, None, "killed by a signal: {}", run.both());
+    assert!(bed.exists(JOURNAL), "a killed apply leaves its journal");
+    assert_ne!(bed.snapshot(), before, "killed after changing Tars");
+    (bed, before)
+}
+
+#[test]
+fn after_sigkill_rollback_restores_the_model_before_apply() {
+    let (bed, before) = killed_apply();
+    let run = bed.run(&["rollback", "-c", "config.toml"]);
+    assert_eq!(run.code, Some(0), "{}", run.both());
+    assert_contains(&run.stdout, "Rollback complete", "rollback");
+    assert_undone(&bed, &before, "after rollback");
+}
+
+#[test]
+fn after_sigkill_apply_rolls_forward_to_the_planned_result() {
+    let (bed, before) = killed_apply();
+    let run = bed.apply();
+    assert_eq!(run.code, Some(0), "{}", run.both());
+    assert_contains(&run.stdout, "Apply complete!", "roll forward");
+    let after = bed.snapshot();
+    for server in [RPC, GATEWAY] {
+        let rows: Vec<_> = after
+            .servers
+            .iter()
+            .filter(|s| s.server_name == server && s.node_name == NEW)
+            .collect();
+        assert_eq!(rows.len(), 1, "{server}: {after:?}");
+        assert_eq!(
+            (rows[0].setting_state.as_str(), rows[0].present_state.as_str()),
+            ("active", "active")
+        );
+    }
+    assert_eq!(rows_of(&after, OLD), rows_of(&before, OLD), "172.25.0.3 touched");
+    assert!(!bed.exists(JOURNAL), "journal left after rolling forward");
+    let replan = bed.run(&["plan", "-c", "config.toml", "--detailed-exitcode"]);
+    assert_eq!(replan.code, Some(0), "re-plan shows changes:\n{}", replan.both());
+}
+
+#[test]
+fn a_second_apply_fails_fast_with_the_lock_holder_and_a_force_unlock_hint() {
+    let bed = Bed::new(Start::Seed, Tars::latency_ms(SLOW));
+    let mut first = bed.spawn(APPLY);
+    first.wait_for_line("preflight: started", WAIT);
+    let lock: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bed.path().join(LOCK)).unwrap()).unwrap();
+    let id = lock["id"].as_str().expect("lock id").to_string();
+
+    let started = std::time::Instant::now();
+    let second = bed.apply();
+    let took = started.elapsed();
+    assert_eq!(second.code, Some(1), "{}", second.both());
+    assert_contains(&second.stderr, &id, "second apply");
+    assert_contains(
+        &second.stderr,
+        &format!("tarsform force-unlock {id}"),
+        "second apply",
+    );
+    assert!(
+        took < Duration::from_millis(SLOW * 4),
+        "took {took:?}: it waited for Tars or the lock"
+    );
+
+    let first = first.finish();
+    assert_eq!(first.code, Some(0), "{}", first.both());
+    assert_contains(&first.stdout, "Apply complete!", "first apply");
 }

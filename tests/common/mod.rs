@@ -385,15 +385,28 @@ pub fn expansion_toml(base_url: &str) -> String {
             out.push('\n');
         }
     }
-    assert!(out.contains(base_url), "conf/expand-agencyA.toml has no tars_url line");
+    assert!(
+        out.contains(base_url),
+        "conf/expand-agencyA.toml has no tars_url line"
+    );
     out
 }
 
 /// The rows of one node in a snapshot: its server rows, adapters and node configs.
 pub fn rows_of(view: &ModelView, ip: &str) -> ModelView {
     ModelView {
-        servers: view.servers.iter().filter(|s| s.node_name == ip).cloned().collect(),
-        adapters: view.adapters.iter().filter(|a| a.node_name == ip).cloned().collect(),
+        servers: view
+            .servers
+            .iter()
+            .filter(|s| s.node_name == ip)
+            .cloned()
+            .collect(),
+        adapters: view
+            .adapters
+            .iter()
+            .filter(|a| a.node_name == ip)
+            .cloned()
+            .collect(),
         configs: view.configs.iter().filter(|c| c.host == ip).cloned().collect(),
     }
 }
