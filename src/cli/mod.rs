@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod apply;
+mod demo;
 mod emulator;
 mod force_unlock;
 mod graph;
@@ -368,6 +369,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Apply(a) => apply::run(a),
         Command::Destroy(a) => apply::run_destroy(a),
         Command::Rollback(a) => rollback::run(a),
+        Command::Demo(a) => demo::run(a),
         other => stub::run(other),
     }
 }
