@@ -3,6 +3,8 @@
 //! Owns turning text into [`Node`]s (keeping line:column where the format gives them)
 //! and reporting syntax errors. Knows nothing about the topology schema. Pure.
 
+use std::cell::Cell;
+
 use super::ConfigError;
 
 /// 1-based line and column.
@@ -53,12 +55,13 @@ impl Value {
 /// Parses a TOML document; every syntax error the parser recovers from is reported.
 pub fn from_toml(text: &str) -> Result<Node, Vec<ConfigError>> {
     let (doc, errors) = toml::de::DeTable::parse_recoverable(text);
+    let lines = Lines::new(text);
     if !errors.is_empty() {
         return Err(errors
             .iter()
             .map(|e| ConfigError {
                 path: String::new(),
-                location: e.span().map(|s| line_col(text, s.start)),
+                location: e.span().map(|s| lines.locate(s.start)),
                 message: format!("TOML syntax error: {}", one_line(e.message())),
                 hint: None,
             })
@@ -66,24 +69,24 @@ pub fn from_toml(text: &str) -> Result<Node, Vec<ConfigError>> {
     }
     let span = doc.span();
     Ok(Node {
-        value: toml_table(text, doc.get_ref()),
-        loc: Some(line_col(text, span.start)),
+        value: toml_table(&lines, doc.get_ref()),
+        loc: Some(lines.locate(span.start)),
     })
 }
 
-fn toml_table(text: &str, table: &toml::de::DeTable<'_>) -> Value {
+fn toml_table(lines: &Lines<'_>, table: &toml::de::DeTable<'_>) -> Value {
     let entries = table
         .iter()
         .map(|(k, v)| Entry {
             key: k.get_ref().to_string(),
-            key_loc: Some(line_col(text, k.span().start)),
-            node: toml_node(text, v),
+            key_loc: Some(lines.locate(k.span().start)),
+            node: toml_node(lines, v),
         })
         .collect();
     Value::Table(entries)
 }
 
-fn toml_node(text: &str, v: &toml::Spanned<toml::de::DeValue<'_>>) -> Node {
+fn toml_node(lines: &Lines<'_>, v: &toml::Spanned<toml::de::DeValue<'_>>) -> Node {
     use toml::de::DeValue;
     let value = match v.get_ref() {
         DeValue::String(s) => Value::Str(s.to_string()),
@@ -94,12 +97,12 @@ fn toml_node(text: &str, v: &toml::Spanned<toml::de::DeValue<'_>>) -> Node {
         DeValue::Float(f) => Value::Float(f.as_str().parse().unwrap_or(f64::NAN)),
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(_) => Value::Other("a datetime"),
-        DeValue::Array(items) => Value::Array(items.iter().map(|i| toml_node(text, i)).collect()),
-        DeValue::Table(t) => toml_table(text, t),
+        DeValue::Array(items) => Value::Array(items.iter().map(|i| toml_node(lines, i)).collect()),
+        DeValue::Table(t) => toml_table(lines, t),
     };
     Node {
         value,
-        loc: Some(line_col(text, v.span().start)),
+        loc: Some(lines.locate(v.span().start)),
     }
 }
 
@@ -163,12 +166,48 @@ fn yaml_key_text(k: &serde_yaml_ng::Value) -> String {
 
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> Loc {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let col = before[line_start..].chars().count() + 1;
-    (line, col)
+    Lines::new(text).locate(offset)
+}
+
+/// Turns byte offsets into line:column in O(log n) plus the characters since the last
+/// lookup on the same line, so locating every key of a large file stays linear.
+struct Lines<'a> {
+    text: &'a str,
+    /// Byte offset where each line starts.
+    starts: Vec<usize>,
+    /// The last lookup: offset and its location.
+    last: Cell<(usize, Loc)>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(text: &'a str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Lines {
+            text,
+            starts,
+            last: Cell::new((0, (1, 1))),
+        }
+    }
+
+    fn locate(&self, offset: usize) -> Loc {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let index = self.starts.partition_point(|&s| s <= offset) - 1;
+        let line_start = self.starts[index];
+        let (last_offset, (last_line, last_col)) = self.last.get();
+        let (from, col) = if last_line == index + 1 && (line_start..=offset).contains(&last_offset) {
+            (last_offset, last_col)
+        } else {
+            (line_start, 1)
+        };
+        let loc = (index + 1, col + self.text[from..offset].chars().count());
+        self.last.set((offset, loc));
+        loc
+    }
 }
 
 fn one_line(message: &str) -> String {
@@ -217,5 +256,29 @@ mod tests {
     fn line_col_counts_characters() {
         assert_eq!(line_col("ab\ncé d", 7), (2, 4));
         assert_eq!(line_col("", 5), (1, 1));
+    }
+
+    #[test]
+    fn lines_locate_any_order_like_a_fresh_scan() {
+        let text = "ab\ncé d\n\nxyz é\n";
+        let naive = |offset: usize| {
+            let before = &text[..offset];
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            (
+                before.matches('\n').count() + 1,
+                before[line_start..].chars().count() + 1,
+            )
+        };
+        let lines = Lines::new(text);
+        let boundaries: Vec<usize> = (0..=text.len()).filter(|&i| text.is_char_boundary(i)).collect();
+        for &offset in boundaries
+            .iter()
+            .chain(boundaries.iter().rev())
+            .chain([&4, &9, &1, &12])
+        {
+            assert_eq!(lines.locate(offset), naive(offset), "offset {offset}");
+        }
+        // Inside a multi-byte character: the character's own column.
+        assert_eq!(lines.locate(5), naive(4));
     }
 }
