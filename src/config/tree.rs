@@ -164,12 +164,7 @@ fn yaml_key_text(k: &serde_yaml_ng::Value) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> Loc {
-    Lines::new(text).locate(offset)
-}
-
-/// Turns byte offsets into line:column in O(log n) plus the characters since the last
+/// Turns byte offsets into 1-based line:column (in characters) in O(log n) plus the characters since the last
 /// lookup on the same line, so locating every key of a large file stays linear.
 struct Lines<'a> {
     text: &'a str,
@@ -254,8 +249,8 @@ mod tests {
 
     #[test]
     fn line_col_counts_characters() {
-        assert_eq!(line_col("ab\ncé d", 7), (2, 4));
-        assert_eq!(line_col("", 5), (1, 1));
+        assert_eq!(Lines::new("ab\ncé d").locate(7), (2, 4));
+        assert_eq!(Lines::new("").locate(5), (1, 1));
     }
 
     #[test]
