@@ -101,6 +101,11 @@ pub enum StateError {
     )]
     Stale { path: PathBuf, on_disk: u64, ours: u64 },
     #[error(
+        "state `{}` has serial {serial}, the largest possible: it cannot be written again\nhint: the serial was edited by hand; restore `{}` or set a smaller serial",
+        path.display(), sibling_path(path, BACKUP_SUFFIX).display()
+    )]
+    SerialExhausted { path: PathBuf, serial: u64 },
+    #[error(
         "refusing to write `{}`: {object} `{attribute}` looks like private key material\nhint: store a digest or a file path instead; private keys stay in their 0600 files",
         path.display()
     )]
@@ -391,12 +396,16 @@ impl StateStore {
                 attribute: found.path,
             });
         }
+        let next_serial = state.serial.checked_add(1).ok_or(StateError::SerialExhausted {
+            path: self.path.clone(),
+            serial: state.serial,
+        })?;
         let previous = if self.backed_up {
             None
         } else {
             self.check_previous(state)?
         };
-        state.serial += 1;
+        state.serial = next_serial;
         state.format_version = FORMAT_VERSION;
         state.tool_version = TOOL_VERSION.to_string();
         let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes to JSON");
@@ -591,6 +600,23 @@ mod tests {
         assert_eq!(store.load().unwrap().unwrap(), s);
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.ends_with("}\n") && text.contains("\"serial\": 2"), "{text}");
+    }
+
+    #[test]
+    fn the_largest_serial_is_refused_not_wrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(&dir);
+        let mut store = StateStore::open(&path, "test").unwrap();
+        let mut s = state_with_node();
+        s.serial = u64::MAX;
+        let err = store.save(&mut s).unwrap_err();
+        assert!(
+            matches!(err, StateError::SerialExhausted { serial: u64::MAX, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("hint:"));
+        assert_eq!(s.serial, u64::MAX);
+        assert!(!path.exists());
     }
 
     #[test]
