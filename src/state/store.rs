@@ -284,9 +284,25 @@ pub(crate) fn read_versioned<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&bytes).map(Some).map_err(corrupt)
 }
 
-/// Reads a state file without locking it (for read-only commands).
+/// Reads a state file without locking it (for read-only commands). A resource whose
+/// `kind` is not the kind of its address makes the file corrupt.
 pub fn read_state(path: &Path) -> Result<Option<State>, StateError> {
-    read_versioned(path, FORMAT_VERSION)
+    let state: Option<State> = read_versioned(path, FORMAT_VERSION)?;
+    let mismatch = state
+        .iter()
+        .flat_map(|s| &s.resources)
+        .find(|(address, resource)| address.kind() != resource.kind);
+    if let Some((address, resource)) = mismatch {
+        return Err(StateError::Corrupt {
+            path: path.to_path_buf(),
+            source: serde::de::Error::custom(format!(
+                "resource `{address}` has kind `{}`, not `{}`",
+                resource.kind,
+                address.kind()
+            )),
+        });
+    }
+    Ok(state)
 }
 
 type Writer = fn(&Path, &[u8]) -> io::Result<()>;
@@ -600,6 +616,19 @@ mod tests {
         assert_eq!(store.load().unwrap().unwrap(), s);
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.ends_with("}\n") && text.contains("\"serial\": 2"), "{text}");
+    }
+
+    #[test]
+    fn a_kind_that_contradicts_its_address_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(&dir);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let text = r#"{"format_version":1,"lineage":"l","serial":1,"tool_version":"0.1.0","chain_id":"chain0",
+            "resources":{"tarsnode[\"172.25.0.5\"]":{"kind":"node","status":"ready"}}}"#;
+        fs::write(&path, text).unwrap();
+        let err = read_state(&path).unwrap_err().to_string();
+        assert!(err.contains("has kind `node`, not `tarsnode`"), "{err}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
     }
 
     #[test]
