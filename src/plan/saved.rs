@@ -22,7 +22,9 @@ pub struct StalePlan {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanFileError {
-    #[error("not a tarsform plan file: {0}")]
+    #[error(
+        "not a tarsform plan file: {0}\nhint: the file is damaged; make the plan again with `tarsform plan --out`"
+    )]
     Syntax(#[from] serde_json::Error),
     #[error(
         "plan file format {found} is not supported by this build (expects {expected})\nhint: make the plan again with this tarsform"
