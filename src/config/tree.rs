@@ -106,8 +106,21 @@ fn toml_node(lines: &Lines<'_>, v: &toml::Spanned<toml::de::DeValue<'_>>) -> Nod
     }
 }
 
+/// Brackets a YAML document may nest. A topology needs 3; the YAML scanner takes time
+/// quadratic in the nesting depth before its own limit applies, so deeper input is
+/// refused before parsing.
+pub const MAX_YAML_NESTING: usize = 64;
+
 /// Parses a YAML document. Locations are known for syntax errors only.
 pub fn from_yaml(text: &str) -> Result<Node, Vec<ConfigError>> {
+    if let Some(loc) = yaml_too_deep(text) {
+        return Err(vec![ConfigError {
+            path: String::new(),
+            location: Some(loc),
+            message: format!("YAML syntax error: brackets nest deeper than {MAX_YAML_NESTING} levels"),
+            hint: Some("a topology needs at most 3 levels; check for unclosed `[` or `{`".into()),
+        }]);
+    }
     match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
         Ok(v) => Ok(yaml_node(v)),
         Err(e) => {
@@ -155,6 +168,28 @@ fn yaml_node(v: serde_yaml_ng::Value) -> Node {
         Y::Tagged(_) => Value::Other("a tagged value"),
     };
     Node { value, loc: None }
+}
+
+/// Where `[` and `{` not yet closed first exceed [`MAX_YAML_NESTING`], comment lines
+/// aside. Counts brackets inside quotes too: no topology has 64 unclosed ones there.
+fn yaml_too_deep(text: &str) -> Option<Loc> {
+    let mut depth = 0usize;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        for (col, c) in line.chars().enumerate() {
+            match c {
+                '[' | '{' => depth += 1,
+                ']' | '}' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            if depth > MAX_YAML_NESTING {
+                return Some((i + 1, col + 1));
+            }
+        }
+    }
+    None
 }
 
 /// Non-string YAML keys (numbers, booleans) become their text; they are unknown keys anyway.
@@ -251,6 +286,16 @@ mod tests {
     fn line_col_counts_characters() {
         assert_eq!(Lines::new("ab\ncé d").locate(7), (2, 4));
         assert_eq!(Lines::new("").locate(5), (1, 1));
+    }
+
+    #[test]
+    fn deep_yaml_is_refused_before_parsing_at_the_bracket() {
+        let deep = format!("tars:\n  x: {}", "[{".repeat(MAX_YAML_NESTING));
+        let errs = from_yaml(&deep).unwrap_err();
+        assert_eq!(errs[0].location, Some((2, 6 + MAX_YAML_NESTING)));
+        assert!(errs[0].message.contains("deeper than 64"), "{}", errs[0].message);
+        let limit = format!("# {}\nx: {}1{}\n", "[".repeat(99), "[".repeat(64), "]".repeat(64));
+        assert!(from_yaml(&limit).is_ok());
     }
 
     #[test]
