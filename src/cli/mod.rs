@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod apply;
 mod completions;
 mod emulator;
 mod force_unlock;
@@ -15,6 +16,7 @@ mod graph;
 pub mod inputs;
 mod plan;
 mod render;
+mod rollback;
 mod show;
 mod state;
 mod stub;
@@ -395,6 +397,9 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::State(c) => state::run(c),
         Command::ForceUnlock(a) => force_unlock::run(a),
         Command::Emulator(a) => emulator::run_cli(a),
+        Command::Apply(a) => apply::run(a),
+        Command::Destroy(a) => apply::run_destroy(a),
+        Command::Rollback(a) => rollback::run(a),
         Command::Completions(a) => completions::run(a),
         other => stub::run(other),
     }
