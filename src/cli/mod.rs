@@ -11,12 +11,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod emulator;
 mod force_unlock;
 mod graph;
+mod import;
 pub mod inputs;
 mod plan;
+mod refresh;
 mod render;
 mod show;
 mod state;
+mod status;
 mod stub;
+mod tars_client;
 mod validate;
 
 /// What a command reports besides errors; mapped to the process exit code in [`main`].
@@ -363,6 +367,9 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::State(c) => state::run(c),
         Command::ForceUnlock(a) => force_unlock::run(a),
         Command::Emulator(a) => emulator::run_cli(a),
+        Command::Refresh(a) => refresh::run(a),
+        Command::Import(a) => import::run(a),
+        Command::Status(a) => status::run(a),
         other => stub::run(other),
     }
 }
