@@ -42,7 +42,10 @@ pub async fn observe<C: TarsApi>(
     }
     let names: Vec<String> = server_names(topology, state).into_iter().collect();
     for chunk in names.chunks(SERVER_CONCURRENCY) {
-        let reads = chunk.iter().map(|server| observe_server(api, app, server)).collect();
+        let reads = chunk
+            .iter()
+            .map(|server| observe_server(api, app, server))
+            .collect();
         for (server, read) in chunk.iter().zip(join_all(reads).await) {
             if let Some(entry) = read? {
                 observed.servers.insert(server.clone(), entry);
@@ -61,7 +64,10 @@ pub async fn observe_server<C: TarsApi>(
 ) -> Result<Option<ObservedServer>, TarsError> {
     let rows = api.server_list(app, Some(server)).await?;
     let mut entry = ObservedServer::default();
-    for row in rows.iter().filter(|r| r.server_name.is_empty() || r.server_name == server) {
+    for row in rows
+        .iter()
+        .filter(|r| r.server_name.is_empty() || r.server_name == server)
+    {
         entry.nodes.insert(
             row.node_name.clone(),
             ObservedNode {

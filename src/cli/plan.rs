@@ -14,7 +14,10 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
     let targets = parse_targets(&args.target)?;
     let ctx = inputs::gather(&args.config.config, args.state.state.as_deref(), GENERATED_ROOT)?;
     let observed = if args.refresh {
-        Some(super::tars_client::observe_blocking(&ctx.topology, ctx.state.as_ref())?)
+        Some(super::tars_client::observe_blocking(
+            &ctx.topology,
+            ctx.state.as_ref(),
+        )?)
     } else {
         None
     };

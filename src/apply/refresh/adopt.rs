@@ -145,7 +145,11 @@ mod tests {
             ..Default::default()
         };
         let key = "-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n";
-        for (id, file, content) in [(1, "config.ini", "[rpc]\n"), (2, "ssl.key", key), (3, "stray.txt", "x")] {
+        for (id, file, content) in [
+            (1, "config.ini", "[rpc]\n"),
+            (2, "ssl.key", key),
+            (3, "stray.txt", "x"),
+        ] {
             node.configs.insert(
                 file.into(),
                 ObservedConfig {
@@ -169,21 +173,36 @@ mod tests {
         assert_eq!(adopted.server_id, 42);
         assert_eq!(
             adopted.configs,
-            vec![Address::config(RPC, IP, "config.ini"), Address::config(RPC, IP, "ssl.key")]
+            vec![
+                Address::config(RPC, IP, "config.ini"),
+                Address::config(RPC, IP, "ssl.key")
+            ]
         );
         let attrs = &state.get(&node).unwrap().attributes;
         assert_eq!(attrs["server_id"], json!(42));
         assert_eq!(attrs["patch_id"], json!(7));
         assert_eq!(attrs["obj_name"], json!("RpcServiceObj"));
-        assert!(state.get(&node).unwrap().dependencies.contains(&Address::server(RPC)));
-        let ini = &state.get(&Address::config(RPC, IP, "config.ini")).unwrap().attributes;
+        assert!(
+            state
+                .get(&node)
+                .unwrap()
+                .dependencies
+                .contains(&Address::server(RPC))
+        );
+        let ini = &state
+            .get(&Address::config(RPC, IP, "config.ini"))
+            .unwrap()
+            .attributes;
         assert_eq!(ini["content"], json!("[rpc]\n"));
         assert_eq!(ini["config_id"], json!(1));
         assert_eq!(
             ini["local_path"],
             json!("generated/rpc/chain0/agencyABcosRpcService/172.25.0.5/config.ini")
         );
-        let key = &state.get(&Address::config(RPC, IP, "ssl.key")).unwrap().attributes;
+        let key = &state
+            .get(&Address::config(RPC, IP, "ssl.key"))
+            .unwrap()
+            .attributes;
         assert!(key.get("content").is_none());
         assert!(state.check_no_secrets().is_ok());
     }
@@ -208,7 +227,15 @@ mod tests {
         let absent = err(&mut state, Address::node(RPC, IP), None);
         assert!(absent.to_string().contains("does not exist in Tars"), "{absent}");
         assert!(state.is_empty());
-        adopt(&mut state, &Address::node(RPC, IP), &topo, &graph, Some(&obs), "generated").unwrap();
+        adopt(
+            &mut state,
+            &Address::node(RPC, IP),
+            &topo,
+            &graph,
+            Some(&obs),
+            "generated",
+        )
+        .unwrap();
         assert!(matches!(
             err(&mut state, Address::node(RPC, IP), Some(&obs)),
             ImportError::AlreadyInState(_)

@@ -121,7 +121,12 @@ fn observed_node<'o>(address: &Address, observed: &'o Observed) -> Option<&'o Ob
     observed.node(address.server_name()?, address.ip()?)
 }
 
-fn refresh_node(address: &Address, resource: &mut ResourceState, observed: &Observed, drifts: &mut Vec<Drift>) {
+fn refresh_node(
+    address: &Address,
+    resource: &mut ResourceState,
+    observed: &Observed,
+    drifts: &mut Vec<Drift>,
+) {
     let Some(node) = observed_node(address, observed) else {
         drifts.push(Drift {
             address: address.clone(),
@@ -192,7 +197,10 @@ fn refresh_config(
         };
         drifts.push(Drift {
             address: address.clone(),
-            kind: DriftKind::ConfigEdited { from: old, to: digest },
+            kind: DriftKind::ConfigEdited {
+                from: old,
+                to: digest,
+            },
         });
     }
 }
@@ -207,7 +215,7 @@ pub fn public_content<'r>(file: &str, row: &'r ObservedConfig) -> Option<&'r str
 mod tests {
     use super::*;
     use crate::graph::{desired, tests_support::seed_topology};
-    use crate::plan::{ObservedServer, ObservedConfig};
+    use crate::plan::{ObservedConfig, ObservedServer};
     use crate::state::ResourceState;
 
     const RPC: &str = "agencyABcosRpcService";
@@ -278,17 +286,25 @@ mod tests {
         let drifts = refresh_state(&mut state, &o, &graph);
         let text: Vec<String> = drifts.iter().map(ToString::to_string).collect();
         assert_eq!(drifts.len(), 4, "{text:#?}");
-        assert!(text.iter().any(|t| t.contains("config_id changed in Tars: 11 → 21")));
-        assert!(text.iter().any(|t| t.contains("patch_id changed in Tars: 3 → 4")));
         assert!(
             text.iter()
-                .any(|t| t.starts_with(r#"config["agencyABcosRpcService"]["172.25.0.5"]["ssl.key"] edited out of band"#))
+                .any(|t| t.contains("config_id changed in Tars: 11 → 21"))
         );
+        assert!(text.iter().any(|t| t.contains("patch_id changed in Tars: 3 → 4")));
+        assert!(text.iter().any(|t| {
+            t.starts_with(r#"config["agencyABcosRpcService"]["172.25.0.5"]["ssl.key"] edited out of band"#)
+        }));
         assert!(drifts.iter().all(Drift::updates_state));
-        let ini = &state.get(&Address::config(RPC, IP, "config.ini")).unwrap().attributes;
+        let ini = &state
+            .get(&Address::config(RPC, IP, "config.ini"))
+            .unwrap()
+            .attributes;
         assert_eq!(ini["content"], json!("a=2"));
         assert_eq!(ini["content_sha256"], json!(sha256_hex(b"a=2")));
-        let key_attrs = &state.get(&Address::config(RPC, IP, "ssl.key")).unwrap().attributes;
+        let key_attrs = &state
+            .get(&Address::config(RPC, IP, "ssl.key"))
+            .unwrap()
+            .attributes;
         assert_eq!(key_attrs["content_sha256"], json!(sha256_hex(key.as_bytes())));
         assert!(state.check_no_secrets().is_ok());
     }
@@ -307,7 +323,11 @@ mod tests {
         let drifts = refresh_state(&mut state, &Observed::default(), &graph);
         assert_eq!(drifts.len(), 1, "the node alone, not its rows: {drifts:?}");
         assert_eq!(drifts[0].kind, DriftKind::NodeGone);
-        assert!(drifts[0].to_string().ends_with("gone from Tars; the next plan registers it again"));
+        assert!(
+            drifts[0]
+                .to_string()
+                .ends_with("gone from Tars; the next plan registers it again")
+        );
         assert_eq!(state, before);
     }
 

@@ -189,7 +189,9 @@ fn config_health(
             let recorded = r.attributes.get("content_sha256").and_then(Value::as_str);
             let health = match obs.and_then(|o| o.configs.get(file)) {
                 None => ConfigHealth::Missing,
-                Some(row) if Some(sha256_hex(row.content.as_bytes()).as_str()) == recorded => ConfigHealth::Ok,
+                Some(row) if Some(sha256_hex(row.content.as_bytes()).as_str()) == recorded => {
+                    ConfigHealth::Ok
+                }
                 Some(_) => ConfigHealth::Drift,
             };
             Some((file.to_string(), health))
@@ -250,7 +252,10 @@ mod tests {
         let rpc = &report.servers[1];
         assert_eq!((rpc.active, rpc.total), (1, 2));
         let old = &rpc.nodes[0];
-        assert_eq!((old.ip.as_str(), old.declared, old.managed, old.in_tars), ("172.25.0.3", false, false, true));
+        assert_eq!(
+            (old.ip.as_str(), old.declared, old.managed, old.in_tars),
+            ("172.25.0.3", false, false, true)
+        );
         assert_eq!(old.config, ConfigHealth::Unmanaged);
         assert_eq!(old.tarsnode_alive, None);
         let new = &rpc.nodes[1];
