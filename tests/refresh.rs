@@ -248,6 +248,8 @@ fn observe_returns_the_seeded_rows_and_contents() {
     for kind in ServiceKind::ALL {
         assert_eq!(observed.ca_crt.get(&kind).map(String::as_str), Some(CA));
     }
+    // One list per server-level file: 4 rpc + 5 gateway (each may add empty node rows).
+    assert_eq!(bed.handle().call_count("node_config_file_list"), 9);
     let debug = format!("{observed:?}");
     assert!(!debug.contains("MIIEfakeKeyMaterial"), "{debug}");
 }
@@ -441,4 +443,26 @@ fn a_wrong_or_missing_token_exits_1_with_a_hint_and_never_prints_it() {
     );
     let offline = bed.run_with_token(&["plan", "-c", "config.toml", "--refresh=false"], "");
     assert!(offline.status.success(), "--refresh=false needs no Tars");
+}
+
+#[test]
+fn status_with_tars_unreachable_exits_1_naming_the_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    write_workspace(dir.path(), &format!("http://127.0.0.1:{port}/"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tarsform"))
+        .args(["status", "-c", "config.toml"])
+        .current_dir(dir.path())
+        .env("TARSFORM_TARS_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot reach TarsWeb"), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(!stderr.contains(TOKEN), "{stderr}");
 }
