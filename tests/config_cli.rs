@@ -77,7 +77,8 @@ macro_rules! rejected {
         $(
             #[test]
             fn $name() {
-                rejects($file, "tars: {tars_url: \"http://h\"}\nchain: {rpc_sm_ssl: \"false\"}\nagency:\n  - name: a\n    rpc: {deploy_ip: [\"1.2.3.4\"], listen_prt: 1}\n", &[$($part),+]);
+                let text: String = $text.into();
+                rejects($file, &text, &[$($part),+]);
             }
         )+
     };

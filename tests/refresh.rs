@@ -31,6 +31,13 @@ struct Bed {
 
 impl Bed {
     fn new() -> Bed {
+        let bed = Bed::empty();
+        bed.seed();
+        bed
+    }
+
+    /// The emulator with a live tarsnode and nothing deployed.
+    fn empty() -> Bed {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -46,13 +53,11 @@ impl Bed {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         write_workspace(dir.path(), &emulator.base_url());
-        let bed = Bed {
+        Bed {
             rt,
             emulator: Some(emulator),
             dir,
-        };
-        bed.seed();
-        bed
+        }
     }
 
     fn handle(&self) -> EmulatorHandle {
@@ -465,4 +470,24 @@ fn status_with_tars_unreachable_exits_1_naming_the_url() {
     assert!(stderr.contains("cannot reach TarsWeb"), "{stderr}");
     assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
     assert!(!stderr.contains(TOKEN), "{stderr}");
+}
+
+#[test]
+fn after_apply_refresh_finds_no_drift_and_status_is_all_ok() {
+    let bed = Bed::empty();
+    bed.ok(&["apply", "-c", "config.toml", "--auto-approve"]);
+    let text = bed.ok(&["refresh", "-c", "config.toml"]);
+    assert!(text.contains("No drift"), "{text}");
+    let plan = bed.ok(&["plan", "-c", "config.toml"]);
+    assert!(plan.contains("No changes."), "{plan}");
+    let json: Value = serde_json::from_str(&bed.ok(&["status", "-c", "config.toml", "--json"])).unwrap();
+    for server in json["servers"].as_array().unwrap() {
+        let n = &server["nodes"][0];
+        assert_eq!(n["config"], "ok", "{server}");
+        assert!(n["adapter_port"].as_u64().is_some(), "{server}");
+        assert_eq!(
+            (server["active"].as_u64(), server["total"].as_u64()),
+            (Some(1), Some(1))
+        );
+    }
 }

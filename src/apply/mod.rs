@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod local_ops;
+pub mod progress;
 pub mod refresh;
 pub mod runner;
 pub mod steps;

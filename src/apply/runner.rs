@@ -41,7 +41,7 @@ pub struct TarsRunner<C: TarsApi> {
     plan: Arc<Plan>,
     timing: Timing,
     book: tokio::sync::Mutex<Book>,
-    keys: std::sync::Mutex<Box<dyn KeySource + Send>>,
+    keys: KeyFactory,
     pending_restarts: std::sync::Mutex<Vec<PendingRestart>>,
     /// Node directories of deleted nodes, removed when the run commits.
     commit_removals: std::sync::Mutex<Vec<PathBuf>>,
@@ -76,19 +76,13 @@ fn plan_err(msg: impl Into<String>) -> StepError {
 }
 
 impl<C: TarsApi> TarsRunner<C> {
-    pub fn new(
-        api: Arc<C>,
-        plan: Arc<Plan>,
-        timing: Timing,
-        book: Book,
-        keys: Box<dyn KeySource + Send>,
-    ) -> Self {
+    pub fn new(api: Arc<C>, plan: Arc<Plan>, timing: Timing, book: Book, keys: KeyFactory) -> Self {
         TarsRunner {
             api,
             plan,
             timing,
             book: tokio::sync::Mutex::new(book),
-            keys: std::sync::Mutex::new(keys),
+            keys,
             pending_restarts: std::sync::Mutex::new(Vec::new()),
             commit_removals: std::sync::Mutex::new(Vec::new()),
         }
@@ -118,9 +112,28 @@ impl<C: TarsApi> TarsRunner<C> {
             .ok_or_else(|| plan_err(format!("{}: the plan has no `{key}`", change.address)))
     }
 
+    /// Refuses when a local file no longer has the digest the plan recorded for `key`.
+    fn check_planned_digest(change: &ResourceChange, key: &str, actual: &str, path: &Path) -> StepResult<()> {
+        let planned = change
+            .after
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str);
+        match planned {
+            Some(expected) if expected != actual => Err(plan_err(format!(
+                "{}: {} changed since the plan was made\nhint: run `tarsform plan` again",
+                change.address,
+                path.display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// The state entry a change leads to, with values found at apply filled in.
     fn entry(change: &ResourceChange, filled: &[(&str, Value)], status: ResourceStatus) -> ResourceState {
         let mut attributes = change.after.clone().unwrap_or_default();
+        // State keeps digests, ids and paths, not file contents (DESIGN.md §5).
+        attributes.remove("content");
         attributes.remove("restart_reason");
         attributes.remove("register");
         for (k, v) in filled {
@@ -208,10 +221,8 @@ impl<C: TarsApi> TarsRunner<C> {
             Op::Preflight | Op::Barrier => Ok(nothing(vec![])),
             Op::CreateCa => {
                 let dir = PathBuf::from(Self::after_str(change, "dir")?);
-                let (pem, created) = {
-                    let mut keys = self.keys.lock().expect("key source lock");
-                    local_ops::create_ca(&dir, keys.as_mut())?
-                };
+                let mut keys = (self.keys)();
+                let (pem, created) = blocking(move || local_ops::create_ca(&dir, keys.as_mut())).await?;
                 let entry = Self::entry(
                     change,
                     &[("cert_sha256", json!(pem_sha256(&pem)))],
@@ -231,18 +242,7 @@ impl<C: TarsApi> TarsRunner<C> {
                     _ => PathBuf::from(Self::after_str(change, "cert_path")?),
                 };
                 let digest = pem_sha256(&local_ops::read_text(&path)?);
-                if let Some(expected) = change
-                    .after
-                    .as_ref()
-                    .and_then(|a| a.get("cert_sha256"))
-                    .and_then(Value::as_str)
-                    && expected != digest
-                {
-                    return Err(plan_err(format!(
-                        "{}: changed since the plan was made\nhint: run `tarsform plan` again",
-                        path.display()
-                    )));
-                }
+                Self::check_planned_digest(change, "cert_sha256", &digest, &path)?;
                 Ok(nothing(vec![(
                     address.clone(),
                     Some(Self::entry(
@@ -388,10 +388,11 @@ impl<C: TarsApi> TarsRunner<C> {
         let purpose = Self::after_str(change, "purpose")?;
         let cert_path = PathBuf::from(Self::after_str(change, "cert_path")?);
         let key_path = PathBuf::from(Self::after_str(change, "key_path")?);
-        let (pem, files) = {
-            let mut keys = self.keys.lock().expect("key source lock");
-            local_ops::issue_cert(Path::new(&ca_dir), purpose, &cert_path, &key_path, keys.as_mut())?
-        };
+        let mut keys = (self.keys)();
+        let (purpose, cert, key) = (purpose.to_string(), cert_path.clone(), key_path.clone());
+        let (pem, files) =
+            blocking(move || local_ops::issue_cert(Path::new(&ca_dir), &purpose, &cert, &key, keys.as_mut()))
+                .await?;
         let entry = Self::entry(
             change,
             &[("cert_sha256", json!(pem_sha256(&pem)))],
@@ -476,18 +477,7 @@ impl<C: TarsApi> TarsRunner<C> {
             None => local_ops::read_text(&local_path)?,
         };
         let digest = sha256_hex(content.as_bytes());
-        if let Some(expected) = change
-            .after
-            .as_ref()
-            .and_then(|a| a.get("content_sha256"))
-            .and_then(Value::as_str)
-            && expected != digest
-        {
-            return Err(plan_err(format!(
-                "{address}: {} changed since the plan was made\nhint: run `tarsform plan` again",
-                local_path.display()
-            )));
-        }
+        Self::check_planned_digest(change, "content_sha256", &digest, &local_path)?;
         let row = tars_ops::node_row(&*self.api, self.timing, app, server, ip, file).await?;
         let old = self
             .api
@@ -519,10 +509,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 content: Some(old),
             }
         };
-        let mut filled = vec![("config_id", json!(row.id)), ("content_sha256", json!(digest))];
-        if !sensitive {
-            filled.push(("content", json!(content)));
-        }
+        let filled = [("config_id", json!(row.id)), ("content_sha256", json!(digest))];
         let entry = Self::entry(change, &filled, ResourceStatus::Ready);
         Ok(Outcome {
             undo,
@@ -552,7 +539,9 @@ impl<C: TarsApi> TarsRunner<C> {
             .await
             .unwrap_or_else(|| Self::entry(change, &[("server_id", json!(row.id))], ResourceStatus::Ready));
         for (k, v) in change.after.clone().unwrap_or_default() {
-            if !change.after_unknown.contains(&k) && k != "restart_reason" && k != "register" {
+            if !change.after_unknown.contains(&k)
+                && !matches!(k.as_str(), "restart_reason" | "register" | "content")
+            {
                 entry.attributes.insert(k, v);
             }
         }
@@ -758,6 +747,10 @@ impl<C: TarsApi> TarsRunner<C> {
             if let Err(e) = local_ops::remove_dir(&dir) {
                 problems.push(e.to_string());
             }
+            // The server's folder goes too once its last node is gone.
+            if let Some(parent) = dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
         }
         problems
     }
@@ -773,6 +766,24 @@ impl<C: TarsApi> TarsRunner<C> {
     pub async fn journal_phase(&self, step: &str, phase: StepPhase, detail: Value) {
         let _ = self.journal(step, phase, detail).await;
     }
+}
+
+/// Makes a key source per certificate step, so keys are generated in parallel.
+pub type KeyFactory = Box<dyn Fn() -> Box<dyn KeySource + Send> + Send + Sync>;
+
+/// The key factory of real runs: fresh RSA-2048 keys from the system.
+pub fn system_keys() -> KeyFactory {
+    Box::new(|| Box::new(crate::pki::SystemKeys::new()))
+}
+
+/// Runs CPU-heavy key generation off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, LocalError> + Send + 'static,
+) -> StepResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| plan_err(format!("key generation stopped: {e}")))?
+        .map_err(StepError::from)
 }
 
 fn node_keys(address: &Address) -> (&str, &str) {

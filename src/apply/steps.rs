@@ -298,3 +298,186 @@ pub fn expand_source<'p>(plan: &'p Plan, node: &Address) -> Option<&'p str> {
     let register = plan.change(node)?.after.as_ref()?.get("register")?;
     (register.get("method")?.as_str()? == "expand").then(|| register.get("source")?.as_str())?
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::apply::engine::StepDag;
+    use crate::plan::{Attrs, Preconditions, ResourceChange};
+
+    fn change(address: Address, action: Action, after: Attrs) -> ResourceChange {
+        ResourceChange {
+            address,
+            action,
+            reason: String::new(),
+            before: None,
+            after: Some(after),
+            after_unknown: BTreeSet::new(),
+            sensitive: BTreeSet::new(),
+            depends_on: BTreeSet::new(),
+        }
+    }
+
+    fn plan(mut changes: Vec<ResourceChange>) -> Plan {
+        changes.sort_by(|a, b| a.address.cmp(&b.address));
+        Plan {
+            format_version: 1,
+            tool_version: "test".into(),
+            chain_id: "chain0".into(),
+            application: "chain0".into(),
+            tars_url: "http://127.0.0.1:1/".into(),
+            generated_root: "generated".into(),
+            prior: None,
+            topology_digest: String::new(),
+            inputs_digest: String::new(),
+            observed_digest: None,
+            refreshed: true,
+            destroy: false,
+            changes,
+            preconditions: Preconditions::default(),
+            notes: vec![],
+        }
+    }
+
+    const RPC: &str = "agencyABcosRpcService";
+
+    fn seed_like() -> Plan {
+        let mut changes = vec![
+            change(Address::server(RPC), Action::Import, Attrs::new()),
+            change(
+                Address::ca(crate::config::ServiceKind::Rpc),
+                Action::Import,
+                Attrs::new(),
+            ),
+            change(
+                Address::cert(RPC, "10.0.0.5", "ssl"),
+                Action::Create,
+                Attrs::new(),
+            ),
+            change(
+                Address::node(RPC, "10.0.0.5"),
+                Action::Create,
+                Attrs::from([(
+                    "register".to_string(),
+                    json!({"method": "expand", "source": "10.0.0.3"}),
+                )]),
+            ),
+            change(Address::node(RPC, "10.0.0.4"), Action::Update, Attrs::new()),
+            change(Address::node(RPC, "10.0.0.6"), Action::Update, Attrs::new()),
+            change(Address::node(RPC, "10.0.0.9"), Action::Delete, Attrs::new()),
+            change(
+                Address::config(RPC, "10.0.0.9", "config.ini"),
+                Action::Delete,
+                Attrs::new(),
+            ),
+        ];
+        for file in ["config.ini", "ssl.key"] {
+            changes.push(change(
+                Address::config(RPC, "10.0.0.5", file),
+                Action::Create,
+                Attrs::new(),
+            ));
+        }
+        changes.push(change(
+            Address::config(RPC, "10.0.0.4", "config.ini"),
+            Action::Update,
+            Attrs::new(),
+        ));
+        plan(changes)
+    }
+
+    fn deps(expanded: &Expanded, step: &str) -> Vec<String> {
+        let mut d: Vec<String> = expanded
+            .edges
+            .iter()
+            .filter(|(s, _)| s == step)
+            .map(|(_, on)| on.clone())
+            .collect();
+        d.sort();
+        d
+    }
+
+    #[test]
+    fn a_new_node_is_registered_configured_then_started() {
+        let e = expand(&seed_like());
+        let node = format!("node[\"{RPC}\"][\"10.0.0.5\"]");
+        let push = format!("push-config config[\"{RPC}\"][\"10.0.0.5\"][\"config.ini\"]");
+        let key = format!("push-config config[\"{RPC}\"][\"10.0.0.5\"][\"ssl.key\"]");
+        assert!(deps(&e, &push).contains(&format!("register {node}")));
+        assert!(deps(&e, &key).contains(&format!("issue-cert cert[\"{RPC}\"][\"10.0.0.5\"][\"ssl\"]")));
+        let start = deps(&e, &format!("start {node}"));
+        for needed in [
+            format!("register {node}"),
+            push,
+            key,
+            format!("upload-package server[\"{RPC}\"]"),
+        ] {
+            assert!(start.contains(&needed), "start waits for {needed}: {start:?}");
+        }
+        let cert = deps(&e, &format!("issue-cert cert[\"{RPC}\"][\"10.0.0.5\"][\"ssl\"]"));
+        assert!(cert.contains(&"adopt ca[\"rpc\"]".to_string()), "{cert:?}");
+    }
+
+    #[test]
+    fn deletes_wait_for_every_create_and_update() {
+        let e = expand(&seed_like());
+        let undeploy = format!("undeploy node[\"{RPC}\"][\"10.0.0.9\"]");
+        assert_eq!(
+            deps(&e, &undeploy),
+            vec!["barrier".to_string(), "preflight".to_string()]
+        );
+        let barrier = deps(&e, "barrier");
+        assert!(barrier.contains(&format!("start node[\"{RPC}\"][\"10.0.0.5\"]")));
+        assert!(barrier.contains(&format!("restart node[\"{RPC}\"][\"10.0.0.4\"]")));
+        assert!(!barrier.contains(&undeploy));
+        let forget = deps(
+            &e,
+            &format!("forget config[\"{RPC}\"][\"10.0.0.9\"][\"config.ini\"]"),
+        );
+        assert!(forget.contains(&undeploy), "{forget:?}");
+    }
+
+    #[test]
+    fn restarts_of_one_server_share_a_lane_and_wait_for_their_configs() {
+        let e = expand(&seed_like());
+        let lanes: Vec<_> = e
+            .steps
+            .iter()
+            .filter(|s| s.op == Op::RestartNode)
+            .map(|s| s.lane.clone())
+            .collect();
+        assert_eq!(lanes, vec![Some(RPC.to_string()), Some(RPC.to_string())]);
+        let restart = deps(&e, &format!("restart node[\"{RPC}\"][\"10.0.0.4\"]"));
+        assert!(restart.contains(&format!(
+            "push-config config[\"{RPC}\"][\"10.0.0.4\"][\"config.ini\"]"
+        )));
+    }
+
+    #[test]
+    fn expansion_waits_for_a_source_registered_in_the_same_run() {
+        let mut p = seed_like();
+        p.changes.push(change(
+            Address::node(RPC, "10.0.0.3"),
+            Action::Create,
+            Attrs::from([("register".to_string(), json!({"method": "deploy"}))]),
+        ));
+        p.changes.sort_by(|a, b| a.address.cmp(&b.address));
+        let e = expand(&p);
+        let register = deps(&e, &format!("register node[\"{RPC}\"][\"10.0.0.5\"]"));
+        assert!(
+            register.contains(&format!("register node[\"{RPC}\"][\"10.0.0.3\"]")),
+            "{register:?}"
+        );
+    }
+
+    #[test]
+    fn the_expanded_steps_form_a_dag_and_an_empty_plan_has_no_steps() {
+        let e = expand(&seed_like());
+        assert!(StepDag::new(e.steps, &e.edges).is_ok());
+        assert!(expand(&plan(vec![])).steps.is_empty());
+    }
+}

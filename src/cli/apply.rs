@@ -1,0 +1,345 @@
+//! `tarsform apply` and `tarsform destroy`: plan (or load a saved plan), ask, then run
+//! the steps with rollback, and report. Orchestration only: the work is in `apply`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tokio::sync::watch;
+
+use super::inputs::{self, GENERATED_ROOT};
+use super::{ApplyArgs, DestroyArgs, Outcome};
+use crate::apply::engine::{self, ExecOptions, ExecReport, StepDag};
+use crate::apply::progress::Progress;
+use crate::apply::runner::{Book, TarsRunner, system_keys};
+use crate::apply::steps;
+use crate::apply::tars_ops::Timing;
+use crate::config::Topology;
+use crate::plan::{self, Plan, PlanInput, PlanOptions, saved};
+use crate::state::store::now_rfc3339;
+use crate::state::{Journal, JournalEntry, JournalFile, StateStore, StepPhase};
+use crate::tars::{ClientConfig, HttpTarsClient};
+use crate::view;
+
+/// What the user asked for, common to apply and destroy.
+struct Request<'a> {
+    config: &'a Path,
+    state: Option<&'a Path>,
+    targets: &'a [String],
+    destroy: bool,
+    auto_approve: bool,
+    parallelism: usize,
+    rollback: bool,
+    planfile: Option<&'a Path>,
+}
+
+pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
+    execute(Request {
+        config: &args.config.config,
+        state: args.state.state.as_deref(),
+        targets: &args.target,
+        destroy: false,
+        auto_approve: args.auto_approve,
+        parallelism: args.parallelism,
+        rollback: !args.no_rollback,
+        planfile: args.planfile.as_deref(),
+    })
+}
+
+pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
+    execute(Request {
+        config: &args.config.config,
+        state: args.state.state.as_deref(),
+        targets: &args.target,
+        destroy: true,
+        auto_approve: args.auto_approve,
+        parallelism: args.parallelism,
+        rollback: true,
+        planfile: None,
+    })
+}
+
+/// A Tars client for the topology's `tars_url` and token.
+pub fn client_for(topology: &Topology) -> anyhow::Result<HttpTarsClient> {
+    if topology.tars.token.is_empty() {
+        bail!(
+            "no Tars token\nhint: set TARSFORM_TARS_TOKEN (or [tars] tars_token); get one from Tars web → admin → user center → token management"
+        );
+    }
+    HttpTarsClient::new(ClientConfig::new(
+        topology.tars.url.clone(),
+        topology.tars.token.clone(),
+    ))
+    .map_err(anyhow::Error::new)
+}
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
+    let topology = inputs::load_topology(req.config)?;
+    let state_path = inputs::state_path(req.state, &topology.chain.chain_id);
+    let operation = if req.destroy { "destroy" } else { "apply" };
+    let store = StateStore::open(&state_path, operation).map_err(anyhow::Error::new)?;
+    if let Some(old) = store.abandoned_lock() {
+        eprintln!(
+            "note: took over the lock left by a killed run ({} by {}, pid {})",
+            old.id, old.who, old.pid
+        );
+    }
+    let leftover = JournalFile::load(&state_path).map_err(anyhow::Error::new)?;
+    let rt = runtime()?;
+    let api = Arc::new(client_for(&topology)?);
+    let ctx = inputs::gather(req.config, Some(&state_path), GENERATED_ROOT)?;
+    let plan = match req.planfile {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let plan = saved::from_file_text(&text).with_context(|| format!("loading {}", path.display()))?;
+            saved::check_fresh(
+                &plan,
+                ctx.state.as_ref(),
+                &plan::topology_digest(&ctx.topology),
+                &plan::inputs_digest(&ctx.local),
+            )
+            .with_context(|| format!("{} cannot be applied", path.display()))?;
+            plan
+        }
+        None => {
+            let observed = rt
+                .block_on(crate::apply::refresh::observe(
+                    &*api,
+                    &ctx.topology,
+                    ctx.state.as_ref(),
+                ))
+                .context("reading Tars before planning")?;
+            let options = PlanOptions {
+                targets: super::plan::parse_targets(req.targets)?,
+                destroy: req.destroy,
+                generated_root: GENERATED_ROOT.into(),
+            };
+            plan::plan(&PlanInput {
+                topology: &ctx.topology,
+                graph: &ctx.graph,
+                state: ctx.state.as_ref(),
+                observed: Some(&observed),
+                local: &ctx.local,
+                options: &options,
+            })?
+        }
+    };
+    let token = &topology.tars.token;
+    print!("{}", token.redact_in(&view::human(&plan, inputs::stdout_color())));
+    std::io::stdout().flush().ok();
+    if let Some(j) = &leftover {
+        eprintln!(
+            "note: an interrupted {} (run {}) left a journal; this run rolls forward from what Tars reports now",
+            j.operation, j.run_id
+        );
+    }
+    if !plan.has_changes() {
+        if leftover.is_some() {
+            discard_journal(&state_path)?;
+        }
+        return Ok(Outcome::Success);
+    }
+    if req.planfile.is_none() && !req.auto_approve {
+        confirm(operation)?;
+    }
+    if leftover.is_some() {
+        discard_journal(&state_path)?;
+    }
+    let state = store
+        .load_or_new(&topology.chain.chain_id)
+        .map_err(anyhow::Error::new)?;
+    let plan = Arc::new(plan);
+    let mut journal = JournalFile::create(
+        &state_path,
+        Journal::new(
+            uuid::Uuid::new_v4().to_string(),
+            operation,
+            now_rfc3339(),
+            plan.inputs_digest.clone(),
+        ),
+    )
+    .map_err(anyhow::Error::new)?;
+    journal
+        .append(JournalEntry::new(
+            "run",
+            StepPhase::Started,
+            serde_json::json!({ "plan": &*plan }),
+            now_rfc3339(),
+        ))
+        .map_err(anyhow::Error::new)?;
+    let book = Book {
+        state,
+        store,
+        journal,
+    };
+    let runner = Arc::new(TarsRunner::new(
+        api,
+        plan.clone(),
+        Timing::default(),
+        book,
+        system_keys(),
+    ));
+    let options = ExecOptions {
+        parallelism: req.parallelism.max(1),
+        rollback: req.rollback,
+    };
+    let report = rt.block_on(run_steps(&plan, runner.clone(), options))?;
+    let runner = Arc::try_unwrap(runner).map_err(|_| anyhow::anyhow!("apply steps still running"))?;
+    finish(&plan, runner, report, req.destroy)
+}
+
+/// Expands the plan, runs it, and (after a failure) restarts nodes whose configs were restored.
+async fn run_steps(
+    plan: &Plan,
+    runner: Arc<TarsRunner<HttpTarsClient>>,
+    options: ExecOptions,
+) -> anyhow::Result<ExecReport> {
+    let expanded = steps::expand(plan);
+    let dag = StepDag::new(expanded.steps, &expanded.edges).map_err(anyhow::Error::new)?;
+    let progress = Arc::new(Progress::new(dag.len(), std::io::stderr().is_terminal()));
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let signals = tokio::spawn(async move {
+        let interrupted = wait_for_signal().await;
+        eprintln!("\n{interrupted}: no new step starts; finishing the steps in flight, then rolling back");
+        let _ = cancel_tx.send(true);
+    });
+    let mut report = engine::execute(dag, runner.clone(), options, cancel_rx, progress.clone()).await;
+    signals.abort();
+    // Step tasks drop their handle on the runner just after reporting; wait for them.
+    for _ in 0..500 {
+        if Arc::strong_count(&runner) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    if !report.succeeded() && options.rollback {
+        report.undo_failed.extend(runner.finish_rollback().await);
+    }
+    progress.finish();
+    Ok(report)
+}
+
+async fn wait_for_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return "interrupted";
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "interrupted (SIGINT)",
+            _ = term.recv() => "terminated (SIGTERM)",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupted"
+    }
+}
+
+fn finish(
+    plan: &Plan,
+    runner: TarsRunner<HttpTarsClient>,
+    report: ExecReport,
+    destroy: bool,
+) -> anyhow::Result<Outcome> {
+    if report.succeeded() {
+        for problem in runner.commit_files() {
+            eprintln!("warning: {problem}");
+        }
+        let book = runner.into_book();
+        book.journal.remove().map_err(anyhow::Error::new)?;
+        let s = plan.summary();
+        if destroy {
+            println!("\nDestroy complete! Resources: {} destroyed.", s.destroy);
+        } else {
+            println!(
+                "\nApply complete! Resources: {} added, {} changed, {} destroyed.",
+                s.add + s.import,
+                s.change,
+                s.destroy
+            );
+        }
+        return Ok(Outcome::Success);
+    }
+    let book = runner.into_book();
+    eprintln!();
+    for (step, error) in &report.failed {
+        eprintln!("Error: {step} failed:\n  {}", error.replace('\n', "\n  "));
+    }
+    if report.cancelled {
+        eprintln!(
+            "Error: the {} was interrupted",
+            if destroy { "destroy" } else { "apply" }
+        );
+    }
+    if !report.kept.is_empty() {
+        eprintln!(
+            "Kept (no rollback): {}.\nhint: run `tarsform apply` to finish, or `tarsform rollback` to undo",
+            report.kept.join(", ")
+        );
+        return Ok(Outcome::FailedRolledBack);
+    }
+    if !report.undone.is_empty() {
+        eprintln!(
+            "Rolled back {} step(s): {}",
+            report.undone.len(),
+            report.undone.join(", ")
+        );
+    }
+    if report.undo_failed.is_empty() {
+        book.journal.remove().map_err(anyhow::Error::new)?;
+        eprintln!("Rollback complete: Tars and the state are as they were before this run.");
+        Ok(Outcome::FailedRolledBack)
+    } else {
+        eprintln!("Rollback INCOMPLETE. These need manual attention:");
+        for (step, error) in &report.undo_failed {
+            eprintln!("  - {step}: {}", error.replace('\n', "\n    "));
+        }
+        eprintln!(
+            "The journal {} is kept: fix the cause, then run `tarsform rollback` (or `tarsform apply` to roll forward).",
+            book.journal.path().display()
+        );
+        Ok(Outcome::RollbackIncomplete)
+    }
+}
+
+fn discard_journal(state_path: &Path) -> anyhow::Result<()> {
+    if let Some(file) = JournalFile::resume(state_path).map_err(anyhow::Error::new)? {
+        file.remove().map_err(anyhow::Error::new)?;
+    }
+    Ok(())
+}
+
+/// Asks for `yes` on a terminal; refuses to run unattended.
+fn confirm(operation: &str) -> anyhow::Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to {operation} without confirmation: stdin is not a terminal\nhint: pass --auto-approve, or apply a saved plan (`tarsform plan --out FILE`, then `tarsform apply FILE`)"
+        );
+    }
+    eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("reading the answer")?;
+    if answer.trim() != "yes" {
+        bail!("{operation} cancelled");
+    }
+    Ok(())
+}

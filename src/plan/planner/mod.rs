@@ -1,0 +1,345 @@
+//! The planning pass: per service, its server, then per node its certs, configs and the
+//! node; then CAs, tarsnodes and deletions; then targets. See `plan::plan`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use super::digest::{pem_sha256, sha256_hex};
+use super::paths::Paths;
+use super::targets;
+use super::{
+    Action, Attrs, CaPrecondition, LocalPackage, Observed, ObservedNode, PLAN_FORMAT_VERSION, Plan,
+    PlanError, PlanInput, Preconditions, PriorState, ResourceChange, ResourceStatus, State,
+};
+use crate::addr::{Address, ResourceKind};
+use crate::config::{ServiceKind, ServiceRef, Topology};
+use crate::graph::kind_of_server;
+use crate::render;
+
+mod ca;
+mod cert;
+mod config;
+mod delete;
+mod node;
+mod server;
+mod tarsnode;
+
+use tarsnode::{needs_ca, plan_tarsnodes};
+
+/// Files whose content is a private key: never in a plan.
+const SENSITIVE_FILES: [&str; 1] = ["ssl.key"];
+
+pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
+    let mut p = Planner::new(input);
+    if !input.options.destroy {
+        for svc in input.topology.services() {
+            p.plan_service(svc);
+        }
+        p.plan_cas();
+    }
+    p.plan_deletions();
+    let scope = targets::scope(input, &p.changes);
+    if let Some(scope) = &scope {
+        p.changes.retain(|a, _| scope.contains(a));
+        p.blockers.retain(|(a, _)| scope.contains(a));
+    }
+    if let Some((_, err)) = p.blockers.into_iter().next() {
+        return Err(err);
+    }
+    let mut changes = p.changes;
+    let mut preconditions = p.preconditions;
+    plan_tarsnodes(input, &mut changes, &mut preconditions, scope.as_ref())?;
+    preconditions.ca.retain(|kind, _| needs_ca(&changes, kind));
+    Ok(Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        chain_id: input.topology.chain.chain_id.clone(),
+        application: input.topology.application().to_string(),
+        tars_url: input.topology.tars.url.clone(),
+        generated_root: input.options.generated_root.clone(),
+        prior: input.state.map(|s| PriorState {
+            lineage: s.lineage.clone(),
+            serial: s.serial,
+        }),
+        topology_digest: super::topology_digest(input.topology),
+        inputs_digest: super::inputs_digest(input.local),
+        observed_digest: input.observed.map(super::digest::json_sha256),
+        refreshed: input.observed.is_some(),
+        destroy: input.options.destroy,
+        changes: changes.into_values().collect(),
+        preconditions,
+        notes: p.notes,
+    })
+}
+
+/// What the planner knows about the CA of one service type.
+struct CaFacts {
+    dir: String,
+    pem: Option<String>,
+    digest: Option<String>,
+    /// sha256 of the `ca.crt` bytes, as pushed to nodes.
+    file_digest: String,
+    key_present: bool,
+}
+
+/// The desired content of one config file.
+enum Content {
+    /// Text and its sha256.
+    Text(String, String),
+    /// A private key: only the digest of the local file.
+    KeyDigest(String),
+    /// Generated during apply.
+    Unknown,
+}
+
+impl Content {
+    fn digest(&self) -> Option<String> {
+        match self {
+            Content::Text(_, d) => Some(d.clone()),
+            Content::KeyDigest(d) => Some(d.clone()),
+            Content::Unknown => None,
+        }
+    }
+}
+
+struct Planner<'a> {
+    input: &'a PlanInput<'a>,
+    topology: &'a Topology,
+    paths: Paths,
+    cas: BTreeMap<ServiceKind, CaFacts>,
+    /// Service types with nodes that exist and stay (in Tars or in state).
+    kinds_with_nodes: BTreeSet<ServiceKind>,
+    /// Service types whose CA must sign new certificates.
+    certs_to_sign: BTreeSet<ServiceKind>,
+    changes: BTreeMap<Address, ResourceChange>,
+    blockers: Vec<(Address, PlanError)>,
+    preconditions: Preconditions,
+    notes: Vec<String>,
+}
+
+impl<'a> Planner<'a> {
+    fn new(input: &'a PlanInput<'a>) -> Self {
+        let topology = input.topology;
+        let cas = ServiceKind::ALL
+            .into_iter()
+            .map(|kind| {
+                let local = input.local.cas.get(&kind);
+                let pem = local.and_then(|c| c.cert_pem.clone());
+                let facts = CaFacts {
+                    dir: Paths::new(topology, &input.options.generated_root).ca_dir(topology, kind),
+                    digest: pem.as_deref().map(pem_sha256),
+                    file_digest: sha256_hex(pem.as_deref().unwrap_or_default().as_bytes()),
+                    pem,
+                    key_present: local.is_some_and(|c| c.key_present),
+                };
+                (kind, facts)
+            })
+            .collect();
+        let mut p = Planner {
+            input,
+            topology,
+            paths: Paths::new(topology, &input.options.generated_root),
+            cas,
+            kinds_with_nodes: BTreeSet::new(),
+            certs_to_sign: BTreeSet::new(),
+            changes: BTreeMap::new(),
+            blockers: Vec::new(),
+            preconditions: Preconditions::default(),
+            notes: Vec::new(),
+        };
+        for kind in ServiceKind::ALL {
+            if p.kind_has_existing_nodes(kind) {
+                p.kinds_with_nodes.insert(kind);
+            }
+        }
+        p
+    }
+
+    fn state(&self) -> Option<&'a State> {
+        self.input.state
+    }
+
+    fn observed(&self) -> Option<&'a Observed> {
+        self.input.observed
+    }
+
+    fn state_attrs(&self, address: &Address) -> Option<&'a Attrs> {
+        self.state()
+            .and_then(|s| s.resources.get(address))
+            .map(|r| &r.attributes)
+    }
+
+    fn is_tainted(&self, address: &Address) -> bool {
+        self.state()
+            .and_then(|s| s.resources.get(address))
+            .is_some_and(|r| r.status == ResourceStatus::Tainted)
+    }
+
+    fn is_desired(&self, address: &Address) -> bool {
+        !self.input.options.destroy && self.input.graph.contains(address)
+    }
+
+    /// Nodes of `server` that exist and are kept: in Tars (when refreshed) or in state,
+    /// minus those this plan deletes. Unmanaged nodes seen in Tars count.
+    fn existing_nodes(&self, server: &str) -> BTreeSet<String> {
+        let mut ips = BTreeSet::new();
+        if let Some(observed) = self.observed() {
+            if let Some(obs) = observed.servers.get(server) {
+                ips.extend(obs.nodes.keys().cloned());
+            }
+        } else if let Some(state) = self.state() {
+            // Node addresses of one server are contiguous in address order.
+            let first = Address::node(server, "");
+            ips.extend(
+                state
+                    .resources
+                    .range(first..)
+                    .map(|(a, _)| a)
+                    .take_while(|a| a.kind() == ResourceKind::Node && a.server_name() == Some(server))
+                    .filter_map(|a| a.ip().map(str::to_string)),
+            );
+        }
+        ips.retain(|ip| {
+            let a = Address::node(server, ip);
+            let managed = self.state_attrs(&a).is_some();
+            !managed || self.is_desired(&a)
+        });
+        ips
+    }
+
+    fn kind_has_existing_nodes(&self, kind: ServiceKind) -> bool {
+        let mut servers: BTreeSet<&str> = BTreeSet::new();
+        if let Some(o) = self.observed() {
+            servers.extend(o.servers.keys().map(String::as_str));
+        }
+        if let Some(s) = self.state() {
+            servers.extend(s.resources.keys().filter_map(|a| a.server_name()));
+        }
+        servers
+            .into_iter()
+            .filter(|s| kind_of_server(s) == Some(kind))
+            .any(|s| !self.existing_nodes(s).is_empty())
+    }
+
+    fn push(
+        &mut self,
+        address: Address,
+        action: Action,
+        reason: impl Into<String>,
+        before: Option<&Attrs>,
+        after: Desired,
+    ) -> Action {
+        let (action, reason) = match (action, self.is_tainted(&address)) {
+            (Action::NoOp | Action::Update | Action::Import, true) => (
+                Action::Replace,
+                "tainted: an earlier apply did not finish it".to_string(),
+            ),
+            (a, _) => (a, reason.into()),
+        };
+        if action == Action::NoOp {
+            return action;
+        }
+        let before = before.cloned();
+        let mut after = after;
+        if let (Some(before), Action::Update | Action::Import) = (&before, action) {
+            // Ids and ports Tars gave earlier stay what they are.
+            for (key, value) in before {
+                if !after.attrs.contains_key(key) && !after.unknown.contains(key) && key != "restart_reason" {
+                    after.attrs.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        let depends_on = self.input.graph.dependencies(&address);
+        self.changes.insert(
+            address.clone(),
+            ResourceChange {
+                address,
+                action,
+                reason,
+                before,
+                after: Some(after.attrs),
+                after_unknown: after.unknown,
+                sensitive: after.sensitive,
+                depends_on,
+            },
+        );
+        action
+    }
+
+    fn plan_service(&mut self, svc: ServiceRef<'_>) {
+        let server = svc.server_name();
+        let kind = svc.kind();
+        let server_action = self.plan_server(svc, &server);
+        // Rendered once per service: every node of it gets the same files.
+        let with_digest = |text: String| {
+            let digest = sha256_hex(text.as_bytes());
+            (text, digest)
+        };
+        let config_ini = with_digest(render::config_ini(self.topology, svc));
+        let nodes_json = with_digest(match kind {
+            ServiceKind::Gateway => render::nodes_json(svc),
+            ServiceKind::Rpc => String::new(),
+        });
+        let existing = self.existing_nodes(&server);
+        let mut register_source = existing.iter().next().cloned();
+        for &ip_addr in &svc.service.deploy_ip {
+            let ip = ip_addr.to_string();
+            let node_dir = self.paths.node_dir(kind, &server, ip_addr);
+            let node = NodeCtx {
+                server: &server,
+                ip: &ip,
+                ip_addr,
+                kind,
+                dir: &node_dir,
+                observed: self.observed().and_then(|o| o.node(&server, &ip)),
+            };
+            let mut new_certs = BTreeSet::new();
+            for purpose in kind.cert_purposes() {
+                if self.plan_cert(&node, purpose) {
+                    new_certs.insert(*purpose);
+                }
+            }
+            let mut pushed = Vec::new();
+            for file in kind.config_files() {
+                let content = match *file {
+                    "config.ini" => Content::Text(config_ini.0.clone(), config_ini.1.clone()),
+                    "nodes.json" => Content::Text(nodes_json.0.clone(), nodes_json.1.clone()),
+                    _ => self.cert_file_content(&node, file, new_certs.contains("ssl")),
+                };
+                if self.plan_config(&node, file, content) {
+                    pushed.push(*file);
+                }
+            }
+            self.plan_node(&node, server_action, &pushed, &mut register_source);
+        }
+    }
+}
+
+/// One node being planned.
+struct NodeCtx<'n> {
+    server: &'n str,
+    ip: &'n str,
+    ip_addr: std::net::IpAddr,
+    kind: ServiceKind,
+    dir: &'n str,
+    observed: Option<&'n ObservedNode>,
+}
+
+/// The `after` side of a change being built.
+#[derive(Default)]
+struct Desired {
+    attrs: Attrs,
+    unknown: BTreeSet<String>,
+    sensitive: BTreeSet<String>,
+}
+
+impl Desired {
+    fn set(&mut self, key: &str, value: impl Into<Value>) {
+        self.attrs.insert(key.to_string(), value.into());
+    }
+
+    fn unknown(&mut self, key: &str) {
+        self.unknown.insert(key.to_string());
+    }
+}

@@ -1,0 +1,139 @@
+//! `node[...]`: registration (deploy or expand), import and restarts of one node,
+//! and the CA check for new nodes.
+
+use super::*;
+
+impl Planner<'_> {
+    pub(super) fn plan_node(
+        &mut self,
+        node: &NodeCtx<'_>,
+        server_action: Action,
+        pushed: &[&str],
+        register_source: &mut Option<String>,
+    ) {
+        let address = Address::node(node.server, node.ip);
+        let before = self.state_attrs(&address);
+        let server_package = self
+            .changes
+            .get(&Address::server(node.server))
+            .and_then(|c| c.attr_str("package_sha256"))
+            .or_else(|| {
+                self.state_attrs(&Address::server(node.server))
+                    .and_then(|a| a.get("package_sha256"))
+                    .and_then(Value::as_str)
+            })
+            .unwrap_or_default()
+            .to_string();
+        let mut after = Desired::default();
+        after.set("application", self.topology.application());
+        after.set("server", node.server);
+        after.set("ip", node.ip);
+        after.set("obj_name", node.kind.obj_name());
+        after.set("package_sha256", server_package.clone());
+        let refreshed = self.observed().is_some();
+        let package_changed = matches!(server_action, Action::Update | Action::Import)
+            || before
+                .and_then(|b| b.get("package_sha256"))
+                .and_then(Value::as_str)
+                .is_some_and(|old| old != server_package);
+        let restart = match (pushed.is_empty(), package_changed) {
+            (false, true) => Some(format!("{} and the package changed", pushed.join(", "))),
+            (false, false) => Some(format!("{} changed", pushed.join(", "))),
+            (true, true) => Some("the package changed".to_string()),
+            (true, false) => None,
+        };
+        let gone = before.is_some() && refreshed && node.observed.is_none();
+        let (action, reason) = if let (None, Some(obs)) = (before, node.observed) {
+            after.set("server_id", obs.server_id);
+            if let Some(port) = obs.adapter_port {
+                after.set("adapter_port", port);
+            }
+            let mut reason = format!(
+                "exists in Tars (server id {}): adopt it, never re-deploy",
+                obs.server_id
+            );
+            if let Some(r) = &restart {
+                after.set("restart_reason", r.clone());
+                reason.push_str(&format!("; restart: {r}"));
+            }
+            (Action::Import, reason)
+        } else if before.is_none() || gone || self.is_tainted(&address) {
+            let (register, how) = match register_source.as_deref() {
+                Some(source) => (
+                    json!({ "method": "expand", "source": source }),
+                    format!("expand from {source}"),
+                ),
+                None => (
+                    json!({ "method": "deploy" }),
+                    "deploy_server as the first node of the server".to_string(),
+                ),
+            };
+            self.check_ca_for_new_node(node);
+            register_source.get_or_insert_with(|| node.ip.to_string());
+            after.set("register", register);
+            after.unknown("server_id");
+            after.unknown("adapter_port");
+            let reason = if gone {
+                format!("in state but gone from Tars: register again ({how})")
+            } else if before.is_some() {
+                format!("tainted: an earlier apply did not finish it; undeploy and register again ({how})")
+            } else {
+                format!("new node: {how}, push configs, patch and start")
+            };
+            (
+                if before.is_some() && !gone {
+                    Action::Replace
+                } else {
+                    Action::Create
+                },
+                reason,
+            )
+        } else if let Some(r) = restart {
+            after.set("restart_reason", r.clone());
+            (Action::Update, format!("restart: {r}"))
+        } else {
+            (Action::NoOp, String::new())
+        };
+        self.push(address, action, reason, before, after);
+    }
+
+    /// A new node of a service type whose nodes already exist must use their CA.
+    fn check_ca_for_new_node(&mut self, node: &NodeCtx<'_>) {
+        let kind = node.kind;
+        let ca = &self.cas[&kind];
+        let tars_ca = self.observed().and_then(|o| o.ca_crt.get(&kind));
+        let matches_tars = match (tars_ca, &ca.digest) {
+            (Some(t), Some(d)) => Some(pem_sha256(t) == *d),
+            _ => None,
+        };
+        self.preconditions.ca.insert(
+            kind.as_str().to_string(),
+            CaPrecondition {
+                dir: ca.dir.clone(),
+                cert_sha256: ca.digest.clone(),
+                matches_tars,
+            },
+        );
+        if !self.kinds_with_nodes.contains(&kind) {
+            return;
+        }
+        let err = if ca.digest.is_none() {
+            PlanError::CaMissing {
+                server: node.server.to_string(),
+                ip: node.ip.to_string(),
+                kind: kind.as_str().to_string(),
+                dir: ca.dir.clone(),
+            }
+        } else if matches_tars == Some(false) {
+            PlanError::CaMismatch {
+                server: node.server.to_string(),
+                ip: node.ip.to_string(),
+                kind: kind.as_str().to_string(),
+                dir: ca.dir.clone(),
+            }
+        } else {
+            return;
+        };
+        self.blockers.push((Address::node(node.server, node.ip), err));
+    }
+}

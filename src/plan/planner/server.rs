@@ -1,0 +1,64 @@
+//! `server[...]`: the Tars server of a service and its package.
+
+use super::*;
+
+impl Planner<'_> {
+    pub(super) fn plan_server(&mut self, svc: ServiceRef<'_>, server: &str) -> Action {
+        let address = Address::server(server);
+        let kind = svc.kind();
+        let before = self.state_attrs(&address);
+        let package = self.input.local.packages.get(server);
+        let source = self.paths.package_source(kind);
+        let mut after = Desired::default();
+        after.set("application", self.topology.application());
+        after.set("server", server);
+        after.set("obj_name", kind.obj_name());
+        after.set("server_type", crate::config::SERVER_TYPE);
+        after.set("template_name", crate::config::TEMPLATE_NAME);
+        after.set("package_path", self.paths.package_path(server));
+        after.set("package_source", source.clone());
+        after.unknown("patch_id");
+        let digest = match package {
+            Some(LocalPackage::Built { sha256, size, .. }) => {
+                after.set("package_size", *size);
+                Some(sha256.clone())
+            }
+            _ => None,
+        };
+        let old = before
+            .and_then(|b| b.get("package_sha256"))
+            .and_then(Value::as_str);
+        let in_tars = self.observed().is_some_and(|o| o.servers.contains_key(server));
+        let (action, reason) = match (before, digest.as_deref()) {
+            (None, _) if in_tars => (
+                Action::Import,
+                "exists in Tars: adopt it and upload the package".to_string(),
+            ),
+            (None, _) => (Action::Create, format!("new Tars server; upload {server}.tgz")),
+            (Some(_), Some(new)) if old != Some(new) => (
+                Action::Update,
+                format!("package changed: upload {server}.tgz and patch every node"),
+            ),
+            (Some(_), _) => (Action::NoOp, String::new()),
+        };
+        match (&digest, action) {
+            (Some(d), _) => after.set("package_sha256", d.clone()),
+            (None, Action::NoOp) => after.set("package_sha256", old.unwrap_or_default()),
+            (None, _) => {
+                let reason = match package {
+                    Some(LocalPackage::Missing { reason, .. }) => reason.clone(),
+                    _ => format!("`{source}` was not read"),
+                };
+                self.blockers.push((
+                    address.clone(),
+                    PlanError::PackageMissing {
+                        server: server.to_string(),
+                        source_path: source,
+                        reason,
+                    },
+                ));
+            }
+        }
+        self.push(address, action, reason, before, after)
+    }
+}
