@@ -401,22 +401,13 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::State(c) => state::run(c),
         Command::ForceUnlock(a) => force_unlock::run(a),
         Command::Emulator(a) => emulator::run_cli(a),
-<<<<<<< HEAD
-=======
-        Command::Refresh(a) => refresh::run(a),
-        Command::Import(a) => import::run(a),
-        Command::Status(a) => status::run(a),
->>>>>>> observe
         Command::Apply(a) => apply::run(a),
         Command::Destroy(a) => apply::run_destroy(a),
         Command::Rollback(a) => rollback::run(a),
         Command::Completions(a) => completions::run(a),
-<<<<<<< HEAD
         Command::Refresh(a) => refresh::run(a),
         Command::Import(a) => import::run(a),
         Command::Status(a) => status::run(a),
-=======
->>>>>>> observe
         other => stub::run(other),
     }
 }
