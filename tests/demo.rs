@@ -1,34 +1,50 @@
 //! `tarsform demo` end to end: the real binary runs the seed scenario (expand agencyA's
 //! rpc and gateway from 172.25.0.3 onto 172.25.0.5, then destroy) on its own emulator.
 
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 /// The demo emulator's ticket (src/cli/demo/seed.rs); it must never be printed.
 const DEMO_TOKEN: &str = "tarsform-demo-ticket-5e8c1d7a";
 
 struct Run {
     code: Option<i32>,
-    /// stdout then stderr.
+    /// stdout and stderr interleaved, as on a terminal.
     output: String,
 }
 
 fn demo(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_tarsform"))
+    let log = tempfile::tempfile().expect("temp file");
+    let status = Command::new(env!("CARGO_BIN_EXE_tarsform"))
         .arg("demo")
         .args(args)
         .env_remove("TARSFORM_TARS_TOKEN")
         .env("NO_COLOR", "1")
-        .output()
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("dup"))
+        .stderr(log.try_clone().expect("dup"))
+        .status()
         .expect("run tarsform demo");
+    let mut log = log;
+    let mut output = String::new();
+    log.seek(SeekFrom::Start(0)).unwrap();
+    log.read_to_string(&mut output).unwrap();
     Run {
-        code: out.status.code(),
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
+        code: status.code(),
+        output,
     }
+}
+
+/// The part of `output` from the banner `==> title` to the next banner.
+fn section<'a>(output: &'a str, title: &str) -> &'a str {
+    let banner = format!("==> {title}\n");
+    let start = output
+        .find(&banner)
+        .unwrap_or_else(|| panic!("no `{banner}` in:\n{output}"))
+        + banner.len();
+    let rest = &output[start..];
+    &rest[..rest.find("\n==> ").unwrap_or(rest.len())]
 }
 
 fn assert_contains(text: &str, needle: &str) {
@@ -49,24 +65,48 @@ fn demo_expands_onto_the_new_host_then_destroys_only_it() {
     let run = demo(&[]);
     assert_eq!(run.code, Some(0), "{}", run.output);
     let out = &run.output;
-    for banner in [
-        "==> tarsform plan",
-        "==> tarsform apply --auto-approve",
-        "==> tarsform status",
-        "==> tarsform plan --detailed-exitcode",
-        "==> tarsform destroy --auto-approve",
-    ] {
-        assert_contains(out, banner);
-    }
-    assert_contains(out, "Apply complete!");
-    assert_contains(out, "No changes.");
-    assert_contains(out, "Destroy complete!");
+    let plan = section(out, "tarsform plan");
     for server in ["agencyABcosRpcService", "agencyABcosGatewayService"] {
-        assert_contains(out, &format!("register node[\"{server}\"][\"172.25.0.5\"]: done"));
-        assert_contains(out, &format!("undeploy node[\"{server}\"][\"172.25.0.5\"]: done"));
+        assert_contains(plan, &format!("import server[\"{server}\"]"));
+        assert_contains(plan, &format!("+ node[\"{server}\"][\"172.25.0.5\"]"));
+        assert_contains(
+            plan,
+            &format!("+ config[\"{server}\"][\"172.25.0.5\"][\"config.ini\"]"),
+        );
     }
-    assert_contains(out, "expand from 172.25.0.3");
-    assert_contains(out, r#"{"method":"expand","source":"172.25.0.3"}"#);
+    assert_contains(plan, "expand from 172.25.0.3");
+    assert_contains(plan, r#"{"method":"expand","source":"172.25.0.3"}"#);
+    assert_contains(plan, "<= tarsnode[\"172.25.0.5\"]");
+    assert_contains(plan, "Plan: 4 to import, 14 to add, 0 to change, 0 to destroy.");
+
+    let apply = section(out, "tarsform apply --auto-approve");
+    for server in ["agencyABcosRpcService", "agencyABcosGatewayService"] {
+        assert_contains(
+            apply,
+            &format!("register node[\"{server}\"][\"172.25.0.5\"]: done"),
+        );
+        assert_contains(apply, &format!("start node[\"{server}\"][\"172.25.0.5\"]: done"));
+    }
+    assert_contains(apply, "Apply complete!");
+
+    let status = section(out, "tarsform status");
+    assert_contains(status, "agencyABcosRpcService: 2/2 nodes active");
+    assert_contains(status, "agencyABcosGatewayService: 2/2 nodes active");
+
+    assert_contains(section(out, "tarsform plan --detailed-exitcode"), "No changes.");
+
+    let destroy = section(out, "tarsform destroy --auto-approve");
+    for server in ["agencyABcosRpcService", "agencyABcosGatewayService"] {
+        assert_contains(
+            destroy,
+            &format!("undeploy node[\"{server}\"][\"172.25.0.5\"]: done"),
+        );
+    }
+    assert!(
+        !destroy.contains("172.25.0.3\"]"),
+        "destroy touches no node of 172.25.0.3"
+    );
+    assert_contains(destroy, "Destroy complete!");
     assert_contains(out, "172.25.0.3: untouched");
     assert!(!out.contains(DEMO_TOKEN), "the demo token was printed:\n{out}");
     assert!(

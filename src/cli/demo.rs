@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use super::{ApplyArgs, ConfigArg, DemoArgs, DestroyArgs, Outcome, PlanArgs, PlanFormat, StateArg};
+use super::{
+    ApplyArgs, ConfigArg, DemoArgs, DestroyArgs, Outcome, PlanArgs, PlanFormat, StateArg, StatusArgs,
+};
 use crate::emulator::EmulatorConfig;
 use emulator_thread::EmulatorThread;
 use seed::{DEMO_TOKEN, NEW_HOST, OLD_HOST};
@@ -87,7 +89,14 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
     )?;
 
     banner("tarsform status");
-    print!("{}", check::status_table(&emulator.handle().snapshot()));
+    expect_success(
+        "status",
+        super::status::run(StatusArgs {
+            config: config_arg(),
+            state: StateArg { state: None },
+            json: false,
+        })?,
+    )?;
 
     banner("tarsform plan --detailed-exitcode");
     match super::plan::run(plan_args(true))? {
