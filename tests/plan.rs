@@ -330,6 +330,11 @@ fn seed_expansion_from_empty_state() {
     assert!(key.sensitive.contains("content"));
     assert!(key.attr("content").is_none());
     assert_eq!(plan.summary().destroy, 0);
+    let colored = view::human(&plan, true);
+    assert!(
+        colored.contains("\x1b[32m  +\x1b[0m node["),
+        "creates are green on a terminal"
+    );
     snapshot_all("seed_expansion", &plan);
 }
 
@@ -897,6 +902,33 @@ mod cli {
         assert!(text.starts_with("flowchart RL\n"));
         // cert → ca 3, cert files → ssl cert 6, node → tarsnode and server 4, node → configs 9
         assert_eq!(text.matches("-->").count(), 22, "{text}");
+    }
+
+    #[test]
+    fn show_lists_the_state_and_its_json() {
+        let dir = workspace();
+        let d = dir.path();
+        let mut w = super::World::seed();
+        w.apply();
+        std::fs::create_dir(d.join("state")).unwrap();
+        let state = serde_json::to_vec_pretty(w.state.as_ref().unwrap()).unwrap();
+        std::fs::write(d.join("state/chain0.state.json"), state).unwrap();
+        let human = tarsform(d, &["show", "-c", "config.toml"]);
+        assert!(
+            human.status.success(),
+            "{}",
+            String::from_utf8_lossy(&human.stderr)
+        );
+        let text = stdout(&human);
+        assert!(text.contains("# state of chain chain0 (lineage 00000000-0000-4000-8000-000000000000, serial 1, 18 resources)"), "{text}");
+        assert!(
+            text.contains("node[\"agencyABcosRpcService\"][\"172.25.0.5\"] {"),
+            "{text}"
+        );
+        let json = tarsform(d, &["show", "--state", "state/chain0.state.json", "--json"]);
+        let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(json["values"]["resources"].as_array().unwrap().len(), 18);
+        assert_eq!(json["serial"], 1);
     }
 
     #[test]

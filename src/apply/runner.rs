@@ -41,7 +41,7 @@ pub struct TarsRunner<C: TarsApi> {
     plan: Arc<Plan>,
     timing: Timing,
     book: tokio::sync::Mutex<Book>,
-    keys: std::sync::Mutex<Box<dyn KeySource + Send>>,
+    keys: KeyFactory,
     pending_restarts: std::sync::Mutex<Vec<PendingRestart>>,
     /// Node directories of deleted nodes, removed when the run commits.
     commit_removals: std::sync::Mutex<Vec<PathBuf>>,
@@ -76,19 +76,13 @@ fn plan_err(msg: impl Into<String>) -> StepError {
 }
 
 impl<C: TarsApi> TarsRunner<C> {
-    pub fn new(
-        api: Arc<C>,
-        plan: Arc<Plan>,
-        timing: Timing,
-        book: Book,
-        keys: Box<dyn KeySource + Send>,
-    ) -> Self {
+    pub fn new(api: Arc<C>, plan: Arc<Plan>, timing: Timing, book: Book, keys: KeyFactory) -> Self {
         TarsRunner {
             api,
             plan,
             timing,
             book: tokio::sync::Mutex::new(book),
-            keys: std::sync::Mutex::new(keys),
+            keys,
             pending_restarts: std::sync::Mutex::new(Vec::new()),
             commit_removals: std::sync::Mutex::new(Vec::new()),
         }
@@ -138,6 +132,8 @@ impl<C: TarsApi> TarsRunner<C> {
     /// The state entry a change leads to, with values found at apply filled in.
     fn entry(change: &ResourceChange, filled: &[(&str, Value)], status: ResourceStatus) -> ResourceState {
         let mut attributes = change.after.clone().unwrap_or_default();
+        // State keeps digests, ids and paths, not file contents (DESIGN.md §5).
+        attributes.remove("content");
         attributes.remove("restart_reason");
         attributes.remove("register");
         for (k, v) in filled {
@@ -225,10 +221,8 @@ impl<C: TarsApi> TarsRunner<C> {
             Op::Preflight | Op::Barrier => Ok(nothing(vec![])),
             Op::CreateCa => {
                 let dir = PathBuf::from(Self::after_str(change, "dir")?);
-                let (pem, created) = {
-                    let mut keys = self.keys.lock().expect("key source lock");
-                    local_ops::create_ca(&dir, keys.as_mut())?
-                };
+                let mut keys = (self.keys)();
+                let (pem, created) = blocking(move || local_ops::create_ca(&dir, keys.as_mut())).await?;
                 let entry = Self::entry(
                     change,
                     &[("cert_sha256", json!(pem_sha256(&pem)))],
@@ -394,10 +388,11 @@ impl<C: TarsApi> TarsRunner<C> {
         let purpose = Self::after_str(change, "purpose")?;
         let cert_path = PathBuf::from(Self::after_str(change, "cert_path")?);
         let key_path = PathBuf::from(Self::after_str(change, "key_path")?);
-        let (pem, files) = {
-            let mut keys = self.keys.lock().expect("key source lock");
-            local_ops::issue_cert(Path::new(&ca_dir), purpose, &cert_path, &key_path, keys.as_mut())?
-        };
+        let mut keys = (self.keys)();
+        let (purpose, cert, key) = (purpose.to_string(), cert_path.clone(), key_path.clone());
+        let (pem, files) =
+            blocking(move || local_ops::issue_cert(Path::new(&ca_dir), &purpose, &cert, &key, keys.as_mut()))
+                .await?;
         let entry = Self::entry(
             change,
             &[("cert_sha256", json!(pem_sha256(&pem)))],
@@ -514,10 +509,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 content: Some(old),
             }
         };
-        let mut filled = vec![("config_id", json!(row.id)), ("content_sha256", json!(digest))];
-        if !sensitive {
-            filled.push(("content", json!(content)));
-        }
+        let filled = [("config_id", json!(row.id)), ("content_sha256", json!(digest))];
         let entry = Self::entry(change, &filled, ResourceStatus::Ready);
         Ok(Outcome {
             undo,
@@ -547,7 +539,9 @@ impl<C: TarsApi> TarsRunner<C> {
             .await
             .unwrap_or_else(|| Self::entry(change, &[("server_id", json!(row.id))], ResourceStatus::Ready));
         for (k, v) in change.after.clone().unwrap_or_default() {
-            if !change.after_unknown.contains(&k) && k != "restart_reason" && k != "register" {
+            if !change.after_unknown.contains(&k)
+                && !matches!(k.as_str(), "restart_reason" | "register" | "content")
+            {
                 entry.attributes.insert(k, v);
             }
         }
@@ -772,6 +766,24 @@ impl<C: TarsApi> TarsRunner<C> {
     pub async fn journal_phase(&self, step: &str, phase: StepPhase, detail: Value) {
         let _ = self.journal(step, phase, detail).await;
     }
+}
+
+/// Makes a key source per certificate step, so keys are generated in parallel.
+pub type KeyFactory = Box<dyn Fn() -> Box<dyn KeySource + Send> + Send + Sync>;
+
+/// The key factory of real runs: fresh RSA-2048 keys from the system.
+pub fn system_keys() -> KeyFactory {
+    Box::new(|| Box::new(crate::pki::SystemKeys::new()))
+}
+
+/// Runs CPU-heavy key generation off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, LocalError> + Send + 'static,
+) -> StepResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| plan_err(format!("key generation stopped: {e}")))?
+        .map_err(StepError::from)
 }
 
 fn node_keys(address: &Address) -> (&str, &str) {

@@ -12,11 +12,10 @@ use super::inputs::{self, GENERATED_ROOT};
 use super::{ApplyArgs, DestroyArgs, Outcome};
 use crate::apply::engine::{self, ExecOptions, ExecReport, StepDag};
 use crate::apply::progress::Progress;
-use crate::apply::runner::{Book, TarsRunner};
+use crate::apply::runner::{Book, TarsRunner, system_keys};
 use crate::apply::steps;
 use crate::apply::tars_ops::Timing;
 use crate::config::Topology;
-use crate::pki::SystemKeys;
 use crate::plan::{self, Plan, PlanInput, PlanOptions, saved};
 use crate::state::store::now_rfc3339;
 use crate::state::{Journal, JournalEntry, JournalFile, StateStore, StepPhase};
@@ -187,7 +186,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         plan.clone(),
         Timing::default(),
         book,
-        Box::new(SystemKeys::new()),
+        system_keys(),
     ));
     let options = ExecOptions {
         parallelism: req.parallelism.max(1),

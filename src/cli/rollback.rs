@@ -15,11 +15,10 @@ use super::inputs;
 use super::{Outcome, RollbackArgs};
 use crate::addr::Address;
 use crate::apply::engine::Runner;
-use crate::apply::runner::{Book, TarsRunner};
+use crate::apply::runner::{Book, TarsRunner, system_keys};
 use crate::apply::steps::{Op, Step};
 use crate::apply::tars_ops::Timing;
 use crate::apply::undo::{Undo, UndoRecord};
-use crate::pki::SystemKeys;
 use crate::plan::{Action, Plan};
 use crate::state::{JournalFile, ResourceState, StateStore, StepHistory, StepPhase};
 
@@ -71,7 +70,7 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
             store,
             journal: file,
         },
-        Box::new(SystemKeys::new()),
+        system_keys(),
     );
     let rt = runtime()?;
     let mut failures = Vec::new();

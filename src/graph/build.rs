@@ -1,5 +1,7 @@
 //! Topology → desired resources and their dependencies (DESIGN.md §3).
 
+use std::collections::BTreeMap;
+#[cfg(test)]
 use std::collections::BTreeSet;
 
 use super::{GraphError, ResourceGraph};
@@ -15,42 +17,52 @@ const CERT_FILES: [&str; 3] = ["ca.crt", "ssl.crt", "ssl.key"];
 /// its `cert`s, `config`s, its `server` and the `node` itself. Edges: cert → ca;
 /// config (ca.crt, ssl.*) → cert ssl; node → tarsnode, server, its configs.
 pub fn desired(topology: &Topology) -> Result<ResourceGraph, GraphError> {
-    let mut vertices: Vec<Address> = Vec::new();
-    let mut edges: Vec<(Address, Address)> = Vec::new();
-    let mut tarsnodes = BTreeSet::new();
-    let mut kinds = BTreeSet::new();
+    let mut g = ResourceGraph::default();
+    let mut tarsnodes = BTreeMap::new();
+    let mut cas = BTreeMap::new();
     for svc in topology.services() {
         let kind = svc.kind();
         let server = svc.server_name();
-        kinds.insert(kind);
-        let server_addr = Address::server(&server);
-        vertices.push(server_addr.clone());
+        let ca = match cas.get(&kind) {
+            Some(&ix) => ix,
+            None => {
+                let ix = g.add(Address::ca(kind))?;
+                cas.insert(kind, ix);
+                ix
+            }
+        };
+        let server_ix = g.add(Address::server(&server))?;
         for ip in &svc.service.deploy_ip {
             let ip = ip.to_string();
-            tarsnodes.insert(ip.clone());
-            let node = Address::node(&server, &ip);
-            edges.push((node.clone(), Address::tarsnode(&ip)));
-            edges.push((node.clone(), server_addr.clone()));
-            for purpose in kind.cert_purposes() {
-                let cert = Address::cert(&server, &ip, purpose);
-                edges.push((cert.clone(), Address::ca(kind)));
-                vertices.push(cert);
-            }
-            let ssl = Address::cert(&server, &ip, "ssl");
-            for file in kind.config_files() {
-                let config = Address::config(&server, &ip, file);
-                if CERT_FILES.contains(file) {
-                    edges.push((config.clone(), ssl.clone()));
+            let tarsnode = match tarsnodes.get(&ip) {
+                Some(&ix) => ix,
+                None => {
+                    let ix = g.add(Address::tarsnode(&ip))?;
+                    tarsnodes.insert(ip.clone(), ix);
+                    ix
                 }
-                edges.push((node.clone(), config.clone()));
-                vertices.push(config);
+            };
+            let node = g.add(Address::node(&server, &ip))?;
+            g.depend(node, tarsnode);
+            g.depend(node, server_ix);
+            let mut ssl = None;
+            for purpose in kind.cert_purposes() {
+                let cert = g.add(Address::cert(&server, &ip, purpose))?;
+                g.depend(cert, ca);
+                if *purpose == "ssl" {
+                    ssl = Some(cert);
+                }
             }
-            vertices.push(node);
+            for file in kind.config_files() {
+                let config = g.add(Address::config(&server, &ip, file))?;
+                if let (true, Some(ssl)) = (CERT_FILES.contains(file), ssl) {
+                    g.depend(config, ssl);
+                }
+                g.depend(node, config);
+            }
         }
     }
-    vertices.extend(tarsnodes.into_iter().map(Address::tarsnode));
-    vertices.extend(kinds.into_iter().map(Address::ca));
-    ResourceGraph::new(vertices, edges)
+    g.check()
 }
 
 /// The service kind of a server name built by [`ServiceKind::server_name`].

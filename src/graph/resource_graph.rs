@@ -24,11 +24,7 @@ impl ResourceGraph {
     ) -> Result<Self, GraphError> {
         let mut g = ResourceGraph::default();
         for address in addresses {
-            if g.index.contains_key(&address) {
-                return Err(GraphError::Duplicate { address });
-            }
-            let ix = g.graph.add_node(address.clone());
-            g.index.insert(address, ix);
+            g.add(address)?;
         }
         for (from, to) in edges {
             let (Some(&a), Some(&b)) = (g.index.get(&from), g.index.get(&to)) else {
@@ -39,10 +35,39 @@ impl ResourceGraph {
                 };
                 return Err(GraphError::Dangling { from, to: missing });
             };
-            g.graph.update_edge(a, b, ());
+            g.depend(a, b);
         }
-        g.toposort()?;
-        Ok(g)
+        g.check()
+    }
+
+    /// Adds a vertex; building block of [`ResourceGraph::new`] for callers that keep
+    /// the returned handles and so avoid looking addresses up again.
+    pub fn add(&mut self, address: Address) -> Result<NodeIndex, GraphError> {
+        match self.index.entry(address) {
+            std::collections::btree_map::Entry::Occupied(e) => Err(GraphError::Duplicate {
+                address: e.key().clone(),
+            }),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let ix = self.graph.add_node(e.key().clone());
+                e.insert(ix);
+                Ok(ix)
+            }
+        }
+    }
+
+    /// Records that `dependent` depends on `dependency` (handles from [`ResourceGraph::add`]).
+    pub fn depend(&mut self, dependent: NodeIndex, dependency: NodeIndex) {
+        if self.graph.find_edge(dependent, dependency).is_none() {
+            self.graph.add_edge(dependent, dependency, ());
+        }
+    }
+
+    /// Finishes building: rejects a graph with a cycle.
+    pub fn check(self) -> Result<Self, GraphError> {
+        if petgraph::algo::toposort(&self.graph, None).is_err() {
+            self.toposort()?;
+        }
+        Ok(self)
     }
 
     pub fn len(&self) -> usize {
