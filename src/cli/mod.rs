@@ -13,13 +13,17 @@ mod completions;
 mod emulator;
 mod force_unlock;
 mod graph;
+mod import;
 pub mod inputs;
 mod plan;
+mod refresh;
 mod render;
 mod rollback;
 mod show;
 mod state;
+mod status;
 mod stub;
+mod tars_client;
 mod validate;
 
 /// What a command reports besides errors; mapped to the process exit code in [`main`].
@@ -401,6 +405,9 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Destroy(a) => apply::run_destroy(a),
         Command::Rollback(a) => rollback::run(a),
         Command::Completions(a) => completions::run(a),
+        Command::Refresh(a) => refresh::run(a),
+        Command::Import(a) => import::run(a),
+        Command::Status(a) => status::run(a),
         other => stub::run(other),
     }
 }
