@@ -171,17 +171,18 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         parallelism: req.parallelism.max(1),
         rollback: req.rollback,
     };
-    let report = rt.block_on(run_steps(&plan, runner.clone(), options))?;
+    let (report, runner) = rt.block_on(run_steps(&plan, runner, options))?;
     let runner = Arc::try_unwrap(runner).map_err(|_| anyhow::anyhow!("apply steps still running"))?;
     finish(&plan, runner, report, req.destroy)
 }
 
 /// Expands the plan, runs it, and (after a failure) restarts nodes whose configs were restored.
+/// Hands the runner back once no step task holds it any more.
 async fn run_steps(
     plan: &Plan,
     runner: Arc<TarsRunner<HttpTarsClient>>,
     options: ExecOptions,
-) -> anyhow::Result<ExecReport> {
+) -> anyhow::Result<(ExecReport, Arc<TarsRunner<HttpTarsClient>>)> {
     let expanded = steps::expand(plan);
     let dag = StepDag::new(expanded.steps, &expanded.edges).map_err(anyhow::Error::new)?;
     let progress = Arc::new(Progress::new(dag.len(), std::io::stderr().is_terminal()));
@@ -204,7 +205,7 @@ async fn run_steps(
         report.undo_failed.extend(runner.finish_rollback().await);
     }
     progress.finish();
-    Ok(report)
+    Ok((report, runner))
 }
 
 async fn wait_for_signal() -> &'static str {

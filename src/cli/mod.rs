@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod apply;
 mod completions;
+mod demo;
 mod emulator;
 mod force_unlock;
 mod graph;
@@ -22,7 +23,6 @@ mod rollback;
 mod show;
 mod state;
 mod status;
-mod stub;
 mod tars_client;
 mod validate;
 
@@ -408,6 +408,6 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Refresh(a) => refresh::run(a),
         Command::Import(a) => import::run(a),
         Command::Status(a) => status::run(a),
-        other => stub::run(other),
+        Command::Demo(a) => demo::run(a),
     }
 }
