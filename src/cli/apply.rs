@@ -247,11 +247,13 @@ fn finish(
         if destroy {
             println!("\nDestroy complete! Resources: {} destroyed.", s.destroy);
         } else {
+            let imported = match s.import {
+                0 => String::new(),
+                n => format!("{n} imported, "),
+            };
             println!(
-                "\nApply complete! Resources: {} added, {} changed, {} destroyed.",
-                s.add + s.import,
-                s.change,
-                s.destroy
+                "\nApply complete! Resources: {imported}{} added, {} changed, {} destroyed.",
+                s.add, s.change, s.destroy
             );
         }
         return Ok(Outcome::Success);
