@@ -548,9 +548,16 @@ impl<C: TarsApi> TarsRunner<C> {
     async fn undeploy(&self, change: &ResourceChange, app: &str, replacing: bool) -> StepResult<Outcome> {
         let (server, ip) = node_keys(&change.address);
         let obj = change.attr_str("obj_name").unwrap_or_default().to_string();
-        let forget = if replacing { vec![] } else { vec![(change.address.clone(), None)] };
+        let forget = if replacing {
+            vec![]
+        } else {
+            vec![(change.address.clone(), None)]
+        };
         let Some(row) = tars_ops::find_node(&*self.api, app, server, ip).await? else {
-            return Ok(Outcome { undo: Undo::Nothing, state: forget });
+            return Ok(Outcome {
+                undo: Undo::Nothing,
+                state: forget,
+            });
         };
         let files = self.local_files_of(server, ip).await;
         tars_ops::command_node(
