@@ -295,23 +295,8 @@ impl<C: TarsApi> TarsRunner<C> {
                 })
             }
             Op::RestartNode => self.restart(change, &app).await,
-            Op::UndeployForReplace => {
-                let (server, ip) = node_keys(address);
-                if tars_ops::find_node(&*self.api, &app, server, ip).await?.is_some() {
-                    tars_ops::command_node(
-                        &*self.api,
-                        self.timing,
-                        &app,
-                        server,
-                        ip,
-                        TaskCommand::UndeployTars,
-                    )
-                    .await?;
-                    tars_ops::clean_after_undeploy(&*self.api, &app, server, ip).await?;
-                }
-                Ok(nothing(vec![]))
-            }
-            Op::UndeployNode => self.undeploy(change, &app).await,
+            Op::UndeployForReplace => self.undeploy(change, &app, true).await,
+            Op::UndeployNode => self.undeploy(change, &app, false).await,
             Op::Forget => Ok(nothing(vec![(address.clone(), None)])),
         }
     }
@@ -558,13 +543,20 @@ impl<C: TarsApi> TarsRunner<C> {
         })
     }
 
-    async fn undeploy(&self, change: &ResourceChange, app: &str) -> StepResult<Outcome> {
+    /// Undeploys a node; its inverse registers it again from the local files. When
+    /// `replacing`, the node stays in state (tainted) and its files stay on disk.
+    async fn undeploy(&self, change: &ResourceChange, app: &str, replacing: bool) -> StepResult<Outcome> {
         let (server, ip) = node_keys(&change.address);
         let obj = change.attr_str("obj_name").unwrap_or_default().to_string();
+        let forget = if replacing {
+            vec![]
+        } else {
+            vec![(change.address.clone(), None)]
+        };
         let Some(row) = tars_ops::find_node(&*self.api, app, server, ip).await? else {
             return Ok(Outcome {
                 undo: Undo::Nothing,
-                state: vec![(change.address.clone(), None)],
+                state: forget,
             });
         };
         let files = self.local_files_of(server, ip).await;
@@ -578,7 +570,8 @@ impl<C: TarsApi> TarsRunner<C> {
         )
         .await?;
         tars_ops::clean_after_undeploy(&*self.api, app, server, ip).await?;
-        if let Some((_, path)) = files.iter().find(|(f, _)| f == "config.ini")
+        if !replacing
+            && let Some((_, path)) = files.iter().find(|(f, _)| f == "config.ini")
             && let Some(dir) = path.parent()
         {
             self.commit_removals
@@ -594,7 +587,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 patch_id: row.patch_id(),
                 files,
             },
-            state: vec![(change.address.clone(), None)],
+            state: forget,
         })
     }
 

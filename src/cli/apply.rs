@@ -9,17 +9,17 @@ use anyhow::{Context, bail};
 use tokio::sync::watch;
 
 use super::inputs::{self, GENERATED_ROOT};
+use super::tars_client::{client_for, runtime};
 use super::{ApplyArgs, DestroyArgs, Outcome};
 use crate::apply::engine::{self, ExecOptions, ExecReport, StepDag};
 use crate::apply::progress::Progress;
 use crate::apply::runner::{Book, TarsRunner, system_keys};
 use crate::apply::steps;
 use crate::apply::tars_ops::Timing;
-use crate::config::Topology;
 use crate::plan::{self, Plan, PlanInput, PlanOptions, saved};
 use crate::state::store::now_rfc3339;
 use crate::state::{Journal, JournalEntry, JournalFile, StateStore, StepPhase};
-use crate::tars::{ClientConfig, HttpTarsClient};
+use crate::tars::HttpTarsClient;
 use crate::view;
 
 /// What the user asked for, common to apply and destroy.
@@ -58,27 +58,6 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
         rollback: true,
         planfile: None,
     })
-}
-
-/// A Tars client for the topology's `tars_url` and token.
-pub fn client_for(topology: &Topology) -> anyhow::Result<HttpTarsClient> {
-    if topology.tars.token.is_empty() {
-        bail!(
-            "no Tars token\nhint: set TARSFORM_TARS_TOKEN (or [tars] tars_token); get one from Tars web → admin → user center → token management"
-        );
-    }
-    HttpTarsClient::new(ClientConfig::new(
-        topology.tars.url.clone(),
-        topology.tars.token.clone(),
-    ))
-    .map_err(anyhow::Error::new)
-}
-
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
 }
 
 fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
@@ -268,11 +247,13 @@ fn finish(
         if destroy {
             println!("\nDestroy complete! Resources: {} destroyed.", s.destroy);
         } else {
+            let imported = match s.import {
+                0 => String::new(),
+                n => format!("{n} imported, "),
+            };
             println!(
-                "\nApply complete! Resources: {} added, {} changed, {} destroyed.",
-                s.add + s.import,
-                s.change,
-                s.destroy
+                "\nApply complete! Resources: {imported}{} added, {} changed, {} destroyed.",
+                s.add, s.change, s.destroy
             );
         }
         return Ok(Outcome::Success);

@@ -9,16 +9,21 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod apply;
+mod completions;
+mod demo;
 mod emulator;
 mod force_unlock;
 mod graph;
+mod import;
 pub mod inputs;
 mod plan;
+mod refresh;
 mod render;
 mod rollback;
 mod show;
 mod state;
-mod stub;
+mod status;
+mod tars_client;
 mod validate;
 
 /// What a command reports besides errors; mapped to the process exit code in [`main`].
@@ -125,7 +130,7 @@ pub enum Command {
     )]
     Import(ImportArgs),
     /// Inspect or edit the state.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  tarsform state list -c config.toml")]
     State(StateCommand),
     /// Remove a stale lock left by a killed run.
     #[command(name = "force-unlock", after_help = "Example:\n  tarsform force-unlock 3f2a…")]
@@ -141,6 +146,11 @@ pub enum Command {
     /// Run the founding scenario end to end on an in-process emulator.
     #[command(after_help = "Example:\n  tarsform demo")]
     Demo(DemoArgs),
+    /// Print a shell completion script for bash, zsh or fish.
+    #[command(
+        after_help = "Example:\n  tarsform completions bash > /etc/bash_completion.d/tarsform\n  tarsform completions zsh > \"${fpath[1]}/_tarsform\"\n  tarsform completions fish > ~/.config/fish/completions/tarsform.fish"
+    )]
+    Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -167,6 +177,7 @@ pub struct PlanArgs {
     /// Save the plan to this file for `apply PLANFILE`.
     #[arg(long = "out", value_name = "PATH")]
     pub out: Option<PathBuf>,
+    /// Output for people, for a pull-request comment, or for programs.
     #[arg(long = "format", value_enum, default_value = "human")]
     pub format: PlanFormat,
     /// Read what Tars reports before planning.
@@ -200,6 +211,7 @@ pub struct ApplyArgs {
     /// On failure keep partial progress instead of rolling back.
     #[arg(long = "no-rollback")]
     pub no_rollback: bool,
+    /// Limit the apply to these addresses and everything under them.
     #[arg(long = "target", value_name = "ADDR")]
     pub target: Vec<String>,
 }
@@ -210,17 +222,22 @@ pub struct DestroyArgs {
     pub config: ConfigArg,
     #[command(flatten)]
     pub state: StateArg,
+    /// Destroy only these addresses and everything under them.
     #[arg(long = "target", value_name = "ADDR")]
     pub target: Vec<String>,
+    /// Do not ask for confirmation.
     #[arg(long = "auto-approve")]
     pub auto_approve: bool,
+    /// Maximum number of steps in flight.
     #[arg(long = "parallelism", default_value_t = 10)]
     pub parallelism: usize,
 }
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
+    /// A plan saved with `plan --out`; the state when omitted.
     pub planfile: Option<PathBuf>,
+    /// Machine-readable JSON instead of the human view.
     #[arg(long = "json")]
     pub json: bool,
     #[command(flatten)]
@@ -233,6 +250,7 @@ pub struct ShowArgs {
 pub struct GraphArgs {
     #[command(flatten)]
     pub config: ConfigArg,
+    /// Graph language.
     #[arg(long = "format", value_enum, default_value = "dot")]
     pub format: GraphFormat,
 }
@@ -243,6 +261,7 @@ pub struct StatusArgs {
     pub config: ConfigArg,
     #[command(flatten)]
     pub state: StateArg,
+    /// Machine-readable JSON instead of a table.
     #[arg(long = "json")]
     pub json: bool,
 }
@@ -268,10 +287,17 @@ pub struct ImportArgs {
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
     /// List the addresses in the state.
+    #[command(after_help = "Example:\n  tarsform state list -c config.toml")]
     List(StateListArgs),
     /// Show one resource of the state.
+    #[command(
+        after_help = "Example:\n  tarsform state show -c config.toml 'node[\"agencyABcosRpcService\"][\"172.25.0.5\"]'"
+    )]
     Show(StateAddrArgs),
     /// Forget one resource (Tars is not touched).
+    #[command(
+        after_help = "Example:\n  tarsform state rm -c config.toml 'node[\"agencyABcosRpcService\"][\"172.25.0.5\"]'"
+    )]
     Rm(StateAddrArgs),
 }
 
@@ -285,6 +311,7 @@ pub struct StateListArgs {
 
 #[derive(Debug, Args)]
 pub struct StateAddrArgs {
+    /// A resource address, e.g. node["agencyABcosRpcService"]["172.25.0.5"].
     pub address: String,
     #[command(flatten)]
     pub config: ConfigArg,
@@ -294,6 +321,7 @@ pub struct StateAddrArgs {
 
 #[derive(Debug, Args)]
 pub struct ForceUnlockArgs {
+    /// The lock id printed by the command that found the lock.
     pub lock_id: String,
     #[command(flatten)]
     pub config: ConfigArg,
@@ -307,6 +335,7 @@ pub struct RollbackArgs {
     pub config: ConfigArg,
     #[command(flatten)]
     pub state: StateArg,
+    /// Do not ask for confirmation.
     #[arg(long = "auto-approve")]
     pub auto_approve: bool,
 }
@@ -334,6 +363,13 @@ pub struct EmulatorArgs {
     /// Fault rules: api:ENDPOINT#N, task:COMMAND@IP, node-down:IP (repeatable).
     #[arg(long = "fail")]
     pub fail: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -368,6 +404,10 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Apply(a) => apply::run(a),
         Command::Destroy(a) => apply::run_destroy(a),
         Command::Rollback(a) => rollback::run(a),
-        other => stub::run(other),
+        Command::Completions(a) => completions::run(a),
+        Command::Refresh(a) => refresh::run(a),
+        Command::Import(a) => import::run(a),
+        Command::Status(a) => status::run(a),
+        Command::Demo(a) => demo::run(a),
     }
 }

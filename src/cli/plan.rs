@@ -13,11 +13,14 @@ use crate::view;
 pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
     let targets = parse_targets(&args.target)?;
     let ctx = inputs::gather(&args.config.config, args.state.state.as_deref(), GENERATED_ROOT)?;
-    if args.refresh {
-        eprintln!(
-            "note: reading Tars is not available in this build; planning from the state only (pass --refresh=false to silence this)"
-        );
-    }
+    let observed = if args.refresh {
+        Some(super::tars_client::observe_blocking(
+            &ctx.topology,
+            ctx.state.as_ref(),
+        )?)
+    } else {
+        None
+    };
     let options = PlanOptions {
         targets,
         destroy: args.destroy,
@@ -27,7 +30,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
         topology: &ctx.topology,
         graph: &ctx.graph,
         state: ctx.state.as_ref(),
-        observed: None,
+        observed: observed.as_ref(),
         local: &ctx.local,
         options: &options,
     })?;

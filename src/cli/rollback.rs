@@ -10,8 +10,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde_json::Value;
 
-use super::apply::{client_for, runtime};
 use super::inputs;
+use super::tars_client::{client_for, runtime};
 use super::{Outcome, RollbackArgs};
 use crate::addr::Address;
 use crate::apply::engine::Runner;

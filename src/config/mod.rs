@@ -25,6 +25,12 @@ use std::path::Path;
 
 use crate::secret::Secret;
 
+/// At most this many errors are printed; the count of the rest follows.
+pub const MAX_SHOWN_ERRORS: usize = 100;
+
+/// Quoted values and key paths longer than this many characters are shortened in errors.
+pub const MAX_QUOTED_CHARS: usize = 80;
+
 /// The environment variable that supplies (and overrides) `[tars] tars_token`.
 pub const TOKEN_ENV: &str = "TARSFORM_TARS_TOKEN";
 
@@ -49,7 +55,7 @@ pub struct ConfigError {
 impl ConfigErrors {
     fn render(&self) -> String {
         let mut out = format!("{} error(s) in {}:", self.errors.len(), self.file);
-        for e in &self.errors {
+        for e in self.errors.iter().take(MAX_SHOWN_ERRORS) {
             out.push_str("\n  - ");
             if let Some((line, col)) = e.location {
                 out.push_str(&format!("{}:{line}:{col}: ", self.file));
@@ -61,6 +67,9 @@ impl ConfigErrors {
             if let Some(h) = &e.hint {
                 out.push_str(&format!("\n    hint: {h}"));
             }
+        }
+        if let Some(more) = self.errors.len().checked_sub(MAX_SHOWN_ERRORS).filter(|&n| n > 0) {
+            out.push_str(&format!("\n  … and {more} more error(s); fix these first"));
         }
         out
     }
@@ -177,6 +186,7 @@ pub fn parse_str(
             }
             // Unlocated (file-level) errors first, then in file order.
             errors.sort_by_key(|e| e.location.unwrap_or((0, 0)));
+            errors.dedup();
             Err(ConfigErrors {
                 file: source_name.to_string(),
                 errors: errors.into_iter().map(|e| redact(e, &secrets)).collect(),
@@ -226,13 +236,43 @@ fn token_candidates(text: &str) -> Vec<Secret> {
         .collect()
 }
 
+/// Removes secrets, then shortens long echoed values so one error stays one readable line.
 fn redact(mut e: ConfigError, secrets: &[Secret]) -> ConfigError {
     for s in secrets {
         e.path = s.redact_in(&e.path);
         e.message = s.redact_in(&e.message);
         e.hint = e.hint.map(|h| s.redact_in(&h));
     }
+    e.path = elide(&e.path, MAX_QUOTED_CHARS);
+    e.message = shorten_quoted(&e.message);
+    e.hint = e.hint.map(|h| shorten_quoted(&h));
     e
+}
+
+/// Shortens every `` `quoted` `` span longer than [`MAX_QUOTED_CHARS`].
+fn shorten_quoted(text: &str) -> String {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                elide(part, MAX_QUOTED_CHARS)
+            } else {
+                part.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("`")
+}
+
+/// `text` itself, or its start and end around `…` when it has more than `max` characters.
+fn elide(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max * 3 / 4).collect();
+    let tail: String = text.chars().skip(count - max / 4).collect();
+    format!("{head}…({count} characters)…{tail}")
 }
 
 #[cfg(test)]

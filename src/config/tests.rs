@@ -204,3 +204,52 @@ fn summary_names_chain_agencies_and_hosts() {
     );
     assert!(s.contains("host 172.25.0.3: agencyABcosRpcService, agencyABcosGatewayService, agencyBBcosRpcService, agencyBBcosGatewayService"), "{s}");
 }
+
+#[test]
+fn long_echoed_values_are_shortened_in_errors() {
+    let chain = "c!".repeat(100_000);
+    let key = "k".repeat(100_000);
+    let text = EXPAND.replacen(
+        "chain_id=\"chain0\"",
+        &format!("chain_id = \"{chain}\"\n{key} = 1"),
+        1,
+    );
+    let err = toml(&text).unwrap_err();
+    let shown = err.to_string();
+    assert!(shown.len() < 2_000, "{} bytes", shown.len());
+    assert!(shown.contains("chain_id must be letters"), "{shown}");
+    assert!(shown.contains("(200000 characters)"), "{shown}");
+    assert!(shown.contains("unknown key `kkkk"), "{shown}");
+}
+
+#[test]
+fn a_flood_of_errors_is_cut_after_the_first_hundred() {
+    let ips = (0..500).map(|_| "\"1.1.1.1\"").collect::<Vec<_>>().join(", ");
+    let text = format!(
+        "[tars]\ntars_url = \"http://x\"\n[[agency]]\nname = \"a\"\n[agency.rpc]\ndeploy_ip = [{ips}]\n"
+    );
+    let err = toml(&text).unwrap_err();
+    assert_eq!(err.errors.len(), 499);
+    let shown = err.to_string();
+    assert!(shown.starts_with("499 error(s) in t.toml:"), "{shown}");
+    assert_eq!(shown.matches("duplicate IP").count(), MAX_SHOWN_ERRORS);
+    assert!(
+        shown.ends_with("… and 399 more error(s); fix these first"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn identical_errors_are_reported_once() {
+    let headers: String = (1..=300)
+        .map(|i| format!("[[{}]]\n", vec!["a"; i].join(".")))
+        .collect();
+    let err = toml(&format!("[tars]\ntars_url = \"http://x\"\n{headers}")).unwrap_err();
+    let messages: Vec<_> = err
+        .errors
+        .iter()
+        .map(|e| (&e.path, e.location, &e.message))
+        .collect();
+    let unique: std::collections::BTreeSet<_> = messages.iter().collect();
+    assert_eq!(messages.len(), unique.len(), "{err}");
+}

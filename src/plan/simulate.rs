@@ -20,7 +20,7 @@ pub fn state_after(
         chain_id: plan.chain_id.clone(),
         resources: Default::default(),
     });
-    state.serial += 1;
+    state.serial = state.serial.saturating_add(1);
     for change in &plan.changes {
         match change.action {
             Action::Delete => {

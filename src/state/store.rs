@@ -101,6 +101,11 @@ pub enum StateError {
     )]
     Stale { path: PathBuf, on_disk: u64, ours: u64 },
     #[error(
+        "state `{}` has serial {serial}, the largest possible: it cannot be written again\nhint: the serial was edited by hand; restore `{}` or set a smaller serial",
+        path.display(), sibling_path(path, BACKUP_SUFFIX).display()
+    )]
+    SerialExhausted { path: PathBuf, serial: u64 },
+    #[error(
         "refusing to write `{}`: {object} `{attribute}` looks like private key material\nhint: store a digest or a file path instead; private keys stay in their 0600 files",
         path.display()
     )]
@@ -279,9 +284,25 @@ pub(crate) fn read_versioned<T: serde::de::DeserializeOwned>(
     serde_json::from_slice(&bytes).map(Some).map_err(corrupt)
 }
 
-/// Reads a state file without locking it (for read-only commands).
+/// Reads a state file without locking it (for read-only commands). A resource whose
+/// `kind` is not the kind of its address makes the file corrupt.
 pub fn read_state(path: &Path) -> Result<Option<State>, StateError> {
-    read_versioned(path, FORMAT_VERSION)
+    let state: Option<State> = read_versioned(path, FORMAT_VERSION)?;
+    let mismatch = state
+        .iter()
+        .flat_map(|s| &s.resources)
+        .find(|(address, resource)| address.kind() != resource.kind);
+    if let Some((address, resource)) = mismatch {
+        return Err(StateError::Corrupt {
+            path: path.to_path_buf(),
+            source: serde::de::Error::custom(format!(
+                "resource `{address}` has kind `{}`, not `{}`",
+                resource.kind,
+                address.kind()
+            )),
+        });
+    }
+    Ok(state)
 }
 
 type Writer = fn(&Path, &[u8]) -> io::Result<()>;
@@ -391,12 +412,16 @@ impl StateStore {
                 attribute: found.path,
             });
         }
+        let next_serial = state.serial.checked_add(1).ok_or(StateError::SerialExhausted {
+            path: self.path.clone(),
+            serial: state.serial,
+        })?;
         let previous = if self.backed_up {
             None
         } else {
             self.check_previous(state)?
         };
-        state.serial += 1;
+        state.serial = next_serial;
         state.format_version = FORMAT_VERSION;
         state.tool_version = TOOL_VERSION.to_string();
         let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes to JSON");
@@ -591,6 +616,36 @@ mod tests {
         assert_eq!(store.load().unwrap().unwrap(), s);
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.ends_with("}\n") && text.contains("\"serial\": 2"), "{text}");
+    }
+
+    #[test]
+    fn a_kind_that_contradicts_its_address_is_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(&dir);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let text = r#"{"format_version":1,"lineage":"l","serial":1,"tool_version":"0.1.0","chain_id":"chain0",
+            "resources":{"tarsnode[\"172.25.0.5\"]":{"kind":"node","status":"ready"}}}"#;
+        fs::write(&path, text).unwrap();
+        let err = read_state(&path).unwrap_err().to_string();
+        assert!(err.contains("has kind `node`, not `tarsnode`"), "{err}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+    }
+
+    #[test]
+    fn the_largest_serial_is_refused_not_wrapped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(&dir);
+        let mut store = StateStore::open(&path, "test").unwrap();
+        let mut s = state_with_node();
+        s.serial = u64::MAX;
+        let err = store.save(&mut s).unwrap_err();
+        assert!(
+            matches!(err, StateError::SerialExhausted { serial: u64::MAX, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("hint:"));
+        assert_eq!(s.serial, u64::MAX);
+        assert!(!path.exists());
     }
 
     #[test]

@@ -127,15 +127,17 @@ impl Call {
 pub(crate) struct Reply {
     pub data: Value,
     failure: CallFailure,
+    /// Redacted from messages: a decoding error quotes the values it rejects.
+    token: Secret,
 }
 
 impl Reply {
     /// Decodes `data` into `T`; a mismatch is a `Protocol` error naming the call.
     pub fn decode<T: DeserializeOwned>(self) -> Result<T, TarsError> {
-        let Reply { data, failure } = self;
+        let Reply { data, failure, token } = self;
         serde_json::from_value(data).map_err(|e| {
             TarsError::Protocol(Box::new(CallFailure {
-                message: format!("cannot decode `data`: {e}"),
+                message: token.redact_in(&format!("cannot decode `data`: {e}")),
                 ..failure
             }))
         })
@@ -144,7 +146,7 @@ impl Reply {
     /// This reply's call, described by `message`.
     pub fn failure_with(&self, message: impl Into<String>) -> Box<CallFailure> {
         Box::new(CallFailure {
-            message: message.into(),
+            message: self.token.redact_in(&message.into()),
             ..self.failure.clone()
         })
     }
@@ -317,6 +319,7 @@ impl Transport {
                 return Ok(Reply {
                     data: envelope.data,
                     failure,
+                    token: self.config.token.clone(),
                 });
             }
             Verdict::Unauthorized => TarsError::Unauthorized(boxed),

@@ -21,7 +21,16 @@ impl Planner<'_> {
             "changed"
         };
         let mut create = false;
+        // A tainted node is undeployed and registered again: Tars drops its rows.
+        let node_replaced = self.is_tainted(&Address::node(node.server, node.ip));
         let (action, reason) = match state {
+            _ if node_replaced => {
+                create = true;
+                (
+                    Action::Create,
+                    "the node is registered again: push it again".to_string(),
+                )
+            }
             None if observed_digest.is_some() && observed_digest == new_digest => (
                 Action::Import,
                 format!(

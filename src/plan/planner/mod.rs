@@ -181,7 +181,8 @@ impl<'a> Planner<'a> {
     }
 
     /// Nodes of `server` that exist and are kept: in Tars (when refreshed) or in state,
-    /// minus those this plan deletes. Unmanaged nodes seen in Tars count.
+    /// minus those this plan deletes or replaces (tainted). Unmanaged nodes seen in Tars
+    /// count.
     fn existing_nodes(&self, server: &str) -> BTreeSet<String> {
         let mut ips = BTreeSet::new();
         if let Some(observed) = self.observed() {
@@ -203,7 +204,7 @@ impl<'a> Planner<'a> {
         ips.retain(|ip| {
             let a = Address::node(server, ip);
             let managed = self.state_attrs(&a).is_some();
-            !managed || self.is_desired(&a)
+            (!managed || self.is_desired(&a)) && !self.is_tainted(&a)
         });
         ips
     }

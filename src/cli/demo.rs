@@ -1,0 +1,187 @@
+//! `tarsform demo`: the seed scenario end to end on an in-process emulator. agencyA's
+//! rpc and gateway run on 172.25.0.3; the demo plans and applies their expansion onto
+//! 172.25.0.5, shows the status, re-plans (no changes), and destroys the new nodes.
+//!
+//! Orchestration only: it calls the real commands (`plan`, `apply`, `destroy`) from
+//! inside a workspace directory, as an operator would.
+
+mod check;
+mod emulator_thread;
+mod seed;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use super::{
+    ApplyArgs, ConfigArg, DemoArgs, DestroyArgs, Outcome, PlanArgs, PlanFormat, StateArg, StatusArgs,
+};
+use crate::emulator::EmulatorConfig;
+use emulator_thread::EmulatorThread;
+use seed::{DEMO_TOKEN, NEW_HOST, OLD_HOST};
+
+/// How long one emulated Tars task takes.
+const TASK_DURATION: Duration = Duration::from_millis(50);
+
+pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
+    if std::env::var(crate::config::TOKEN_ENV).is_ok_and(|v| !v.trim().is_empty()) {
+        bail!(
+            "{} is set and would replace the demo emulator's token\nhint: run the demo without it: `env -u {} tarsform demo`",
+            crate::config::TOKEN_ENV,
+            crate::config::TOKEN_ENV
+        );
+    }
+    let (workspace, temp) = workspace_dir(args.workspace)?;
+    banner(&format!(
+        "starting the Tars emulator (tarsnodes {OLD_HOST} and {NEW_HOST})"
+    ));
+    let emulator = EmulatorThread::start(EmulatorConfig {
+        token: Some(DEMO_TOKEN.to_string()),
+        nodes: vec![OLD_HOST.to_string(), NEW_HOST.to_string()],
+        task_duration: TASK_DURATION,
+        ..Default::default()
+    })?;
+    eprintln!("    TarsWeb API at {}", emulator.base_url());
+    banner(&format!("preparing the workspace {}", workspace.display()));
+    seed::write_binaries(&workspace)?;
+    seed::seed_running_chain(&workspace, emulator.handle())?;
+    eprintln!("    agencyA's rpc (20200) and gateway (30300) are running on {OLD_HOST}");
+    let config = workspace.join("config.toml");
+    std::fs::write(&config, seed::expansion_toml(emulator.base_url(), DEMO_TOKEN)?)
+        .with_context(|| format!("writing {}", config.display()))?;
+    eprintln!("    config.toml: expand agencyA's rpc (10200) and gateway (40300) onto {NEW_HOST}");
+
+    let home = std::env::current_dir().ok();
+    std::env::set_current_dir(&workspace).with_context(|| format!("entering {}", workspace.display()))?;
+    let result = scenario(&emulator);
+    if let Some(home) = home {
+        let _ = std::env::set_current_dir(home);
+    }
+    result?;
+    banner("demo complete");
+    if temp.is_none() {
+        eprintln!("    the workspace is kept in {}", workspace.display());
+    }
+    Ok(Outcome::Success)
+}
+
+/// plan → apply → status → plan (no changes) → destroy, in the workspace.
+fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
+    let before = emulator.handle().snapshot();
+
+    banner("tarsform plan");
+    expect_success("plan", super::plan::run(plan_args(false))?)?;
+
+    banner("tarsform apply --auto-approve");
+    expect_success(
+        "apply",
+        super::apply::run(ApplyArgs {
+            planfile: None,
+            config: config_arg(),
+            state: StateArg { state: None },
+            auto_approve: true,
+            parallelism: 10,
+            no_rollback: false,
+            target: Vec::new(),
+        })?,
+    )?;
+
+    banner("tarsform status");
+    expect_success(
+        "status",
+        super::status::run(StatusArgs {
+            config: config_arg(),
+            state: StateArg { state: None },
+            json: false,
+        })?,
+    )?;
+
+    banner("tarsform plan --detailed-exitcode");
+    match super::plan::run(plan_args(true))? {
+        Outcome::Success => {}
+        Outcome::ChangesPresent => bail!("the plan after apply still has changes; apply did not converge"),
+        other => bail!("plan ended with exit code {}", other.exit_code()),
+    }
+
+    banner("tarsform destroy --auto-approve");
+    expect_success(
+        "destroy",
+        super::apply::run_destroy(DestroyArgs {
+            config: config_arg(),
+            state: StateArg { state: None },
+            target: Vec::new(),
+            auto_approve: true,
+            parallelism: 10,
+        })?,
+    )?;
+    check::destroy_left_old_host_alone(&before, &emulator.handle().snapshot(), OLD_HOST, NEW_HOST)?;
+    eprintln!(
+        "    {NEW_HOST}: no node left; {OLD_HOST}: untouched (same servers, adapters and configs as before the demo)"
+    );
+    Ok(())
+}
+
+fn config_arg() -> ConfigArg {
+    ConfigArg {
+        config: PathBuf::from("config.toml"),
+    }
+}
+
+fn plan_args(detailed_exitcode: bool) -> PlanArgs {
+    PlanArgs {
+        config: config_arg(),
+        state: StateArg { state: None },
+        out: None,
+        format: PlanFormat::Human,
+        refresh: true,
+        target: Vec::new(),
+        destroy: false,
+        detailed_exitcode,
+    }
+}
+
+fn expect_success(command: &str, outcome: Outcome) -> anyhow::Result<()> {
+    match outcome {
+        Outcome::Success => Ok(()),
+        other => bail!("{command} failed (exit code {})", other.exit_code()),
+    }
+}
+
+/// `==> text` on stderr, after whatever the last command wrote to stdout.
+fn banner(text: &str) {
+    let _ = std::io::stdout().flush();
+    eprintln!("\n==> {text}");
+}
+
+/// `--workspace DIR` (created; must be empty), or a temporary directory removed at the end.
+fn workspace_dir(arg: Option<PathBuf>) -> anyhow::Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match arg {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let dir = dir
+                .canonicalize()
+                .with_context(|| format!("resolving {}", dir.display()))?;
+            if !is_empty_dir(&dir)? {
+                bail!(
+                    "the demo workspace {} is not empty\nhint: pass a new or empty directory to --workspace",
+                    dir.display()
+                );
+            }
+            Ok((dir, None))
+        }
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("tarsform-demo-")
+                .tempdir()
+                .context("creating a temporary workspace")?;
+            Ok((temp.path().to_path_buf(), Some(temp)))
+        }
+    }
+}
+
+fn is_empty_dir(dir: &Path) -> anyhow::Result<bool> {
+    let mut entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    Ok(entries.next().is_none())
+}
