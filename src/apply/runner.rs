@@ -43,6 +43,8 @@ pub struct TarsRunner<C: TarsApi> {
     book: tokio::sync::Mutex<Book>,
     keys: KeyFactory,
     pending_restarts: std::sync::Mutex<Vec<PendingRestart>>,
+    /// Inverses of failed steps that may have changed Tars before failing: `(step, undo)`.
+    unsettled: std::sync::Mutex<Vec<(String, Undo)>>,
     /// Node directories of deleted nodes, removed when the run commits.
     commit_removals: std::sync::Mutex<Vec<PathBuf>>,
 }
@@ -84,6 +86,7 @@ impl<C: TarsApi> TarsRunner<C> {
             book: tokio::sync::Mutex::new(book),
             keys,
             pending_restarts: std::sync::Mutex::new(Vec::new()),
+            unsettled: std::sync::Mutex::new(Vec::new()),
             commit_removals: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -424,17 +427,29 @@ impl<C: TarsApi> TarsRunner<C> {
         let (server, ip) = node_keys(&change.address);
         let obj = Self::after_str(change, "obj_name")?;
         let source = expand_source(&self.plan, &change.address);
-        let (row, port) = tars_ops::register_node(&*self.api, app, server, obj, ip, source).await?;
+        let undeploy = Undo::UndeployNode {
+            server: server.into(),
+            ip: ip.into(),
+        };
+        let (row, port) = match tars_ops::register_node(&*self.api, app, server, obj, ip, source).await {
+            Ok(registered) => registered,
+            Err(e @ OpError::Unsettled(_)) => {
+                let step = format!("{} {}", Op::RegisterNode.as_str(), change.address);
+                self.unsettled
+                    .lock()
+                    .expect("unsettled lock")
+                    .push((step, undeploy));
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let entry = Self::entry(
             change,
             &[("server_id", json!(row.id)), ("adapter_port", json!(port))],
             ResourceStatus::Tainted,
         );
         Ok(Outcome {
-            undo: Undo::UndeployNode {
-                server: server.into(),
-                ip: ip.into(),
-            },
+            undo: undeploy,
             state: vec![(change.address.clone(), Some(entry))],
         })
     }
@@ -698,12 +713,19 @@ impl<C: TarsApi> TarsRunner<C> {
         Ok(())
     }
 
-    /// Restarts the nodes whose restart was undone, now that their configs are back.
-    /// Returns `(node, error)` for each that failed.
+    /// Undoes what failed steps may have left (a node registered before a later read
+    /// failed), then restarts the nodes whose restart was undone, now that their configs
+    /// are back. Returns `(step or node, error)` for each that failed.
     pub async fn finish_rollback(&self) -> Vec<(String, String)> {
+        let unsettled = std::mem::take(&mut *self.unsettled.lock().expect("unsettled lock"));
+        let mut failures = Vec::new();
+        for (step, undo) in unsettled {
+            if let Err(e) = self.run_undo(&undo).await {
+                failures.push((step, format!("{e}\n  by hand: {}", undo.manual_hint())));
+            }
+        }
         let pending = std::mem::take(&mut *self.pending_restarts.lock().expect("restart lock"));
         let app = self.app().to_string();
-        let mut failures = Vec::new();
         for p in pending {
             let result = match (p.repatched, p.previous_patch) {
                 (true, Some(prev)) => {

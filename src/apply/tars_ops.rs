@@ -37,6 +37,10 @@ pub enum OpError {
     Tars(#[from] TarsError),
     #[error("{0}")]
     Refused(String),
+    /// Failed once a registration was sent (the call itself, or a read after it): the
+    /// node may exist in Tars, so the failed step needs undoing too.
+    #[error(transparent)]
+    Unsettled(Box<OpError>),
 }
 
 pub type OpResult<T> = Result<T, OpError>;
@@ -65,7 +69,8 @@ async fn require_node<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) ->
 
 /// Registers a new node: `deploy_server` for the first node of a server, otherwise
 /// `expand_server` from `source`. Never re-deploys a node that exists (deploy upserts).
-/// Returns the node's row and its adapter port.
+/// Returns the node's row and its adapter port; [`OpError::Unsettled`] when it failed
+/// after the registering call was sent.
 pub async fn register_node<C: TarsApi>(
     api: &C,
     app: &str,
@@ -81,10 +86,13 @@ pub async fn register_node<C: TarsApi>(
         )));
     }
     let port = api.auto_port(ip).await?;
+    // From the registering call on, a failure leaves the node's existence unknown.
+    let unsettled = |e: OpError| OpError::Unsettled(Box::new(e));
     match source {
         None => {
             api.deploy_server(&DeployRequest::bcos(app, server, ip, obj_name, port))
-                .await?;
+                .await
+                .map_err(|e| unsettled(e.into()))?;
         }
         Some(source) => {
             let preview = api
@@ -101,10 +109,11 @@ pub async fn register_node<C: TarsApi>(
                 )));
             }
             api.expand_server(&ExpandRequest::from_preview(app, server, source, &items))
-                .await?;
+                .await
+                .map_err(|e| unsettled(e.into()))?;
         }
     }
-    let row = require_node(api, app, server, ip).await?;
+    let row = require_node(api, app, server, ip).await.map_err(unsettled)?;
     Ok((row, port))
 }
 

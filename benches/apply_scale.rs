@@ -1,0 +1,286 @@
+//! Apply at scale (a measurement, not a test): 5 agencies × (rpc + gateway) onto 10 new
+//! hosts each, i.e. 100 nodes, against the TarsWeb emulator with 20 ms of latency per
+//! call. The release `tarsform` binary applies the same topology into fresh workspaces
+//! with `--parallelism 1` and with the default (10); for each run it prints the wall
+//! time, the calls Tars received, their summed latency, and the peak RSS.
+//!
+//!   cargo bench --bench apply_scale
+//!   APPLY_SCALE_AGENCIES=2 APPLY_SCALE_HOSTS=4 APPLY_SCALE_LATENCY_MS=20 \
+//!   APPLY_SCALE_TASK_MS=50 APPLY_SCALE_PARALLELISM=1,10 cargo bench --bench apply_scale
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tarsform::config::ServiceKind;
+use tarsform::emulator::{self, EmulatorConfig, EmulatorHandle};
+
+const TOKEN: &str = "apply-scale-bench-ticket";
+
+/// Every endpoint the emulator serves (src/emulator/endpoints/mod.rs).
+const ENDPOINTS: &[&str] = &[
+    "add_application",
+    "application_list",
+    "server_list",
+    "server",
+    "get_realtime_state",
+    "auto_port",
+    "deploy_server",
+    "config_file_list",
+    "add_config_file",
+    "node_config_file_list",
+    "update_config_file",
+    "config_file",
+    "delete_config_file",
+    "merged_node_config",
+    "upload_patch_package",
+    "get_server_patch",
+    "expand_server_preview",
+    "expand_server",
+    "add_task",
+    "task",
+    "node_list",
+    "list_tars_node",
+    "check_tars_node",
+    "ticket",
+];
+
+struct Settings {
+    agencies: usize,
+    hosts: usize,
+    latency: Duration,
+    task: Duration,
+    parallelism: Vec<usize>,
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn number(name: &str, default: u64) -> u64 {
+    env_or(name, &default.to_string())
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} must be a number"))
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        Settings {
+            agencies: number("APPLY_SCALE_AGENCIES", 5) as usize,
+            hosts: number("APPLY_SCALE_HOSTS", 10) as usize,
+            latency: Duration::from_millis(number("APPLY_SCALE_LATENCY_MS", 20)),
+            task: Duration::from_millis(number("APPLY_SCALE_TASK_MS", 50)),
+            parallelism: env_or("APPLY_SCALE_PARALLELISM", "1,10")
+                .split(',')
+                .map(|p| p.trim().parse().expect("APPLY_SCALE_PARALLELISM: numbers"))
+                .collect(),
+        }
+    }
+
+    fn hosts_of(&self, agency: usize) -> Vec<String> {
+        (1..=self.hosts).map(|h| format!("10.20.{agency}.{h}")).collect()
+    }
+
+    fn all_hosts(&self) -> Vec<String> {
+        (1..=self.agencies).flat_map(|a| self.hosts_of(a)).collect()
+    }
+
+    /// Every agency's rpc and gateway on its own hosts.
+    fn topology(&self, tars_url: &str) -> String {
+        let mut toml = format!(
+            "[tars]\ntars_url = \"{tars_url}\"\ntars_token = \"\"\ntars_pkg_dir = \"binary/\"\n\n\
+             [chain]\nchain_id = \"chain0\"\nrpc_sm_ssl = false\ngateway_sm_ssl = false\n"
+        );
+        for a in 1..=self.agencies {
+            let hosts = self.hosts_of(a);
+            let list = |port: Option<u16>| {
+                hosts
+                    .iter()
+                    .map(|h| match port {
+                        Some(p) => format!("\"{h}:{p}\""),
+                        None => format!("\"{h}\""),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            toml.push_str(&format!(
+                "\n[[agency]]\nname = \"agency{a}\"\n\
+                 [agency.rpc]\ndeploy_ip = [{ips}]\nlisten_ip = \"0.0.0.0\"\nlisten_port = 20200\nthread_count = 4\n\
+                 [agency.gateway]\ndeploy_ip = [{ips}]\nlisten_ip = \"0.0.0.0\"\nlisten_port = 30300\npeers = [{peers}]\n",
+                ips = list(None),
+                peers = list(Some(30300)),
+            ));
+        }
+        toml
+    }
+}
+
+/// A release-style archive holding `<binary>/<binary>`.
+fn stand_in_archive(kind: ServiceKind) -> Vec<u8> {
+    let binary = kind.binary_name();
+    let script = format!("#!/bin/sh\necho \"{binary}: stand-in\"\n");
+    let mut header = tar::Header::new_gnu();
+    header.set_size(script.len() as u64);
+    header.set_mode(0o755);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut archive = tar::Builder::new(gzip);
+    archive
+        .append_data(&mut header, format!("{binary}/{binary}"), script.as_bytes())
+        .expect("tar entry");
+    let mut gzip = archive.into_inner().expect("tar");
+    gzip.flush().expect("gzip");
+    gzip.finish().expect("gzip")
+}
+
+struct Measured {
+    wall: Duration,
+    calls: u64,
+    peak_rss_kib: Option<u64>,
+}
+
+/// Peak RSS from `/usr/bin/time -v` output.
+fn max_rss(report: &str) -> Option<u64> {
+    report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// VmHWM (peak RSS) of a running process.
+fn vm_hwm(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+fn apply_once(settings: &Settings, parallelism: usize, rt: &tokio::runtime::Runtime) -> Measured {
+    let running = rt
+        .block_on(emulator::start(EmulatorConfig {
+            token: Some(TOKEN.into()),
+            nodes: settings.all_hosts(),
+            latency: settings.latency,
+            task_duration: settings.task,
+            ..EmulatorConfig::default()
+        }))
+        .expect("emulator starts");
+    let handle: EmulatorHandle = running.handle();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let binary = dir.path().join("binary");
+    std::fs::create_dir_all(&binary).unwrap();
+    for kind in ServiceKind::ALL {
+        std::fs::write(
+            binary.join(format!("{}.tgz", kind.binary_name())),
+            stand_in_archive(kind),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("config.toml"),
+        settings.topology(&running.base_url()),
+    )
+    .unwrap();
+
+    let time_v = Path::new("/usr/bin/time");
+    let rss_file = dir.path().join("time-v.txt");
+    let exe = env!("CARGO_BIN_EXE_tarsform");
+    let args = [
+        "apply",
+        "-c",
+        "config.toml",
+        "--auto-approve",
+        "--parallelism",
+        &parallelism.to_string(),
+    ]
+    .map(str::to_string);
+    let mut command = if time_v.exists() {
+        let mut c = Command::new(time_v);
+        c.arg("-v").arg("-o").arg(&rss_file).arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    };
+    command
+        .args(&args)
+        .current_dir(dir.path())
+        .env("TARSFORM_TARS_TOKEN", TOKEN)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = command.spawn().expect("spawn tarsform");
+    let mut stderr = child.stderr.take().unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).ok();
+        text
+    });
+    let mut polled_rss = None;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        polled_rss = vm_hwm(child.id()).or(polled_rss);
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let wall = started.elapsed();
+    let log = drain.join().unwrap();
+    assert!(
+        status.success(),
+        "apply --parallelism {parallelism} failed:\n{log}"
+    );
+    let calls = ENDPOINTS.iter().map(|e| u64::from(handle.call_count(e))).sum();
+    let peak_rss_kib = std::fs::read_to_string(&rss_file)
+        .ok()
+        .and_then(|r| max_rss(&r))
+        .or(polled_rss);
+    drop(running);
+    Measured {
+        wall,
+        calls,
+        peak_rss_kib,
+    }
+}
+
+fn main() {
+    let settings = Settings::from_env();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let nodes = settings.agencies * settings.hosts * 2;
+    println!(
+        "apply_scale: {} agencies x 2 services x {} hosts = {nodes} nodes; latency {:?}/call, task {:?}",
+        settings.agencies, settings.hosts, settings.latency, settings.task
+    );
+    let mut results = Vec::new();
+    for &p in &settings.parallelism {
+        let m = apply_once(&settings, p, &rt);
+        let latency_sum = settings.latency * m.calls as u32;
+        println!(
+            "  --parallelism {p:>2}: wall {:>7.2} s | {} calls, summed latency {:>7.2} s ({:.2}x wall) | peak RSS {}",
+            m.wall.as_secs_f64(),
+            m.calls,
+            latency_sum.as_secs_f64(),
+            latency_sum.as_secs_f64() / m.wall.as_secs_f64(),
+            m.peak_rss_kib
+                .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+                .unwrap_or_else(|| "unknown".into())
+        );
+        results.push((p, m.wall));
+    }
+    if let (Some((p0, w0)), Some((p1, w1))) = (results.first(), results.last())
+        && p0 != p1
+    {
+        println!(
+            "  speed-up of --parallelism {p1} over {p0}: {:.2}x",
+            w0.as_secs_f64() / w1.as_secs_f64()
+        );
+    }
+}
