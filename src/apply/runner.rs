@@ -698,7 +698,16 @@ impl<C: TarsApi> TarsRunner<C> {
                 patch_id,
                 files,
             } => {
-                tars_ops::register_node(api, &app, server, obj_name, ip, None).await?;
+                // Registered as at first: expanded from a remaining node (TarsWeb copies its
+                // adapter settings), deployed when none remains.
+                let source = api
+                    .server_list(&app, Some(server))
+                    .await?
+                    .into_iter()
+                    .map(|s| s.node_name)
+                    .filter(|n| n != ip)
+                    .min();
+                tars_ops::register_node(api, &app, server, obj_name, ip, source.as_deref()).await?;
                 for (file, path) in files {
                     let content = local_ops::read_text(path)?;
                     let row = tars_ops::node_row(api, self.timing, &app, server, ip, file).await?;
