@@ -2,7 +2,8 @@
 //! hosts each, i.e. 100 nodes, against the TarsWeb emulator with 20 ms of latency per
 //! call. The release `tarsform` binary applies the same topology into fresh workspaces
 //! with `--parallelism 1` and with the default (10); for each run it prints the wall
-//! time, the calls Tars received, their summed latency, and the peak RSS.
+//! time, the calls Tars received, their summed latency, the CPU time of the apply and of
+//! the emulator, and the apply's peak RSS.
 //!
 //!   cargo bench --bench apply_scale
 //!   APPLY_SCALE_AGENCIES=2 APPLY_SCALE_HOSTS=4 APPLY_SCALE_LATENCY_MS=20 \
@@ -139,14 +140,28 @@ struct Measured {
     wall: Duration,
     calls: u64,
     peak_rss_kib: Option<u64>,
+    /// User + system CPU seconds of the apply process.
+    apply_cpu: Option<f64>,
+    /// CPU seconds of this process (the emulator) during the run.
+    emulator_cpu: f64,
 }
 
-/// Peak RSS from `/usr/bin/time -v` output.
-fn max_rss(report: &str) -> Option<u64> {
+/// A number from `/usr/bin/time -v` output, e.g. `Maximum resident set size (kbytes)`.
+fn time_v_field(report: &str, label: &str) -> Option<f64> {
     report
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
+        .find_map(|l| l.trim().strip_prefix(label)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// CPU seconds used so far by this process, all threads (`/proc/self/stat` utime +
+/// stime, at Linux's usual 100 ticks per second).
+fn own_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// VmHWM (peak RSS) of a running process.
@@ -212,6 +227,7 @@ fn apply_once(settings: &Settings, parallelism: usize, rt: &tokio::runtime::Runt
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    let cpu_before = own_cpu();
     let started = Instant::now();
     let mut child = command.spawn().expect("spawn tarsform");
     let mut stderr = child.stderr.take().unwrap();
@@ -229,21 +245,27 @@ fn apply_once(settings: &Settings, parallelism: usize, rt: &tokio::runtime::Runt
         std::thread::sleep(Duration::from_millis(50));
     };
     let wall = started.elapsed();
+    let emulator_cpu = own_cpu() - cpu_before;
     let log = drain.join().unwrap();
     assert!(
         status.success(),
         "apply --parallelism {parallelism} failed:\n{log}"
     );
     let calls = ENDPOINTS.iter().map(|e| u64::from(handle.call_count(e))).sum();
-    let peak_rss_kib = std::fs::read_to_string(&rss_file)
-        .ok()
-        .and_then(|r| max_rss(&r))
+    let report = std::fs::read_to_string(&rss_file).unwrap_or_default();
+    let peak_rss_kib = time_v_field(&report, "Maximum resident set size (kbytes)")
+        .map(|k| k as u64)
         .or(polled_rss);
+    let apply_cpu = time_v_field(&report, "User time (seconds)")
+        .zip(time_v_field(&report, "System time (seconds)"))
+        .map(|(u, s)| u + s);
     drop(running);
     Measured {
         wall,
         calls,
         peak_rss_kib,
+        apply_cpu,
+        emulator_cpu,
     }
 }
 
@@ -264,11 +286,15 @@ fn main() {
         let m = apply_once(&settings, p, &rt);
         let latency_sum = settings.latency * m.calls as u32;
         println!(
-            "  --parallelism {p:>2}: wall {:>7.2} s | {} calls, summed latency {:>7.2} s ({:.2}x wall) | peak RSS {}",
+            "  --parallelism {p:>2}: wall {:>7.2} s | {} calls, summed latency {:>7.2} s ({:.2}x wall) | CPU: apply {}, emulator {:.1} s | peak RSS {}",
             m.wall.as_secs_f64(),
             m.calls,
             latency_sum.as_secs_f64(),
             latency_sum.as_secs_f64() / m.wall.as_secs_f64(),
+            m.apply_cpu
+                .map(|c| format!("{c:.1} s"))
+                .unwrap_or_else(|| "unknown".into()),
+            m.emulator_cpu,
             m.peak_rss_kib
                 .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
                 .unwrap_or_else(|| "unknown".into())
