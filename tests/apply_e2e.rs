@@ -1,7 +1,8 @@
 //! Apply with rollback, end to end: the real binary against the TarsWeb emulator.
 //! The seed expansion and destroy, a fault matrix over every Tars endpoint the apply
 //! calls, an incomplete rollback, Ctrl-C, SIGKILL then `rollback` or roll-forward, the
-//! state lock, and drift found by `plan`.
+//! state lock, drift found by `plan` (and a failed update undone), a failed destroy
+//! undone.
 
 mod common;
 
@@ -18,6 +19,15 @@ fn seed_expansion_applies_replans_clean_and_destroys_only_the_new_host() {
     let run = bed.apply();
     assert_eq!(run.code, Some(0), "{}", run.both());
     assert_contains(&run.stdout, "Apply complete!", "apply");
+    let handle = bed.handle();
+    assert_eq!(
+        (
+            handle.call_count("expand_server"),
+            handle.call_count("deploy_server")
+        ),
+        (2, 0),
+        "new nodes are expanded from {OLD}, never deployed"
+    );
 
     let after = bed.snapshot();
     let state = bed.resources().expect("state written");
