@@ -86,3 +86,31 @@ fn every_command_help_has_a_summary_and_an_example() {
         );
     }
 }
+
+/// `tarsform … | head` must not panic when the reader closes the pipe early.
+#[test]
+fn a_closed_stdout_pipe_is_not_a_panic() {
+    use std::process::{Command, Stdio};
+    // Far more output than a pipe buffers, so writes hit the closed pipe.
+    let ips: Vec<String> = (1..=250)
+        .map(|i| format!("\"10.0.{}.{}\"", i / 200, i % 200 + 1))
+        .collect();
+    let topology = format!(
+        "[tars]\ntars_url = \"http://127.0.0.1:3000\"\n[chain]\nchain_id = \"chain0\"\n[[agency]]\nname = \"agencyA\"\n[agency.rpc]\ndeploy_ip = [{}]\n",
+        ips.join(", ")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.toml");
+    std::fs::write(&file, topology).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tarsform"))
+        .args(["graph", "-c"])
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
