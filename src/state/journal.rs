@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -141,10 +141,24 @@ impl Journal {
 }
 
 /// An open journal file: the in-memory journal and where it is written.
+///
+/// The file is JSON Lines: a header line (`run_id`, `operation`, `started`,
+/// `plan_digest`), then one line per entry, appended and synced as it happens, so
+/// recording a step costs one short write whatever the journal's length. A last line
+/// cut short by a crash is ignored on load.
 #[derive(Debug)]
 pub struct JournalFile {
     path: PathBuf,
     journal: Journal,
+}
+
+/// The first line of the file.
+#[derive(Serialize, Deserialize)]
+struct Header {
+    run_id: String,
+    operation: String,
+    started: String,
+    plan_digest: String,
 }
 
 impl JournalFile {
@@ -163,12 +177,23 @@ impl JournalFile {
                 started: left.started,
             });
         }
-        let file = JournalFile {
-            path: Self::path_for(state_path),
-            journal,
-        };
-        file.write(&file.journal)?;
-        Ok(file)
+        let path = Self::path_for(state_path);
+        let mut text = line(&Header {
+            run_id: journal.run_id.clone(),
+            operation: journal.operation.clone(),
+            started: journal.started.clone(),
+            plan_digest: journal.plan_digest.clone(),
+        });
+        for entry in &journal.entries {
+            check_secret(&path, entry)?;
+            text.extend(line(entry));
+        }
+        write_atomic(&path, &text).map_err(|source| StateError::Io {
+            path: path.clone(),
+            action: "write the journal",
+            source,
+        })?;
+        Ok(JournalFile { path, journal })
     }
 
     /// The journal left by an unfinished run, if any.
@@ -185,9 +210,31 @@ impl JournalFile {
                 });
             }
         };
-        serde_json::from_slice(&text)
-            .map(Some)
-            .map_err(|source| StateError::CorruptJournal { path, source })
+        let corrupt = |source| StateError::CorruptJournal {
+            path: path.clone(),
+            source,
+        };
+        let mut lines = text
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+        let header: Header = serde_json::from_slice(lines.next().unwrap_or_default()).map_err(corrupt)?;
+        let lines: Vec<&[u8]> = lines.collect();
+        let mut entries = Vec::with_capacity(lines.len());
+        for (i, l) in lines.iter().enumerate() {
+            match serde_json::from_slice::<JournalEntry>(l) {
+                Ok(entry) => entries.push(entry),
+                // A crash while appending cuts the last line short: that entry never happened.
+                Err(e) if i + 1 == lines.len() && e.is_eof() => {}
+                Err(e) => return Err(corrupt(e)),
+            }
+        }
+        Ok(Some(Journal {
+            run_id: header.run_id,
+            operation: header.operation,
+            started: header.started,
+            plan_digest: header.plan_digest,
+            entries,
+        }))
     }
 
     /// Reopens a leftover journal to record rollback or roll-forward progress.
@@ -206,12 +253,21 @@ impl JournalFile {
         &self.journal
     }
 
-    /// Records one entry, rewriting the file atomically before returning.
+    /// Records one entry: appended to the file and synced before returning.
     pub fn append(&mut self, entry: JournalEntry) -> Result<(), StateError> {
-        let mut next = self.journal.clone();
-        next.entries.push(entry);
-        self.write(&next)?;
-        self.journal = next;
+        check_secret(&self.path, &entry)?;
+        let io_err = |source| StateError::Io {
+            path: self.path.clone(),
+            action: "append to the journal",
+            source,
+        };
+        let mut file = fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(io_err)?;
+        file.write_all(&line(&entry)).map_err(io_err)?;
+        file.sync_data().map_err(io_err)?;
+        self.journal.entries.push(entry);
         Ok(())
     }
 
@@ -226,22 +282,24 @@ impl JournalFile {
             _ => Ok(()),
         }
     }
+}
 
-    fn write(&self, journal: &Journal) -> Result<(), StateError> {
-        if let Some((step, attribute)) = journal.find_secret() {
-            return Err(StateError::SecretAttribute {
-                path: self.path.clone(),
-                object: format!("journal step `{step}` detail"),
-                attribute,
-            });
-        }
-        let mut bytes = serde_json::to_vec_pretty(journal).expect("journal serializes to JSON");
-        bytes.push(b'\n');
-        write_atomic(&self.path, &bytes).map_err(|source| StateError::Io {
-            path: self.path.clone(),
-            action: "write the journal",
-            source,
-        })
+/// One compact JSON line.
+fn line<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(value).expect("journal lines serialize to JSON");
+    bytes.push(b'\n');
+    bytes
+}
+
+/// Refuses an entry whose detail looks like private key material.
+fn check_secret(path: &Path, entry: &JournalEntry) -> Result<(), StateError> {
+    match find_secret("", &entry.detail) {
+        Some(attribute) => Err(StateError::SecretAttribute {
+            path: path.to_path_buf(),
+            object: format!("journal step `{}` detail", entry.step),
+            attribute,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -335,5 +393,37 @@ mod tests {
             err.contains("s.state.json.journal.json") && err.contains("line 1"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_last_line_cut_by_a_crash_is_ignored_but_a_damaged_middle_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("chain0.state.json");
+        let mut file = JournalFile::create(&state, journal()).unwrap();
+        file.append(entry("a", StepPhase::Started)).unwrap();
+        file.append(entry("a", StepPhase::Completed)).unwrap();
+        let path = file.path().to_path_buf();
+        let whole = fs::read_to_string(&path).unwrap();
+        fs::write(&path, &whole[..whole.len() - 10]).unwrap();
+        let back = JournalFile::load(&state).unwrap().unwrap();
+        assert_eq!(back.entries.len(), 1);
+        let lines: Vec<&str> = whole.lines().collect();
+        fs::write(&path, format!("{}\n{{\"step\n{}\n", lines[0], lines[2])).unwrap();
+        assert!(matches!(
+            JournalFile::load(&state),
+            Err(StateError::CorruptJournal { .. })
+        ));
+    }
+
+    #[test]
+    fn appending_writes_one_line_per_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("chain0.state.json");
+        let mut file = JournalFile::create(&state, journal()).unwrap();
+        for _ in 0..3 {
+            file.append(entry("a", StepPhase::Started)).unwrap();
+        }
+        let text = fs::read_to_string(file.path()).unwrap();
+        assert_eq!(text.lines().count(), 4);
     }
 }
