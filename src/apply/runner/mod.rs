@@ -1,0 +1,404 @@
+//! The concrete [`Runner`]: performs each step against Tars and the local files,
+//! journals it before and after, and saves the state after every completed step.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+mod node_steps;
+mod preflight_and_local;
+mod undo_steps;
+
+use super::engine::Runner;
+use super::local_ops::{self, LocalError};
+use super::steps::{Op, Step, expand_source};
+use super::tars_ops::{self, OpError, Timing};
+use super::undo::{Undo, UndoRecord};
+use crate::addr::{Address, ResourceKind};
+use crate::config::ServiceKind;
+use crate::pki::KeySource;
+use crate::plan::{Action, Plan, ResourceChange, pem_sha256, sha256_hex};
+use crate::state::store::now_rfc3339;
+use crate::state::{JournalEntry, JournalFile, ResourceState, ResourceStatus, State, StateStore, StepPhase};
+use crate::tars::{TarsApi, TaskCommand};
+
+/// The state, its store (holding the lock) and the journal, saved together.
+pub struct Book {
+    pub state: State,
+    pub store: StateStore,
+    pub journal: JournalFile,
+}
+
+/// A node to restart once every config undo has run.
+#[derive(Debug, Clone)]
+struct PendingRestart {
+    server: String,
+    ip: String,
+    previous_patch: Option<u64>,
+    repatched: bool,
+}
+
+pub struct TarsRunner<C: TarsApi> {
+    api: Arc<C>,
+    plan: Arc<Plan>,
+    timing: Timing,
+    book: tokio::sync::Mutex<Book>,
+    keys: KeyFactory,
+    pending_restarts: std::sync::Mutex<Vec<PendingRestart>>,
+    /// Inverses of failed steps that may have changed Tars before failing: `(step, undo)`.
+    unsettled: std::sync::Mutex<Vec<(String, Undo)>>,
+    /// Node directories of deleted nodes, removed when the run commits.
+    commit_removals: std::sync::Mutex<Vec<PathBuf>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Op(#[from] OpError),
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    #[error("{0}")]
+    Plan(String),
+}
+
+impl From<crate::tars::TarsError> for StepError {
+    fn from(e: crate::tars::TarsError) -> Self {
+        StepError::Op(OpError::Tars(e))
+    }
+}
+
+type StepResult<T> = Result<T, StepError>;
+
+/// What a step did: its inverse and the state entries to write.
+struct Outcome {
+    undo: Undo,
+    state: Vec<(Address, Option<ResourceState>)>,
+}
+
+fn plan_err(msg: impl Into<String>) -> StepError {
+    StepError::Plan(msg.into())
+}
+
+impl<C: TarsApi> TarsRunner<C> {
+    pub fn new(api: Arc<C>, plan: Arc<Plan>, timing: Timing, book: Book, keys: KeyFactory) -> Self {
+        TarsRunner {
+            api,
+            plan,
+            timing,
+            book: tokio::sync::Mutex::new(book),
+            keys,
+            pending_restarts: std::sync::Mutex::new(Vec::new()),
+            unsettled: std::sync::Mutex::new(Vec::new()),
+            commit_removals: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The book, once the engine is done with the runner.
+    pub fn into_book(self) -> Book {
+        self.book.into_inner()
+    }
+
+    pub fn app(&self) -> &str {
+        &self.plan.application
+    }
+
+    fn change(&self, address: &Address) -> StepResult<&ResourceChange> {
+        self.plan
+            .change(address)
+            .ok_or_else(|| plan_err(format!("{address}: not in the plan")))
+    }
+
+    fn after_str<'a>(change: &'a ResourceChange, key: &str) -> StepResult<&'a str> {
+        change
+            .after
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+            .ok_or_else(|| plan_err(format!("{}: the plan has no `{key}`", change.address)))
+    }
+
+    /// Refuses when a local file no longer has the digest the plan recorded for `key`.
+    fn check_planned_digest(change: &ResourceChange, key: &str, actual: &str, path: &Path) -> StepResult<()> {
+        let planned = change
+            .after
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str);
+        match planned {
+            Some(expected) if expected != actual => Err(plan_err(format!(
+                "{}: {} changed since the plan was made\nhint: run `tarsform plan` again",
+                change.address,
+                path.display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The state entry a change leads to, with values found at apply filled in.
+    fn entry(change: &ResourceChange, filled: &[(&str, Value)], status: ResourceStatus) -> ResourceState {
+        let mut attributes = change.after.clone().unwrap_or_default();
+        // State keeps digests, ids and paths, not file contents (DESIGN.md §5).
+        attributes.remove("content");
+        attributes.remove("restart_reason");
+        attributes.remove("register");
+        for (k, v) in filled {
+            attributes.insert((*k).to_string(), v.clone());
+        }
+        ResourceState {
+            kind: change.address.kind(),
+            attributes,
+            dependencies: change.depends_on.clone(),
+            status,
+        }
+    }
+
+    async fn state_attr(&self, address: &Address, key: &str) -> Option<Value> {
+        let book = self.book.lock().await;
+        book.state
+            .get(address)
+            .and_then(|r| r.attributes.get(key))
+            .cloned()
+    }
+
+    async fn patch_id_of(&self, server: &str) -> StepResult<u64> {
+        self.state_attr(&Address::server(server), "patch_id")
+            .await
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| {
+                plan_err(format!(
+                    "server `{server}`: no uploaded package is recorded in state (patch_id)"
+                ))
+            })
+    }
+
+    async fn journal(&self, step: &str, phase: StepPhase, detail: Value) -> StepResult<()> {
+        let mut book = self.book.lock().await;
+        book.journal
+            .append(JournalEntry::new(step, phase, detail, now_rfc3339()))
+            .map_err(|e| plan_err(format!("journal: {e}")))
+    }
+
+    async fn record(&self, outcome: &Outcome) -> StepResult<BTreeMap<Address, Option<ResourceState>>> {
+        let mut book = self.book.lock().await;
+        let mut prior = BTreeMap::new();
+        for (address, entry) in &outcome.state {
+            let old = match entry {
+                Some(e) => book.state.insert(address.clone(), e.clone()),
+                None => book.state.remove(address),
+            };
+            prior.entry(address.clone()).or_insert(old);
+        }
+        let Book { state, store, .. } = &mut *book;
+        store
+            .save(state)
+            .map_err(|e| plan_err(format!("saving state: {e}")))?;
+        Ok(prior)
+    }
+
+    async fn restore_state(&self, prior: &BTreeMap<Address, Option<ResourceState>>) -> StepResult<()> {
+        let mut book = self.book.lock().await;
+        for (address, entry) in prior {
+            match entry {
+                Some(e) => book.state.insert(address.clone(), e.clone()),
+                None => book.state.remove(address),
+            };
+        }
+        let Book { state, store, .. } = &mut *book;
+        store
+            .save(state)
+            .map_err(|e| plan_err(format!("saving state: {e}")))
+    }
+
+    async fn perform(&self, step: &Step) -> StepResult<Outcome> {
+        let nothing = |state| Outcome {
+            undo: Undo::Nothing,
+            state,
+        };
+        let Some(address) = &step.address else {
+            if step.op == Op::Preflight {
+                self.preflight().await?;
+            }
+            return Ok(nothing(vec![]));
+        };
+        let change = self.change(address)?;
+        let app = self.app().to_string();
+        match step.op {
+            Op::Preflight | Op::Barrier => Ok(nothing(vec![])),
+            Op::CreateCa => {
+                let dir = PathBuf::from(Self::after_str(change, "dir")?);
+                let mut keys = (self.keys)();
+                let (pem, created) = blocking(move || local_ops::create_ca(&dir, keys.as_mut())).await?;
+                let entry = Self::entry(
+                    change,
+                    &[("cert_sha256", json!(pem_sha256(&pem)))],
+                    ResourceStatus::Ready,
+                );
+                Ok(Outcome {
+                    undo: Undo::RemoveFiles {
+                        paths: created,
+                        replaced: vec![],
+                    },
+                    state: vec![(address.clone(), Some(entry))],
+                })
+            }
+            Op::Adopt => {
+                let path = match address.kind() {
+                    ResourceKind::Ca => PathBuf::from(Self::after_str(change, "dir")?).join("ca.crt"),
+                    _ => PathBuf::from(Self::after_str(change, "cert_path")?),
+                };
+                let digest = pem_sha256(&local_ops::read_text(&path)?);
+                Self::check_planned_digest(change, "cert_sha256", &digest, &path)?;
+                Ok(nothing(vec![(
+                    address.clone(),
+                    Some(Self::entry(
+                        change,
+                        &[("cert_sha256", json!(digest))],
+                        ResourceStatus::Ready,
+                    )),
+                )]))
+            }
+            Op::IssueCert => self.issue_cert(change).await,
+            Op::UploadPackage => self.upload(change, &app).await,
+            Op::RegisterNode => self.register(change, &app).await,
+            Op::ImportNode => {
+                let (server, ip) = node_keys(address);
+                let row = tars_ops::find_node(&*self.api, &app, server, ip)
+                    .await?
+                    .ok_or_else(|| {
+                        plan_err(format!(
+                            "server `{server}`: node {ip} is no longer in Tars; run `tarsform plan` again"
+                        ))
+                    })?;
+                let mut filled = vec![("server_id", json!(row.id))];
+                if let Some(p) = row.patch_id() {
+                    filled.push(("patch_id", json!(p)));
+                }
+                if change.after_unknown.contains("adapter_port") {
+                    filled.push(("adapter_port", Value::Null));
+                }
+                Ok(nothing(vec![(
+                    address.clone(),
+                    Some(Self::entry(change, &filled, ResourceStatus::Ready)),
+                )]))
+            }
+            Op::PushConfig => self.push_config(change, &app).await,
+            Op::StartNode => {
+                let (server, ip) = node_keys(address);
+                let patch = self.patch_id_of(server).await?;
+                let row = tars_ops::patch_and_check(&*self.api, self.timing, &app, server, ip, patch).await?;
+                let mut entry = self.current_entry(address).await.unwrap_or_else(|| {
+                    Self::entry(change, &[("server_id", json!(row.id))], ResourceStatus::Ready)
+                });
+                entry.status = ResourceStatus::Ready;
+                entry.attributes.insert("patch_id".into(), json!(patch));
+                Ok(Outcome {
+                    undo: Undo::StopNode {
+                        server: server.into(),
+                        ip: ip.into(),
+                    },
+                    state: vec![(address.clone(), Some(entry))],
+                })
+            }
+            Op::RestartNode => self.restart(change, &app).await,
+            Op::UndeployForReplace => self.undeploy(change, &app, true).await,
+            Op::UndeployNode => self.undeploy(change, &app, false).await,
+            Op::Forget => Ok(nothing(vec![(address.clone(), None)])),
+        }
+    }
+
+    async fn current_entry(&self, address: &Address) -> Option<ResourceState> {
+        self.book.lock().await.state.get(address).cloned()
+    }
+}
+
+/// Makes a key source per certificate step, so keys are generated in parallel.
+pub type KeyFactory = Box<dyn Fn() -> Box<dyn KeySource + Send> + Send + Sync>;
+
+/// The key factory of real runs: fresh RSA-2048 keys from the system.
+pub fn system_keys() -> KeyFactory {
+    Box::new(|| Box::new(crate::pki::SystemKeys::new()))
+}
+
+/// Runs CPU-heavy key generation off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, LocalError> + Send + 'static,
+) -> StepResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| plan_err(format!("key generation stopped: {e}")))?
+        .map_err(StepError::from)
+}
+
+fn node_keys(address: &Address) -> (&str, &str) {
+    (&address.keys()[0], &address.keys()[1])
+}
+
+/// Error texts never carry a `ticket=` value (the client redacts; this is a backstop).
+fn redact(text: &str) -> String {
+    match text.find("ticket=") {
+        None => text.to_string(),
+        Some(_) => text
+            .split('&')
+            .map(|part| match part.find("ticket=") {
+                Some(i) => format!("{}ticket=(sensitive)", &part[..i]),
+                None => part.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&"),
+    }
+}
+
+impl<C: TarsApi> Runner for TarsRunner<C> {
+    type Step = Step;
+    type Undo = UndoRecord;
+
+    async fn run(&self, step: &Step) -> Result<UndoRecord, String> {
+        let prior: BTreeMap<Address, Option<ResourceState>> = match &step.address {
+            Some(a) => BTreeMap::from([(a.clone(), self.current_entry(a).await)]),
+            None => BTreeMap::new(),
+        };
+        let started = json!({ "op": step.op, "address": step.address, "prior_state": prior });
+        self.journal(&step.id, StepPhase::Started, started)
+            .await
+            .map_err(|e| e.to_string())?;
+        match self.perform(step).await {
+            Ok(outcome) => {
+                let prior = self.record(&outcome).await.map_err(|e| e.to_string())?;
+                let record = UndoRecord {
+                    undo: outcome.undo,
+                    prior_state: prior,
+                };
+                let detail = serde_json::to_value(&record).unwrap_or(Value::Null);
+                self.journal(&step.id, StepPhase::Completed, detail)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(record)
+            }
+            Err(e) => {
+                let message = redact(&e.to_string());
+                let _ = self
+                    .journal(&step.id, StepPhase::Failed, json!({ "error": message }))
+                    .await;
+                Err(message)
+            }
+        }
+    }
+
+    async fn undo(&self, step: &Step, record: &UndoRecord) -> Result<(), String> {
+        let result = self.run_undo(&record.undo).await;
+        let result = match result {
+            Ok(()) => self.restore_prior(&record.prior_state).await,
+            Err(e) => Err(format!("{e}\n  by hand: {}", record.undo.manual_hint())),
+        };
+        let phase = if result.is_ok() {
+            StepPhase::Undone
+        } else {
+            StepPhase::UndoFailed
+        };
+        self.journal_phase(&step.id, phase, json!({ "error": result.as_ref().err() }))
+            .await;
+        result
+    }
+}
