@@ -9,7 +9,6 @@
 //!   APPLY_SCALE_AGENCIES=2 APPLY_SCALE_HOSTS=4 APPLY_SCALE_LATENCY_MS=20 \
 //!   APPLY_SCALE_TASK_MS=50 APPLY_SCALE_PARALLELISM=1,10 cargo bench --bench apply_scale
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -117,25 +116,6 @@ impl Settings {
     }
 }
 
-/// A release-style archive holding `<binary>/<binary>`.
-fn stand_in_archive(kind: ServiceKind) -> Vec<u8> {
-    let binary = kind.binary_name();
-    let script = format!("#!/bin/sh\necho \"{binary}: stand-in\"\n");
-    let mut header = tar::Header::new_gnu();
-    header.set_size(script.len() as u64);
-    header.set_mode(0o755);
-    header.set_mtime(0);
-    header.set_entry_type(tar::EntryType::Regular);
-    let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let mut archive = tar::Builder::new(gzip);
-    archive
-        .append_data(&mut header, format!("{binary}/{binary}"), script.as_bytes())
-        .expect("tar entry");
-    let mut gzip = archive.into_inner().expect("tar");
-    gzip.flush().expect("gzip");
-    gzip.finish().expect("gzip")
-}
-
 struct Measured {
     wall: Duration,
     calls: u64,
@@ -190,7 +170,7 @@ fn apply_once(settings: &Settings, parallelism: usize, rt: &tokio::runtime::Runt
     for kind in ServiceKind::ALL {
         std::fs::write(
             binary.join(format!("{}.tgz", kind.binary_name())),
-            stand_in_archive(kind),
+            tarsform::render::package::stand_in_release(kind),
         )
         .unwrap();
     }

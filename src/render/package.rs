@@ -69,6 +69,25 @@ pub fn build(input_tgz: &[u8], kind: ServiceKind, server_name: &str) -> Result<V
     gzip.finish().map_err(build_err)
 }
 
+/// A release-style archive (`<binary>/<binary>`, like FISCO-BCOS's
+/// `BcosRpcService.tgz`) whose binary is a shell script: a stand-in for demos, tests and
+/// benchmarks, where Tars never runs the package.
+pub fn stand_in_release(kind: ServiceKind) -> Vec<u8> {
+    let binary = kind.binary_name();
+    let script = format!("#!/bin/sh\necho \"{binary}: stand-in for the real service\"\n");
+    let mut header = tar::Header::new_gnu();
+    header.set_size(script.len() as u64);
+    header.set_mode(0o755);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), Compression::default()));
+    archive
+        .append_data(&mut header, format!("{binary}/{binary}"), script.as_bytes())
+        .and_then(|()| archive.into_inner())
+        .and_then(|gzip| gzip.finish())
+        .expect("writing an archive into memory cannot fail")
+}
+
 /// Lowercase hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))

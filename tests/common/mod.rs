@@ -6,7 +6,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -168,7 +168,12 @@ impl Bed {
                 })
                 .collect();
             let configs: Vec<(&str, &str)> = configs.iter().map(|(f, c)| (*f, c.as_str())).collect();
-            let package = tarsform::render::package::build(&stand_in_archive(kind), kind, &server).unwrap();
+            let package = tarsform::render::package::build(
+                &tarsform::render::package::stand_in_release(kind),
+                kind,
+                &server,
+            )
+            .unwrap();
             self.handle()
                 .seed_deployed_server(APP, &server, kind.obj_name(), OLD, &configs, &package);
         }
@@ -343,32 +348,13 @@ fn seed_cas() -> &'static [Vec<(String, String)>; 2] {
     })
 }
 
-/// A release-style archive holding `<binary>/<binary>`.
-pub fn stand_in_archive(kind: ServiceKind) -> Vec<u8> {
-    let binary = kind.binary_name();
-    let script = format!("#!/bin/sh\necho \"{binary}: stand-in\"\n");
-    let mut header = tar::Header::new_gnu();
-    header.set_size(script.len() as u64);
-    header.set_mode(0o755);
-    header.set_mtime(0);
-    header.set_entry_type(tar::EntryType::Regular);
-    let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let mut archive = tar::Builder::new(gzip);
-    archive
-        .append_data(&mut header, format!("{binary}/{binary}"), script.as_bytes())
-        .unwrap();
-    let mut gzip = archive.into_inner().unwrap();
-    gzip.flush().unwrap();
-    gzip.finish().unwrap()
-}
-
 pub fn write_binaries(workspace: &Path) {
     let dir = workspace.join("binary");
     std::fs::create_dir_all(&dir).unwrap();
     for kind in ServiceKind::ALL {
         std::fs::write(
             dir.join(format!("{}.tgz", kind.binary_name())),
-            stand_in_archive(kind),
+            tarsform::render::package::stand_in_release(kind),
         )
         .unwrap();
     }

@@ -3,7 +3,6 @@
 //! running on 172.25.0.3 (their files on disk, their rows in the emulator), and
 //! `config.toml` = the seed's expansion onto 172.25.0.5.
 
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
 
@@ -59,28 +58,10 @@ pub fn write_binaries(workspace: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     for kind in ServiceKind::ALL {
         let path = dir.join(render::package::input_archive_name(kind));
-        std::fs::write(&path, stand_in_archive(kind)?)
+        std::fs::write(&path, render::package::stand_in_release(kind))
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
-}
-
-/// A release-style archive holding `<binary>/<binary>`: a shell script standing in
-/// for the real service.
-pub fn stand_in_archive(kind: ServiceKind) -> anyhow::Result<Vec<u8>> {
-    let binary = kind.binary_name();
-    let script = format!("#!/bin/sh\necho \"{binary}: stand-in for the tarsform demo\"\n");
-    let mut header = tar::Header::new_gnu();
-    header.set_size(script.len() as u64);
-    header.set_mode(0o755);
-    header.set_mtime(0);
-    header.set_entry_type(tar::EntryType::Regular);
-    let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let mut tar = tar::Builder::new(gzip);
-    tar.append_data(&mut header, format!("{binary}/{binary}"), script.as_bytes())?;
-    let mut gzip = tar.into_inner()?;
-    gzip.flush()?;
-    Ok(gzip.finish()?)
 }
 
 /// Creates the CAs and agencyA's node files for 172.25.0.3 under `generated/`, and
@@ -210,7 +191,7 @@ mod tests {
     #[test]
     fn stand_in_archives_package_like_release_archives() {
         for kind in ServiceKind::ALL {
-            let input = stand_in_archive(kind).unwrap();
+            let input = render::package::stand_in_release(kind);
             let server = kind.server_name("agencyA");
             let package = render::package::build(&input, kind, &server).unwrap();
             assert!(!package.is_empty());
