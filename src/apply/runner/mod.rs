@@ -31,6 +31,12 @@ pub struct Book {
     pub journal: JournalFile,
 }
 
+/// The state and the store that saves it.
+struct Ledger {
+    state: State,
+    store: StateStore,
+}
+
 /// A node to restart once every config undo has run.
 #[derive(Debug, Clone)]
 struct PendingRestart {
@@ -44,7 +50,9 @@ pub struct TarsRunner<C: TarsApi> {
     api: Arc<C>,
     plan: Arc<Plan>,
     timing: Timing,
-    book: tokio::sync::Mutex<Book>,
+    /// The state and its store; apart from the journal so their writes overlap.
+    ledger: tokio::sync::Mutex<Ledger>,
+    journal: tokio::sync::Mutex<JournalFile>,
     keys: KeyFactory,
     pending_restarts: std::sync::Mutex<Vec<PendingRestart>>,
     /// Inverses of failed steps that may have changed Tars before failing: `(step, undo)`.
@@ -87,7 +95,11 @@ impl<C: TarsApi> TarsRunner<C> {
             api,
             plan,
             timing,
-            book: tokio::sync::Mutex::new(book),
+            ledger: tokio::sync::Mutex::new(Ledger {
+                state: book.state,
+                store: book.store,
+            }),
+            journal: tokio::sync::Mutex::new(book.journal),
             keys,
             pending_restarts: std::sync::Mutex::new(Vec::new()),
             unsettled: std::sync::Mutex::new(Vec::new()),
@@ -97,7 +109,12 @@ impl<C: TarsApi> TarsRunner<C> {
 
     /// The book, once the engine is done with the runner.
     pub fn into_book(self) -> Book {
-        self.book.into_inner()
+        let Ledger { state, store } = self.ledger.into_inner();
+        Book {
+            state,
+            store,
+            journal: self.journal.into_inner(),
+        }
     }
 
     pub fn app(&self) -> &str {
@@ -155,8 +172,9 @@ impl<C: TarsApi> TarsRunner<C> {
     }
 
     async fn state_attr(&self, address: &Address, key: &str) -> Option<Value> {
-        let book = self.book.lock().await;
-        book.state
+        let ledger = self.ledger.lock().await;
+        ledger
+            .state
             .get(address)
             .and_then(|r| r.attributes.get(key))
             .cloned()
@@ -174,23 +192,24 @@ impl<C: TarsApi> TarsRunner<C> {
     }
 
     async fn journal(&self, step: &str, phase: StepPhase, detail: Value) -> StepResult<()> {
-        let mut book = self.book.lock().await;
-        book.journal
+        self.journal
+            .lock()
+            .await
             .append(JournalEntry::new(step, phase, detail, now_rfc3339()))
             .map_err(|e| plan_err(format!("journal: {e}")))
     }
 
     async fn record(&self, outcome: &Outcome) -> StepResult<BTreeMap<Address, Option<ResourceState>>> {
-        let mut book = self.book.lock().await;
+        let mut ledger = self.ledger.lock().await;
         let mut prior = BTreeMap::new();
         for (address, entry) in &outcome.state {
             let old = match entry {
-                Some(e) => book.state.insert(address.clone(), e.clone()),
-                None => book.state.remove(address),
+                Some(e) => ledger.state.insert(address.clone(), e.clone()),
+                None => ledger.state.remove(address),
             };
             prior.entry(address.clone()).or_insert(old);
         }
-        let Book { state, store, .. } = &mut *book;
+        let Ledger { state, store } = &mut *ledger;
         store
             .save(state)
             .map_err(|e| plan_err(format!("saving state: {e}")))?;
@@ -198,14 +217,14 @@ impl<C: TarsApi> TarsRunner<C> {
     }
 
     async fn restore_state(&self, prior: &BTreeMap<Address, Option<ResourceState>>) -> StepResult<()> {
-        let mut book = self.book.lock().await;
+        let mut ledger = self.ledger.lock().await;
         for (address, entry) in prior {
             match entry {
-                Some(e) => book.state.insert(address.clone(), e.clone()),
-                None => book.state.remove(address),
+                Some(e) => ledger.state.insert(address.clone(), e.clone()),
+                None => ledger.state.remove(address),
             };
         }
-        let Book { state, store, .. } = &mut *book;
+        let Ledger { state, store } = &mut *ledger;
         store
             .save(state)
             .map_err(|e| plan_err(format!("saving state: {e}")))
@@ -309,7 +328,7 @@ impl<C: TarsApi> TarsRunner<C> {
     }
 
     async fn current_entry(&self, address: &Address) -> Option<ResourceState> {
-        self.book.lock().await.state.get(address).cloned()
+        self.ledger.lock().await.state.get(address).cloned()
     }
 }
 

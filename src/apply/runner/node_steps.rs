@@ -193,9 +193,10 @@ impl<C: TarsApi> TarsRunner<C> {
 
     /// `(file, local path)` of every config of a node recorded in state.
     pub(super) async fn local_files_of(&self, server: &str, ip: &str) -> Vec<(String, PathBuf)> {
-        let book = self.book.lock().await;
+        let ledger = self.ledger.lock().await;
         let node = Address::node(server, ip);
-        book.state
+        ledger
+            .state
             .resources
             .iter()
             .filter(|(a, _)| a.kind() == ResourceKind::Config && a.owning_node().as_ref() == Some(&node))
