@@ -12,8 +12,9 @@ use super::inputs::{self, GENERATED_ROOT};
 use super::tars_client::{client_for, runtime};
 use super::{ApplyArgs, DestroyArgs, Outcome};
 use crate::apply::engine::{self, ExecOptions, ExecReport, StepDag};
+use crate::apply::key_pool::{keys_needed, pooled_keys};
 use crate::apply::progress::Progress;
-use crate::apply::runner::{Book, TarsRunner, system_keys};
+use crate::apply::runner::{Book, TarsRunner};
 use crate::apply::steps;
 use crate::apply::tars_ops::Timing;
 use crate::plan::{self, Plan, PlanInput, PlanOptions, saved};
@@ -165,7 +166,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         plan.clone(),
         Timing::default(),
         book,
-        system_keys(),
+        pooled_keys(keys_needed(&plan)),
     ));
     let options = ExecOptions {
         parallelism: req.parallelism.max(1),
