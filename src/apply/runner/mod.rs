@@ -31,10 +31,10 @@ pub struct Book {
     pub journal: JournalFile,
 }
 
-/// The state and the store that saves it.
+/// The state in memory and a count of the changes made to it.
 struct Ledger {
     state: State,
-    store: StateStore,
+    generation: u64,
 }
 
 /// A node to restart once every config undo has run.
@@ -52,6 +52,8 @@ pub struct TarsRunner<C: TarsApi> {
     timing: Timing,
     /// The state and its store; apart from the journal so their writes overlap.
     ledger: tokio::sync::Mutex<Ledger>,
+    /// The store, and the ledger generation its last save covered (group commit).
+    saver: tokio::sync::Mutex<(StateStore, u64)>,
     journal: tokio::sync::Mutex<JournalFile>,
     keys: KeyFactory,
     pending_restarts: std::sync::Mutex<Vec<PendingRestart>>,
@@ -97,8 +99,9 @@ impl<C: TarsApi> TarsRunner<C> {
             timing,
             ledger: tokio::sync::Mutex::new(Ledger {
                 state: book.state,
-                store: book.store,
+                generation: 0,
             }),
+            saver: tokio::sync::Mutex::new((book.store, 0)),
             journal: tokio::sync::Mutex::new(book.journal),
             keys,
             pending_restarts: std::sync::Mutex::new(Vec::new()),
@@ -109,7 +112,8 @@ impl<C: TarsApi> TarsRunner<C> {
 
     /// The book, once the engine is done with the runner.
     pub fn into_book(self) -> Book {
-        let Ledger { state, store } = self.ledger.into_inner();
+        let state = self.ledger.into_inner().state;
+        let store = self.saver.into_inner().0;
         Book {
             state,
             store,
@@ -200,34 +204,57 @@ impl<C: TarsApi> TarsRunner<C> {
     }
 
     async fn record(&self, outcome: &Outcome) -> StepResult<BTreeMap<Address, Option<ResourceState>>> {
-        let mut ledger = self.ledger.lock().await;
         let mut prior = BTreeMap::new();
-        for (address, entry) in &outcome.state {
-            let old = match entry {
-                Some(e) => ledger.state.insert(address.clone(), e.clone()),
-                None => ledger.state.remove(address),
-            };
-            prior.entry(address.clone()).or_insert(old);
-        }
-        let Ledger { state, store } = &mut *ledger;
-        store
-            .save(state)
-            .map_err(|e| plan_err(format!("saving state: {e}")))?;
+        let generation = {
+            let mut ledger = self.ledger.lock().await;
+            for (address, entry) in &outcome.state {
+                let old = match entry {
+                    Some(e) => ledger.state.insert(address.clone(), e.clone()),
+                    None => ledger.state.remove(address),
+                };
+                prior.entry(address.clone()).or_insert(old);
+            }
+            ledger.generation += 1;
+            ledger.generation
+        };
+        self.save_through(generation).await?;
         Ok(prior)
     }
 
     async fn restore_state(&self, prior: &BTreeMap<Address, Option<ResourceState>>) -> StepResult<()> {
-        let mut ledger = self.ledger.lock().await;
-        for (address, entry) in prior {
-            match entry {
-                Some(e) => ledger.state.insert(address.clone(), e.clone()),
-                None => ledger.state.remove(address),
-            };
+        let generation = {
+            let mut ledger = self.ledger.lock().await;
+            for (address, entry) in prior {
+                match entry {
+                    Some(e) => ledger.state.insert(address.clone(), e.clone()),
+                    None => ledger.state.remove(address),
+                };
+            }
+            ledger.generation += 1;
+            ledger.generation
+        };
+        self.save_through(generation).await
+    }
+
+    /// Returns once the state file holds every change up to `generation`. Steps that
+    /// finish while a save runs share the next one (group commit), so a crash still loses
+    /// at most the steps in flight.
+    async fn save_through(&self, generation: u64) -> StepResult<()> {
+        let mut saver = self.saver.lock().await;
+        if saver.1 >= generation {
+            return Ok(());
         }
-        let Ledger { state, store } = &mut *ledger;
-        store
-            .save(state)
-            .map_err(|e| plan_err(format!("saving state: {e}")))
+        let (mut snapshot, covered) = {
+            let ledger = self.ledger.lock().await;
+            (ledger.state.clone(), ledger.generation)
+        };
+        saver
+            .0
+            .save(&mut snapshot)
+            .map_err(|e| plan_err(format!("saving state: {e}")))?;
+        saver.1 = covered;
+        self.ledger.lock().await.state.serial = snapshot.serial;
+        Ok(())
     }
 
     async fn perform(&self, step: &Step) -> StepResult<Outcome> {
