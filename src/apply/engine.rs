@@ -21,6 +21,10 @@ pub trait StepInfo {
     fn lane(&self) -> Option<&str> {
         None
     }
+    /// Among ready steps, lower values start first (ties by id).
+    fn priority(&self) -> u8 {
+        0
+    }
 }
 
 /// Performs steps and their inverses.
@@ -221,10 +225,10 @@ pub async fn execute<R: Runner>(
         .node_indices()
         .map(|n| (n, graph.neighbors_directed(n, Direction::Incoming).count()))
         .collect();
-    let mut ready: std::collections::BTreeSet<(String, NodeIndex)> = waiting
+    let mut ready: std::collections::BTreeSet<(u8, String, NodeIndex)> = waiting
         .iter()
         .filter(|(_, d)| **d == 0)
-        .map(|(n, _)| (graph[*n].id().to_string(), *n))
+        .map(|(n, _)| (graph[*n].priority(), graph[*n].id().to_string(), *n))
         .collect();
     let (tx, mut rx) = mpsc::unbounded_channel::<Done<R::Undo>>();
     let mut in_flight = 0usize;
@@ -239,7 +243,7 @@ pub async fn execute<R: Runner>(
     let mut watching = true;
 
     loop {
-        while let Some((_, node)) = (!stopping).then(|| ready.pop_first()).flatten() {
+        while let Some((_, _, node)) = (!stopping).then(|| ready.pop_first()).flatten() {
             started.insert(node);
             in_flight += 1;
             let lane = graph[node].lane().map(|l| {
@@ -298,7 +302,7 @@ pub async fn execute<R: Runner>(
                             let d = waiting.get_mut(&next).expect("node index");
                             *d -= 1;
                             if *d == 0 {
-                                ready.insert((graph[next].id().to_string(), next));
+                                ready.insert((graph[next].priority(), graph[next].id().to_string(), next));
                             }
                         }
                     }
@@ -371,6 +375,52 @@ mod tests {
     struct TestStep {
         id: String,
         lane: Option<String>,
+    }
+
+    struct Prioritised(&'static str, u8);
+
+    impl StepInfo for Prioritised {
+        fn id(&self) -> &str {
+            self.0
+        }
+        fn priority(&self) -> u8 {
+            self.1
+        }
+    }
+
+    #[derive(Default)]
+    struct Recorder(StdMutex<Vec<String>>);
+
+    impl Runner for Recorder {
+        type Step = Prioritised;
+        type Undo = ();
+
+        async fn run(&self, step: &Prioritised) -> Result<(), String> {
+            self.0.lock().unwrap().push(step.0.to_string());
+            Ok(())
+        }
+
+        async fn undo(&self, _: &Prioritised, _: &()) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn lower_priority_ready_steps_start_first() {
+        let steps = vec![
+            Prioritised("a-late", 1),
+            Prioritised("b-early", 0),
+            Prioritised("c-early", 0),
+        ];
+        let dag = StepDag::new(steps, &[]).unwrap();
+        let runner = Arc::new(Recorder::default());
+        let (_tx, rx) = watch::channel(false);
+        let opts = ExecOptions {
+            parallelism: 1,
+            rollback: true,
+        };
+        execute(dag, runner.clone(), opts, rx, Arc::new(Quiet)).await;
+        assert_eq!(*runner.0.lock().unwrap(), vec!["b-early", "c-early", "a-late"]);
     }
 
     impl StepInfo for TestStep {

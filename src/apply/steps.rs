@@ -80,6 +80,14 @@ impl StepInfo for Step {
     fn lane(&self) -> Option<&str> {
         self.lane.as_deref()
     }
+    /// Tars calls first; certificate steps, whose keys are made in the background, later,
+    /// so they do not hold slots while keys are still being generated.
+    fn priority(&self) -> u8 {
+        match self.op {
+            Op::IssueCert => 1,
+            _ => 0,
+        }
+    }
 }
 
 /// The steps of a plan and `(step, depends_on)` edges between their ids.
