@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod emulator;
 mod stub;
 
 /// What a command reports besides errors; mapped to the process exit code in [`main`].
@@ -346,6 +347,7 @@ pub fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<Outcome> {
     match command {
+        Command::Emulator(args) => emulator::run_cli(args),
         other => stub::run(other),
     }
 }

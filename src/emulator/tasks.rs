@@ -1,0 +1,298 @@
+//! The task engine of tarsAdminRegistry (tarsweb-api.md §7): items move NOT_START →
+//! RUNNING → SUCCESS | FAILED (or CANCEL after a failure in a serial task) over the
+//! task duration, and a successful item changes the model. Uses the new numbering
+//! (with PREPARE): 0 not started, 2 running, 3 success, 4 failed, 5 cancelled.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use super::clock;
+use super::state::{Inner, Shared};
+
+pub const NOT_START: u8 = 0;
+pub const RUNNING: u8 = 2;
+pub const SUCCESS: u8 = 3;
+pub const FAILED: u8 = 4;
+pub const CANCEL: u8 = 5;
+pub const PARTIAL: u8 = 6;
+
+/// Parallel workers for a non-serial task.
+const WORKERS: usize = 5;
+
+/// Non-patch tasks are forgotten this long after creation.
+pub const EXPIRY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// One task item, serialized as TarsWeb's `task` item.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskItem {
+    pub task_no: String,
+    pub item_no: String,
+    pub application: String,
+    pub server_name: String,
+    pub node_name: String,
+    pub command: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub status: u8,
+    pub status_info: String,
+    pub execute_info: String,
+    pub percent: u8,
+    #[serde(skip)]
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl TaskItem {
+    fn set_status(&mut self, status: u8) {
+        self.status = status;
+        self.status_info = status_name(status).to_string();
+    }
+}
+
+/// A submitted task, serialized as TarsWeb's `task` data.
+#[derive(Debug, Clone, Serialize)]
+pub struct Task {
+    pub task_no: String,
+    pub serial: bool,
+    pub status: u8,
+    pub create_time: String,
+    #[serde(rename = "userName")]
+    pub user_name: String,
+    pub items: Vec<TaskItem>,
+    #[serde(skip)]
+    pub created: Instant,
+}
+
+impl Task {
+    pub fn new(task_no: String, serial: bool, user_name: String, items: Vec<TaskItem>) -> Task {
+        let mut task = Task {
+            task_no,
+            serial,
+            status: NOT_START,
+            create_time: clock::now(),
+            user_name,
+            items,
+            created: Instant::now(),
+        };
+        task.refresh_status();
+        task
+    }
+
+    /// A task whose items are all patches is kept in the DB; others expire from memory.
+    pub fn expired(&self) -> bool {
+        let persistent = self
+            .items
+            .iter()
+            .all(|i| matches!(i.command.as_str(), "patch_tars" | "grace_patch_tars"));
+        !persistent && self.created.elapsed() > EXPIRY
+    }
+
+    /// `checkTaskRspStatus`: the common item state, or PARIAL for a mix.
+    fn refresh_status(&mut self) {
+        let first = self.items.first().map_or(NOT_START, |i| i.status);
+        self.status = if self.items.iter().all(|i| i.status == first) {
+            first
+        } else {
+            PARTIAL
+        };
+    }
+}
+
+pub fn item(
+    task_no: &str,
+    row: &super::model::ServerRow,
+    command: &str,
+    parameters: BTreeMap<String, String>,
+) -> TaskItem {
+    TaskItem {
+        task_no: task_no.to_string(),
+        item_no: new_id(),
+        application: row.application.clone(),
+        server_name: row.server_name.clone(),
+        node_name: row.node_name.clone(),
+        command: command.to_string(),
+        start_time: String::new(),
+        end_time: String::new(),
+        status: NOT_START,
+        status_info: status_name(NOT_START).to_string(),
+        execute_info: String::new(),
+        percent: 0,
+        parameters,
+    }
+}
+
+/// 32 lowercase hex characters.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn status_name(status: u8) -> &'static str {
+    match status {
+        NOT_START => "EM_I_NOT_START",
+        1 => "EM_I_PREPARE",
+        RUNNING => "EM_I_RUNNING",
+        SUCCESS => "EM_I_SUCCESS",
+        FAILED => "EM_I_FAILED",
+        CANCEL => "EM_I_CANCEL",
+        _ => "EM_I_PAUSE_FLOW",
+    }
+}
+
+/// Runs a submitted task to completion in the background.
+pub fn spawn(shared: Arc<Shared>, task_no: String) {
+    tokio::spawn(async move { run(shared, task_no).await });
+}
+
+async fn run(shared: Arc<Shared>, task_no: String) {
+    let (serial, count) = {
+        let inner = shared.lock();
+        match inner.tasks.get(&task_no) {
+            Some(task) => (task.serial, task.items.len()),
+            None => return,
+        }
+    };
+    if serial {
+        for index in 0..count {
+            if !run_item(&shared, &task_no, index, true).await {
+                break;
+            }
+        }
+    } else {
+        let permits = Arc::new(tokio::sync::Semaphore::new(WORKERS));
+        let mut workers = JoinSet::new();
+        for index in 0..count {
+            let (shared, task_no, permits) = (shared.clone(), task_no.clone(), permits.clone());
+            workers.spawn(async move {
+                let _permit = permits.acquire().await;
+                run_item(&shared, &task_no, index, false).await
+            });
+        }
+        while workers.join_next().await.is_some() {}
+    }
+}
+
+/// One item: RUNNING for the task duration, then its outcome. True on success. In a
+/// serial task a failure cancels the later items in the same update.
+async fn run_item(shared: &Arc<Shared>, task_no: &str, index: usize, serial: bool) -> bool {
+    let half = shared.settings.task_duration / 2;
+    tokio::time::sleep(half).await;
+    update(shared, task_no, |task, _| {
+        let item = &mut task.items[index];
+        item.set_status(RUNNING);
+        item.start_time = clock::now();
+        item.percent = 50;
+    });
+    tokio::time::sleep(shared.settings.task_duration - half).await;
+    let mut ok = false;
+    update(shared, task_no, |task, inner| {
+        let outcome = execute(inner, &task.items[index], &task.user_name);
+        ok = outcome.is_ok();
+        let item = &mut task.items[index];
+        item.set_status(if ok { SUCCESS } else { FAILED });
+        item.execute_info = outcome.unwrap_or_else(|log| log);
+        item.end_time = clock::now();
+        item.percent = 100;
+        if serial && !ok {
+            for later in task.items.iter_mut().skip(index + 1) {
+                later.set_status(CANCEL);
+                later.execute_info = "cancelled: an earlier item of this serial task failed".into();
+            }
+        }
+    });
+    ok
+}
+
+/// Applies `change` to the task (taken out of the table meanwhile) and the model.
+fn update(shared: &Shared, task_no: &str, change: impl FnOnce(&mut Task, &mut Inner)) {
+    let mut guard = shared.lock();
+    let inner = &mut *guard;
+    let Some(mut task) = inner.tasks.remove(task_no) else {
+        return;
+    };
+    change(&mut task, inner);
+    task.refresh_status();
+    inner.tasks.insert(task_no.to_string(), task);
+    shared.persist_if_dirty(inner);
+}
+
+/// Carries out one item on the model; `Ok(log)` or `Err(log)` for `execute_info`.
+fn execute(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String, String> {
+    let (app, server, node) = (&item.application, &item.server_name, &item.node_name);
+    if inner.faults.task_fails(&item.command, node) {
+        return Err(format!(
+            "{} {app}.{server} on {node} failed: injected fault (task:{}@{node})",
+            item.command, item.command
+        ));
+    }
+    if inner.model.node(node).is_none() {
+        return Err(format!(
+            "tarsnode {node} is not registered (EM_TARS_NODE_NOT_REGISTRY_ERR)"
+        ));
+    }
+    if !inner.node_alive(node) {
+        return Err(format!(
+            "tarsnode {node} is not alive: no heartbeat (EM_TARS_CALL_NODE_TIMEOUT_ERR)"
+        ));
+    }
+    let model = &mut inner.model;
+    if model.server_mut(app, server, node).is_none() {
+        return Err(format!("server {app}.{server} does not exist on {node}"));
+    }
+    inner.dirty = true;
+    match item.command.as_str() {
+        "start" => {
+            start(model, app, server, node);
+            Ok(format!("start {app}.{server} on {node} succ"))
+        }
+        "restart" => {
+            start(model, app, server, node);
+            Ok(format!("restart {app}.{server} on {node} succ"))
+        }
+        "stop" => {
+            let row = model.server_mut(app, server, node).expect("checked above");
+            row.setting_state = "inactive".into();
+            row.present_state = "inactive".into();
+            row.process_id = 0;
+            Ok(format!("stop {app}.{server} on {node} succ"))
+        }
+        "patch_tars" | "grace_patch_tars" => {
+            let patch_id = item.parameters.get("patch_id").cloned().unwrap_or_default();
+            let column = format!("{app}.{server}");
+            let Some(patch) = model
+                .patches
+                .iter_mut()
+                .find(|p| p.id.to_string() == patch_id && p.server == column)
+            else {
+                return Err(format!("patch {patch_id:?} of {column} not found"));
+            };
+            patch.publish = true;
+            let row = model.server_mut(app, server, node).expect("checked above");
+            row.patch_version = patch_id;
+            row.patch_user = uid.to_string();
+            row.patch_time = clock::now();
+            if item.parameters.get("bak_flag").map(String::as_str) == Some("1") {
+                return Ok(format!("patch {column} on {node} succ"));
+            }
+            start(model, app, server, node);
+            Ok(format!("patch {column} on {node} succ, restart succ"))
+        }
+        "undeploy_tars" => {
+            model.undeploy(app, server, node);
+            Ok(format!("undeploy {app}.{server} on {node} succ"))
+        }
+        _ => Err("command not support!".into()),
+    }
+}
+
+fn start(model: &mut super::model::Model, app: &str, server: &str, node: &str) {
+    let row = model
+        .server_mut(app, server, node)
+        .expect("checked by the caller");
+    row.setting_state = "active".into();
+    row.present_state = "active".into();
+    row.flow_state = "active".into();
+    row.process_id = 10_000 + (row.id % 50_000) as u32;
+}
