@@ -694,3 +694,318 @@ mod tasks {
         }
     }
 }
+
+/// The client against the real emulator (`crate::emulator`), endpoint by endpoint.
+mod emulated {
+    use super::*;
+    use tarsform::emulator::{EmulatorConfig, FaultRule, RunningEmulator, start};
+    use tarsform::tars::{ConfigFile, TaskCommand, new_upload_task_id};
+
+    const APP: &str = "chain0";
+    const RPC: &str = "agencyABcosRpcService";
+    const OLD: &str = "172.25.0.3";
+    const NEW: &str = "172.25.0.5";
+    const POLL: Duration = Duration::from_millis(20);
+    const LIMIT: Duration = Duration::from_secs(10);
+
+    async fn emulator(faults: Vec<FaultRule>, latency: Duration) -> RunningEmulator {
+        start(EmulatorConfig {
+            token: Some(TOKEN.to_string()),
+            nodes: vec![OLD.to_string(), NEW.to_string()],
+            task_duration: Duration::from_millis(60),
+            latency,
+            faults,
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    fn rule(text: &str) -> FaultRule {
+        text.parse().unwrap()
+    }
+
+    /// The node row of `filename` on `node`, polling as TarsWeb requires (§6.7).
+    async fn node_row(api: &HttpTarsClient, server: &str, config_id: u64, node: &str) -> ConfigFile {
+        for _ in 0..3 {
+            let rows = api.node_config_file_list(APP, server, config_id).await.unwrap();
+            if let Some(row) = rows.into_iter().find(|r| r.node_name == node) {
+                return row;
+            }
+        }
+        panic!("no node row for {node} after three listings");
+    }
+
+    /// Pushes one file to one node the way DESIGN.md §4 says; returns the node row id.
+    async fn push_config(
+        api: &HttpTarsClient,
+        server: &str,
+        node: &str,
+        filename: &str,
+        content: &str,
+    ) -> u64 {
+        let server_row = match api.add_config_file(APP, server, filename, "\n").await {
+            Ok(row) => row,
+            Err(TarsError::AlreadyExists { .. }) => api
+                .config_file_list(APP, server)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|r| r.filename == filename)
+                .unwrap(),
+            Err(other) => panic!("{other}"),
+        };
+        assert_eq!(server_row.level, 2);
+        let row = node_row(api, server, server_row.id, node).await;
+        let updated = api
+            .update_config_file(row.id, content, "tarsform test")
+            .await
+            .unwrap();
+        assert_eq!(updated.config, content);
+        row.id
+    }
+
+    #[tokio::test]
+    async fn full_deploy_sequence_endpoint_by_endpoint() {
+        let emu = emulator(Vec::new(), Duration::ZERO).await;
+        let api = client(&emu.base_url());
+
+        api.check_token().await.unwrap();
+        let nodes = api.list_tars_node().await.unwrap();
+        assert!(
+            nodes.iter().any(|n| n.node_name == NEW && n.is_alive()),
+            "{nodes:?}"
+        );
+        assert!(api.node_list().await.unwrap().contains(&NEW.to_string()));
+
+        assert_eq!(api.add_application(APP).await.unwrap(), AppCreated::Created);
+        assert_eq!(api.add_application(APP).await.unwrap(), AppCreated::AlreadyExists);
+        assert!(api.application_list().await.unwrap().contains(&APP.to_string()));
+        assert!(api.server_list(APP, Some(RPC)).await.unwrap().is_empty());
+
+        let port = api.auto_port(NEW).await.unwrap();
+        assert!((10_000..30_000).contains(&port), "{port}");
+        let deployed = api
+            .deploy_server(&DeployRequest::bcos(APP, RPC, NEW, "RpcServiceObj", port))
+            .await
+            .unwrap();
+        assert_eq!(deployed.len(), 1);
+        let rows = api.server_list(APP, Some(RPC)).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        let node = &rows[0];
+        assert_eq!((node.node_name.as_str(), node.id), (NEW, deployed[0].id));
+        assert!(!node.is_running());
+        assert_eq!(api.server_by_id(node.id).await.unwrap().node_name, NEW);
+
+        let content = "[rpc]\n    listen_port=20200\n";
+        let row_id = push_config(&api, RPC, NEW, "config.ini", content).await;
+        let dup = api
+            .add_config_file(APP, RPC, "config.ini", "\n")
+            .await
+            .unwrap_err();
+        assert!(matches!(dup, TarsError::AlreadyExists { .. }), "{dup:?}");
+        assert_eq!(api.config_file(row_id).await.unwrap().unwrap().config, content);
+        assert_eq!(api.config_file(9_999_999).await.unwrap(), None);
+
+        let task_id = new_upload_task_id();
+        let package = b"\x1f\x8b fake tgz bytes".to_vec();
+        api.upload_patch_package(
+            APP,
+            RPC,
+            &task_id,
+            &format!("{RPC}.tgz"),
+            &package,
+            "upload package",
+        )
+        .await
+        .unwrap();
+        let patch = api
+            .get_server_patch(&task_id)
+            .await
+            .unwrap()
+            .expect("patch by task id");
+        assert_eq!(patch.server, format!("{APP}.{RPC}"));
+        assert_eq!(emu.handle().patches(APP, RPC).last().unwrap().0, patch.id);
+        assert_eq!(api.get_server_patch("no-such-task").await.unwrap(), None);
+
+        let report = run_task(&api, &TaskRequest::patch(node.id, patch.id), POLL, LIMIT)
+            .await
+            .unwrap();
+        assert_eq!(report.task.state(), TaskState::Success);
+        let after = api.server_by_id(node.id).await.unwrap();
+        assert!(after.is_running(), "{after:?}");
+        assert_eq!(after.patch_id(), Some(patch.id));
+    }
+
+    #[tokio::test]
+    async fn expand_from_an_existing_node_then_undeploy() {
+        let emu = emulator(Vec::new(), Duration::ZERO).await;
+        let seeded = emu.handle().seed_deployed_server(
+            APP,
+            RPC,
+            "RpcServiceObj",
+            OLD,
+            &[("config.ini", "[rpc]\n"), ("ca.crt", "CA")],
+            b"package",
+        );
+        let api = client(&emu.base_url());
+
+        let preview = api
+            .expand_server_preview(&ExpandPreviewRequest::new(APP, RPC, OLD, &[NEW]))
+            .await
+            .unwrap();
+        assert_eq!(preview.len(), 1);
+        assert_eq!(
+            (preview[0].obj_name.as_str(), preview[0].node_name.as_str()),
+            ("RpcServiceObj", NEW)
+        );
+        let port = api.auto_port(NEW).await.unwrap();
+        let req = ExpandRequest::from_preview(APP, RPC, OLD, &[(preview[0].clone(), port)]);
+        api.expand_server(&req).await.unwrap();
+        let rows = api.server_list(APP, Some(RPC)).await.unwrap();
+        let new_row = rows
+            .iter()
+            .find(|r| r.node_name == NEW)
+            .expect("expanded row")
+            .clone();
+        assert_eq!(rows.len(), 2);
+
+        let row_id = push_config(&api, RPC, NEW, "config.ini", "[rpc]\nnew\n").await;
+        run_task(
+            &api,
+            &TaskRequest::patch(new_row.id, seeded.patch_id),
+            POLL,
+            LIMIT,
+        )
+        .await
+        .unwrap();
+        assert!(api.server_by_id(new_row.id).await.unwrap().is_running());
+
+        // Rollback path: stop, drop the node row, undeploy.
+        let stop = TaskRequest::single(new_row.id, TaskCommand::Stop, Default::default());
+        run_task(&api, &stop, POLL, LIMIT).await.unwrap();
+        assert!(!api.server_by_id(new_row.id).await.unwrap().is_running());
+        api.delete_config_file(row_id).await.unwrap();
+        assert_eq!(api.config_file(row_id).await.unwrap(), None);
+        let undeploy = TaskRequest::single(new_row.id, TaskCommand::UndeployTars, Default::default());
+        run_task(&api, &undeploy, POLL, LIMIT).await.unwrap();
+        let rows = api.server_list(APP, Some(RPC)).await.unwrap();
+        assert_eq!(
+            rows.iter().map(|r| r.node_name.as_str()).collect::<Vec<_>>(),
+            vec![OLD]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wrong_token_is_unauthorized_and_never_shown() {
+        let emu = emulator(Vec::new(), Duration::ZERO).await;
+        let wrong = HttpTarsClient::new(ClientConfig {
+            token: Secret::new("wrong-token-0123456789"),
+            ..config(&emu.base_url())
+        })
+        .unwrap();
+        for err in [
+            wrong.check_token().await.unwrap_err(),
+            wrong.server_list(APP, None).await.unwrap_err(),
+        ] {
+            assert!(matches!(err, TarsError::Unauthorized(_)), "{err:?}");
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains("wrong-token-0123456789"), "{text}");
+            assert!(text.contains(TOKEN_HINT), "{text}");
+        }
+
+        emu.handle().add_user_token("viewer-token-xyz", "bob");
+        let viewer = HttpTarsClient::new(ClientConfig {
+            token: Secret::new("viewer-token-xyz"),
+            ..config(&emu.base_url())
+        })
+        .unwrap();
+        viewer.check_token().await.unwrap();
+        let err = viewer.config_file_list(APP, RPC).await.unwrap_err();
+        assert!(matches!(err, TarsError::Forbidden(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn latency_within_and_past_the_timeout() {
+        let emu = emulator(Vec::new(), Duration::from_millis(300)).await;
+        let started = Instant::now();
+        client(&emu.base_url()).node_list().await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(300));
+
+        let impatient = HttpTarsClient::new(ClientConfig {
+            timeout: Duration::from_millis(100),
+            retries: 0,
+            ..config(&emu.base_url())
+        })
+        .unwrap();
+        let err = impatient.node_list().await.unwrap_err();
+        assert!(matches!(err, TarsError::Timeout { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn api_fault_fails_once_and_a_post_is_not_retried() {
+        let emu = emulator(vec![rule("api:deploy_server#1")], Duration::ZERO).await;
+        let api = client(&emu.base_url());
+        let req = DeployRequest::bcos(APP, RPC, NEW, "RpcServiceObj", 24567);
+        let err = api.deploy_server(&req).await.unwrap_err();
+        assert!(matches!(err, TarsError::Api(_)), "{err:?}");
+        assert_eq!(err.ret_code(), Some(500));
+        assert!(
+            err.to_string().contains("system error"),
+            "English via __locale=en: {err}"
+        );
+        assert_eq!(emu.handle().call_count("deploy_server"), 1);
+        assert_eq!(api.deploy_server(&req).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn task_fault_gives_task_failed_naming_the_node() {
+        let emu = emulator(vec![rule(&format!("task:patch_tars@{NEW}"))], Duration::ZERO).await;
+        let seeded = emu
+            .handle()
+            .seed_deployed_server(APP, RPC, "RpcServiceObj", NEW, &[], b"p");
+        let err = run_task(
+            &client(&emu.base_url()),
+            &TaskRequest::patch(seeded.server_id, seeded.patch_id),
+            POLL,
+            LIMIT,
+        )
+        .await
+        .unwrap_err();
+        match err {
+            TarsError::TaskFailed {
+                node,
+                command,
+                status,
+                execute_info,
+                ..
+            } => {
+                assert_eq!(
+                    (node.as_str(), command.as_str(), status),
+                    (NEW, "patch_tars", TaskState::Failed)
+                );
+                assert!(execute_info.contains("injected fault"), "{execute_info}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_down_node_is_reported_and_its_tasks_fail() {
+        let emu = emulator(vec![rule(&format!("node-down:{NEW}"))], Duration::ZERO).await;
+        let seeded = emu
+            .handle()
+            .seed_deployed_server(APP, RPC, "RpcServiceObj", NEW, &[], b"p");
+        let api = client(&emu.base_url());
+        let nodes = api.list_tars_node().await.unwrap();
+        let down = nodes.iter().find(|n| n.node_name == NEW).unwrap();
+        assert!(!down.is_alive(), "{down:?}");
+        assert!(nodes.iter().find(|n| n.node_name == OLD).unwrap().is_alive());
+        let restart = TaskRequest::single(seeded.server_id, TaskCommand::Restart, Default::default());
+        let err = run_task(&api, &restart, POLL, LIMIT).await.unwrap_err();
+        assert!(
+            matches!(err, TarsError::TaskFailed { ref node, .. } if node == NEW),
+            "{err:?}"
+        );
+    }
+}
