@@ -18,34 +18,6 @@ use tarsform::emulator::{self, EmulatorConfig, EmulatorHandle};
 
 const TOKEN: &str = "apply-scale-bench-ticket";
 
-/// Every endpoint the emulator serves (src/emulator/endpoints/mod.rs).
-const ENDPOINTS: &[&str] = &[
-    "add_application",
-    "application_list",
-    "server_list",
-    "server",
-    "get_realtime_state",
-    "auto_port",
-    "deploy_server",
-    "config_file_list",
-    "add_config_file",
-    "node_config_file_list",
-    "update_config_file",
-    "config_file",
-    "delete_config_file",
-    "merged_node_config",
-    "upload_patch_package",
-    "get_server_patch",
-    "expand_server_preview",
-    "expand_server",
-    "add_task",
-    "task",
-    "node_list",
-    "list_tars_node",
-    "check_tars_node",
-    "ticket",
-];
-
 struct Settings {
     agencies: usize,
     hosts: usize,
@@ -231,7 +203,9 @@ fn apply_once(settings: &Settings, parallelism: usize, rt: &tokio::runtime::Runt
         status.success(),
         "apply --parallelism {parallelism} failed:\n{log}"
     );
-    let calls = ENDPOINTS.iter().map(|e| u64::from(handle.call_count(e))).sum();
+    let calls = tarsform::emulator::endpoint_names()
+        .map(|e| u64::from(handle.call_count(e)))
+        .sum();
     let report = std::fs::read_to_string(&rss_file).unwrap_or_default();
     let peak_rss_kib = time_v_field(&report, "Maximum resident set size (kbytes)")
         .map(|k| k as u64)

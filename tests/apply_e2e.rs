@@ -80,34 +80,6 @@ fn seed_expansion_applies_replans_clean_and_destroys_only_the_new_host() {
     assert!(!bed.exists(JOURNAL), "journal left after destroy");
 }
 
-/// Every endpoint the emulator serves (src/emulator/endpoints/mod.rs).
-const ENDPOINTS: &[&str] = &[
-    "add_application",
-    "application_list",
-    "server_list",
-    "server",
-    "get_realtime_state",
-    "auto_port",
-    "deploy_server",
-    "config_file_list",
-    "add_config_file",
-    "node_config_file_list",
-    "update_config_file",
-    "config_file",
-    "delete_config_file",
-    "merged_node_config",
-    "upload_patch_package",
-    "get_server_patch",
-    "expand_server_preview",
-    "expand_server",
-    "add_task",
-    "task",
-    "node_list",
-    "list_tars_node",
-    "check_tars_node",
-    "ticket",
-];
-
 fn apply_args(parallelism: usize) -> Vec<String> {
     let p = parallelism.to_string();
     [
@@ -129,9 +101,8 @@ fn calls_of_clean_apply(start: Start, parallelism: usize) -> Vec<(&'static str, 
     let run = bed.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(run.code, Some(0), "clean apply: {}", run.both());
     let handle = bed.handle();
-    ENDPOINTS
-        .iter()
-        .map(|e| (*e, handle.call_count(e)))
+    tarsform::emulator::endpoint_names()
+        .map(|e| (e, handle.call_count(e)))
         .filter(|(_, n)| *n > 0)
         .collect()
 }

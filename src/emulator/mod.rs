@@ -27,6 +27,11 @@ mod tasks;
 mod view;
 
 pub use fault::{FaultRule, FaultRuleError};
+
+/// The name of every endpoint the emulator serves, e.g. for counting calls.
+pub fn endpoint_names() -> impl Iterator<Item = &'static str> {
+    endpoints::names()
+}
 pub use handle::{EmulatorHandle, SeededServer};
 pub use view::{AdapterView, ConfigView, ModelView, ServerView};
 

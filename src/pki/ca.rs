@@ -38,22 +38,32 @@ impl Ca {
     }
 }
 
-/// A self-signed CA: subject `CN=FISCO-BCOS, O=FISCO-BCOS, OU=chain`, `CA:TRUE`.
-pub fn new_ca(keys: &mut dyn KeySource) -> Result<CaMaterial, PkiError> {
-    let key = keys.next_key()?;
+/// Parameters every certificate shares: subject `CN=FISCO-BCOS, O=<org>, OU=<unit>`,
+/// 36500 days from the key source's clock, a serial from the key source.
+pub(super) fn base_params(
+    keys: &mut dyn KeySource,
+    key: &rcgen::KeyPair,
+    org: &str,
+    unit: &str,
+) -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
     params.distinguished_name.push(DnType::CommonName, "FISCO-BCOS");
+    params.distinguished_name.push(DnType::OrganizationName, org);
     params
         .distinguished_name
-        .push(DnType::OrganizationName, "FISCO-BCOS");
-    params
-        .distinguished_name
-        .push(DnType::OrganizationalUnitName, "chain");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        .push(DnType::OrganizationalUnitName, unit);
     params.not_before = keys.not_before();
     params.not_after = params.not_before + time::Duration::days(VALIDITY_DAYS);
-    params.serial_number = Some(keys.serial_for(&key));
+    params.serial_number = Some(keys.serial_for(key));
+    params
+}
+
+/// A self-signed CA: subject `CN=FISCO-BCOS, O=FISCO-BCOS, OU=chain`, `CA:TRUE`.
+pub fn new_ca(keys: &mut dyn KeySource) -> Result<CaMaterial, PkiError> {
+    let key = keys.next_key()?;
+    let mut params = base_params(keys, &key, "FISCO-BCOS", "chain");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let cert = params.self_signed(&key).map_err(|e| PkiError::Sign {
         what: "CA".into(),
         reason: e.to_string(),

@@ -2,12 +2,12 @@
 //! for rpc, `sdk` (handed to SDK clients). Both: subject `CN=FISCO-BCOS, O=fisco-bcos,
 //! OU=agency`, `CA:FALSE`, keyUsage nonRepudiation, digitalSignature, keyEncipherment.
 
-use rcgen::{CertificateParams, DnType, IsCa, KeyUsagePurpose};
+use rcgen::{IsCa, KeyUsagePurpose};
 
+use super::PkiError;
 use super::ca::Ca;
 use super::keys::KeySource;
 use super::parse::{cert_der, check_key_matches, parse_cert, parse_rsa_key};
-use super::{PkiError, VALIDITY_DAYS};
 use crate::secret::Secret;
 
 /// A leaf's files: `<purpose>.crt` and `<purpose>.key` (unencrypted PKCS#8).
@@ -23,24 +23,13 @@ pub fn issue_leaf(ca: &Ca, purpose: &str, keys: &mut dyn KeySource) -> Result<Le
         return Err(PkiError::UnknownPurpose(purpose.to_string()));
     }
     let key = keys.next_key()?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, "FISCO-BCOS");
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "fisco-bcos");
-    params
-        .distinguished_name
-        .push(DnType::OrganizationalUnitName, "agency");
+    let mut params = super::ca::base_params(keys, &key, "fisco-bcos", "agency");
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![
         KeyUsagePurpose::ContentCommitment,
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
-    params.not_before = keys.not_before();
-    params.not_after = params.not_before + time::Duration::days(VALIDITY_DAYS);
-    params.serial_number = Some(keys.serial_for(&key));
     let cert = params.signed_by(&key, ca.issuer()).map_err(|e| PkiError::Sign {
         what: purpose.to_string(),
         reason: e.to_string(),

@@ -127,6 +127,11 @@ static ROUTES: &[Route] = &[
     },
 ];
 
+/// The name of every endpoint served (the path segment after `/api/`).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    ROUTES.iter().map(|r| r.name)
+}
+
 pub fn find(name: &str) -> Option<&'static Route> {
     ROUTES.iter().find(|r| r.name == name)
 }
