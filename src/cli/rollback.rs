@@ -53,13 +53,14 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
         .filter(|h| h.step != "run")
         .map(|h| classify(&h))
         .collect();
+    inputs::read_checked_state(&state_path, Some(&topology.chain.chain_id))?;
     let state = store
         .load_or_new(&topology.chain.chain_id)
         .map_err(anyhow::Error::new)?;
     let file = JournalFile::resume(&state_path)
         .map_err(anyhow::Error::new)?
         .context("journal vanished")?;
-    let api = Arc::new(client_for(&topology)?);
+    let api = Arc::new(client_for(&topology)?.with_run_limit(args.run_timeout.timeout));
     let plan = Arc::new(plan);
     let runner = TarsRunner::new(
         api,

@@ -15,6 +15,7 @@ use super::dto::{
 use super::error::TarsError;
 use super::http::{Body, Call, ClientConfig, Reply, Transport};
 use super::task::{Task, TaskRequest};
+use crate::secret::Secret;
 
 /// The real Tars client. Cheap to clone; clones share one connection pool.
 #[derive(Debug, Clone)]
@@ -49,6 +50,21 @@ impl HttpTarsClient {
     /// The configured per-call timeout.
     pub fn timeout(&self) -> Duration {
         self.transport.config.timeout
+    }
+
+    /// Every call made after `limit` has passed from now fails with
+    /// [`TarsError::RunDeadline`]: the whole-run `--timeout`.
+    pub fn with_run_limit(mut self, limit: Duration) -> Self {
+        self.transport.set_run_limit(limit);
+        self
+    }
+
+    /// Secrets besides the token (e.g. `cipher_data_key`) that errors must never show.
+    pub fn with_secrets(self, secrets: impl IntoIterator<Item = Secret>) -> Self {
+        secrets
+            .into_iter()
+            .for_each(|s| self.transport.redactor.add_secret(&s));
+        self
     }
 
     async fn call(&self, call: Call) -> Result<Reply, TarsError> {
