@@ -26,6 +26,7 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(&args.config.config)?;
     let state_path = inputs::state_path(args.state.state.as_deref(), &topology.chain.chain_id);
     let store = StateStore::open(&state_path, "rollback").map_err(anyhow::Error::new)?;
+    inputs::read_checked_state(&state_path, Some(&topology.chain.chain_id))?;
     let Some(journal) = JournalFile::load(&state_path).map_err(anyhow::Error::new)? else {
         println!(
             "Nothing to roll back: there is no journal next to {}.",
@@ -53,7 +54,6 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
         .filter(|h| h.step != "run")
         .map(|h| classify(&h))
         .collect();
-    inputs::read_checked_state(&state_path, Some(&topology.chain.chain_id))?;
     let state = store
         .load_or_new(&topology.chain.chain_id)
         .map_err(anyhow::Error::new)?;
