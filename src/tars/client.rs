@@ -71,13 +71,18 @@ impl HttpTarsClient {
         self.transport.call(&call).await
     }
 
-    async fn application_known(&self, app: &str) -> bool {
-        if let Ok(names) = self.application_list().await
-            && names.iter().any(|n| n == app)
-        {
-            return true;
+    /// Whether Tars knows `app`; only the run's deadline stops the check.
+    async fn application_known(&self, app: &str) -> Result<bool, TarsError> {
+        match self.application_list().await {
+            Ok(names) if names.iter().any(|n| n == app) => return Ok(true),
+            Err(e @ TarsError::RunDeadline { .. }) => return Err(e),
+            _ => {}
         }
-        matches!(self.server_list(app, None).await, Ok(rows) if !rows.is_empty())
+        match self.server_list(app, None).await {
+            Ok(rows) => Ok(!rows.is_empty()),
+            Err(e @ TarsError::RunDeadline { .. }) => Err(e),
+            Err(_) => Ok(false),
+        }
     }
 }
 
@@ -127,7 +132,7 @@ impl TarsApi for HttpTarsClient {
         match self.call(call).await {
             Ok(_) => Ok(AppCreated::Created),
             Err(err @ (TarsError::Api(_) | TarsError::AlreadyExists { .. })) => {
-                if self.application_known(app).await {
+                if self.application_known(app).await? {
                     Ok(AppCreated::AlreadyExists)
                 } else {
                     Err(err)
