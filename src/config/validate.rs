@@ -141,14 +141,15 @@ fn tars_settings(
 fn has_credentials(raw: &str) -> bool {
     let rest = raw.trim();
     let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    // Up to the path only: a password may hold an unescaped `?` or `#`.
+    let authority = rest.split('/').next().unwrap_or("");
     authority.contains('@')
 }
 
 /// `raw` with everything between `://` and the last `@` of the authority hidden.
 fn without_credentials(raw: &str) -> String {
     let (scheme, rest) = raw.split_once("://").unwrap_or(("", raw));
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end = rest.find('/').unwrap_or(rest.len());
     let host = rest[..end].rsplit_once('@').map_or(&rest[..end], |(_, h)| h);
     let prefix = if scheme.is_empty() {
         String::new()
@@ -825,6 +826,11 @@ mod tests {
             assert!(!errs[0].message.contains("hunter22") && !errs[0].message.contains("admin"));
         }
         assert!(!has_credentials("http://127.0.0.1:3000/path?x=a@b"));
+        assert!(has_credentials("http://u:p#x@127.0.0.1:3000"));
+        assert_eq!(
+            without_credentials("http://u:p#x@h:1/a"),
+            "http://(sensitive)@h:1/a"
+        );
     }
 
     #[test]

@@ -203,9 +203,14 @@ impl Transport {
             text.push('/');
         }
         let base = Url::parse(&text).map_err(|e| {
-            TarsError::Config(format!(
-                "tars_url `{}` is not a URL ({e})\nhint: write it like http://127.0.0.1:3000",
+            // Never echo what could be a password.
+            let shown = if config.base_url.contains('@') {
+                "(sensitive)".to_string()
+            } else {
                 config.token.redact_in(&config.base_url)
+            };
+            TarsError::Config(format!(
+                "tars_url `{shown}` is not a URL ({e})\nhint: write it like http://127.0.0.1:3000"
             ))
         })?;
         if !matches!(base.scheme(), "http" | "https") {
