@@ -333,3 +333,37 @@ fn short_tokens_and_credentials_in_the_url_are_refused_unshown() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_prints_a_forged_err_msg_on_one_escaped_line() {
+    let forged = "no\n\u{1b}[32mApply complete!\u{1b}[0m Resources: 0 added\u{202e}";
+    let base = serve(Router::new().fallback(move || async move { envelope(forged, "null") })).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[tars]\ntars_url = \"{base}\"\ntars_token = \"\"\n\n[[agency]]\nname = \"agencyA\"\n    [agency.rpc]\n    deploy_ip = [\"172.25.0.5\"]\n"
+    );
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    let path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tarsform"))
+            .args(["plan", "-c", "config.toml"])
+            .current_dir(path)
+            .env("TARSFORM_TARS_TOKEN", TOKEN)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no\\n\\u{1b}[32mApply complete!"), "{stderr}");
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with("Apply complete!")),
+        "{stderr}"
+    );
+    assert_safe(&stderr);
+    assert_safe(&String::from_utf8_lossy(&out.stdout));
+}
