@@ -151,7 +151,7 @@ pub fn expand(plan: &Plan) -> Expanded {
         let a = &change.address;
         let ops: &[Op] = match (a.kind(), change.action) {
             (_, Action::NoOp | Action::Read) | (ResourceKind::Tarsnode, _) => &[],
-            (ResourceKind::Ca, Action::Import) => &[Op::Adopt],
+            (ResourceKind::Ca, Action::Import | Action::Update) => &[Op::Adopt],
             (ResourceKind::Ca, Action::Delete) => &[],
             (ResourceKind::Ca, _) => &[Op::CreateCa],
             (ResourceKind::Cert, Action::Import) => &[Op::Adopt],

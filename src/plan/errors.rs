@@ -30,8 +30,20 @@ pub enum PlanError {
     },
 
     #[error(
-        "`{cert}`: the CA at `{dir}` has ca.crt but no ca.key, so the certificate cannot be signed\n\
-         hint: restore `{dir}/ca.key`"
+        "the {kind} CA at `{dir}` {problem}; existing {kind} nodes:\n{}\nnothing was changed\nhint: {hint}",
+        nodes.join("\n")
+    )]
+    CaContinuity {
+        kind: String,
+        dir: String,
+        problem: String,
+        nodes: Vec<String>,
+        hint: String,
+    },
+
+    #[error(
+        "`{cert}`: no ca.key at `{dir}`, so the certificate cannot be signed\n\
+         hint: restore `{dir}` (ca.crt and ca.key of the CA the existing nodes use), then plan again"
     )]
     CaKeyMissing { cert: String, dir: String },
 

@@ -278,7 +278,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 let (pem, created) = blocking(move || local_ops::create_ca(&dir, keys.as_mut())).await?;
                 let entry = Self::entry(
                     change,
-                    &[("cert_sha256", json!(pem_sha256(&pem)))],
+                    &[("cert_sha256", json!(pem_sha256(&pem))), ("cert_pem", json!(pem))],
                     ResourceStatus::Ready,
                 );
                 Ok(Outcome {

@@ -18,6 +18,7 @@ use crate::graph::kind_of_server;
 use crate::render;
 
 mod ca;
+mod ca_continuity;
 mod cert;
 mod config;
 mod delete;
@@ -33,6 +34,7 @@ const SENSITIVE_FILES: [&str; 1] = ["ssl.key"];
 pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut p = Planner::new(input);
     if !input.options.destroy {
+        p.check_ca_continuity()?;
         for svc in input.topology.services() {
             p.plan_service(svc);
         }
@@ -76,11 +78,16 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
 /// What the planner knows about the CA of one service type.
 struct CaFacts {
     dir: String,
+    /// The CA certificate in use: the local `ca.crt`, else the one recorded in state.
     pem: Option<String>,
     digest: Option<String>,
     /// sha256 of the `ca.crt` bytes, as pushed to nodes.
     file_digest: String,
     key_present: bool,
+    /// Whether `ca.crt` is on disk (else `pem` comes from state, if anywhere).
+    local: bool,
+    /// The CA fingerprint recorded in state.
+    state_digest: Option<String>,
 }
 
 /// The desired content of one config file.
@@ -125,13 +132,23 @@ impl<'a> Planner<'a> {
             .into_iter()
             .map(|kind| {
                 let local = input.local.cas.get(&kind);
-                let pem = local.and_then(|c| c.cert_pem.clone());
+                let local_pem = local.and_then(|c| c.cert_pem.clone());
+                let recorded = input
+                    .state
+                    .and_then(|s| s.resources.get(&Address::ca(kind)))
+                    .map(|r| &r.attributes);
+                let recorded_str = |key: &str| recorded.and_then(|a| a.get(key)).and_then(Value::as_str);
+                let state_digest = recorded_str("cert_sha256").map(str::to_string);
+                let is_local = local_pem.is_some();
+                let pem = local_pem.or_else(|| recorded_str("cert_pem").map(str::to_string));
                 let facts = CaFacts {
                     dir: Paths::new(topology, &input.options.generated_root).ca_dir(topology, kind),
                     digest: pem.as_deref().map(pem_sha256),
                     file_digest: sha256_hex(pem.as_deref().unwrap_or_default().as_bytes()),
                     pem,
                     key_present: local.is_some_and(|c| c.key_present),
+                    local: is_local,
+                    state_digest,
                 };
                 (kind, facts)
             })
