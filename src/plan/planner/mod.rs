@@ -39,6 +39,7 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             p.plan_service(svc);
         }
         p.plan_cas();
+        p.note_full_restarts();
     }
     p.plan_deletions();
     let scope = targets::scope(input, &p.changes);
@@ -283,6 +284,29 @@ impl<'a> Planner<'a> {
             },
         );
         action
+    }
+
+    /// Says so when every running node of a server restarts in this plan.
+    fn note_full_restarts(&mut self) {
+        for svc in self.topology.services() {
+            let server = svc.server_name();
+            let running = self.existing_nodes(&server);
+            let restarting = running
+                .iter()
+                .filter(|ip| {
+                    self.changes.get(&Address::node(&server, ip)).is_some_and(|c| {
+                        c.action == Action::Update
+                            || (c.action == Action::Import && c.attr("restart_reason").is_some())
+                    })
+                })
+                .count();
+            if restarting > 0 && restarting == running.len() {
+                self.notes.push(format!(
+                    "every node of server `{server}` restarts ({restarting} node(s), one at a time); \
+                     with one node the service is down while it restarts"
+                ));
+            }
+        }
     }
 
     fn plan_service(&mut self, svc: ServiceRef<'_>) {

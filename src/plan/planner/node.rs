@@ -31,7 +31,12 @@ impl Planner<'_> {
         after.set("obj_name", node.kind.obj_name());
         after.set("package_sha256", server_package.clone());
         let refreshed = self.observed().is_some();
-        let package_changed = matches!(server_action, Action::Update | Action::Import)
+        let adopted_as_is = self
+            .changes
+            .get(&Address::server(node.server))
+            .is_some_and(|c| c.attr("adopted_as_is").is_some());
+        let package_changed = server_action == Action::Update
+            || (server_action == Action::Import && !adopted_as_is)
             || before
                 .and_then(|b| b.get("package_sha256"))
                 .and_then(Value::as_str)
