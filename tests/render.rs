@@ -699,12 +699,12 @@ fn render_command_writes_then_keeps_and_reports_each_file() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("written   generated/agencyABcosRpcService.tgz  sha256:"),
+        stdout.contains("written   generated/packages/agencyABcosRpcService.tgz  sha256:"),
         "{stdout}"
     );
     assert!(
         stdout.contains(
-            "skipped   generated/agencyABcosGatewayService.tgz  (binary/BcosGatewayService.tgz not found)"
+            "skipped   generated/packages/agencyABcosGatewayService.tgz  (binary/BcosGatewayService.tgz not found)"
         ),
         "{stdout}"
     );
