@@ -152,6 +152,10 @@ impl Planner<'_> {
                 Some(false) => "its ssl.crt does not verify against this CA".to_string(),
                 None => "its ssl.crt could not be checked".to_string(),
             },
+            (Some(leaf), None) => match issuer(leaf) {
+                Some(dn) => format!("its ssl.crt was issued by `{dn}`"),
+                None => "its ssl.crt is not a readable certificate".to_string(),
+            },
             _ => match &s.ssl_ca_in_state {
                 Some(d) => format!("state says its ssl.crt was issued by CA {}", short(d)),
                 None => "ssl.crt not seen".to_string(),
@@ -174,6 +178,13 @@ pub(super) fn signed_by(leaf_pem: &str, ca_pem: &str) -> Option<bool> {
     let (_, ca) = X509Certificate::from_der(&ca_der).ok()?;
     let (_, leaf) = X509Certificate::from_der(&leaf_der).ok()?;
     Some(leaf.verify_signature(Some(ca.public_key())).is_ok())
+}
+
+/// The issuer name of a certificate, as text.
+fn issuer(pem: &str) -> Option<String> {
+    let der = pem_der(pem)?;
+    let (_, cert) = X509Certificate::from_der(&der).ok()?;
+    Some(cert.issuer().to_string())
 }
 
 fn pem_der(pem: &str) -> Option<Vec<u8>> {
