@@ -38,6 +38,8 @@ fn service(kind: ServiceKind, ips: &[&str], port: u16) -> Service {
             ],
             ServiceKind::Rpc => vec![],
         },
+        prevent_destroy: None,
+        nodes: Default::default(),
     }
 }
 

@@ -23,6 +23,7 @@ mod cert;
 mod config;
 mod delete;
 mod node;
+mod protect;
 mod server;
 mod tarsnode;
 
@@ -50,6 +51,7 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     if let Some((_, err)) = p.blockers.into_iter().next() {
         return Err(err);
     }
+    protect::check(input, &p.changes)?;
     let mut changes = p.changes;
     let mut preconditions = p.preconditions;
     plan_tarsnodes(input, &mut changes, &mut preconditions, scope.as_ref())?;

@@ -50,6 +50,7 @@ impl Planner<'_> {
         let gone = before.is_some() && refreshed && node.observed.is_none();
         let (action, reason) = if let (None, Some(obs)) = (before, node.observed) {
             after.set("server_id", obs.server_id);
+            after.set("imported", true);
             if let Some(port) = obs.adapter_port {
                 after.set("adapter_port", port);
             }
