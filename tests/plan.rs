@@ -1071,3 +1071,100 @@ fn a_ca_is_created_only_when_no_node_of_its_type_exists() {
             .is_none_or(|c| c.action != Action::Create)
     );
 }
+
+// ---------------------------------------------------------------- protection and targets
+
+const RPC_SERVER: &str = "agencyABcosRpcService";
+
+fn without_rpc() -> Topology {
+    let mut a = agency("agencyA", &[NEW], 10200, 40300);
+    a.rpc = None;
+    topology(vec![a])
+}
+
+fn mark_imported(w: &mut World, node: &Address) {
+    w.state
+        .as_mut()
+        .unwrap()
+        .resources
+        .get_mut(node)
+        .unwrap()
+        .attributes
+        .insert("imported".into(), json!(true));
+}
+
+#[test]
+fn an_imported_node_is_destroyed_only_when_targeted_or_allowed() {
+    let mut w = World::seed();
+    w.apply();
+    let node = Address::node(RPC_SERVER, NEW);
+    mark_imported(&mut w, &node);
+    w.topology = without_rpc();
+    let err = w.plan_with(true, PlanOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::ProtectedNodes { nodes } if nodes == &vec![node.to_string()]),
+        "{err}"
+    );
+    assert!(err.to_string().contains("-c config.toml -c expand.toml"), "{err}");
+
+    let targeted = PlanOptions {
+        targets: vec![format!("server[\"{RPC_SERVER}\"]").parse::<Target>().unwrap()],
+        ..PlanOptions::default()
+    };
+    let plan = w.plan_with(true, targeted).unwrap();
+    assert_eq!(plan.change(&node).unwrap().action, Action::Delete);
+    // The server target takes the node's certs and configs with it.
+    for file in ServiceKind::Rpc.config_files() {
+        let c = plan.change(&Address::config(RPC_SERVER, NEW, file));
+        assert_eq!(c.map(|c| c.action), Some(Action::Delete), "{file}");
+    }
+    for purpose in ServiceKind::Rpc.cert_purposes() {
+        let c = plan.change(&Address::cert(RPC_SERVER, NEW, purpose));
+        assert_eq!(c.map(|c| c.action), Some(Action::Delete), "{purpose}");
+    }
+    assert_eq!(plan.summary().nodes_destroyed, 1);
+    for text in [view::human(&plan, false), view::markdown(&plan), view::json(&plan)] {
+        assert!(text.contains("this plan destroys 1 node(s)"), "{text}");
+    }
+}
+
+#[test]
+fn prevent_destroy_false_allows_and_true_protects_every_node() {
+    let mut w = World::seed();
+    w.apply();
+    let node = Address::node(RPC_SERVER, NEW);
+    mark_imported(&mut w, &node);
+    // The IP leaves deploy_ip; the service stays and says whether that is allowed.
+    let mut topo = topology(vec![agency("agencyA", &["172.25.0.6"], 10200, 40300)]);
+    topo.agencies[0].rpc.as_mut().unwrap().prevent_destroy = Some(false);
+    w.topology = topo.clone();
+    w.observed.tarsnodes.insert("172.25.0.6".into(), true);
+    let plan = w.plan_with(true, PlanOptions::default()).unwrap();
+    assert_eq!(plan.change(&node).unwrap().action, Action::Delete);
+
+    mark_imported(&mut w, &node);
+    w.state
+        .as_mut()
+        .unwrap()
+        .resources
+        .get_mut(&node)
+        .unwrap()
+        .attributes
+        .insert("imported".into(), json!(false));
+    topo.agencies[0].rpc.as_mut().unwrap().prevent_destroy = Some(true);
+    w.topology = topo;
+    let err = w.plan_with(true, PlanOptions::default()).unwrap_err();
+    assert!(matches!(err, PlanError::ProtectedNodes { .. }), "{err}");
+}
+
+#[test]
+fn a_node_tarsform_created_is_not_protected_by_default() {
+    let mut w = World::seed();
+    w.apply();
+    w.topology = without_rpc();
+    let plan = w.plan();
+    assert_eq!(
+        plan.change(&Address::node(RPC_SERVER, NEW)).unwrap().action,
+        Action::Delete
+    );
+}
