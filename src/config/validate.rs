@@ -389,6 +389,8 @@ fn service(
         listen_port,
         thread_count,
         peers,
+        prevent_destroy: raw.prevent_destroy.as_ref().map(|b| b.value),
+        nodes: Default::default(),
     })
 }
 
