@@ -167,7 +167,7 @@ fn apply_with_fault(start: Start, parallelism: usize, rule: &str) -> Result<Faul
             if !run.stderr.contains(what) {
                 return fail(format!("stderr does not name `{what}`"));
             }
-            let before_steps = run.stderr.contains("reading Tars before planning");
+            let before_steps = run.stderr.contains("reading Tars before");
             if !before_steps && !run.stderr.contains("Rollback complete") {
                 return fail("no `Rollback complete`".into());
             }
