@@ -205,6 +205,16 @@ impl Bed {
         run
     }
 
+    /// Like [`Bed::run`] with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = self.command(args).envs(env.iter().copied()).output().expect("run tarsform");
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     pub fn apply(&self) -> Run {
         self.run(&["apply", "-c", "config.toml", "--auto-approve"])
     }
