@@ -292,7 +292,14 @@ fn sweep(scenario: Scenario, ks: Option<&[usize]>, inside: bool) -> Counts {
     let planned = planned_model(scenario);
     let pair = (ModelView::default(), planned.clone());
     let mut counts = Counts::default();
+    let verbose = ks.is_none();
     let tally = |r: Result<Trial, String>, counts: &mut Counts| {
+        if verbose {
+            match &r {
+                Ok(t) => eprintln!("  {scenario:?} trial {}: {t:?}", counts.trials + 1),
+                Err(e) => eprintln!("  {scenario:?} trial {}: FAILED {}", counts.trials + 1, e.lines().next().unwrap_or("")),
+            }
+        }
         counts.trials += 1;
         match r {
             Ok(Trial::RolledBack) => counts.rolled_back += 1,

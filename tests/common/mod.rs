@@ -180,7 +180,9 @@ impl Bed {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tarsform"));
+        // A long sweep can run a copied binary while the tree is rebuilt.
+        let bin = std::env::var_os("TARSFORM_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tarsform").into());
+        let mut cmd = Command::new(bin);
         cmd.args(args)
             .current_dir(self.path())
             .env("TARSFORM_TARS_TOKEN", TOKEN)

@@ -190,6 +190,34 @@ impl<C: TarsApi> TarsRunner<C> {
         }
     }
 
+    /// The local path of a node file, from the workspace layout; refuses a plan that
+    /// names another path (`key` is the attribute holding it, e.g. `local_path`).
+    fn layout_path(&self, change: &ResourceChange, key: &str, file: &str) -> StepResult<PathBuf> {
+        let a = &change.address;
+        let (server, ip) = (&a.keys()[0], &a.keys()[1]);
+        let layout = crate::workspace::Layout::new(&self.plan.generated_root, &self.plan.application);
+        let kind = ServiceKind::of_server(server)
+            .ok_or_else(|| plan_err(format!("{a}: not an rpc or gateway server name")))?;
+        let ip: std::net::IpAddr = ip
+            .parse()
+            .map_err(|_| plan_err(format!("{a}: `{ip}` is not an IP address")))?;
+        let derived = match a.kind() {
+            ResourceKind::Cert => layout.cert_dir(kind, server, ip, file).join(file_name_for(key, file)),
+            _ => layout.config_path(kind, server, ip, file),
+        };
+        if let Some(named) = change.attr_str(key)
+            && Path::new(named) != derived
+        {
+            return Err(plan_err(format!(
+                "{a}: `{key}` names {named}, not {} (the workspace layout); refusing to write there\nhint: the plan or state was edited; run `tarsform plan` again",
+                derived.display()
+            )));
+        }
+        crate::workspace::inside(Path::new(&self.plan.generated_root), &derived)
+            .map_err(|e| plan_err(e.to_string()))?;
+        Ok(derived)
+    }
+
     async fn state_attr(&self, address: &Address, key: &str) -> Option<Value> {
         let ledger = self.ledger.lock().await;
         ledger
@@ -452,6 +480,14 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| plan_err(format!("key generation stopped: {e}")))?
         .map_err(StepError::from)
+}
+
+/// `ssl.crt` / `ssl.key` for a leaf of `purpose`.
+fn file_name_for(key: &str, purpose: &str) -> String {
+    match key {
+        "key_path" => format!("{purpose}.key"),
+        _ => format!("{purpose}.crt"),
+    }
 }
 
 fn node_keys(address: &Address) -> (&str, &str) {

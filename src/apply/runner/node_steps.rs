@@ -32,7 +32,7 @@ impl<C: TarsApi> TarsRunner<C> {
         let address = &change.address;
         let step = step_id(Op::PushConfig, Some(address));
         let (server, ip, file) = (&address.keys()[0], &address.keys()[1], &address.keys()[2]);
-        let local_path = PathBuf::from(Self::after_str(change, "local_path")?);
+        let local_path = self.layout_path(change, "local_path", file)?;
         let planned = change
             .after
             .as_ref()
@@ -185,10 +185,20 @@ impl<C: TarsApi> TarsRunner<C> {
         .await?;
         tars_ops::clean_after_undeploy(&*self.api, app, server, ip).await?;
         if !replacing {
-            self.commit_removals
-                .lock()
-                .expect("removals lock")
-                .extend(files.iter().map(|(_, p)| p.clone()));
+            // Derived from the layout, never from the paths the state names.
+            let layout = crate::workspace::Layout::new(&self.plan.generated_root, &self.plan.application);
+            if let (Some(kind), Ok(ip_addr)) = (ServiceKind::of_server(server), ip.parse::<std::net::IpAddr>()) {
+                let mut removals = self.commit_removals.lock().expect("removals lock");
+                removals.extend(
+                    files
+                        .iter()
+                        .map(|(file, _)| layout.config_path(kind, server, ip_addr, file)),
+                );
+                for purpose in ["ssl", "sdk"] {
+                    let dir = layout.cert_dir(kind, server, ip_addr, purpose);
+                    removals.extend(["ca.crt", "cert.cnf"].map(|f| dir.join(f)));
+                }
+            }
         }
         Ok(Outcome {
             undo,

@@ -70,8 +70,8 @@ impl<C: TarsApi> TarsRunner<C> {
                 .ok_or_else(|| plan_err(format!("{}: no directory known for {ca_addr}", change.address)))?,
         };
         let purpose = Self::after_str(change, "purpose")?;
-        let cert_path = PathBuf::from(Self::after_str(change, "cert_path")?);
-        let key_path = PathBuf::from(Self::after_str(change, "key_path")?);
+        let cert_path = self.layout_path(change, "cert_path", purpose)?;
+        let key_path = self.layout_path(change, "key_path", purpose)?;
         self.prepare(step, &local_ops::issue_cert_undo(&cert_path, &key_path))
             .await?;
         let mut keys = (self.keys)();
