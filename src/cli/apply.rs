@@ -74,6 +74,13 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         );
     }
     let leftover = JournalFile::load(&state_path).map_err(anyhow::Error::new)?;
+    // Half-created CAs and certificates of the interrupted run go before planning, so
+    // the plan creates them afresh.
+    if let Some(j) = &leftover {
+        for problem in crate::apply::recover::clean_local_leftovers(j) {
+            eprintln!("warning: cleaning what the interrupted run left: {problem}");
+        }
+    }
     let rt = runtime()?;
     let api = Arc::new(client_for(&topology)?);
     let ctx = inputs::gather(req.config, Some(&state_path), GENERATED_ROOT)?;
@@ -124,10 +131,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         );
     }
     if !plan.has_changes() {
-        if let Some(j) = &leftover {
-            for problem in crate::apply::recover::clean_local_leftovers(j) {
-                eprintln!("warning: cleaning what the interrupted run left: {problem}");
-            }
+        if leftover.is_some() {
             discard_journal(&state_path)?;
         }
         return Ok(Outcome::Success);
@@ -135,10 +139,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     if req.planfile.is_none() && !req.auto_approve {
         confirm(operation)?;
     }
-    if let Some(j) = &leftover {
-        for problem in crate::apply::recover::clean_local_leftovers(j) {
-            eprintln!("warning: cleaning what the interrupted run left: {problem}");
-        }
+    if leftover.is_some() {
         discard_journal(&state_path)?;
     }
     let state = store
