@@ -14,7 +14,9 @@ const SIDECAR: &str = "state/chain0.state.json.journal.secrets";
 const PLAN: &[&str] = &["plan", "-c", "config.toml", "--detailed-exitcode"];
 
 fn journal_of(bed: &Bed) -> tarsform::state::Journal {
-    JournalFile::load(&bed.path().join(STATE)).unwrap().expect("a journal")
+    JournalFile::load(&bed.path().join(STATE))
+        .unwrap()
+        .expect("a journal")
 }
 
 /// Runs `args` killed after journal entry `k`; `None` when the run finished first.
@@ -44,8 +46,22 @@ fn kill_where(
     panic!("no journal entry matched");
 }
 
-const APPLY1: &[&str] = &["apply", "-c", "config.toml", "--auto-approve", "--parallelism", "1"];
-const DESTROY1: &[&str] = &["destroy", "-c", "config.toml", "--auto-approve", "--parallelism", "1"];
+const APPLY1: &[&str] = &[
+    "apply",
+    "-c",
+    "config.toml",
+    "--auto-approve",
+    "--parallelism",
+    "1",
+];
+const DESTROY1: &[&str] = &[
+    "destroy",
+    "-c",
+    "config.toml",
+    "--auto-approve",
+    "--parallelism",
+    "1",
+];
 
 fn applied(bed: &Bed) {
     let run = bed.apply();
@@ -101,7 +117,10 @@ fn a_rollback_that_cannot_restore_a_row_prints_the_difference_and_exits_3() {
     let before = bed.snapshot();
     let n = bed.handle().call_count("update_config_file");
     // The push lands, the restart fails, and the restore of the old content is refused.
-    for rule in [format!("task:restart@{NEW}"), format!("api:update_config_file#{}", n + 2)] {
+    for rule in [
+        format!("task:restart@{NEW}"),
+        format!("api:update_config_file#{}", n + 2),
+    ] {
         bed.handle().add_fault(rule.parse().unwrap());
     }
     let run = bed.run(APPLY1);
@@ -131,9 +150,8 @@ fn a_rollback_that_cannot_restore_a_row_prints_the_difference_and_exits_3() {
 
 #[test]
 fn a_killed_undeploy_keeps_the_key_in_a_0600_sidecar_and_rollback_registers_the_node_again() {
-    let is_undeploy_record = |e: &tarsform::state::JournalEntry| {
-        e.phase == StepPhase::Prepared && e.step.starts_with("undeploy ")
-    };
+    let is_undeploy_record =
+        |e: &tarsform::state::JournalEntry| e.phase == StepPhase::Prepared && e.step.starts_with("undeploy ");
     let (bed, before) = kill_where(Start::Seed, applied, DESTROY1, is_undeploy_record);
     let journal = std::fs::read_to_string(bed.path().join(JOURNAL)).unwrap();
     assert!(!journal.contains("PRIVATE KEY"), "key material in the journal");
@@ -142,7 +160,10 @@ fn a_killed_undeploy_keeps_the_key_in_a_0600_sidecar_and_rollback_registers_the_
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(bed.path().join(SIDECAR)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(bed.path().join(SIDECAR))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     // Kill again inside the undeploy task, so the node is really gone first.
@@ -161,7 +182,11 @@ fn after_the_undeploy_ran_rollback_restores_the_node_with_its_old_contents() {
         e.phase == StepPhase::Completed && e.step.starts_with("undeploy ")
     };
     let (bed, before) = kill_where(Start::Seed, applied, DESTROY1, done);
-    assert_ne!(bed.snapshot(), before, "the kill came after a node was undeployed");
+    assert_ne!(
+        bed.snapshot(),
+        before,
+        "the kill came after a node was undeployed"
+    );
     let rollback = bed.run(&["rollback", "-c", "config.toml"]);
     assert_eq!(rollback.code, Some(0), "{}", rollback.both());
     assert_model_eq(&before, &bed.snapshot(), "after rollback");
@@ -170,7 +195,9 @@ fn after_the_undeploy_ran_rollback_restores_the_node_with_its_old_contents() {
 
 #[test]
 fn a_torn_journal_record_is_skipped_and_both_rollback_and_apply_recover() {
-    let started = |e: &tarsform::state::JournalEntry| e.phase == StepPhase::Completed && e.step.starts_with("register ");
+    let started = |e: &tarsform::state::JournalEntry| {
+        e.phase == StepPhase::Completed && e.step.starts_with("register ")
+    };
     for roll_back in [true, false] {
         let (bed, before) = kill_where(Start::Seed, |_| {}, APPLY1, started);
         // A torn append (a full disk) with the next record glued on.
@@ -200,11 +227,17 @@ fn a_torn_journal_record_is_skipped_and_both_rollback_and_apply_recover() {
 
 #[test]
 fn a_kill_inside_create_ca_is_cleaned_up_and_the_next_apply_rolls_forward() {
-    let inside = |e: &tarsform::state::JournalEntry| e.phase == StepPhase::Prepared && e.step.starts_with("create-ca ");
+    let inside = |e: &tarsform::state::JournalEntry| {
+        e.phase == StepPhase::Prepared && e.step.starts_with("create-ca ")
+    };
     let (bed, _) = kill_where(Start::Fresh, |_| {}, APPLY1, inside);
     // As if killed between the key and the certificate of the CA the journal names.
     let step = journal_of(&bed).entries.last().unwrap().step.clone();
-    let kind = if step.contains("gateway") { "gateway" } else { "rpc" };
+    let kind = if step.contains("gateway") {
+        "gateway"
+    } else {
+        "rpc"
+    };
     let ca = bed.path().join(format!("generated/{kind}/chain0/ca"));
     std::fs::create_dir_all(&ca).unwrap();
     std::fs::write(ca.join("ca.key"), "half").unwrap();
@@ -226,12 +259,20 @@ fn a_state_naming_a_path_outside_the_workspace_never_gets_it_deleted() {
     std::fs::create_dir_all(victim.parent().unwrap()).unwrap();
     std::fs::write(&victim, "keep me").unwrap();
     let state_path = bed.path().join(STATE);
-    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
     let address = format!("config[\"{RPC}\"][\"{NEW}\"][\"config.ini\"]");
     state["resources"][&address]["attributes"]["local_path"] = victim.display().to_string().into();
     std::fs::write(&state_path, serde_json::to_string_pretty(&state).unwrap()).unwrap();
     let target = format!("node[\"{RPC}\"][\"{NEW}\"]");
-    let run = bed.run(&["destroy", "-c", "config.toml", "--auto-approve", "--target", &target]);
+    let run = bed.run(&[
+        "destroy",
+        "-c",
+        "config.toml",
+        "--auto-approve",
+        "--target",
+        &target,
+    ]);
     assert!(victim.exists(), "{}", run.both());
     assert!(Path::new(&victim).parent().unwrap().exists());
 }
@@ -246,13 +287,21 @@ fn a_saved_plan_naming_a_path_outside_the_workspace_is_refused() {
     let outside = tempfile::tempdir().unwrap();
     let evil = outside.path().join("config.ini");
     let address = format!("config[\"{RPC}\"][\"{NEW}\"][\"config.ini\"]");
-    let change = plan.changes.iter_mut().find(|c| c.address.to_string() == address).unwrap();
+    let change = plan
+        .changes
+        .iter_mut()
+        .find(|c| c.address.to_string() == address)
+        .unwrap();
     change
         .after
         .as_mut()
         .unwrap()
         .insert("local_path".into(), evil.display().to_string().into());
-    std::fs::write(bed.path().join("p.json"), tarsform::plan::saved::to_file_text(&plan)).unwrap();
+    std::fs::write(
+        bed.path().join("p.json"),
+        tarsform::plan::saved::to_file_text(&plan),
+    )
+    .unwrap();
     let before = bed.snapshot();
     let run = bed.run(&["apply", "p.json", "-c", "config.toml"]);
     assert_ne!(run.code, Some(0), "{}", run.both());

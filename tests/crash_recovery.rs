@@ -47,8 +47,22 @@ impl Scenario {
     /// The command that makes the change.
     fn command(self) -> &'static [&'static str] {
         match self {
-            Scenario::NodeRemoval => &["destroy", "-c", "config.toml", "--auto-approve", "--parallelism", "1"],
-            _ => &["apply", "-c", "config.toml", "--auto-approve", "--parallelism", "1"],
+            Scenario::NodeRemoval => &[
+                "destroy",
+                "-c",
+                "config.toml",
+                "--auto-approve",
+                "--parallelism",
+                "1",
+            ],
+            _ => &[
+                "apply",
+                "-c",
+                "config.toml",
+                "--auto-approve",
+                "--parallelism",
+                "1",
+            ],
         }
     }
 
@@ -89,7 +103,10 @@ fn release(binary: &str, version: &str) -> Vec<u8> {
     header.set_mode(0o755);
     header.set_mtime(0);
     header.set_entry_type(tar::EntryType::Regular);
-    let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
+    let mut archive = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
     archive
         .append_data(&mut header, format!("{binary}/{binary}"), script.as_bytes())
         .unwrap();
@@ -164,15 +181,26 @@ fn recover_and_check(
 ) -> Result<Trial, String> {
     let fail = |msg: String| Err(format!("{scenario:?} {what}: {msg}"));
     let (run, expected, trial) = if roll_back {
-        (bed.run(&["rollback", "-c", "config.toml"]), before, Trial::RolledBack)
+        (
+            bed.run(&["rollback", "-c", "config.toml"]),
+            before,
+            Trial::RolledBack,
+        )
     } else {
         (bed.run(scenario.command()), planned, Trial::RolledForward)
     };
     if run.code != Some(0) {
         return fail(format!("recovery exited {:?}\n{}", run.code, run.both()));
     }
-    let verified = if roll_back { "Rollback complete" } else { "complete!" };
-    if !run.stdout.contains(verified) && !run.stdout.contains("Nothing to roll back") && !run.stdout.contains("No changes") {
+    let verified = if roll_back {
+        "Rollback complete"
+    } else {
+        "complete!"
+    };
+    if !run.stdout.contains(verified)
+        && !run.stdout.contains("Nothing to roll back")
+        && !run.stdout.contains("No changes")
+    {
         return fail(format!("no `{verified}`:\n{}", run.both()));
     }
     let now = bed.snapshot();
@@ -194,7 +222,11 @@ fn recover_and_check(
         (_, false) => Some(0),
     };
     if replan.code != wanted {
-        return fail(format!("plan --detailed-exitcode gave {:?}, expected {wanted:?}\n{}", replan.code, replan.both()));
+        return fail(format!(
+            "plan --detailed-exitcode gave {:?}, expected {wanted:?}\n{}",
+            replan.code,
+            replan.both()
+        ));
     }
     let left = leftovers(bed.path());
     if !left.is_empty() {
@@ -207,18 +239,37 @@ fn recover_and_check(
 }
 
 /// Kills the change after journal entry `k`, then recovers.
-fn crash_after_entry(scenario: Scenario, k: usize, before_planned: &(ModelView, ModelView)) -> Result<Trial, String> {
+fn crash_after_entry(
+    scenario: Scenario,
+    k: usize,
+    before_planned: &(ModelView, ModelView),
+) -> Result<Trial, String> {
     let bed = scenario.bed(None);
     let before = bed.snapshot();
     let planned = &before_planned.1;
-    let run = bed.run_env(scenario.command(), &[("TARSFORM_CRASH_AFTER_ENTRY", &k.to_string())]);
+    let run = bed.run_env(
+        scenario.command(),
+        &[("TARSFORM_CRASH_AFTER_ENTRY", &k.to_string())],
+    );
     match run.code {
         Some(0) => return Ok(Trial::Finished),
         None => {}
-        other => return Err(format!("{scenario:?} k={k}: exit {other:?} before the kill\n{}", run.both())),
+        other => {
+            return Err(format!(
+                "{scenario:?} k={k}: exit {other:?} before the kill\n{}",
+                run.both()
+            ));
+        }
     }
     let _ = before_planned;
-    recover_and_check(&bed, scenario, &before, planned, k % 2 == 1, &format!("killed after entry {k}"))
+    recover_and_check(
+        &bed,
+        scenario,
+        &before,
+        planned,
+        k % 2 == 1,
+        &format!("killed after entry {k}"),
+    )
 }
 
 /// Kills the change while the answer to the `nth` call of `endpoint` (which has
@@ -297,7 +348,11 @@ fn sweep(scenario: Scenario, ks: Option<&[usize]>, inside: bool) -> Counts {
         if verbose {
             match &r {
                 Ok(t) => eprintln!("  {scenario:?} trial {}: {t:?}", counts.trials + 1),
-                Err(e) => eprintln!("  {scenario:?} trial {}: FAILED {}", counts.trials + 1, e.lines().next().unwrap_or("")),
+                Err(e) => eprintln!(
+                    "  {scenario:?} trial {}: FAILED {}",
+                    counts.trials + 1,
+                    e.lines().next().unwrap_or("")
+                ),
             }
         }
         counts.trials += 1;
@@ -355,7 +410,15 @@ fn report(results: &[(Scenario, Counts)]) {
         all_ok &= c.failures.is_empty();
     }
     let failures: Vec<&String> = results.iter().flat_map(|(_, c)| &c.failures).collect();
-    assert!(all_ok, "{}", failures.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n\n"));
+    assert!(
+        all_ok,
+        "{}",
+        failures
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
 }
 
 #[test]
@@ -369,8 +432,14 @@ fn killed_runs_recover_to_the_pre_apply_model_or_the_planned_result() {
     // inside a step after its write-ahead record, after a `completed`), one of the
     // config update, and one write that landed while its answer was held.
     let results = vec![
-        (Scenario::SeedExpansion, sweep(Scenario::SeedExpansion, Some(&[5, 9, 12, 20]), false)),
-        (Scenario::ConfigUpdate, sweep(Scenario::ConfigUpdate, Some(&[7, 8]), false)),
+        (
+            Scenario::SeedExpansion,
+            sweep(Scenario::SeedExpansion, Some(&[5, 9, 12, 20]), false),
+        ),
+        (
+            Scenario::ConfigUpdate,
+            sweep(Scenario::ConfigUpdate, Some(&[7, 8]), false),
+        ),
     ];
     report(&results);
     let planned = planned_model(Scenario::SeedExpansion);

@@ -83,7 +83,10 @@ pub fn create_ca(dir: &Path, keys: &mut dyn KeySource) -> LocalResult<(String, V
 
 /// The files a CA in `dir` consists of.
 pub fn ca_files(dir: &Path) -> Vec<PathBuf> {
-    ["ca.crt", "ca.key", "cert.cnf"].iter().map(|f| dir.join(f)).collect()
+    ["ca.crt", "ca.key", "cert.cnf"]
+        .iter()
+        .map(|f| dir.join(f))
+        .collect()
 }
 
 /// The write-ahead inverse of [`issue_cert`]: remove what it may create, put back what
@@ -206,7 +209,11 @@ pub fn remove_temp_siblings(path: &Path) -> LocalResult<()> {
         return Ok(());
     };
     let prefix = format!(".{}.", name.to_string_lossy());
-    let entries = match fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir }) {
+    let entries = match fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io_err(dir)(e)),

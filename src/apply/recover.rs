@@ -22,7 +22,10 @@ pub struct Recorded {
 }
 
 fn field<T: serde::de::DeserializeOwned>(detail: &Value, key: &str) -> Option<T> {
-    detail.get(key).cloned().and_then(|v| serde_json::from_value(v).ok())
+    detail
+        .get(key)
+        .cloned()
+        .and_then(|v| serde_json::from_value(v).ok())
 }
 
 /// What the journal says about one step.
@@ -106,7 +109,11 @@ mod tests {
         ]);
         let p = pending(&j, &[]);
         assert_eq!(p[0].step, "b");
-        assert_eq!(p[0].record.undo, Undo::Nothing, "b changed nothing before its record");
+        assert_eq!(
+            p[0].record.undo,
+            Undo::Nothing,
+            "b changed nothing before its record"
+        );
         assert_eq!(p[1].record.undo, undo);
         assert_eq!(p[1].op, Some(Op::RegisterNode));
     }
@@ -124,10 +131,22 @@ mod tests {
         };
         let mut j = Journal::new("r", "apply", "t", "d");
         j.entries.extend([
-            entry("create-ca ca[\"rpc\"]", StepPhase::Started, json!({"op": Op::CreateCa})),
-            entry("create-ca ca[\"rpc\"]", StepPhase::Prepared, json!({"undo": undo})),
+            entry(
+                "create-ca ca[\"rpc\"]",
+                StepPhase::Started,
+                json!({"op": Op::CreateCa}),
+            ),
+            entry(
+                "create-ca ca[\"rpc\"]",
+                StepPhase::Prepared,
+                json!({"undo": undo}),
+            ),
         ]);
         assert!(clean_local_leftovers(&j).is_empty());
-        assert!(!ca.exists(), "the emptied CA folder stays: {:?}", std::fs::read_dir(&ca).ok().map(|d| d.count()));
+        assert!(
+            !ca.exists(),
+            "the emptied CA folder stays: {:?}",
+            std::fs::read_dir(&ca).ok().map(|d| d.count())
+        );
     }
 }

@@ -114,11 +114,10 @@ pub async fn register_node<C: TarsApi>(
     }
     let port = api.auto_port(ip).await?;
     let sent = match source {
-        None => {
-            api.deploy_server(&DeployRequest::bcos(app, server, ip, obj_name, port))
-                .await
-                .map(|_| ())
-        }
+        None => api
+            .deploy_server(&DeployRequest::bcos(app, server, ip, obj_name, port))
+            .await
+            .map(|_| ()),
         Some(source) => {
             let preview = api
                 .expand_server_preview(&ExpandPreviewRequest::new(app, server, source, &[ip]))
@@ -139,12 +138,10 @@ pub async fn register_node<C: TarsApi>(
     };
     match sent {
         Ok(()) => {}
-        Err(e) if outcome_unknown(&e) => {
-            match read_back(timing, || find_node(api, app, server, ip)).await? {
-                Some(row) => return Ok((row, port)),
-                None => return Err(e.into()),
-            }
-        }
+        Err(e) if outcome_unknown(&e) => match read_back(timing, || find_node(api, app, server, ip)).await? {
+            Some(row) => return Ok((row, port)),
+            None => return Err(e.into()),
+        },
         Err(e) => return Err(e.into()),
     }
     let row = require_node(api, app, server, ip).await?;

@@ -40,7 +40,10 @@ pub enum Undo {
         replaced: Vec<(PathBuf, PathBuf)>,
     },
     /// Undeploy a node this run registered (if Tars has it).
-    UndeployNode { server: String, ip: String },
+    UndeployNode {
+        server: String,
+        ip: String,
+    },
     /// Delete the node config row this run filled (and the local copy it created).
     DeleteConfigRow {
         server: String,
@@ -57,7 +60,10 @@ pub enum Undo {
         old: Kept,
     },
     /// Stop a node this run started.
-    StopNode { server: String, ip: String },
+    StopNode {
+        server: String,
+        ip: String,
+    },
     /// Restart a node after its configs are restored (and re-patch the old package).
     RestartNode {
         server: String,

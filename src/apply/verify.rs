@@ -96,7 +96,10 @@ pub struct Difference {
 
 impl std::fmt::Display for Difference {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let id = self.tars_id.map(|i| format!(" (Tars id {i})")).unwrap_or_default();
+        let id = self
+            .tars_id
+            .map(|i| format!(" (Tars id {i})"))
+            .unwrap_or_default();
         write!(
             f,
             "{}{id}: expected {}, found {}\n    fix: {}",
@@ -151,7 +154,9 @@ pub fn compare(expected: &Observation, found: &Observation, mode: Expect, fix_cm
                         fix: format!("start or stop {server} on {ip} in Tars web, or {fix_cmd}"),
                     });
                 }
-                if (mode == Expect::Exact || !w.patch_version.is_empty()) && w.patch_version != g.patch_version {
+                if (mode == Expect::Exact || !w.patch_version.is_empty())
+                    && w.patch_version != g.patch_version
+                {
                     out.push(Difference {
                         address: node.clone(),
                         tars_id: id,
@@ -178,7 +183,10 @@ pub fn compare(expected: &Observation, found: &Observation, mode: Expect, fix_cm
                             tars_id: Some(b.id),
                             expected: short(&a.sha256),
                             found: short(&b.sha256),
-                            fix: format!("put the expected content back in config row {} in Tars web, or {fix_cmd}", b.id),
+                            fix: format!(
+                                "put the expected content back in config row {} in Tars web, or {fix_cmd}",
+                                b.id
+                            ),
                         }),
                         (Some(a), None) => out.push(Difference {
                             address,
@@ -262,14 +270,25 @@ mod tests {
             patch_version: patch.into(),
             configs: configs
                 .iter()
-                .map(|(f, id, d)| (f.to_string(), RowSeen { id: *id, sha256: d.to_string() }))
+                .map(|(f, id, d)| {
+                    (
+                        f.to_string(),
+                        RowSeen {
+                            id: *id,
+                            sha256: d.to_string(),
+                        },
+                    )
+                })
                 .collect(),
         })
     }
 
     #[test]
     fn equal_observations_have_no_differences() {
-        let a = Observation::from([(Address::node(RPC, "10.0.0.5"), seen("3", &[("config.ini", 1, "ab")]))]);
+        let a = Observation::from([(
+            Address::node(RPC, "10.0.0.5"),
+            seen("3", &[("config.ini", 1, "ab")]),
+        )]);
         assert!(compare(&a, &a.clone(), Expect::Exact, "run `tarsform rollback`").is_empty());
     }
 
@@ -278,21 +297,40 @@ mod tests {
         let node = Address::node(RPC, "10.0.0.5");
         let gone = Address::node(RPC, "10.0.0.6");
         let before = Observation::from([
-            (node.clone(), seen("3", &[("config.ini", 1, "aaaa"), ("ssl.key", 2, "kk")])),
+            (
+                node.clone(),
+                seen("3", &[("config.ini", 1, "aaaa"), ("ssl.key", 2, "kk")]),
+            ),
             (gone.clone(), None),
         ]);
         let after = Observation::from([
-            (node.clone(), seen("4", &[("config.ini", 1, "bbbb"), ("nodes.json", 9, "nn")])),
+            (
+                node.clone(),
+                seen("4", &[("config.ini", 1, "bbbb"), ("nodes.json", 9, "nn")]),
+            ),
             (gone.clone(), seen("4", &[])),
         ]);
         let diffs = compare(&before, &after, Expect::Exact, "run `tarsform rollback`");
         let text: Vec<String> = diffs.iter().map(ToString::to_string).collect();
         assert_eq!(diffs.len(), 5, "{text:#?}");
-        assert!(text[0].contains("patch `3`") && text[0].contains("patch `4`"), "{}", text[0]);
-        assert!(text.iter().any(|t| t.contains("config.ini") && t.contains("Tars id 1") && t.contains("aaaa")));
+        assert!(
+            text[0].contains("patch `3`") && text[0].contains("patch `4`"),
+            "{}",
+            text[0]
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("config.ini") && t.contains("Tars id 1") && t.contains("aaaa"))
+        );
         assert!(text.iter().any(|t| t.contains("ssl.key") && t.contains("no row")));
-        assert!(text.iter().any(|t| t.contains("nodes.json") && t.contains("delete config row 9")));
-        assert!(text.iter().any(|t| t.contains("10.0.0.6") && t.contains("undeploy")));
+        assert!(
+            text.iter()
+                .any(|t| t.contains("nodes.json") && t.contains("delete config row 9"))
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.contains("10.0.0.6") && t.contains("undeploy"))
+        );
         // The planned result ignores rows it does not name.
         let planned = Observation::from([(node.clone(), seen("4", &[("config.ini", 0, "bbbb")]))]);
         assert!(compare(&planned, &after, Expect::Planned, "x").is_empty());

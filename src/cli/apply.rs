@@ -297,7 +297,9 @@ fn finish(
                 "every step succeeded, but Tars does not show the planned result:\n  - {}\nhint: run `tarsform plan` to see the difference, then `tarsform apply`",
                 d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n  - ")
             ),
-            Err(e) => bail!("every step succeeded, but the result could not be verified: {e}\nhint: run `tarsform plan --detailed-exitcode`: 0 means Tars is as planned"),
+            Err(e) => bail!(
+                "every step succeeded, but the result could not be verified: {e}\nhint: run `tarsform plan --detailed-exitcode`: 0 means Tars is as planned"
+            ),
         }
         let s = plan.summary();
         if destroy {
@@ -347,7 +349,9 @@ fn finish(
     if report.undo_failed.is_empty() && verdict.is_ok() && differences.is_empty() && !journal_broken {
         book.journal.remove().map_err(anyhow::Error::new)?;
         sidecar.remove().map_err(anyhow::Error::new)?;
-        eprintln!("Rollback complete: Tars shows every touched node as before this run (verified), and the state is as it was.");
+        eprintln!(
+            "Rollback complete: Tars shows every touched node as before this run (verified), and the state is as it was."
+        );
         return Ok(Outcome::FailedRolledBack);
     }
     eprintln!("Rollback INCOMPLETE. These need manual attention:");
@@ -356,7 +360,9 @@ fn finish(
     }
     print_verdict(&verdict);
     if journal_broken {
-        eprintln!("  - the journal could not be written (is the disk full?); the state may list what the rollback removed");
+        eprintln!(
+            "  - the journal could not be written (is the disk full?); the state may list what the rollback removed"
+        );
     }
     eprintln!(
         "The journal {} is kept: fix the cause, then run `tarsform rollback` (or `tarsform apply` to roll forward).",

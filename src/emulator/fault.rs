@@ -19,7 +19,11 @@ pub enum FaultRule {
     NodeDown { ip: String },
     /// The `nth` call of `/api/<endpoint>` takes effect, but its answer comes `delay_ms`
     /// later (a slow proxy: the client times out on a write that landed).
-    Late { endpoint: String, nth: u32, delay_ms: u64 },
+    Late {
+        endpoint: String,
+        nth: u32,
+        delay_ms: u64,
+    },
 }
 
 /// A `--fail` value that matches none of the accepted forms.
@@ -77,7 +81,9 @@ impl FromStr for FaultRule {
                     .split_once('#')
                     .ok_or_else(|| fail("missing `#N` after the endpoint"))?;
                 let nth: u32 = nth.parse().map_err(|_| fail("N must be a positive integer"))?;
-                let delay_ms: u64 = delay.parse().map_err(|_| fail("MS must be a whole number of milliseconds"))?;
+                let delay_ms: u64 = delay
+                    .parse()
+                    .map_err(|_| fail("MS must be a whole number of milliseconds"))?;
                 if nth == 0 || endpoint.is_empty() {
                     return Err(fail("the endpoint must be named and N counts from 1"));
                 }

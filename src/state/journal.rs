@@ -647,13 +647,20 @@ mod tests {
         use std::sync::atomic::{AtomicUsize, Ordering};
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("chain0.state.json");
-        let room = std::sync::Arc::new(AtomicUsize::new(frame(&entry("a", StepPhase::Started)).len() + 20));
-        let mut file = JournalFile::create(&state, journal()).unwrap().with_writer(Box::new(FullDisk {
-            path: JournalFile::path_for(&state),
-            room: room.clone(),
-        }));
+        let room = std::sync::Arc::new(AtomicUsize::new(
+            frame(&entry("a", StepPhase::Started)).len() + 20,
+        ));
+        let mut file = JournalFile::create(&state, journal())
+            .unwrap()
+            .with_writer(Box::new(FullDisk {
+                path: JournalFile::path_for(&state),
+                room: room.clone(),
+            }));
         file.append(entry("a", StepPhase::Started)).unwrap();
-        let err = file.append(entry("a", StepPhase::Completed)).unwrap_err().to_string();
+        let err = file
+            .append(entry("a", StepPhase::Completed))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("append to the journal"), "{err}");
         assert!(file.is_broken());
         room.store(usize::MAX, Ordering::SeqCst);

@@ -9,6 +9,6 @@ pub mod sidecar;
 pub mod store;
 
 pub use journal::{Journal, JournalEntry, JournalFile, StepHistory, StepPhase};
-pub use sidecar::Sidecar;
 pub use model::{ResourceState, ResourceStatus, State};
+pub use sidecar::Sidecar;
 pub use store::{LockInfo, StateError, StateStore, default_state_path, force_unlock, read_state};

@@ -86,7 +86,10 @@ mod tests {
         assert_eq!(car.get("a").unwrap(), None);
         car.put("a", "-----BEGIN PRIVATE KEY-----\nx").unwrap();
         car.put("b", "y").unwrap();
-        assert_eq!(car.get("a").unwrap().as_deref(), Some("-----BEGIN PRIVATE KEY-----\nx"));
+        assert_eq!(
+            car.get("a").unwrap().as_deref(),
+            Some("-----BEGIN PRIVATE KEY-----\nx")
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

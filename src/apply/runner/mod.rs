@@ -202,7 +202,9 @@ impl<C: TarsApi> TarsRunner<C> {
             .parse()
             .map_err(|_| plan_err(format!("{a}: `{ip}` is not an IP address")))?;
         let derived = match a.kind() {
-            ResourceKind::Cert => layout.cert_dir(kind, server, ip, file).join(file_name_for(key, file)),
+            ResourceKind::Cert => layout
+                .cert_dir(kind, server, ip, file)
+                .join(file_name_for(key, file)),
             _ => layout.config_path(kind, server, ip, file),
         };
         if let Some(named) = change.attr_str(key)
@@ -258,7 +260,8 @@ impl<C: TarsApi> TarsRunner<C> {
     /// Write-ahead: records `undo` as the step's inverse before its next change. A run
     /// that cannot record it stops here, before the Tars call.
     async fn prepare(&self, step: &str, undo: &Undo) -> StepResult<()> {
-        self.journal(step, StepPhase::Prepared, json!({ "undo": undo })).await?;
+        self.journal(step, StepPhase::Prepared, json!({ "undo": undo }))
+            .await?;
         self.prepared
             .lock()
             .expect("prepared lock")
@@ -373,7 +376,10 @@ impl<C: TarsApi> TarsRunner<C> {
             Op::CreateCa => {
                 let dir = PathBuf::from(Self::after_str(change, "dir")?);
                 let undo = Undo::RemoveFiles {
-                    paths: local_ops::ca_files(&dir).into_iter().filter(|p| !p.exists()).collect(),
+                    paths: local_ops::ca_files(&dir)
+                        .into_iter()
+                        .filter(|p| !p.exists())
+                        .collect(),
                     replaced: vec![],
                 };
                 self.prepare(&step.id, &undo).await?;

@@ -16,7 +16,8 @@ impl<C: TarsApi> TarsRunner<C> {
         };
         self.prepare(&step_id(Op::RegisterNode, Some(&change.address)), &undeploy)
             .await?;
-        let (row, port) = tars_ops::register_node(&*self.api, self.timing, app, server, obj, ip, source).await?;
+        let (row, port) =
+            tars_ops::register_node(&*self.api, self.timing, app, server, obj, ip, source).await?;
         let entry = Self::entry(
             change,
             &[("server_id", json!(row.id)), ("adapter_port", json!(port))],
@@ -75,7 +76,8 @@ impl<C: TarsApi> TarsRunner<C> {
         let digest = sha256_hex(content.as_bytes());
         Self::check_planned_digest(change, "content_sha256", &digest, &local_path)?;
         if old != content {
-            tars_ops::update_config(&*self.api, self.timing, row.id, &old, &content, "tarsform apply").await?;
+            tars_ops::update_config(&*self.api, self.timing, row.id, &old, &content, "tarsform apply")
+                .await?;
         }
         let filled = [("config_id", json!(row.id)), ("content_sha256", json!(digest))];
         let entry = Self::entry(change, &filled, ResourceStatus::Ready);
@@ -187,7 +189,9 @@ impl<C: TarsApi> TarsRunner<C> {
         if !replacing {
             // Derived from the layout, never from the paths the state names.
             let layout = crate::workspace::Layout::new(&self.plan.generated_root, &self.plan.application);
-            if let (Some(kind), Ok(ip_addr)) = (ServiceKind::of_server(server), ip.parse::<std::net::IpAddr>()) {
+            if let (Some(kind), Ok(ip_addr)) =
+                (ServiceKind::of_server(server), ip.parse::<std::net::IpAddr>())
+            {
                 let mut removals = self.commit_removals.lock().expect("removals lock");
                 removals.extend(
                     files
@@ -200,10 +204,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 }
             }
         }
-        Ok(Outcome {
-            undo,
-            state: forget,
-        })
+        Ok(Outcome { undo, state: forget })
     }
 
     /// `(file, local path)` of every config of a node recorded in state.

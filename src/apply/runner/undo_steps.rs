@@ -93,8 +93,15 @@ impl<C: TarsApi> TarsRunner<C> {
                     let content = self.kept(&kept.content)?;
                     let row = tars_ops::node_row(api, self.timing, &app, server, ip, &kept.file).await?;
                     if row.config != content {
-                        tars_ops::update_config(api, self.timing, row.id, &row.config, &content, "tarsform rollback")
-                            .await?;
+                        tars_ops::update_config(
+                            api,
+                            self.timing,
+                            row.id,
+                            &row.config,
+                            &content,
+                            "tarsform rollback",
+                        )
+                        .await?;
                     }
                 }
                 let row = tars_ops::find_node(api, &app, server, ip).await?;
@@ -136,7 +143,10 @@ impl<C: TarsApi> TarsRunner<C> {
             let current = match tars_ops::find_node(&*self.api, &app, &p.server, &p.ip).await {
                 Ok(row) => row.and_then(|r| r.patch_id()),
                 Err(e) => {
-                    failures.push((format!("restart {} on {}", p.server, p.ip), redact(&e.to_string())));
+                    failures.push((
+                        format!("restart {} on {}", p.server, p.ip),
+                        redact(&e.to_string()),
+                    ));
                     continue;
                 }
             };
@@ -186,7 +196,9 @@ impl<C: TarsApi> TarsRunner<C> {
         for file in files {
             let result = crate::workspace::inside(root, &file)
                 .map_err(|e| e.to_string())
-                .and_then(|_| local_ops::remove_file_and_empty_parents(&file, root).map_err(|e| e.to_string()));
+                .and_then(|_| {
+                    local_ops::remove_file_and_empty_parents(&file, root).map_err(|e| e.to_string())
+                });
             if let Err(e) = result {
                 problems.push(e);
             }
