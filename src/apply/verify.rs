@@ -141,7 +141,7 @@ pub fn compare(expected: &Observation, found: &Observation, mode: Expect, fix_cm
                 tars_id: None,
                 expected: "registered".into(),
                 found: "not registered".into(),
-                fix: format!("{fix_cmd} (it registers {server} on {ip} again from the journal)"),
+                fix: format!("{fix_cmd} (it registers {server} on {ip} again)"),
             }),
             (Some(w), Some(g)) => {
                 let id = Some(g.id);
@@ -212,12 +212,13 @@ pub fn compare(expected: &Observation, found: &Observation, mode: Expect, fix_cm
 }
 
 /// The planned result for the touched nodes, from the plan and the state the run
-/// wrote: deleted nodes absent; others active with their server's patch and each
+/// wrote: nodes the state no longer holds absent; others active with their server's patch and each
 /// config row holding the content whose digest the state records.
 pub fn planned_result(plan: &Plan, state: &State) -> Observation {
     let mut out = Observation::new();
     for node in touched_nodes(plan) {
-        if plan.change(&node).is_some_and(|c| c.action == Action::Delete) {
+        // Deleted, or already gone when the plan was made (a killed run undeployed it).
+        if plan.change(&node).is_some_and(|c| c.action == Action::Delete) || state.get(&node).is_none() {
             out.insert(node, None);
             continue;
         }
