@@ -273,8 +273,12 @@ fn a_state_naming_a_path_outside_the_workspace_never_gets_it_deleted() {
         "--target",
         &target,
     ]);
+    assert_eq!(run.code, Some(0), "{}", run.both());
     assert!(victim.exists(), "{}", run.both());
     assert!(Path::new(&victim).parent().unwrap().exists());
+    // The node's own files, from the layout, are gone.
+    let node_dir = bed.path().join(format!("generated/rpc/chain0/{RPC}/{NEW}"));
+    assert!(!node_dir.join("config.ini").exists(), "{}", node_dir.display());
 }
 
 #[test]
