@@ -12,16 +12,19 @@ use super::store::{StateError, sibling_path, write_atomic};
 
 pub const SIDECAR_SUFFIX: &str = ".journal.secrets";
 
-/// Keyed contents kept beside the journal.
+/// Keyed contents kept beside the journal. Clones share one lock, so steps running
+/// in parallel do not lose each other's entries.
 #[derive(Debug, Clone)]
 pub struct Sidecar {
     path: PathBuf,
+    lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Sidecar {
     pub fn for_state(state_path: &Path) -> Sidecar {
         Sidecar {
             path: sibling_path(state_path, SIDECAR_SUFFIX),
+            lock: Default::default(),
         }
     }
 
@@ -49,6 +52,7 @@ impl Sidecar {
     /// Stores `content` under `key` (the file stays 0600: the temp file it replaces
     /// is created 0600 and renamed into place).
     pub fn put(&self, key: &str, content: &str) -> Result<(), StateError> {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let mut all = self.read()?;
         all.insert(key.to_string(), content.to_string());
         let bytes = serde_json::to_vec(&all).expect("strings serialize");
