@@ -77,7 +77,7 @@ const READ_BACK_ATTEMPTS: u32 = 5;
 
 /// Reads Tars back until `landed` answers `Some` (bounded): did a call whose outcome is
 /// unknown take effect?
-async fn read_back<T, F, Fut>(timing: Timing, mut landed: F) -> OpResult<Option<T>>
+pub async fn read_back<T, F, Fut>(timing: Timing, mut landed: F) -> OpResult<Option<T>>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = OpResult<Option<T>>>,

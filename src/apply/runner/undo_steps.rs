@@ -18,7 +18,11 @@ impl<C: TarsApi> TarsRunner<C> {
             Undo::Nothing => {}
             Undo::RemoveFiles { paths, replaced } => local_ops::undo_files(paths, replaced)?,
             Undo::UndeployNode { server, ip } => {
-                if tars_ops::find_node(api, &app, server, ip).await?.is_some() {
+                // A registration whose answer was lost may land a little later: read
+                // back a few times before concluding it never happened.
+                let found =
+                    tars_ops::read_back(self.timing, || tars_ops::find_node(api, &app, server, ip)).await?;
+                if found.is_some() {
                     tars_ops::command_node(api, self.timing, &app, server, ip, TaskCommand::UndeployTars)
                         .await?;
                 }
