@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use crate::apply::refresh;
 use crate::config::Topology;
 use crate::plan::Observed;
+use crate::secret::Secret;
 use crate::state::State;
 use crate::tars::{ClientConfig, HttpTarsClient};
 
@@ -28,7 +29,12 @@ pub fn client_for(topology: &Topology) -> anyhow::Result<HttpTarsClient> {
             .with_context(|| format!("TARSFORM_CALL_TIMEOUT=`{text}`: expected a number of seconds > 0"))?;
         config.timeout = std::time::Duration::from_secs_f64(secs);
     }
-    HttpTarsClient::new(config).map_err(anyhow::Error::new)
+    let client = HttpTarsClient::new(config).map_err(anyhow::Error::new)?;
+    let cipher_keys = topology
+        .agencies
+        .iter()
+        .map(|a| Secret::new(a.cipher_data_key.clone()));
+    Ok(client.with_secrets(cipher_keys))
 }
 
 /// The async runtime of one command.
