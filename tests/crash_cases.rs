@@ -25,12 +25,14 @@ fn killed_at(bed: &Bed, args: &[&str], k: usize) -> Option<Run> {
     (run.code.is_none()).then_some(run)
 }
 
-/// A fresh bed of `start` killed at the first entry matching `hit` (after `setup`).
+/// A fresh bed of `start` killed at the first kill point whose journal satisfies `hit`
+/// (after `setup`). Steps that are ready together may start in any order, so the
+/// predicate looks at the journal, and every kill point is tried.
 fn kill_where(
     start: Start,
     setup: impl Fn(&Bed),
     args: &[&str],
-    hit: impl Fn(&tarsform::state::JournalEntry) -> bool,
+    hit: impl Fn(&tarsform::state::Journal) -> bool,
 ) -> (Bed, tarsform::emulator::ModelView) {
     for k in 3..300 {
         let bed = Bed::new(start, Tars::default());
@@ -39,7 +41,7 @@ fn kill_where(
         if killed_at(&bed, args, k).is_none() {
             break;
         }
-        if journal_of(&bed).entries.last().is_some_and(&hit) {
+        if hit(&journal_of(&bed)) {
             return (bed, before);
         }
     }
@@ -150,8 +152,11 @@ fn a_rollback_that_cannot_restore_a_row_prints_the_difference_and_exits_3() {
 
 #[test]
 fn a_killed_undeploy_keeps_the_key_in_a_0600_sidecar_and_rollback_registers_the_node_again() {
-    let is_undeploy_record =
-        |e: &tarsform::state::JournalEntry| e.phase == StepPhase::Prepared && e.step.starts_with("undeploy ");
+    let is_undeploy_record = |j: &tarsform::state::Journal| {
+        j.entries
+            .last()
+            .is_some_and(|e| e.phase == StepPhase::Prepared && e.step.starts_with("undeploy "))
+    };
     let (bed, before) = kill_where(Start::Seed, applied, DESTROY1, is_undeploy_record);
     let journal = std::fs::read_to_string(bed.path().join(JOURNAL)).unwrap();
     assert!(!journal.contains("PRIVATE KEY"), "key material in the journal");
@@ -178,8 +183,10 @@ fn a_killed_undeploy_keeps_the_key_in_a_0600_sidecar_and_rollback_registers_the_
 #[test]
 fn after_the_undeploy_ran_rollback_restores_the_node_with_its_old_contents() {
     // Killed after the first undeploy completed: the node is gone from Tars.
-    let done = |e: &tarsform::state::JournalEntry| {
-        e.phase == StepPhase::Completed && e.step.starts_with("undeploy ")
+    let done = |j: &tarsform::state::Journal| {
+        j.entries
+            .iter()
+            .any(|e| e.phase == StepPhase::Completed && e.step.starts_with("undeploy "))
     };
     let (bed, before) = kill_where(Start::Seed, applied, DESTROY1, done);
     assert_ne!(
@@ -195,8 +202,10 @@ fn after_the_undeploy_ran_rollback_restores_the_node_with_its_old_contents() {
 
 #[test]
 fn a_torn_journal_record_is_skipped_and_both_rollback_and_apply_recover() {
-    let started = |e: &tarsform::state::JournalEntry| {
-        e.phase == StepPhase::Completed && e.step.starts_with("register ")
+    let started = |j: &tarsform::state::Journal| {
+        j.entries
+            .iter()
+            .any(|e| e.phase == StepPhase::Completed && e.step.starts_with("register "))
     };
     for roll_back in [true, false] {
         let (bed, before) = kill_where(Start::Seed, |_| {}, APPLY1, started);
@@ -227,8 +236,10 @@ fn a_torn_journal_record_is_skipped_and_both_rollback_and_apply_recover() {
 
 #[test]
 fn a_kill_inside_create_ca_is_cleaned_up_and_the_next_apply_rolls_forward() {
-    let inside = |e: &tarsform::state::JournalEntry| {
-        e.phase == StepPhase::Prepared && e.step.starts_with("create-ca ")
+    let inside = |j: &tarsform::state::Journal| {
+        j.entries
+            .last()
+            .is_some_and(|e| e.phase == StepPhase::Prepared && e.step.starts_with("create-ca "))
     };
     let (bed, _) = kill_where(Start::Fresh, |_| {}, APPLY1, inside);
     // As if killed between the key and the certificate of the CA the journal names.

@@ -109,9 +109,10 @@ impl<C: TarsApi> TarsRunner<C> {
                     }
                 }
                 let row = tars_ops::find_node(api, &app, server, ip).await?;
-                if let Some(patch) = patch_id
-                    && row.and_then(|r| r.patch_id()) != Some(*patch)
-                {
+                let running = row
+                    .as_ref()
+                    .is_some_and(|r| r.setting_state == "active" && r.patch_id() == *patch_id);
+                if let (Some(patch), false) = (patch_id, running) {
                     tars_ops::patch_and_check(api, self.timing, &app, server, ip, *patch).await?;
                 }
             }
