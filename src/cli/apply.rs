@@ -33,6 +33,7 @@ struct Request<'a> {
     parallelism: usize,
     rollback: bool,
     planfile: Option<&'a Path>,
+    timing: Timing,
 }
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
@@ -45,6 +46,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
         parallelism: args.parallelism,
         rollback: !args.no_rollback,
         planfile: args.planfile.as_deref(),
+        timing: args.health.timing(),
     })
 }
 
@@ -58,6 +60,7 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
         parallelism: args.parallelism,
         rollback: true,
         planfile: None,
+        timing: args.health.timing(),
     })
 }
 
@@ -161,10 +164,11 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         store,
         journal,
     };
+    let client = api.clone();
     let runner = Arc::new(TarsRunner::new(
         api,
         plan.clone(),
-        Timing::default(),
+        req.timing,
         book,
         pooled_keys(keys_needed(&plan)),
     ));
@@ -174,7 +178,25 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     };
     let (report, runner) = rt.block_on(run_steps(&plan, runner, options))?;
     let runner = Arc::try_unwrap(runner).map_err(|_| anyhow::anyhow!("apply steps still running"))?;
+    for note in runner.take_notes() {
+        eprintln!("note: {note}");
+    }
+    report_calls(&plan, client.calls());
     finish(&plan, runner, report, req.destroy)
+}
+
+/// "Tars calls: 1350 for 20 nodes (67.5 per node)", on stderr.
+fn report_calls(plan: &Plan, calls: u64) {
+    let nodes = plan
+        .changes
+        .iter()
+        .filter(|c| c.address.kind() == crate::addr::ResourceKind::Node)
+        .count();
+    let per_node = match nodes {
+        0 => String::new(),
+        n => format!(" for {n} node(s) ({:.1} per node)", calls as f64 / n as f64),
+    };
+    eprintln!("Tars calls: {calls}{per_node}");
 }
 
 /// Expands the plan, runs it, and (after a failure) restarts nodes whose configs were restored.

@@ -85,6 +85,7 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             parallelism: 10,
             no_rollback: false,
             target: Vec::new(),
+            health: emulator_health(),
         })?,
     )?;
 
@@ -114,6 +115,7 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             target: Vec::new(),
             auto_approve: true,
             parallelism: 10,
+            health: emulator_health(),
         })?,
     )?;
     check::destroy_left_old_host_alone(&before, &emulator.handle().snapshot(), OLD_HOST, NEW_HOST)?;
@@ -184,4 +186,12 @@ fn workspace_dir(arg: Option<PathBuf>) -> anyhow::Result<(PathBuf, Option<tempfi
 fn is_empty_dir(dir: &Path) -> anyhow::Result<bool> {
     let mut entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
     Ok(entries.next().is_none())
+}
+
+/// The embedded emulator's nodes settle at once: a short settle window is enough.
+fn emulator_health() -> super::health::HealthArgs {
+    super::health::HealthArgs {
+        settle: std::time::Duration::from_millis(200),
+        start_timeout: std::time::Duration::from_secs(30),
+    }
 }

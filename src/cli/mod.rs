@@ -14,6 +14,7 @@ mod demo;
 mod emulator;
 mod force_unlock;
 mod graph;
+mod health;
 mod import;
 pub mod inputs;
 mod plan;
@@ -211,6 +212,8 @@ pub struct ApplyArgs {
     /// On failure keep partial progress instead of rolling back.
     #[arg(long = "no-rollback")]
     pub no_rollback: bool,
+    #[command(flatten)]
+    pub health: health::HealthArgs,
     /// Limit the apply to these addresses and everything under them.
     #[arg(long = "target", value_name = "ADDR")]
     pub target: Vec<String>,
@@ -231,6 +234,8 @@ pub struct DestroyArgs {
     /// Maximum number of steps in flight.
     #[arg(long = "parallelism", default_value_t = 10)]
     pub parallelism: usize,
+    #[command(flatten)]
+    pub health: health::HealthArgs,
 }
 
 #[derive(Debug, Args)]
@@ -338,6 +343,8 @@ pub struct RollbackArgs {
     /// Do not ask for confirmation.
     #[arg(long = "auto-approve")]
     pub auto_approve: bool,
+    #[command(flatten)]
+    pub health: health::HealthArgs,
 }
 
 #[derive(Debug, Args)]

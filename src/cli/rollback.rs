@@ -17,7 +17,6 @@ use crate::addr::Address;
 use crate::apply::engine::Runner;
 use crate::apply::runner::{Book, TarsRunner, system_keys};
 use crate::apply::steps::{Op, Step};
-use crate::apply::tars_ops::Timing;
 use crate::apply::undo::{Undo, UndoRecord};
 use crate::plan::{Action, Plan};
 use crate::state::{JournalFile, ResourceState, StateStore, StepHistory, StepPhase};
@@ -64,7 +63,7 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let runner = TarsRunner::new(
         api,
         plan.clone(),
-        Timing::default(),
+        args.health.timing(),
         Book {
             state,
             store,

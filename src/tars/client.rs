@@ -51,6 +51,11 @@ impl HttpTarsClient {
         self.transport.config.timeout
     }
 
+    /// Requests sent so far by this client and its clones (retries included).
+    pub fn calls(&self) -> u64 {
+        self.transport.calls()
+    }
+
     async fn call(&self, call: Call) -> Result<Reply, TarsError> {
         self.transport.call(&call).await
     }

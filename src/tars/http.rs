@@ -4,7 +4,8 @@
 //! Every call carries `ticket=<token>` and `__locale=en`. GET-like reads are retried
 //! with exponential backoff on transport errors, timeouts and gateway errors (502,
 //! 503, 504); calls that change state are retried only when the connection could not
-//! be made, since then nothing reached TarsWeb. Every error is built from redacted
+//! be made, since then nothing reached TarsWeb. An HTTP 429 (TarsWeb's rate limit) is
+//! retried after the server's `Retry-After`, for every call: it was not handled. Every error is built from redacted
 //! text: the token is replaced by `(sensitive)` in URLs, messages and bodies.
 
 use std::time::Duration;
@@ -163,7 +164,17 @@ pub(crate) struct Transport {
     http: reqwest::Client,
     base: Url,
     pub config: ClientConfig,
+    /// Requests sent (every attempt), shared by clones.
+    calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// TarsWeb's koa-limit answers 429 when an address exceeds its budget (5000 requests per
+/// 10 minutes upstream); the request was not handled, so any call may be repeated.
+const TOO_MANY_REQUESTS: u16 = 429;
+/// Attempts after a 429, apart from the transport retries.
+const RATE_LIMIT_RETRIES: u32 = 5;
+/// The longest `Retry-After` honoured; a longer one fails the call at once.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 /// Stands in for the ticket in the URL shown to people.
 const TICKET_PLACEHOLDER: &str = "TARSFORM-TICKET-PLACEHOLDER";
@@ -172,6 +183,17 @@ const TICKET_PLACEHOLDER: &str = "TARSFORM-TICKET-PLACEHOLDER";
 struct AttemptError {
     error: TarsError,
     retryable: bool,
+    /// The server's back-off (HTTP 429 `Retry-After`).
+    retry_after: Option<Duration>,
+}
+
+/// The wait a 429 asks for: `Retry-After` seconds (koa-limit sends them), else 1 s.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs)
 }
 
 impl Transport {
@@ -196,16 +218,38 @@ impl Transport {
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|e| TarsError::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Transport { http, base, config })
+        Ok(Transport {
+            http,
+            base,
+            config,
+            calls: Default::default(),
+        })
+    }
+
+    /// How many requests this client (and its clones) sent.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Makes `call`, retrying as the module doc says; `Ok` only for a successful envelope.
     pub async fn call(&self, call: &Call) -> Result<Reply, TarsError> {
         let mut attempt = 0;
+        let mut limited = 0;
         loop {
             match self.attempt(call).await {
                 Ok(reply) => return Ok(reply),
-                Err(AttemptError { error, retryable }) => {
+                Err(AttemptError {
+                    retry_after: Some(wait),
+                    error,
+                    ..
+                }) => {
+                    if limited >= RATE_LIMIT_RETRIES || wait > MAX_RETRY_AFTER {
+                        return Err(error);
+                    }
+                    limited += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                Err(AttemptError { error, retryable, .. }) => {
                     if !retryable || attempt >= self.config.retries {
                         return Err(error);
                     }
@@ -245,6 +289,7 @@ impl Transport {
         let fatal = |error| AttemptError {
             error,
             retryable: false,
+            retry_after: None,
         };
         let (url, shown) = self.urls(call).map_err(fatal)?;
         let failure = CallFailure {
@@ -278,14 +323,18 @@ impl Transport {
             }
         };
 
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = request.send().await.map_err(|e| AttemptError {
             retryable: e.is_connect() || (call.idempotent && !e.is_builder()),
             error: self.transport_error(&failure, e, timeout),
+            retry_after: None,
         })?;
         let status = response.status().as_u16();
+        let retry_after = (status == TOO_MANY_REQUESTS).then(|| retry_after(response.headers()));
         let text = response.text().await.map_err(|e| AttemptError {
             retryable: call.idempotent,
             error: self.transport_error(&failure, e, timeout),
+            retry_after: None,
         })?;
         let failure = CallFailure {
             status: Some(status),
@@ -294,6 +343,7 @@ impl Transport {
         };
         if status != 200 {
             return Err(AttemptError {
+                retry_after,
                 retryable: call.idempotent && matches!(status, 502..=504),
                 error: TarsError::Http(Box::new(CallFailure {
                     message: format!("HTTP status {status}, expected 200"),

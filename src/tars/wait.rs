@@ -3,11 +3,17 @@
 //! "Accepted" is not success (DESIGN.md §4): [`run_task`] returns `Ok` only when every
 //! item succeeded, a typed `TaskFailed` naming the node and the registry's log
 //! otherwise, and `TaskTimeout` when the deadline passes first.
+//!
+//! A task's verdict is evidence, not truth: a real tarsnode reports a patch SUCCESS
+//! while the binary is still "activating" (and may crash), and FAILED when its answer
+//! to AdminRegistry timed out although the node starts. [`wait_running`] reads the
+//! node itself: `present_state` `active`, one process id, for a settle window.
 
 use std::time::{Duration, Instant};
 
 use super::api::TarsApi;
 use super::error::TarsError;
+use super::dto::ServerConf;
 use super::task::{Task, TaskRequest, TaskState};
 
 /// A task that finished successfully.
@@ -116,4 +122,154 @@ fn describe(task: &Task) -> String {
         .map(|i| format!("node {} {} {}%", i.node_name, i.state(numbering), i.percent))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What "running" means after a start, restart or patch: the node's row shows
+/// `present_state` `active` with one process id for `settle`, within `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthGate {
+    pub settle: Duration,
+    pub timeout: Duration,
+    pub poll: Duration,
+}
+
+impl HealthGate {
+    /// Polls about five times per settle window, at most once a second.
+    pub fn new(settle: Duration, timeout: Duration) -> Self {
+        let poll = (settle / 5).clamp(Duration::from_millis(20), Duration::from_secs(1));
+        HealthGate { settle, timeout, poll }
+    }
+
+    /// The same gate with a shorter deadline.
+    pub fn within(self, timeout: Duration) -> Self {
+        HealthGate {
+            timeout: self.timeout.min(timeout),
+            ..self
+        }
+    }
+}
+
+/// Why a node did not prove it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotRunning {
+    /// E.g. "stayed `activating` for 20.0s (pid 19262)".
+    pub reason: String,
+    /// The last row seen, if the node was listed at all.
+    pub last: Option<ServerConf>,
+}
+
+impl std::fmt::Display for NotRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// Waits until `server` on `ip` runs (and runs `patch`, when given) per `gate`.
+pub async fn wait_running<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    ip: &str,
+    patch: Option<u64>,
+    gate: HealthGate,
+) -> Result<Result<ServerConf, NotRunning>, TarsError> {
+    let started = Instant::now();
+    let mut watch = Watch::default();
+    loop {
+        let row = api
+            .server_list(app, Some(server))
+            .await?
+            .into_iter()
+            .find(|s| s.node_name == ip);
+        let now = Instant::now();
+        match watch.observe(row, patch, now, gate.settle) {
+            Verdict::Running(row) => return Ok(Ok(row)),
+            Verdict::Broke(reason) => {
+                return Ok(Err(NotRunning {
+                    reason,
+                    last: watch.last,
+                }));
+            }
+            Verdict::Waiting => {}
+        }
+        let waited = now - started;
+        if waited >= gate.timeout {
+            let reason = match &watch.last {
+                None => format!("is not listed in Tars after {:.1}s", waited.as_secs_f64()),
+                Some(row) => format!(
+                    "did not stay active within {:.1}s: last seen {}",
+                    waited.as_secs_f64(),
+                    describe_row(row, patch)
+                ),
+            };
+            return Ok(Err(NotRunning {
+                reason,
+                last: watch.last,
+            }));
+        }
+        tokio::time::sleep(gate.poll.min(gate.timeout - waited)).await;
+    }
+}
+
+/// "present_state `activating`, setting_state `active`, pid 19262, patch 3".
+pub fn describe_row(row: &ServerConf, patch: Option<u64>) -> String {
+    let patch_note = match patch {
+        Some(p) if row.patch_id() != Some(p) => format!(" (expected {p})"),
+        _ => String::new(),
+    };
+    format!(
+        "present_state `{}`, setting_state `{}`, pid {}, patch `{}`{patch_note}",
+        row.present_state, row.setting_state, row.process_id, row.patch_version
+    )
+}
+
+/// The settle window's bookkeeping: since when the node has been active with which pid.
+#[derive(Debug, Default)]
+struct Watch {
+    active_since: Option<(Instant, i64)>,
+    last: Option<ServerConf>,
+}
+
+enum Verdict {
+    Running(ServerConf),
+    Broke(String),
+    Waiting,
+}
+
+impl Watch {
+    fn observe(&mut self, row: Option<ServerConf>, patch: Option<u64>, now: Instant, settle: Duration) -> Verdict {
+        let Some(row) = row else {
+            if self.active_since.is_some() {
+                return Verdict::Broke("was active, then vanished from Tars".into());
+            }
+            return Verdict::Waiting;
+        };
+        let on_patch = patch.is_none_or(|p| row.patch_id() == Some(p));
+        let active = row.is_running() && on_patch;
+        let verdict = match (self.active_since, active) {
+            (None, false) => Verdict::Waiting,
+            (None, true) => {
+                self.active_since = Some((now, row.process_id));
+                if settle.is_zero() {
+                    Verdict::Running(row.clone())
+                } else {
+                    Verdict::Waiting
+                }
+            }
+            (Some((_, pid)), true) if pid != row.process_id => Verdict::Broke(format!(
+                "was active, then its process changed (pid {pid} → {}) within the {:.1}s settle window: it restarts",
+                row.process_id,
+                settle.as_secs_f64()
+            )),
+            (Some((since, _)), true) if now - since >= settle => Verdict::Running(row.clone()),
+            (Some(_), true) => Verdict::Waiting,
+            (Some((_, pid)), false) => Verdict::Broke(format!(
+                "was active (pid {pid}), then showed {} within the {:.1}s settle window",
+                describe_row(&row, patch),
+                settle.as_secs_f64()
+            )),
+        };
+        self.last = Some(row);
+        verdict
+    }
 }

@@ -110,7 +110,8 @@ impl<C: TarsApi> TarsRunner<C> {
         let previous = row.patch_id();
         let repatched = previous != Some(patch);
         if repatched {
-            tars_ops::patch_and_check(&*self.api, self.timing, app, server, ip, patch).await?;
+            let started = tars_ops::patch_and_check(&*self.api, self.timing, app, server, ip, patch).await?;
+            self.note(started.note);
         } else {
             tars_ops::command_node(&*self.api, self.timing, app, server, ip, TaskCommand::Restart).await?;
         }

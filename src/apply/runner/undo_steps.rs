@@ -98,7 +98,8 @@ impl<C: TarsApi> TarsRunner<C> {
                         .await?;
                 }
                 if let Some(patch) = patch_id {
-                    tars_ops::patch_and_check(api, self.timing, &app, server, ip, *patch).await?;
+                    let started = tars_ops::patch_and_check(api, self.timing, &app, server, ip, *patch).await?;
+                    self.note(started.note);
                 }
             }
         }
@@ -123,7 +124,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 (true, Some(prev)) => {
                     tars_ops::patch_and_check(&*self.api, self.timing, &app, &p.server, &p.ip, prev)
                         .await
-                        .map(|_| ())
+                        .map(|started| self.note(started.note))
                 }
                 _ => {
                     tars_ops::command_node(
