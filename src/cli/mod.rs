@@ -367,9 +367,16 @@ pub struct EmulatorArgs {
     /// How long a task takes to move through its states.
     #[arg(long = "task-ms", default_value_t = 200)]
     pub task_ms: u64,
-    /// Fault rules: api:ENDPOINT#N, task:COMMAND@IP, node-down:IP (repeatable).
+    /// Fault rules: api:ENDPOINT#N, task:COMMAND@IP, node-down:IP, crash:SERVER@IP,
+    /// dies-later:SERVER@IP (repeatable; SERVER or IP may be *).
     #[arg(long = "fail")]
     pub fail: Vec<String>,
+    /// Like a real TarsWeb: callers from 127.0.0.1 are admin whatever their ticket.
+    #[arg(long = "loopback-admin")]
+    pub loopback_admin: bool,
+    /// Like upstream TarsWeb: REQUESTS/SECONDS per caller address, then HTTP 429 (e.g. 5000/600).
+    #[arg(long = "rate-limit", value_name = "REQUESTS/SECONDS")]
+    pub rate_limit: Option<crate::emulator::RateLimit>,
 }
 
 #[derive(Debug, Args)]

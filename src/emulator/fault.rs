@@ -1,7 +1,8 @@
 //! Fault injection rules (`--fail RULE`) and the per-endpoint call counters they use.
 //!
-//! Owns the rule grammar (`api:ENDPOINT#N`, `task:COMMAND@IP`, `node-down:IP`) and the
-//! questions the server asks of the active rules. No I/O.
+//! Owns the rule grammar (`api:ENDPOINT#N`, `task:COMMAND@IP`, `node-down:IP`,
+//! `crash:SERVER@IP`, `dies-later:SERVER@IP`) and the questions the server asks of the
+//! active rules. No I/O.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,12 +17,18 @@ pub enum FaultRule {
     Task { command: String, ip: String },
     /// The tarsnode `ip` is down (registered, no heartbeat).
     NodeDown { ip: String },
+    /// The binary of `server` (`*`: any) on `ip` (`*`: any) exits at once: tasks that
+    /// start it succeed, but the node stays `activating` (the real Tars' false success).
+    Crash { server: String, ip: String },
+    /// The binary comes up `active`, then exits one task duration later and tarsnode
+    /// starts it again (`activating`, a new process id).
+    DiesLater { server: String, ip: String },
 }
 
 /// A `--fail` value that matches none of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5) or node-down:IP"
+    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, crash:SERVER@IP or dies-later:SERVER@IP (SERVER or IP may be *)"
 )]
 pub struct FaultRuleError {
     pub rule: String,
@@ -65,6 +72,20 @@ impl FromStr for FaultRule {
                     ip: ip.to_string(),
                 })
             }
+            "crash" | "dies-later" => {
+                let (server, ip) = rest
+                    .split_once('@')
+                    .ok_or_else(|| fail("missing `@IP` after the server"))?;
+                if server.is_empty() || ip.is_empty() {
+                    return Err(fail("both SERVER and IP must be given (* for any)"));
+                }
+                let (server, ip) = (server.to_string(), ip.to_string());
+                Ok(if kind == "crash" {
+                    FaultRule::Crash { server, ip }
+                } else {
+                    FaultRule::DiesLater { server, ip }
+                })
+            }
             "node-down" if !rest.is_empty() => Ok(FaultRule::NodeDown { ip: rest.to_string() }),
             "node-down" => Err(fail("the IP is missing")),
             _ => Err(fail("unknown rule kind")),
@@ -78,6 +99,8 @@ impl fmt::Display for FaultRule {
             FaultRule::ApiCall { endpoint, nth } => write!(f, "api:{endpoint}#{nth}"),
             FaultRule::Task { command, ip } => write!(f, "task:{command}@{ip}"),
             FaultRule::NodeDown { ip } => write!(f, "node-down:{ip}"),
+            FaultRule::Crash { server, ip } => write!(f, "crash:{server}@{ip}"),
+            FaultRule::DiesLater { server, ip } => write!(f, "dies-later:{server}@{ip}"),
         }
     }
 }
@@ -111,11 +134,30 @@ impl Faults {
         self.calls.get(endpoint).copied().unwrap_or(0)
     }
 
+    /// The binary of `server` on `node` exits at once.
+    pub fn crashes(&self, server: &str, node: &str) -> bool {
+        self.rules.iter().any(
+            |rule| matches!(rule, FaultRule::Crash { server: s, ip } if matches_any(s, server) && matches_any(ip, node)),
+        )
+    }
+
+    /// The binary of `server` on `node` exits a while after it came up.
+    pub fn dies_later(&self, server: &str, node: &str) -> bool {
+        self.rules.iter().any(
+            |rule| matches!(rule, FaultRule::DiesLater { server: s, ip } if matches_any(s, server) && matches_any(ip, node)),
+        )
+    }
+
     pub fn task_fails(&self, command: &str, node: &str) -> bool {
         self.rules
             .iter()
             .any(|rule| matches!(rule, FaultRule::Task { command: c, ip } if c == command && ip == node))
     }
+}
+
+/// `*` matches anything; otherwise the names must be equal.
+fn matches_any(pattern: &str, name: &str) -> bool {
+    pattern == "*" || pattern == name
 }
 
 #[cfg(test)]
@@ -128,6 +170,8 @@ mod tests {
             "api:deploy_server#2",
             "task:patch_tars@172.25.0.5",
             "node-down:172.25.0.5",
+            "crash:agencyABcosRpcService@172.25.0.5",
+            "dies-later:*@*",
         ] {
             let rule: FaultRule = text.parse().unwrap();
             assert_eq!(rule.to_string(), text);
@@ -142,10 +186,24 @@ mod tests {
             "task:stop",
             "boom:1",
             "node-down:",
+            "crash:agencyA",
+            "dies-later:@1.2.3.4",
         ] {
             let err = text.parse::<FaultRule>().unwrap_err().to_string();
             assert!(err.contains("api:ENDPOINT#N"), "{err}");
         }
+    }
+
+    #[test]
+    fn crash_rules_match_by_server_and_node_with_wildcards() {
+        let faults = Faults::new(vec![
+            "crash:agencyABcosRpcService@172.25.0.5".parse().unwrap(),
+            "dies-later:*@172.25.0.6".parse().unwrap(),
+        ]);
+        assert!(faults.crashes("agencyABcosRpcService", "172.25.0.5"));
+        assert!(!faults.crashes("agencyABcosRpcService", "172.25.0.6"));
+        assert!(faults.dies_later("anything", "172.25.0.6"));
+        assert!(!faults.dies_later("anything", "172.25.0.5"));
     }
 
     #[test]
