@@ -20,6 +20,9 @@ pub enum FaultRule {
     /// The binary of `server` (`*`: any) on `ip` (`*`: any) exits at once: tasks that
     /// start it succeed, but the node stays `activating` (the real Tars' false success).
     Crash { server: String, ip: String },
+    /// TarsWeb runs without its registry: tarsnodes keep their last heartbeat in
+    /// `list_tars_node`, but `check_tars_node` fails and tasks time out.
+    RegistryDown,
     /// The binary comes up `active`, then exits one task duration later and tarsnode
     /// starts it again (`activating`, a new process id).
     DiesLater { server: String, ip: String },
@@ -28,7 +31,7 @@ pub enum FaultRule {
 /// A `--fail` value that matches none of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, crash:SERVER@IP or dies-later:SERVER@IP (SERVER or IP may be *)"
+    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, registry-down, crash:SERVER@IP or dies-later:SERVER@IP (SERVER or IP may be *)"
 )]
 pub struct FaultRuleError {
     pub rule: String,
@@ -43,6 +46,9 @@ impl FromStr for FaultRule {
             rule: text.to_string(),
             reason,
         };
+        if text == "registry-down" {
+            return Ok(FaultRule::RegistryDown);
+        }
         let (kind, rest) = text
             .split_once(':')
             .ok_or_else(|| fail("missing `:` after the rule kind"))?;
@@ -100,6 +106,7 @@ impl fmt::Display for FaultRule {
             FaultRule::Task { command, ip } => write!(f, "task:{command}@{ip}"),
             FaultRule::NodeDown { ip } => write!(f, "node-down:{ip}"),
             FaultRule::Crash { server, ip } => write!(f, "crash:{server}@{ip}"),
+            FaultRule::RegistryDown => f.write_str("registry-down"),
             FaultRule::DiesLater { server, ip } => write!(f, "dies-later:{server}@{ip}"),
         }
     }
@@ -132,6 +139,10 @@ impl Faults {
 
     pub fn call_count(&self, endpoint: &str) -> u32 {
         self.calls.get(endpoint).copied().unwrap_or(0)
+    }
+
+    pub fn registry_down(&self) -> bool {
+        self.rules.contains(&FaultRule::RegistryDown)
     }
 
     /// The binary of `server` on `node` exits at once.
@@ -172,6 +183,7 @@ mod tests {
             "node-down:172.25.0.5",
             "crash:agencyABcosRpcService@172.25.0.5",
             "dies-later:*@*",
+            "registry-down",
         ] {
             let rule: FaultRule = text.parse().unwrap();
             assert_eq!(rule.to_string(), text);

@@ -262,7 +262,7 @@ fn execute(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String, Stri
             "tarsnode {node} is not registered (EM_TARS_NODE_NOT_REGISTRY_ERR)"
         ));
     }
-    if !inner.node_alive(node) {
+    if !inner.node_alive(node) || inner.faults.registry_down() {
         return Err(format!(
             "tarsnode {node} is not alive: no heartbeat (EM_TARS_CALL_NODE_TIMEOUT_ERR)"
         ));

@@ -95,6 +95,18 @@ impl TarsApi for HttpTarsClient {
         Ok(page.into_rows())
     }
 
+    async fn check_tars_node(&self, node: &str) -> Result<bool, TarsError> {
+        let reply = self
+            .call(Call::get("api/check_tars_node", vec![("node_name", node.to_string())]))
+            .await?;
+        // "ping succ" when reachable, `false` when not.
+        Ok(match &reply.data {
+            Value::String(text) => text.contains("succ"),
+            Value::Bool(ok) => *ok,
+            _ => false,
+        })
+    }
+
     async fn node_list(&self) -> Result<Vec<String>, TarsError> {
         self.call(Call::get("api/node_list", Vec::new())).await?.decode()
     }

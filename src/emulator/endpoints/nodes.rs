@@ -107,8 +107,8 @@ pub fn list_tars_node(ctx: &mut Ctx) -> Reply {
 /// `check_tars_node?node_name`: the ping text when reachable, else `false`.
 pub fn check_tars_node(ctx: &mut Ctx) -> Reply {
     let name = ctx.params.text("node_name");
-    if ctx.inner.node_alive(&name) {
-        Ok(Data::of(&format!("ping node {name} succ")))
+    if ctx.inner.node_alive(&name) && !ctx.inner.faults.registry_down() {
+        Ok(Data::of(&"ping succ"))
     } else {
         Ok(Data::of(&false))
     }
