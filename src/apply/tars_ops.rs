@@ -167,16 +167,25 @@ pub async fn patch_and_check<C: TarsApi>(
         let (gate, failure) = match verdict {
             Ok(report) => (timing.gate(), TaskEvidence::Succeeded(report.task_no)),
             Err(TarsError::TaskFailed {
-                task_no, execute_info, ..
+                task_no,
+                execute_info,
+                ..
             }) => (
                 timing.gate().within(timing.evidence_window()),
-                TaskEvidence::Failed { task_no, execute_info },
+                TaskEvidence::Failed {
+                    task_no,
+                    execute_info,
+                },
             ),
             Err(e) => return Err(e.into()),
         };
         match wait_running(api, app, server, ip, Some(patch_id), gate).await? {
             Ok(row) => {
-                if let TaskEvidence::Failed { task_no, execute_info } = &failure {
+                if let TaskEvidence::Failed {
+                    task_no,
+                    execute_info,
+                } = &failure
+                {
                     notes.push(format!(
                         "Tars reported patch_tars task {task_no} FAILED (\"{execute_info}\"), but node {ip} runs patch {patch_id}, active with pid {} for {:.1}s: counted as done",
                         row.process_id,
@@ -187,9 +196,10 @@ pub async fn patch_and_check<C: TarsApi>(
                 return Ok(Started { row, note });
             }
             Err(not_running) => match failure {
-                TaskEvidence::Failed { task_no, execute_info }
-                    if attempt < timing.task_retries && crate::tars::is_transient_failure(&execute_info) =>
-                {
+                TaskEvidence::Failed {
+                    task_no,
+                    execute_info,
+                } if attempt < timing.task_retries && crate::tars::is_transient_failure(&execute_info) => {
                     attempt += 1;
                     notes.push(format!(
                         "patch_tars task {task_no} failed with a transient framework error (\"{execute_info}\"); retried ({attempt} of {})",
@@ -197,7 +207,10 @@ pub async fn patch_and_check<C: TarsApi>(
                     ));
                     tokio::time::sleep(timing.settle.max(timing.poll) * attempt).await;
                 }
-                TaskEvidence::Failed { task_no, execute_info } => {
+                TaskEvidence::Failed {
+                    task_no,
+                    execute_info,
+                } => {
                     return Err(OpError::Refused(format!(
                         "server `{server}`: patch_tars task {task_no} on node {ip} FAILED: \"{execute_info}\"; the node {not_running}"
                     )));

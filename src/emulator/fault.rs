@@ -17,8 +17,9 @@ pub enum FaultRule {
     Task { command: String, ip: String },
     /// The tarsnode `ip` is down (registered, no heartbeat).
     NodeDown { ip: String },
-    /// The binary of `server` (`*`: any) on `ip` (`*`: any) exits at once: tasks that
-    /// start it succeed, but the node stays `activating` (the real Tars' false success).
+    /// The newest package of `server` (`*`: any) exits at once on `ip` (`*`: any): tasks
+    /// that start it succeed, but the node stays `activating` (the real Tars' false
+    /// success). Older packages (what a rollback puts back) run.
     Crash { server: String, ip: String },
     /// TarsWeb runs without its registry: tarsnodes keep their last heartbeat in
     /// `list_tars_node`, but `check_tars_node` fails and tasks time out.

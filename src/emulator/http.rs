@@ -221,7 +221,12 @@ fn too_many_requests(wait: u64) -> Response {
 /// each signed): a cookie-keeping client is switched to the answer's locale.
 fn set_cookies(response: &mut Response, locale: Locale) {
     let locale_name = if locale == Locale::En { "en" } else { "cn" };
-    for (name, value) in [("locale", locale_name), ("enable", "true"), ("k8s", "false"), ("show", "true")] {
+    for (name, value) in [
+        ("locale", locale_name),
+        ("enable", "true"),
+        ("k8s", "false"),
+        ("show", "true"),
+    ] {
         for cookie in [
             format!("{name}={value}; path=/; httponly"),
             format!("{name}.sig=emulator; path=/; httponly"),

@@ -28,7 +28,6 @@ mod view;
 
 pub use fault::{FaultRule, FaultRuleError};
 
-
 /// The name of every endpoint the emulator serves, e.g. for counting calls.
 pub fn endpoint_names() -> impl Iterator<Item = &'static str> {
     endpoints::names()
@@ -71,7 +70,8 @@ impl std::str::FromStr for RateLimit {
 
     /// `5000/600` (requests per seconds).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("rate limit `{text}`: write REQUESTS/SECONDS, e.g. 5000/600 (TarsWeb's default)");
+        let bad =
+            || format!("rate limit `{text}`: write REQUESTS/SECONDS, e.g. 5000/600 (TarsWeb's default)");
         let (requests, seconds) = text.split_once('/').ok_or_else(bad)?;
         let requests: u32 = requests.trim().parse().map_err(|_| bad())?;
         let seconds: u64 = seconds.trim().parse().map_err(|_| bad())?;

@@ -56,7 +56,9 @@ fn text_or_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Erro
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Number(n) => Ok(n.to_string()),
         serde_json::Value::Null => Ok(String::new()),
-        other => Err(serde::de::Error::custom(format!("base_image_id: unexpected {other}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "base_image_id: unexpected {other}"
+        ))),
     }
 }
 

@@ -224,7 +224,12 @@ async fn run_item(shared: &Arc<Shared>, task_no: &str, index: usize, serial: boo
         tokio::spawn(async move {
             tokio::time::sleep(shared.settings.task_duration).await;
             let mut inner = shared.lock();
-            if let Some(row) = inner.model.servers.iter_mut().find(|r| r.id == id && r.process_id == pid) {
+            if let Some(row) = inner
+                .model
+                .servers
+                .iter_mut()
+                .find(|r| r.id == id && r.process_id == pid)
+            {
                 // tarsnode notices the exit and starts the binary again.
                 row.present_state = "activating".into();
                 row.process_id = pid + 1;
@@ -267,11 +272,28 @@ fn execute(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String, Stri
             "tarsnode {node} is not alive: no heartbeat (EM_TARS_CALL_NODE_TIMEOUT_ERR)"
         ));
     }
-    let crashes = inner.faults.crashes(server, node);
     let model = &mut inner.model;
-    if model.server_mut(app, server, node).is_none() {
+    let Some(running) = model
+        .server_mut(app, server, node)
+        .map(|row| row.patch_version.clone())
+    else {
         return Err(format!("server {app}.{server} does not exist on {node}"));
-    }
+    };
+    // A `crash:` rule makes the newest package of the server exit at once (an older
+    // one, e.g. the one a rollback puts back, runs).
+    let launched = match item.command.as_str() {
+        "patch_tars" | "grace_patch_tars" => item.parameters.get("patch_id").cloned().unwrap_or_default(),
+        _ => running,
+    };
+    let column = format!("{app}.{server}");
+    let newest = model
+        .patches
+        .iter()
+        .filter(|p| p.server == column)
+        .map(|p| p.id)
+        .max();
+    let crashes = inner.faults.crashes(server, node) && newest.is_some_and(|id| id.to_string() == launched);
+    let model = &mut inner.model;
     inner.dirty = true;
     let activating = activating_text(app, server);
     match item.command.as_str() {

@@ -97,7 +97,10 @@ impl TarsApi for HttpTarsClient {
 
     async fn check_tars_node(&self, node: &str) -> Result<bool, TarsError> {
         let reply = self
-            .call(Call::get("api/check_tars_node", vec![("node_name", node.to_string())]))
+            .call(Call::get(
+                "api/check_tars_node",
+                vec![("node_name", node.to_string())],
+            ))
             .await?;
         // "ping succ" when reachable, `false` when not.
         Ok(match &reply.data {

@@ -97,9 +97,15 @@ impl TaskRequest {
 /// text that a timed-out start leaves behind ("server state is Inactive").
 pub fn is_transient_failure(execute_info: &str) -> bool {
     let text = execute_info.to_ascii_lowercase();
-    ["errno:-7", "iret:1002", "iret:-7", "timeout", "server state is inactive"]
-        .iter()
-        .any(|needle| text.contains(needle))
+    [
+        "errno:-7",
+        "iret:1002",
+        "iret:-7",
+        "timeout",
+        "server state is inactive",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 /// A task or item state, independent of the numbering.

@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use super::api::TarsApi;
-use super::error::TarsError;
 use super::dto::ServerConf;
+use super::error::TarsError;
 use super::task::{Task, TaskRequest, TaskState};
 
 /// A task that finished successfully.
@@ -137,7 +137,11 @@ impl HealthGate {
     /// Polls about five times per settle window, at most once a second.
     pub fn new(settle: Duration, timeout: Duration) -> Self {
         let poll = (settle / 5).clamp(Duration::from_millis(20), Duration::from_secs(1));
-        HealthGate { settle, timeout, poll }
+        HealthGate {
+            settle,
+            timeout,
+            poll,
+        }
     }
 
     /// The same gate with a shorter deadline.
@@ -237,7 +241,13 @@ enum Verdict {
 }
 
 impl Watch {
-    fn observe(&mut self, row: Option<ServerConf>, patch: Option<u64>, now: Instant, settle: Duration) -> Verdict {
+    fn observe(
+        &mut self,
+        row: Option<ServerConf>,
+        patch: Option<u64>,
+        now: Instant,
+        settle: Duration,
+    ) -> Verdict {
         let Some(row) = row else {
             if self.active_since.is_some() {
                 return Verdict::Broke("was active, then vanished from Tars".into());

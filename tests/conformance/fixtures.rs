@@ -19,9 +19,27 @@ const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tarsweb")
 /// Keys whose values differ from run to run or per installation; their type is still compared.
 const PER_RUN: &[&str] = &[
     "data_dir",
-    "id", "f_id", "task_no", "item_no", "create_time", "start_time", "end_time", "posttime", "patch_time",
-    "last_heartbeat", "last_reg_time", "modify_time", "f_create_time", "f_update_time", "load_avg1",
-    "load_avg5", "load_avg15", "process_id", "port", "patch_version", "tgz",
+    "id",
+    "f_id",
+    "task_no",
+    "item_no",
+    "create_time",
+    "start_time",
+    "end_time",
+    "posttime",
+    "patch_time",
+    "last_heartbeat",
+    "last_reg_time",
+    "modify_time",
+    "f_create_time",
+    "f_update_time",
+    "load_avg1",
+    "load_avg5",
+    "load_avg15",
+    "process_id",
+    "port",
+    "patch_version",
+    "tgz",
 ];
 
 /// Requests whose answers differ on purpose, with the reason.
@@ -52,7 +70,10 @@ fn emulator_answers_like_the_recorded_real_tarsweb() {
         let answer = rt.block_on(exchange(&http, &base, req, &vars));
         for (var, pointer) in req["capture"].as_object().into_iter().flatten() {
             let value = answer["body"].pointer(pointer.as_str().unwrap()).cloned();
-            vars.insert(var.clone(), value.unwrap_or_else(|| panic!("{name}: nothing at {pointer}: {answer}")));
+            vars.insert(
+                var.clone(),
+                value.unwrap_or_else(|| panic!("{name}: nothing at {pointer}: {answer}")),
+            );
         }
         if KNOWN_DIFFERENCES.iter().any(|(n, _)| *n == name) {
             continue;
@@ -78,7 +99,11 @@ fn substitute(value: &Value, vars: &BTreeMap<String, Value>) -> Value {
     match value {
         Value::String(s) if s.starts_with("${") && s.ends_with('}') => vars[&s[2..s.len() - 1]].clone(),
         Value::Array(items) => Value::Array(items.iter().map(|v| substitute(v, vars)).collect()),
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), substitute(v, vars))).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), substitute(v, vars)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -91,7 +116,8 @@ fn text(value: &Value) -> String {
 }
 
 async fn send(http: &reqwest::Client, base: &str, req: &Value, vars: &BTreeMap<String, Value>) -> Value {
-    let mut query: Vec<(String, String)> = vec![("ticket".into(), TOKEN.into()), ("__locale".into(), "en".into())];
+    let mut query: Vec<(String, String)> =
+        vec![("ticket".into(), TOKEN.into()), ("__locale".into(), "en".into())];
     for (k, v) in req["query"].as_object().into_iter().flatten() {
         query.push((k.clone(), text(&substitute(v, vars))));
     }
@@ -140,8 +166,16 @@ async fn exchange(http: &reqwest::Client, base: &str, req: &Value, vars: &BTreeM
         let mut seen: Vec<Value> = Vec::new();
         for _ in 0..200 {
             let mut answer = send(http, base, req, vars).await;
-            let items = answer["body"]["data"]["items"].as_array().cloned().unwrap_or_default();
-            let step = json!(items.iter().map(|i| json!([i["status"], i["percent"]])).collect::<Vec<_>>());
+            let items = answer["body"]["data"]["items"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let step = json!(
+                items
+                    .iter()
+                    .map(|i| json!([i["status"], i["percent"]]))
+                    .collect::<Vec<_>>()
+            );
             if seen.last() != Some(&step) {
                 seen.push(step);
             }
@@ -198,14 +232,23 @@ fn compare(path: &str, real: &Value, emulated: &Value, out: &mut Vec<String>) {
         (Value::Array(r), Value::Array(e)) if key == "progress" => {
             // Polls catch different moments: the same end, never NOT_START or PREPARE, and
             // only running steps at a percent the real task showed (or 0).
-            let percents: Vec<&Value> = r.iter().flat_map(|s| s.as_array().into_iter().flatten()).map(|i| &i[1]).collect();
+            let percents: Vec<&Value> = r
+                .iter()
+                .flat_map(|s| s.as_array().into_iter().flatten())
+                .map(|i| &i[1])
+                .collect();
             let plausible = |step: &Value| {
-                step.as_array().into_iter().flatten().all(|item| {
-                    item[0] == json!(2) && (item[1] == json!(0) || percents.contains(&&item[1]))
-                })
+                step.as_array()
+                    .into_iter()
+                    .flatten()
+                    .all(|item| item[0] == json!(2) && (item[1] == json!(0) || percents.contains(&&item[1])))
             };
             if r.last() != e.last() || e.iter().any(|s| !r.contains(s) && !plausible(s)) {
-                out.push(format!("{path}: progress {e}, real {r}", e = json!(e), r = json!(r)));
+                out.push(format!(
+                    "{path}: progress {e}, real {r}",
+                    e = json!(e),
+                    r = json!(r)
+                ));
             }
         }
         (Value::Array(r), Value::Array(e)) => {

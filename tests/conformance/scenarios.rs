@@ -25,7 +25,11 @@ fn all_running(t: &Target, app: &str, count: usize) {
     let rows = t.servers(app);
     assert_eq!(rows.len(), count, "[{}] nodes of {app}: {rows:#?}", t.name());
     let idle = t.not_running(app);
-    assert!(idle.is_empty(), "[{}] not running at \"Apply complete\": {idle:?}", t.name());
+    assert!(
+        idle.is_empty(),
+        "[{}] not running at \"Apply complete\": {idle:?}",
+        t.name()
+    );
 }
 
 #[test]
@@ -35,8 +39,14 @@ fn deploy_upgrade_expand_replan_shrink_destroy() {
 
 fn lifecycle(t: &Target) {
     let w = Workspace::new(t, "cflife");
-    let a_on_1 = Agency { name: "agencyA", ips: &[IP1] };
-    let b_on_1 = Agency { name: "agencyB", ips: &[IP1] };
+    let a_on_1 = Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    };
+    let b_on_1 = Agency {
+        name: "agencyB",
+        ips: &[IP1],
+    };
     w.topology(&[a_on_1, b_on_1]);
     let deploy = w.ok(APPLY);
     contains(&deploy, "Apply complete", t);
@@ -58,8 +68,14 @@ fn lifecycle(t: &Target) {
 
     // Seed expansion: agencyA's rpc and gateway onto the second tarsnode.
     w.topology(&[
-        Agency { name: "agencyA", ips: &[IP1, IP2] },
-        Agency { name: "agencyB", ips: &[IP1] },
+        Agency {
+            name: "agencyA",
+            ips: &[IP1, IP2],
+        },
+        Agency {
+            name: "agencyB",
+            ips: &[IP1],
+        },
     ]);
     contains(&w.ok(APPLY), "Apply complete", t);
     all_running(t, "cflife", 6);
@@ -70,14 +86,28 @@ fn lifecycle(t: &Target) {
 
     // Shrink back, then destroy.
     w.topology(&[
-        Agency { name: "agencyA", ips: &[IP1] },
-        Agency { name: "agencyB", ips: &[IP1] },
+        Agency {
+            name: "agencyA",
+            ips: &[IP1],
+        },
+        Agency {
+            name: "agencyB",
+            ips: &[IP1],
+        },
     ]);
     contains(&w.ok(APPLY), "Apply complete", t);
     all_running(t, "cflife", 4);
     assert!(t.servers("cflife").iter().all(|s| s.node_name == IP1));
-    contains(&w.ok(&["destroy", "-c", "config.toml", "--auto-approve"]), "Destroy complete", t);
-    assert!(t.servers("cflife").is_empty(), "[{}] left after destroy", t.name());
+    contains(
+        &w.ok(&["destroy", "-c", "config.toml", "--auto-approve"]),
+        "Destroy complete",
+        t,
+    );
+    assert!(
+        t.servers("cflife").is_empty(),
+        "[{}] left after destroy",
+        t.name()
+    );
 }
 
 #[test]
@@ -89,7 +119,10 @@ fn crashing_binary(t: &Target) {
     let w = Workspace::new(t, "cfcrash");
     t.write_packages(&w.path().join("binary"), true);
     t.crash_binaries();
-    w.topology(&[Agency { name: "agencyA", ips: &[IP1] }]);
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
     // A real tarsnode keeps a crashing binary "activating" for 60 s; 15 s proves the point.
     let timeout = if t.is_real() { "15s" } else { "1s" };
     let run = w.run_env(APPLY, &[("TARSFORM_START_TIMEOUT", timeout)]);
@@ -97,9 +130,58 @@ fn crashing_binary(t: &Target) {
     contains(&run, "is not running although patch_tars task", t);
     contains(&run, "activating", t);
     contains(&run, "Rollback complete", t);
-    assert!(!run.stdout.contains("Apply complete"), "[{}] {}", t.name(), run.both());
-    assert!(t.servers("cfcrash").is_empty(), "[{}] nodes left in Tars", t.name());
+    assert!(
+        !run.stdout.contains("Apply complete"),
+        "[{}] {}",
+        t.name(),
+        run.both()
+    );
+    assert!(
+        t.servers("cfcrash").is_empty(),
+        "[{}] nodes left in Tars",
+        t.name()
+    );
     assert!(w.state_nodes().is_empty(), "[{}] nodes left in state", t.name());
+}
+
+#[test]
+fn an_upgrade_to_a_crashing_binary_is_rolled_back_to_the_running_release() {
+    on_every_target(crashing_upgrade);
+}
+
+fn crashing_upgrade(t: &Target) {
+    let w = Workspace::new(t, "cfcrashup");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
+    contains(&w.ok(APPLY), "Apply complete", t);
+    let before: Vec<(String, String)> = t
+        .servers("cfcrashup")
+        .into_iter()
+        .map(|s| (s.server_name, s.patch_version))
+        .collect();
+    t.write_packages(&w.path().join("binary"), true);
+    w.new_release("crashing");
+    t.crash_binaries();
+    let timeout = if t.is_real() { "15s" } else { "1s" };
+    let run = w.run_env(APPLY, &[("TARSFORM_START_TIMEOUT", timeout)]);
+    assert_eq!(run.code, Some(1), "[{}] {}", t.name(), run.both());
+    contains(&run, "is not running although patch_tars task", t);
+    contains(&run, "Rollback complete", t);
+    let after: Vec<(String, String)> = t
+        .servers("cfcrashup")
+        .into_iter()
+        .map(|s| (s.server_name, s.patch_version))
+        .collect();
+    assert_eq!(
+        before,
+        after,
+        "[{}] patches after the rollback\n{}",
+        t.name(),
+        run.both()
+    );
+    all_running(t, "cfcrashup", 2);
 }
 
 #[test]
@@ -124,12 +206,23 @@ fn apply_killed_at_first_start(w: &Workspace) {
 fn kill_then_rollback_then_roll_forward(t: &Target) {
     let w = Workspace::new(t, "cfkill");
     w.topology(&[
-        Agency { name: "agencyA", ips: &[IP1] },
-        Agency { name: "agencyB", ips: &[IP1] },
+        Agency {
+            name: "agencyA",
+            ips: &[IP1],
+        },
+        Agency {
+            name: "agencyB",
+            ips: &[IP1],
+        },
     ]);
     apply_killed_at_first_start(&w);
     let rollback = w.ok(&["rollback", "-c", "config.toml", "--auto-approve"]);
-    assert!(t.servers("cfkill").is_empty(), "[{}] after rollback\n{}", t.name(), rollback.both());
+    assert!(
+        t.servers("cfkill").is_empty(),
+        "[{}] after rollback\n{}",
+        t.name(),
+        rollback.both()
+    );
     assert!(w.state_nodes().is_empty(), "[{}] state after rollback", t.name());
 
     apply_killed_at_first_start(&w);
@@ -147,7 +240,10 @@ fn drift_made_out_of_band_is_planned_and_fixed() {
 
 fn drift(t: &Target) {
     let w = Workspace::new(t, "cfdrift");
-    w.topology(&[Agency { name: "agencyA", ips: &[IP1] }]);
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
     w.ok(APPLY);
     let (app, rpc, gateway) = ("cfdrift", "agencyABcosRpcService", "agencyABcosGatewayService");
     let api = t.api();
@@ -167,7 +263,11 @@ fn drift(t: &Target) {
     rt.block_on(api.update_config_file(row.id, "[edited]\nby=hand\n", "out of band"))
         .unwrap();
     // The gateway stopped by an operator.
-    let gw = t.servers(app).into_iter().find(|s| s.server_name == gateway).unwrap();
+    let gw = t
+        .servers(app)
+        .into_iter()
+        .find(|s| s.server_name == gateway)
+        .unwrap();
     let stop = TaskRequest::single(gw.id, TaskCommand::Stop, Default::default());
     rt.block_on(run_task(
         &api,
@@ -179,7 +279,11 @@ fn drift(t: &Target) {
 
     let plan = w.run(&["plan", "-c", "config.toml", "--detailed-exitcode"]);
     assert_eq!(plan.code, Some(2), "[{}] {}", t.name(), plan.both());
-    contains(&plan, "config[\"agencyABcosRpcService\"][\"127.0.0.1\"][\"config.ini\"]", t);
+    contains(
+        &plan,
+        "config[\"agencyABcosRpcService\"][\"127.0.0.1\"][\"config.ini\"]",
+        t,
+    );
     let status = w.ok(&["status", "-c", "config.toml"]);
     contains(&status, "inactive", t);
 
@@ -189,7 +293,11 @@ fn drift(t: &Target) {
         .unwrap()
         .map(|r| r.config)
         .unwrap_or_default();
-    assert!(!content.contains("by=hand"), "[{}] config not restored: {content}", t.name());
+    assert!(
+        !content.contains("by=hand"),
+        "[{}] config not restored: {content}",
+        t.name()
+    );
     w.ok(&["destroy", "-c", "config.toml", "--auto-approve"]);
 }
 
@@ -207,11 +315,18 @@ fn dead_tarsnode(t: &Target) {
         }
         None => ("127.0.0.3", "not registered"),
     };
-    w.topology(&[Agency { name: "agencyA", ips: &[ip] }]);
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[ip],
+    }]);
     let run = w.run(APPLY);
     assert_ne!(run.code, Some(0), "[{}] {}", t.name(), run.both());
     contains(&run, expected, t);
-    assert!(t.servers("cfdead").is_empty(), "[{}] something was created", t.name());
+    assert!(
+        t.servers("cfdead").is_empty(),
+        "[{}] something was created",
+        t.name()
+    );
     if let Some(h) = t.handle() {
         h.set_node_alive(IP2, true);
     }
@@ -221,9 +336,14 @@ fn dead_tarsnode(t: &Target) {
 fn a_tars_without_its_registry_is_caught_in_preflight() {
     // Only the emulator: stopping the real framework would cost the suite a restart.
     let t = Target::emulator();
-    t.handle().unwrap().add_fault(tarsform::emulator::FaultRule::RegistryDown);
+    t.handle()
+        .unwrap()
+        .add_fault(tarsform::emulator::FaultRule::RegistryDown);
     let w = Workspace::new(&t, "cfreg");
-    w.topology(&[Agency { name: "agencyA", ips: &[IP1] }]);
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
     let run = w.run(APPLY);
     assert_eq!(run.code, Some(1), "{}", run.both());
     contains(&run, "Tars cannot reach it now: check_tars_node failed", &t);
@@ -244,7 +364,13 @@ fn token_rejected(t: &Target) {
     } else {
         t.url.clone()
     };
-    w.topology_at(&url, &[Agency { name: "agencyA", ips: &[IP1] }]);
+    w.topology_at(
+        &url,
+        &[Agency {
+            name: "agencyA",
+            ips: &[IP1],
+        }],
+    );
     let plan = ["plan", "-c", "config.toml"];
     let bad = w.run_env(&plan, &[("TARSFORM_TARS_TOKEN", "not-the-token")]);
     let good = w.run(&plan);

@@ -17,7 +17,11 @@ pub const IP2: &str = "127.0.0.2";
 
 pub enum Kind {
     Emulator(RunningEmulator),
-    Real { kit: PathBuf, standin: PathBuf, crash: PathBuf },
+    Real {
+        kit: PathBuf,
+        standin: PathBuf,
+        crash: PathBuf,
+    },
 }
 
 pub struct Target {
@@ -38,7 +42,9 @@ impl Target {
             task_duration: Duration::from_millis(60),
             ..EmulatorConfig::default()
         };
-        let running = runtime().block_on(emulator::start(config)).expect("emulator starts");
+        let running = runtime()
+            .block_on(emulator::start(config))
+            .expect("emulator starts");
         Target {
             url: running.base_url(),
             token: TOKEN.into(),
@@ -50,7 +56,8 @@ impl Target {
     /// The kit's Tars, reset, when `REALTARS_URL` is set.
     pub fn real() -> Option<Target> {
         let url = std::env::var("REALTARS_URL").ok().filter(|u| !u.is_empty())?;
-        let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} (from the kit's env file)"));
+        let var =
+            |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} (from the kit's env file)"));
         let guard = REAL.lock().unwrap_or_else(|p| p.into_inner());
         let target = Target {
             url,
@@ -144,13 +151,19 @@ impl Target {
     }
 
     pub fn api(&self) -> HttpTarsClient {
-        HttpTarsClient::new(ClientConfig::new(self.url.clone(), Secret::new(self.token.clone()))).unwrap()
+        HttpTarsClient::new(ClientConfig::new(
+            self.url.clone(),
+            Secret::new(self.token.clone()),
+        ))
+        .unwrap()
     }
 
     /// The node rows of application `app`, as Tars reports them now.
     pub fn servers(&self, app: &str) -> Vec<ServerConf> {
         let api = self.api();
-        runtime().block_on(api.server_list(app, None)).expect("server_list")
+        runtime()
+            .block_on(api.server_list(app, None))
+            .expect("server_list")
     }
 
     /// `(server, ip)` of every node of `app` that is not active with one pid for `for_`.
@@ -158,7 +171,12 @@ impl Target {
         self.servers(app)
             .into_iter()
             .filter(|s| !s.is_running())
-            .map(|s| format!("{}@{} ({}, pid {})", s.server_name, s.node_name, s.present_state, s.process_id))
+            .map(|s| {
+                format!(
+                    "{}@{} ({}, pid {})",
+                    s.server_name, s.node_name, s.present_state, s.process_id
+                )
+            })
             .collect()
     }
 }

@@ -26,7 +26,10 @@ pub struct Run {
 
 impl Run {
     pub fn both(&self) -> String {
-        format!("--- exit {:?}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        format!(
+            "--- exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -112,7 +115,13 @@ impl<'t> Workspace<'t> {
     /// Runs and expects exit 0.
     pub fn ok(&self, args: &[&str]) -> Run {
         let run = self.run(args);
-        assert_eq!(run.code, Some(0), "[{}] tarsform {args:?}\n{}", self.target.name(), run.both());
+        assert_eq!(
+            run.code,
+            Some(0),
+            "[{}] tarsform {args:?}\n{}",
+            self.target.name(),
+            run.both()
+        );
         run
     }
 
@@ -144,12 +153,19 @@ impl<'t> Workspace<'t> {
                 }
                 entries.push((entry_path, is_dir, entry.header().mode().unwrap_or(0o755), data));
             }
-            let mut out = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()));
+            let mut out = tar::Builder::new(flate2::write::GzEncoder::new(
+                Vec::new(),
+                flate2::Compression::fast(),
+            ));
             for (entry_path, is_dir, mode, data) in entries {
                 let mut header = tar::Header::new_gnu();
                 header.set_mode(mode);
                 header.set_size(if is_dir { 0 } else { data.len() as u64 });
-                header.set_entry_type(if is_dir { tar::EntryType::Directory } else { tar::EntryType::Regular });
+                header.set_entry_type(if is_dir {
+                    tar::EntryType::Directory
+                } else {
+                    tar::EntryType::Regular
+                });
                 out.append_data(&mut header, &entry_path, &data[..]).unwrap();
             }
             std::fs::write(&path, out.into_inner().unwrap().finish().unwrap()).unwrap();
@@ -158,7 +174,10 @@ impl<'t> Workspace<'t> {
 
     /// The node addresses in the state file.
     pub fn state_nodes(&self) -> Vec<String> {
-        let path = self.path().join("state").join(format!("{}.state.json", self.chain));
+        let path = self
+            .path()
+            .join("state")
+            .join(format!("{}.state.json", self.chain));
         let Ok(text) = std::fs::read_to_string(path) else {
             return Vec::new();
         };

@@ -347,7 +347,8 @@ impl<C: TarsApi> TarsRunner<C> {
             Op::StartNode => {
                 let (server, ip) = node_keys(address);
                 let patch = self.patch_id_of(server).await?;
-                let started = tars_ops::patch_and_check(&*self.api, self.timing, &app, server, ip, patch).await?;
+                let started =
+                    tars_ops::patch_and_check(&*self.api, self.timing, &app, server, ip, patch).await?;
                 self.note(started.note);
                 let row = started.row;
                 let mut entry = self.current_entry(address).await.unwrap_or_else(|| {

@@ -109,11 +109,25 @@ impl<C: TarsApi> TarsRunner<C> {
         let patch = self.patch_id_of(server).await?;
         let previous = row.patch_id();
         let repatched = previous != Some(patch);
-        if repatched {
-            let started = tars_ops::patch_and_check(&*self.api, self.timing, app, server, ip, patch).await?;
-            self.note(started.note);
+        let result = if repatched {
+            tars_ops::patch_and_check(&*self.api, self.timing, app, server, ip, patch)
+                .await
+                .map(|started| self.note(started.note))
         } else {
-            tars_ops::command_node(&*self.api, self.timing, app, server, ip, TaskCommand::Restart).await?;
+            tars_ops::command_node(&*self.api, self.timing, app, server, ip, TaskCommand::Restart).await
+        };
+        if let Err(e) = result {
+            // The node may run the new patch although it did not prove it runs (a binary
+            // that crashes): the rollback puts the previous patch back.
+            let step = format!("{} {}", Op::RestartNode.as_str(), change.address);
+            let undo = Undo::RestartNode {
+                server: server.into(),
+                ip: ip.into(),
+                previous_patch: previous,
+                repatched,
+            };
+            self.unsettled.lock().expect("unsettled lock").push((step, undo));
+            return Err(e.into());
         }
         let mut entry = self
             .current_entry(&change.address)

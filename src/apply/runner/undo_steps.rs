@@ -98,7 +98,8 @@ impl<C: TarsApi> TarsRunner<C> {
                         .await?;
                 }
                 if let Some(patch) = patch_id {
-                    let started = tars_ops::patch_and_check(api, self.timing, &app, server, ip, *patch).await?;
+                    let started =
+                        tars_ops::patch_and_check(api, self.timing, &app, server, ip, *patch).await?;
                     self.note(started.note);
                 }
             }
