@@ -21,10 +21,16 @@ pub enum FaultRule {
     /// that start it succeed, but the node stays `activating` (the real Tars' false
     /// success). Older packages (what a rollback puts back) run.
     Crash { server: String, ip: String },
+    /// tarsnode `ip` is too busy to answer AdminRegistry in time: tasks run, but their
+    /// items are reported FAILED (`getPatchPercent IP error, iRet:1002`).
+    Busy { ip: String },
+    /// tarspatch is not yet known to AdminRegistry: the first `count` patches on `ip`
+    /// fail with `errno:-7` and change nothing.
+    PatchNotReady { ip: String, count: u32 },
     /// TarsWeb runs without its registry: tarsnodes keep their last heartbeat in
     /// `list_tars_node`, but `check_tars_node` fails and tasks time out.
     RegistryDown,
-    /// The binary comes up `active`, then exits one task duration later and tarsnode
+    /// The binary comes up `active`, then exits five task durations later and tarsnode
     /// starts it again (`activating`, a new process id).
     DiesLater { server: String, ip: String },
 }
@@ -32,7 +38,7 @@ pub enum FaultRule {
 /// A `--fail` value that matches none of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, registry-down, crash:SERVER@IP or dies-later:SERVER@IP (SERVER or IP may be *)"
+    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, registry-down, busy:IP, patch-not-ready:IP#N, crash:SERVER@IP or dies-later:SERVER@IP (SERVER or IP may be *)"
 )]
 pub struct FaultRuleError {
     pub rule: String,
@@ -79,6 +85,20 @@ impl FromStr for FaultRule {
                     ip: ip.to_string(),
                 })
             }
+            "busy" if !rest.is_empty() => Ok(FaultRule::Busy { ip: rest.to_string() }),
+            "patch-not-ready" => {
+                let (ip, count) = rest
+                    .split_once('#')
+                    .ok_or_else(|| fail("missing `#N` after the IP"))?;
+                let count: u32 = count.parse().map_err(|_| fail("N must be a positive integer"))?;
+                if ip.is_empty() || count == 0 {
+                    return Err(fail("the IP must be named and N counts from 1"));
+                }
+                Ok(FaultRule::PatchNotReady {
+                    ip: ip.to_string(),
+                    count,
+                })
+            }
             "crash" | "dies-later" => {
                 let (server, ip) = rest
                     .split_once('@')
@@ -108,6 +128,8 @@ impl fmt::Display for FaultRule {
             FaultRule::NodeDown { ip } => write!(f, "node-down:{ip}"),
             FaultRule::Crash { server, ip } => write!(f, "crash:{server}@{ip}"),
             FaultRule::RegistryDown => f.write_str("registry-down"),
+            FaultRule::Busy { ip } => write!(f, "busy:{ip}"),
+            FaultRule::PatchNotReady { ip, count } => write!(f, "patch-not-ready:{ip}#{count}"),
             FaultRule::DiesLater { server, ip } => write!(f, "dies-later:{server}@{ip}"),
         }
     }
@@ -118,6 +140,8 @@ impl fmt::Display for FaultRule {
 pub struct Faults {
     pub rules: Vec<FaultRule>,
     calls: BTreeMap<String, u32>,
+    /// Patches refused per node by `patch-not-ready` rules so far.
+    refused_patches: BTreeMap<String, u32>,
 }
 
 impl Faults {
@@ -125,6 +149,7 @@ impl Faults {
         Faults {
             rules,
             calls: BTreeMap::new(),
+            refused_patches: BTreeMap::new(),
         }
     }
 
@@ -140,6 +165,32 @@ impl Faults {
 
     pub fn call_count(&self, endpoint: &str) -> u32 {
         self.calls.get(endpoint).copied().unwrap_or(0)
+    }
+
+    /// tarsnode `node` answers AdminRegistry too late.
+    pub fn busy(&self, node: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| matches!(rule, FaultRule::Busy { ip } if ip == node))
+    }
+
+    /// Counts a patch on `node`; true while a `patch-not-ready` rule still refuses it.
+    pub fn refuse_patch(&mut self, node: &str) -> bool {
+        let limit = self
+            .rules
+            .iter()
+            .filter_map(|rule| match rule {
+                FaultRule::PatchNotReady { ip, count } if ip == node => Some(*count),
+                _ => None,
+            })
+            .max();
+        let Some(limit) = limit else { return false };
+        let refused = self.refused_patches.entry(node.to_string()).or_insert(0);
+        if *refused >= limit {
+            return false;
+        }
+        *refused += 1;
+        true
     }
 
     pub fn registry_down(&self) -> bool {
@@ -185,6 +236,8 @@ mod tests {
             "crash:agencyABcosRpcService@172.25.0.5",
             "dies-later:*@*",
             "registry-down",
+            "busy:127.0.0.1",
+            "patch-not-ready:127.0.0.1#2",
         ] {
             let rule: FaultRule = text.parse().unwrap();
             assert_eq!(rule.to_string(), text);
@@ -217,6 +270,15 @@ mod tests {
         assert!(!faults.crashes("agencyABcosRpcService", "172.25.0.6"));
         assert!(faults.dies_later("anything", "172.25.0.6"));
         assert!(!faults.dies_later("anything", "172.25.0.5"));
+    }
+
+    #[test]
+    fn patch_not_ready_refuses_only_the_first_patches_of_its_node() {
+        let mut faults = Faults::new(vec!["patch-not-ready:10.0.0.1#2".parse().unwrap()]);
+        assert!(faults.refuse_patch("10.0.0.1"));
+        assert!(!faults.refuse_patch("10.0.0.2"));
+        assert!(faults.refuse_patch("10.0.0.1"));
+        assert!(!faults.refuse_patch("10.0.0.1"));
     }
 
     #[test]

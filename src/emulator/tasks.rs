@@ -222,7 +222,7 @@ async fn run_item(shared: &Arc<Shared>, task_no: &str, index: usize, serial: boo
     if let Some((id, pid)) = dies_later {
         let shared = shared.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(shared.settings.task_duration).await;
+            tokio::time::sleep(shared.settings.task_duration * 5).await;
             let mut inner = shared.lock();
             if let Some(row) = inner
                 .model
@@ -255,6 +255,21 @@ fn update(shared: &Shared, task_no: &str, change: impl FnOnce(&mut Task, &mut In
 
 /// Carries out one item on the model; `Ok(log)` or `Err(log)` for `execute_info`.
 fn execute(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String, String> {
+    let node = &item.node_name;
+    if is_patch(&item.command) && inner.model.node(node).is_some() && inner.faults.refuse_patch(node) {
+        return Err(format!(
+            "tarsAdminRegistry batchPatch error, ret:-1, info:tarspatch preparePatchFile error: ServantProxy::invoke errno:-7 ({node})"
+        ));
+    }
+    let outcome = execute_item(inner, item, uid);
+    if outcome.is_ok() && inner.faults.busy(node) {
+        // The work is done, but AdminRegistry's call timed out: a false failure.
+        return Err(format!("getPatchPercent {node} error, iRet:1002"));
+    }
+    outcome
+}
+
+fn execute_item(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String, String> {
     let (app, server, node) = (&item.application, &item.server_name, &item.node_name);
     if inner.faults.task_fails(&item.command, node) {
         return Err(format!(

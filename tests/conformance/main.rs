@@ -11,6 +11,7 @@
 mod common;
 
 mod fixtures;
+mod health;
 mod scenarios;
 mod target;
 mod workspace;

@@ -42,9 +42,15 @@ impl Target {
             task_duration: Duration::from_millis(60),
             ..EmulatorConfig::default()
         };
-        let running = runtime()
-            .block_on(emulator::start(config))
-            .expect("emulator starts");
+        Target::from_emulator(
+            runtime()
+                .block_on(emulator::start(config))
+                .expect("emulator starts"),
+        )
+    }
+
+    /// A target for an emulator started with its own settings (its token must be [`TOKEN`]).
+    pub fn from_emulator(running: RunningEmulator) -> Target {
         Target {
             url: running.base_url(),
             token: TOKEN.into(),
