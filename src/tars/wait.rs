@@ -187,7 +187,7 @@ pub async fn wait_running<C: TarsApi>(
             .find(|s| s.node_name == ip);
         let now = Instant::now();
         match watch.observe(row, patch, now, gate.settle) {
-            Verdict::Running(row) => return Ok(Ok(row)),
+            Verdict::Running(row) => return Ok(Ok(*row)),
             Verdict::Broke(reason) => {
                 return Ok(Err(NotRunning {
                     reason,
@@ -235,7 +235,7 @@ struct Watch {
 }
 
 enum Verdict {
-    Running(ServerConf),
+    Running(Box<ServerConf>),
     Broke(String),
     Waiting,
 }
@@ -261,7 +261,7 @@ impl Watch {
             (None, true) => {
                 self.active_since = Some((now, row.process_id));
                 if settle.is_zero() {
-                    Verdict::Running(row.clone())
+                    Verdict::Running(Box::new(row.clone()))
                 } else {
                     Verdict::Waiting
                 }
@@ -271,7 +271,7 @@ impl Watch {
                 row.process_id,
                 settle.as_secs_f64()
             )),
-            (Some((since, _)), true) if now - since >= settle => Verdict::Running(row.clone()),
+            (Some((since, _)), true) if now - since >= settle => Verdict::Running(Box::new(row.clone())),
             (Some(_), true) => Verdict::Waiting,
             (Some((_, pid)), false) => Verdict::Broke(format!(
                 "was active (pid {pid}), then showed {} within the {:.1}s settle window",

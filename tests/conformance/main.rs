@@ -7,7 +7,7 @@
 //!   source .realtars/env && cargo test --test conformance   # both
 
 #[path = "../common/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod common;
 
 mod fixtures;
