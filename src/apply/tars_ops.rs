@@ -66,6 +66,9 @@ pub enum OpError {
     Tars(#[from] TarsError),
     #[error("{0}")]
     Refused(String),
+    /// Tars reported the task done, but the node did not prove it runs: it changed.
+    #[error("{0}")]
+    NotRunning(String),
     /// Failed once a registration was sent (the call itself, or a read after it): the
     /// node may exist in Tars, so the failed step needs undoing too.
     #[error(transparent)]
@@ -216,7 +219,7 @@ pub async fn patch_and_check<C: TarsApi>(
                     )));
                 }
                 TaskEvidence::Succeeded(task_no) => {
-                    return Err(OpError::Refused(not_running_message(
+                    return Err(OpError::NotRunning(not_running_message(
                         server,
                         ip,
                         "patch_tars",
@@ -263,7 +266,7 @@ pub async fn command_node<C: TarsApi>(
     if matches!(command, TaskCommand::Start | TaskCommand::Restart)
         && let Err(not_running) = wait_running(api, app, server, ip, None, timing.gate()).await?
     {
-        return Err(OpError::Refused(not_running_message(
+        return Err(OpError::NotRunning(not_running_message(
             server,
             ip,
             command.as_str(),

@@ -101,7 +101,8 @@ impl Target {
     pub fn health_env(&self) -> [(&'static str, &'static str); 2] {
         match self.kind {
             Kind::Emulator(_) => [("TARSFORM_SETTLE", "150ms"), ("TARSFORM_START_TIMEOUT", "10s")],
-            Kind::Real { .. } => [("TARSFORM_SETTLE", "5s"), ("TARSFORM_START_TIMEOUT", "120s")],
+            // The stand-in is up within 1–3 s; 2 s of settling keeps the real tier short.
+            Kind::Real { .. } => [("TARSFORM_SETTLE", "2s"), ("TARSFORM_START_TIMEOUT", "120s")],
         }
     }
 

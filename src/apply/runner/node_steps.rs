@@ -117,8 +117,20 @@ impl<C: TarsApi> TarsRunner<C> {
             tars_ops::command_node(&*self.api, self.timing, app, server, ip, TaskCommand::Restart).await
         };
         if let Err(e) = result {
-            // The node may run the new patch although it did not prove it runs (a binary
-            // that crashes): the rollback puts the previous patch back.
+            // A node that took the new patch (or restarted) but did not prove it runs (a
+            // binary that crashes) is put back by the rollback; a refused task changed nothing.
+            let changed = match &e {
+                OpError::NotRunning(_) => true,
+                _ if repatched => tars_ops::find_node(&*self.api, app, server, ip)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|row| row.patch_id() == Some(patch)),
+                _ => false,
+            };
+            if !changed {
+                return Err(e.into());
+            }
             let step = format!("{} {}", Op::RestartNode.as_str(), change.address);
             let undo = Undo::RestartNode {
                 server: server.into(),
