@@ -34,6 +34,7 @@ struct Request<'a> {
     rollback: bool,
     planfile: Option<&'a Path>,
     timing: Timing,
+    run_timeout: std::time::Duration,
 }
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
@@ -47,6 +48,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
         rollback: !args.no_rollback,
         planfile: args.planfile.as_deref(),
         timing: args.health.timing(),
+        run_timeout: args.run_timeout.timeout,
     })
 }
 
@@ -61,6 +63,7 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
         rollback: true,
         planfile: None,
         timing: args.health.timing(),
+        run_timeout: args.run_timeout.timeout,
     })
 }
 
@@ -77,7 +80,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     }
     let leftover = JournalFile::load(&state_path).map_err(anyhow::Error::new)?;
     let rt = runtime()?;
-    let api = Arc::new(client_for(&topology)?);
+    let api = Arc::new(client_for(&topology)?.with_run_limit(req.run_timeout));
     let ctx = inputs::gather(req.config, Some(&state_path), GENERATED_ROOT)?;
     let plan = match req.planfile {
         Some(path) => {
@@ -148,7 +151,8 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
             operation,
             now_rfc3339(),
             plan.inputs_digest.clone(),
-        ),
+        )
+        .with_lineage(state.lineage.clone()),
     )
     .map_err(anyhow::Error::new)?;
     journal

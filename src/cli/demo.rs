@@ -16,7 +16,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::{
-    ApplyArgs, ConfigArg, DemoArgs, DestroyArgs, Outcome, PlanArgs, PlanFormat, StateArg, StatusArgs,
+    ApplyArgs, ConfigArg, DemoArgs, DestroyArgs, Outcome, PlanArgs, PlanFormat, RunTimeoutArg, StateArg,
+    StatusArgs,
 };
 use crate::emulator::EmulatorConfig;
 use emulator_thread::EmulatorThread;
@@ -86,6 +87,7 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             no_rollback: false,
             target: Vec::new(),
             health: emulator_health(),
+            run_timeout: RunTimeoutArg::default(),
         })?,
     )?;
 
@@ -116,6 +118,7 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             auto_approve: true,
             parallelism: 10,
             health: emulator_health(),
+            run_timeout: RunTimeoutArg::default(),
         })?,
     )?;
     check::destroy_left_old_host_alone(&before, &emulator.handle().snapshot(), OLD_HOST, NEW_HOST)?;

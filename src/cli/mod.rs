@@ -21,11 +21,14 @@ mod plan;
 mod refresh;
 mod render;
 mod rollback;
+mod run_timeout;
 mod show;
 mod state;
 mod status;
 mod tars_client;
 mod validate;
+
+pub use run_timeout::RunTimeoutArg;
 
 /// What a command reports besides errors; mapped to the process exit code in [`main`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +220,8 @@ pub struct ApplyArgs {
     /// Limit the apply to these addresses and everything under them.
     #[arg(long = "target", value_name = "ADDR")]
     pub target: Vec<String>,
+    #[command(flatten)]
+    pub run_timeout: RunTimeoutArg,
 }
 
 #[derive(Debug, Args)]
@@ -236,6 +241,8 @@ pub struct DestroyArgs {
     pub parallelism: usize,
     #[command(flatten)]
     pub health: health::HealthArgs,
+    #[command(flatten)]
+    pub run_timeout: RunTimeoutArg,
 }
 
 #[derive(Debug, Args)]
@@ -345,6 +352,8 @@ pub struct RollbackArgs {
     pub auto_approve: bool,
     #[command(flatten)]
     pub health: health::HealthArgs,
+    #[command(flatten)]
+    pub run_timeout: RunTimeoutArg,
 }
 
 #[derive(Debug, Args)]
