@@ -207,9 +207,10 @@ pub async fn wait_running<C: TarsApi>(
             let reason = match &watch.last {
                 None => format!("is not listed in Tars after {:.1}s", waited.as_secs_f64()),
                 Some(row) => format!(
-                    "did not stay active within {:.1}s: last seen {}",
+                    "did not stay active within {:.1}s: last seen {}{}",
                     waited.as_secs_f64(),
-                    describe_row(row, patch)
+                    describe_row(row, patch),
+                    watch.restart_note()
                 ),
             };
             return Ok(Err(NotRunning {
@@ -233,10 +234,17 @@ pub fn describe_row(row: &ServerConf, patch: Option<u64>) -> String {
     )
 }
 
-/// The settle window's bookkeeping: since when the node has been active with which pid.
+/// How often a node may drop out of `active` (or change its pid) while it starts before
+/// the step fails: a real tarsnode restarts a service whose first launch lost a port race
+/// and it then runs; a binary that keeps dying does not settle.
+const MAX_RESTARTS: u32 = 2;
+
+/// The settle window's bookkeeping: since when the node has been active with which pid,
+/// and how often an active streak broke.
 #[derive(Debug, Default)]
 struct Watch {
     active_since: Option<(Instant, i64)>,
+    restarts: Vec<String>,
     last: Option<ServerConf>,
 }
 
@@ -262,8 +270,32 @@ impl Watch {
         };
         let on_patch = patch.is_none_or(|p| row.patch_id() == Some(p));
         let active = row.is_running() && on_patch;
+        let broke = match (self.active_since, active) {
+            (Some((_, pid)), true) if pid != row.process_id => {
+                Some(format!("its process changed (pid {pid} → {})", row.process_id))
+            }
+            (Some((_, pid)), false) => Some(format!(
+                "was active (pid {pid}), then showed {}",
+                describe_row(&row, patch)
+            )),
+            _ => None,
+        };
+        if let Some(what) = broke {
+            self.restarts.push(what);
+            self.active_since = None;
+            if self.restarts.len() as u32 > MAX_RESTARTS {
+                let verdict = Verdict::Broke(format!(
+                    "did not settle: it left `active` {} times while starting ({}); a {:.1}s settle window needs one process that stays up",
+                    self.restarts.len(),
+                    self.restarts.join("; "),
+                    settle.as_secs_f64()
+                ));
+                self.last = Some(row);
+                return verdict;
+            }
+        }
         let verdict = match (self.active_since, active) {
-            (None, false) => Verdict::Waiting,
+            (_, false) => Verdict::Waiting,
             (None, true) => {
                 self.active_since = Some((now, row.process_id));
                 if settle.is_zero() {
@@ -272,20 +304,94 @@ impl Watch {
                     Verdict::Waiting
                 }
             }
-            (Some((_, pid)), true) if pid != row.process_id => Verdict::Broke(format!(
-                "was active, then its process changed (pid {pid} → {}) within the {:.1}s settle window: it restarts",
-                row.process_id,
-                settle.as_secs_f64()
-            )),
             (Some((since, _)), true) if now - since >= settle => Verdict::Running(Box::new(row.clone())),
             (Some(_), true) => Verdict::Waiting,
-            (Some((_, pid)), false) => Verdict::Broke(format!(
-                "was active (pid {pid}), then showed {} within the {:.1}s settle window",
-                describe_row(&row, patch),
-                settle.as_secs_f64()
-            )),
         };
         self.last = Some(row);
         verdict
+    }
+
+    /// " (it left `active` once: …)" for timeout messages.
+    fn restart_note(&self) -> String {
+        match self.restarts.len() {
+            0 => String::new(),
+            n => format!(" (it left `active` {n} time(s): {})", self.restarts.join("; ")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(present: &str, pid: i64) -> Option<ServerConf> {
+        serde_json::from_value(serde_json::json!({
+            "id": 1, "node_name": "127.0.0.1", "setting_state": "active",
+            "present_state": present, "process_id": pid, "patch_version": "7"
+        }))
+        .ok()
+    }
+
+    fn feed(steps: &[(&str, i64, u64)], settle_ms: u64) -> Vec<&'static str> {
+        let start = Instant::now();
+        let mut watch = Watch::default();
+        steps
+            .iter()
+            .map(|(present, pid, at)| {
+                let now = start + Duration::from_millis(*at);
+                match watch.observe(row(present, *pid), Some(7), now, Duration::from_millis(settle_ms)) {
+                    Verdict::Running(_) => "running",
+                    Verdict::Broke(_) => "broke",
+                    Verdict::Waiting => "waiting",
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn running_needs_one_pid_active_for_the_whole_window() {
+        let steps = [
+            ("activating", 5, 0),
+            ("active", 5, 100),
+            ("active", 5, 600),
+            ("active", 5, 1100),
+        ];
+        assert_eq!(feed(&steps, 1000), ["waiting", "waiting", "waiting", "running"]);
+    }
+
+    #[test]
+    fn an_early_restart_starts_the_window_again() {
+        let steps = [
+            ("active", 5, 0),
+            ("active", 6, 500),
+            ("active", 6, 1400),
+            ("active", 6, 1600),
+        ];
+        assert_eq!(feed(&steps, 1000), ["waiting", "waiting", "waiting", "running"]);
+    }
+
+    #[test]
+    fn a_node_that_keeps_dropping_out_fails() {
+        let steps = [
+            ("active", 5, 0),
+            ("activating", 6, 100),
+            ("active", 6, 200),
+            ("active", 7, 300),
+            ("active", 7, 400),
+            ("inactive", 0, 500),
+        ];
+        assert_eq!(
+            feed(&steps, 1000),
+            ["waiting", "waiting", "waiting", "waiting", "waiting", "broke"]
+        );
+    }
+
+    #[test]
+    fn another_patch_is_not_running() {
+        let mut watch = Watch::default();
+        let now = Instant::now();
+        let verdict = watch.observe(row("active", 5), Some(8), now, Duration::ZERO);
+        assert!(matches!(verdict, Verdict::Waiting));
+        assert!(describe_row(watch.last.as_ref().unwrap(), Some(8)).contains("(expected 8)"));
     }
 }

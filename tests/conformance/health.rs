@@ -20,19 +20,27 @@ fn with_fault(rule: &str) -> Target {
 }
 
 #[test]
-fn a_binary_that_dies_within_the_settle_window_fails_the_start_and_rolls_back() {
+fn a_binary_that_dies_after_it_came_up_fails_the_start_and_rolls_back() {
     let t = with_fault("dies-later:agencyABcosRpcService@127.0.0.1");
     let w = Workspace::new(&t, "hdies");
     w.topology(&[Agency {
         name: "agencyA",
         ips: &[IP1],
     }]);
-    // The emulator's binary dies five task durations (300 ms) after it came up.
-    let run = w.run_env(APPLY, &[("TARSFORM_SETTLE", "1s")]);
+    // The emulator's binary dies five task durations (300 ms) after it came up, inside the
+    // 1-s settle window, and never comes back.
+    let run = w.run_env(
+        APPLY,
+        &[("TARSFORM_SETTLE", "1s"), ("TARSFORM_START_TIMEOUT", "3s")],
+    );
     assert_eq!(run.code, Some(1), "{}", run.both());
-    assert!(run.stderr.contains("was active"), "{}", run.both());
     assert!(
-        run.stderr.contains("within the 1.0s settle window"),
+        run.stderr.contains("did not stay active within"),
+        "{}",
+        run.both()
+    );
+    assert!(
+        run.stderr.contains("it left `active` 1 time(s): was active (pid"),
         "{}",
         run.both()
     );
