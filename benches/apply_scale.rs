@@ -176,6 +176,7 @@ fn apply_once(settings: &Settings, parallelism: usize, rt: &tokio::runtime::Runt
         .current_dir(dir.path())
         .env("TARSFORM_TARS_TOKEN", TOKEN)
         .env("NO_COLOR", "1")
+        .env("TARSFORM_SETTLE", "100ms")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

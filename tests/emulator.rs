@@ -587,7 +587,8 @@ async fn node_config_file_list_returns_the_list_from_before_its_inserts() {
     let deleted = api
         .get(&format!("api/delete_config_file?id={config_id}&ticket={T}"))
         .await;
-    assert_eq!(deleted["data"], config_id);
+    // TarsWeb 3.0.15 answers the deleted id as a string.
+    assert_eq!(deleted["data"], config_id.to_string());
     assert!(api.handle().snapshot().configs.is_empty());
 
     // API level 1 is stored at level 1 under the application name, listed by level=1 only.
@@ -624,9 +625,10 @@ async fn node_config_file_list_returns_the_list_from_before_its_inserts() {
         ))
         .await;
     assert_eq!(other["data"], json!([]));
-    // Unknown config_id: [] ; missing: kind D.
+    // Unknown config_id: a system error, as TarsWeb 3.0.15 answers; missing: kind D.
     let none = api.get(&q).await;
-    assert_eq!(none["data"], json!([]));
+    assert_eq!(none["ret_code"], 500, "{none}");
+    assert_eq!(none["data"], json!({}));
     let missing = api
         .get(&format!(
             "api/node_config_file_list?ticket={T}&application={APP}&server_name={RPC}"
@@ -871,4 +873,54 @@ async fn the_model_persists_across_a_restart_with_data() {
         .collect();
     assert!(next["data"]["server_conf"][0]["id"].as_u64().unwrap() > *ids.iter().max().unwrap());
     assert!(api.handle().undeploy_out_of_band(APP, RPC, OLD));
+}
+
+#[tokio::test]
+async fn loopback_admin_lets_127_0_0_1_in_without_a_valid_ticket_like_tarsweb() {
+    let strict = Api::default().await;
+    let refused = strict.get("api/node_list?ticket=wrong").await;
+    assert_eq!(refused["ret_code"], 500, "{refused}");
+    let lenient = Api::start(EmulatorConfig {
+        token: Some(T.into()),
+        nodes: vec![OLD.into()],
+        loopback_admin: true,
+        ..Default::default()
+    })
+    .await;
+    let accepted = lenient.get("api/node_list?ticket=wrong").await;
+    assert_eq!(accepted["ret_code"], 200, "{accepted}");
+    assert_eq!(accepted["data"], json!([OLD]));
+}
+
+#[tokio::test]
+async fn every_answer_sets_tarsweb_cookies_and_the_rate_limit_answers_429() {
+    let api = Api::start(EmulatorConfig {
+        token: Some(T.into()),
+        nodes: vec![OLD.into()],
+        rate_limit: Some("3/60".parse().unwrap()),
+        ..Default::default()
+    })
+    .await;
+    let url = format!("{}api/node_list?ticket={T}", api.base);
+    for _ in 0..3 {
+        let response = api.http.get(&url).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let cookies: Vec<String> = response
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().split('=').next().unwrap().to_string())
+            .collect();
+        for name in ["locale", "locale.sig", "enable", "k8s", "show"] {
+            assert!(cookies.iter().any(|c| c == name), "{name} missing: {cookies:?}");
+        }
+    }
+    let limited = api.http.get(&url).send().await.unwrap();
+    assert_eq!(limited.status().as_u16(), 429);
+    let wait: u64 = limited.headers()[reqwest::header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
 }

@@ -107,6 +107,7 @@ impl Bed {
             .current_dir(self.path())
             .env("TARSFORM_TARS_TOKEN", token)
             .env("NO_COLOR", "1")
+            .env("TARSFORM_SETTLE", "100ms")
             .output()
             .unwrap();
         for stream in [&out.stdout, &out.stderr] {

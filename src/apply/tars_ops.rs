@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::tars::{
-    ConfigFile, DeployRequest, ExpandPreviewRequest, ExpandRequest, ServerConf, TarsApi, TarsError,
-    TaskCommand, TaskRequest, run_task,
+    ConfigFile, DeployRequest, ExpandPreviewRequest, ExpandRequest, HealthGate, ServerConf, TarsApi,
+    TarsError, TaskCommand, TaskRequest, run_task, wait_running,
 };
 
 /// Polling and waiting limits.
@@ -19,6 +19,13 @@ pub struct Timing {
     /// How many times to list node config rows before giving up (TarsWeb returns the
     /// list from before it creates the missing rows).
     pub row_attempts: u32,
+    /// A started node must stay `active` with one process id this long.
+    pub settle: Duration,
+    /// How long a started node may take to become `active` (a real tarsnode restarts a
+    /// service that did not come up after its 60-s activating timeout).
+    pub start_timeout: Duration,
+    /// Extra attempts of a patch that failed with a transient framework error.
+    pub task_retries: u32,
 }
 
 impl Default for Timing {
@@ -27,8 +34,30 @@ impl Default for Timing {
             poll: Duration::from_millis(100),
             task_timeout: Duration::from_secs(330),
             row_attempts: 5,
+            settle: Duration::from_secs(5),
+            start_timeout: Duration::from_secs(120),
+            task_retries: 2,
         }
     }
+}
+
+impl Timing {
+    pub fn gate(&self) -> HealthGate {
+        HealthGate::new(self.settle, self.start_timeout)
+    }
+
+    /// How long a node whose task was reported FAILED gets to show it runs anyway.
+    fn evidence_window(&self) -> Duration {
+        (self.settle * 4).max(Duration::from_millis(500))
+    }
+}
+
+/// A node that was started and proved it runs.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub row: ServerConf,
+    /// Something the operator should know (a FAILED task whose node runs anyway, retries).
+    pub note: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +66,9 @@ pub enum OpError {
     Tars(#[from] TarsError),
     #[error("{0}")]
     Refused(String),
+    /// Tars reported the task done, but the node did not prove it runs: it changed.
+    #[error("{0}")]
+    NotRunning(String),
 }
 
 pub type OpResult<T> = Result<T, OpError>;
@@ -190,7 +222,10 @@ pub async fn run_on_node<C: TarsApi>(api: &C, timing: Timing, req: TaskRequest) 
     Ok(())
 }
 
-/// `patch_tars` with `patch_id` (restarts the node), then checks the node is active.
+/// `patch_tars` with `patch_id` (restarts the node), then the health gate: the node must
+/// run `patch_id`, `active` with one pid for the settle window. A FAILED task whose node
+/// passes the gate anyway counts as done (with a note); a transient framework error
+/// (tarspatch not ready, a busy tarsnode) is retried `timing.task_retries` times.
 pub async fn patch_and_check<C: TarsApi>(
     api: &C,
     timing: Timing,
@@ -198,20 +233,98 @@ pub async fn patch_and_check<C: TarsApi>(
     server: &str,
     ip: &str,
     patch_id: u64,
-) -> OpResult<ServerConf> {
+) -> OpResult<Started> {
     let row = require_node(api, app, server, ip).await?;
-    run_on_node(api, timing, TaskRequest::patch(row.id, patch_id)).await?;
-    let row = require_node(api, app, server, ip).await?;
-    if row.setting_state != "active" || row.patch_version.trim() != patch_id.to_string() {
-        return Err(OpError::Refused(format!(
-            "server `{server}`: node {ip} reports setting_state `{}`, patch `{}` after patch {patch_id}",
-            row.setting_state, row.patch_version
-        )));
+    let req = TaskRequest::patch(row.id, patch_id);
+    let mut notes = Vec::new();
+    let mut attempt = 0;
+    loop {
+        let verdict = run_task(api, &req, timing.poll, timing.task_timeout).await;
+        let (gate, failure) = match verdict {
+            Ok(report) => (timing.gate(), TaskEvidence::Succeeded(report.task_no)),
+            Err(TarsError::TaskFailed {
+                task_no,
+                execute_info,
+                ..
+            }) => (
+                timing.gate().within(timing.evidence_window()),
+                TaskEvidence::Failed {
+                    task_no,
+                    execute_info,
+                },
+            ),
+            Err(e) => return Err(e.into()),
+        };
+        match wait_running(api, app, server, ip, Some(patch_id), gate).await? {
+            Ok(row) => {
+                if let TaskEvidence::Failed {
+                    task_no,
+                    execute_info,
+                } = &failure
+                {
+                    notes.push(format!(
+                        "Tars reported patch_tars task {task_no} FAILED (\"{execute_info}\"), but node {ip} runs patch {patch_id}, active with pid {} for {:.1}s: counted as done",
+                        row.process_id,
+                        timing.settle.as_secs_f64()
+                    ));
+                }
+                let note = (!notes.is_empty()).then(|| format!("server `{server}`: {}", notes.join("; ")));
+                return Ok(Started { row, note });
+            }
+            Err(not_running) => match failure {
+                TaskEvidence::Failed {
+                    task_no,
+                    execute_info,
+                } if attempt < timing.task_retries && crate::tars::is_transient_failure(&execute_info) => {
+                    attempt += 1;
+                    notes.push(format!(
+                        "patch_tars task {task_no} failed with a transient framework error (\"{execute_info}\"); retried ({attempt} of {})",
+                        timing.task_retries
+                    ));
+                    tokio::time::sleep(timing.settle.max(timing.poll) * attempt).await;
+                }
+                TaskEvidence::Failed {
+                    task_no,
+                    execute_info,
+                } => {
+                    return Err(OpError::Refused(format!(
+                        "server `{server}`: patch_tars task {task_no} on node {ip} FAILED: \"{execute_info}\"; the node {not_running}"
+                    )));
+                }
+                TaskEvidence::Succeeded(task_no) => {
+                    return Err(OpError::NotRunning(not_running_message(
+                        server,
+                        ip,
+                        "patch_tars",
+                        &task_no,
+                        &not_running,
+                    )));
+                }
+            },
+        }
     }
-    Ok(row)
 }
 
-/// A plain task (`stop`, `restart`, `undeploy_tars`) on a registered node.
+/// What the task said, before the node is read.
+enum TaskEvidence {
+    Succeeded(String),
+    Failed { task_no: String, execute_info: String },
+}
+
+fn not_running_message(
+    server: &str,
+    ip: &str,
+    command: &str,
+    task_no: &str,
+    not_running: &crate::tars::NotRunning,
+) -> String {
+    format!(
+        "server `{server}`: node {ip} is not running although {command} task {task_no} succeeded: it {not_running}\nhint: the binary may exit at start; read its log on {ip} (Tars web → server → logs, or <tars root>/app_log/<app>/{server}/)"
+    )
+}
+
+/// A plain task (`stop`, `restart`, `undeploy_tars`) on a registered node; a `start` or
+/// `restart` must then pass the health gate.
 pub async fn command_node<C: TarsApi>(
     api: &C,
     timing: Timing,
@@ -221,7 +334,20 @@ pub async fn command_node<C: TarsApi>(
     command: TaskCommand,
 ) -> OpResult<()> {
     let row = require_node(api, app, server, ip).await?;
-    run_on_node(api, timing, TaskRequest::single(row.id, command, BTreeMap::new())).await
+    let req = TaskRequest::single(row.id, command, BTreeMap::new());
+    let report = run_task(api, &req, timing.poll, timing.task_timeout).await?;
+    if matches!(command, TaskCommand::Start | TaskCommand::Restart)
+        && let Err(not_running) = wait_running(api, app, server, ip, None, timing.gate()).await?
+    {
+        return Err(OpError::NotRunning(not_running_message(
+            server,
+            ip,
+            command.as_str(),
+            &report.task_no,
+            &not_running,
+        )));
+    }
+    Ok(())
 }
 
 /// The server-level (placeholder) row of `file`, created with content "\n" if missing.

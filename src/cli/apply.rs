@@ -34,6 +34,7 @@ struct Request<'a> {
     parallelism: usize,
     rollback: bool,
     planfile: Option<&'a Path>,
+    timing: Timing,
     run_timeout: std::time::Duration,
 }
 
@@ -47,6 +48,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
         parallelism: args.parallelism,
         rollback: !args.no_rollback,
         planfile: args.planfile.as_deref(),
+        timing: args.health.timing(),
         run_timeout: args.run_timeout.timeout,
     })
 }
@@ -61,6 +63,7 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
         parallelism: args.parallelism,
         rollback: true,
         planfile: None,
+        timing: args.health.timing(),
         run_timeout: args.run_timeout.timeout,
     })
 }
@@ -173,10 +176,11 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         store,
         journal,
     };
+    let client = api.clone();
     let runner = Arc::new(TarsRunner::new(
         api,
         plan.clone(),
-        Timing::default(),
+        req.timing,
         book,
         pooled_keys(keys_needed(&plan)),
     ));
@@ -201,6 +205,10 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let (report, runner) = rt.block_on(run_steps(&plan, runner, options))?;
     let runner = Arc::try_unwrap(runner).map_err(|_| anyhow::anyhow!("apply steps still running"))?;
     let verdict = rt.block_on(verify_outcome(&runner, &report, &baseline, options.rollback));
+    for note in runner.take_notes() {
+        eprintln!("note: {note}");
+    }
+    report_calls(&plan, client.calls());
     finish(&plan, runner, report, verdict, req.destroy)
 }
 
@@ -223,6 +231,20 @@ async fn verify_outcome(
     } else {
         Ok(Vec::new())
     }
+}
+
+/// "Tars calls: 1350 for 20 nodes (67.5 per node)", on stderr.
+fn report_calls(plan: &Plan, calls: u64) {
+    let nodes = plan
+        .changes
+        .iter()
+        .filter(|c| c.address.kind() == crate::addr::ResourceKind::Node)
+        .count();
+    let per_node = match nodes {
+        0 => String::new(),
+        n => format!(" for {n} node(s) ({:.1} per node)", calls as f64 / n as f64),
+    };
+    eprintln!("Tars calls: {calls}{per_node}");
 }
 
 /// Expands the plan, runs it, and (after a failure) restarts nodes whose configs were restored.

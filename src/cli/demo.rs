@@ -86,6 +86,7 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             parallelism: 10,
             no_rollback: false,
             target: Vec::new(),
+            health: emulator_health(),
             run_timeout: RunTimeoutArg::default(),
         })?,
     )?;
@@ -116,6 +117,7 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             target: Vec::new(),
             auto_approve: true,
             parallelism: 10,
+            health: emulator_health(),
             run_timeout: RunTimeoutArg::default(),
         })?,
     )?;
@@ -187,4 +189,12 @@ fn workspace_dir(arg: Option<PathBuf>) -> anyhow::Result<(PathBuf, Option<tempfi
 fn is_empty_dir(dir: &Path) -> anyhow::Result<bool> {
     let mut entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
     Ok(entries.next().is_none())
+}
+
+/// The embedded emulator's nodes settle at once: a short settle window is enough.
+fn emulator_health() -> super::health::HealthArgs {
+    super::health::HealthArgs {
+        settle: std::time::Duration::from_millis(200),
+        start_timeout: std::time::Duration::from_secs(30),
+    }
 }

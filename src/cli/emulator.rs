@@ -28,6 +28,8 @@ pub fn run_cli(args: EmulatorArgs) -> anyhow::Result<Outcome> {
         latency: Duration::from_millis(args.latency_ms),
         task_duration: Duration::from_millis(args.task_ms),
         faults,
+        loopback_admin: args.loopback_admin,
+        rate_limit: args.rate_limit,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -14,6 +14,7 @@ mod demo;
 mod emulator;
 mod force_unlock;
 mod graph;
+mod health;
 mod import;
 pub mod inputs;
 mod plan;
@@ -214,6 +215,8 @@ pub struct ApplyArgs {
     /// On failure keep partial progress instead of rolling back.
     #[arg(long = "no-rollback")]
     pub no_rollback: bool,
+    #[command(flatten)]
+    pub health: health::HealthArgs,
     /// Limit the apply to these addresses and everything under them.
     #[arg(long = "target", value_name = "ADDR")]
     pub target: Vec<String>,
@@ -236,6 +239,8 @@ pub struct DestroyArgs {
     /// Maximum number of steps in flight.
     #[arg(long = "parallelism", default_value_t = 10)]
     pub parallelism: usize,
+    #[command(flatten)]
+    pub health: health::HealthArgs,
     #[command(flatten)]
     pub run_timeout: RunTimeoutArg,
 }
@@ -346,6 +351,8 @@ pub struct RollbackArgs {
     #[arg(long = "auto-approve")]
     pub auto_approve: bool,
     #[command(flatten)]
+    pub health: health::HealthArgs,
+    #[command(flatten)]
     pub run_timeout: RunTimeoutArg,
 }
 
@@ -369,9 +376,16 @@ pub struct EmulatorArgs {
     /// How long a task takes to move through its states.
     #[arg(long = "task-ms", default_value_t = 200)]
     pub task_ms: u64,
-    /// Fault rules: api:ENDPOINT#N, task:COMMAND@IP, node-down:IP (repeatable).
+    /// Fault rules: api:ENDPOINT#N, task:COMMAND@IP, node-down:IP, crash:SERVER@IP,
+    /// dies-later:SERVER@IP (repeatable; SERVER or IP may be *).
     #[arg(long = "fail")]
     pub fail: Vec<String>,
+    /// Like a real TarsWeb: callers from 127.0.0.1 are admin whatever their ticket.
+    #[arg(long = "loopback-admin")]
+    pub loopback_admin: bool,
+    /// Like upstream TarsWeb: REQUESTS/SECONDS per caller address, then HTTP 429 (e.g. 5000/600).
+    #[arg(long = "rate-limit", value_name = "REQUESTS/SECONDS")]
+    pub rate_limit: Option<crate::emulator::RateLimit>,
 }
 
 #[derive(Debug, Args)]

@@ -18,7 +18,6 @@ use crate::apply::engine::Runner;
 use crate::apply::recover;
 use crate::apply::runner::{Book, OBSERVE_RECORD, RUN_RECORD, TarsRunner, system_keys};
 use crate::apply::steps::{Op, Step};
-use crate::apply::tars_ops::Timing;
 use crate::apply::verify::{Expect, Observation};
 use crate::plan::Plan;
 use crate::state::{JournalFile, Sidecar, StateStore};
@@ -77,7 +76,7 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let runner = TarsRunner::new(
         api,
         plan.clone(),
-        Timing::default(),
+        args.health.timing(),
         Book {
             state,
             store,

@@ -1,8 +1,8 @@
 //! Fault injection rules (`--fail RULE`) and the per-endpoint call counters they use.
 //!
 //! Owns the rule grammar (`api:ENDPOINT#N`, `task:COMMAND@IP`, `node-down:IP`,
-//! `late:ENDPOINT#N@MS`) and the
-//! questions the server asks of the active rules. No I/O.
+//! `late:ENDPOINT#N@MS`, `crash:SERVER@IP`, `dies-later:SERVER@IP`) and the questions the server asks of the
+//! active rules. No I/O.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,12 +24,28 @@ pub enum FaultRule {
         nth: u32,
         delay_ms: u64,
     },
+    /// The newest package of `server` (`*`: any) exits at once on `ip` (`*`: any): tasks
+    /// that start it succeed, but the node stays `activating` (the real Tars' false
+    /// success). Older packages (what a rollback puts back) run.
+    Crash { server: String, ip: String },
+    /// tarsnode `ip` is too busy to answer AdminRegistry in time: tasks run, but their
+    /// items are reported FAILED (`getPatchPercent IP error, iRet:1002`).
+    Busy { ip: String },
+    /// tarspatch is not yet known to AdminRegistry: the first `count` patches on `ip`
+    /// fail with `errno:-7` and change nothing.
+    PatchNotReady { ip: String, count: u32 },
+    /// TarsWeb runs without its registry: tarsnodes keep their last heartbeat in
+    /// `list_tars_node`, but `check_tars_node` fails and tasks time out.
+    RegistryDown,
+    /// The binary comes up `active`, then exits five task durations later and tarsnode
+    /// starts it again (`activating`, a new process id).
+    DiesLater { server: String, ip: String },
 }
 
 /// A `--fail` value that matches none of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP or late:ENDPOINT#N@MS (e.g. late:update_config_file#1@3000)"
+    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, registry-down, busy:IP, patch-not-ready:IP#N, crash:SERVER@IP, dies-later:SERVER@IP (SERVER or IP may be *) or late:ENDPOINT#N@MS (e.g. late:update_config_file#1@3000)"
 )]
 pub struct FaultRuleError {
     pub rule: String,
@@ -44,6 +60,9 @@ impl FromStr for FaultRule {
             rule: text.to_string(),
             reason,
         };
+        if text == "registry-down" {
+            return Ok(FaultRule::RegistryDown);
+        }
         let (kind, rest) = text
             .split_once(':')
             .ok_or_else(|| fail("missing `:` after the rule kind"))?;
@@ -93,6 +112,34 @@ impl FromStr for FaultRule {
                     delay_ms,
                 })
             }
+            "busy" if !rest.is_empty() => Ok(FaultRule::Busy { ip: rest.to_string() }),
+            "patch-not-ready" => {
+                let (ip, count) = rest
+                    .split_once('#')
+                    .ok_or_else(|| fail("missing `#N` after the IP"))?;
+                let count: u32 = count.parse().map_err(|_| fail("N must be a positive integer"))?;
+                if ip.is_empty() || count == 0 {
+                    return Err(fail("the IP must be named and N counts from 1"));
+                }
+                Ok(FaultRule::PatchNotReady {
+                    ip: ip.to_string(),
+                    count,
+                })
+            }
+            "crash" | "dies-later" => {
+                let (server, ip) = rest
+                    .split_once('@')
+                    .ok_or_else(|| fail("missing `@IP` after the server"))?;
+                if server.is_empty() || ip.is_empty() {
+                    return Err(fail("both SERVER and IP must be given (* for any)"));
+                }
+                let (server, ip) = (server.to_string(), ip.to_string());
+                Ok(if kind == "crash" {
+                    FaultRule::Crash { server, ip }
+                } else {
+                    FaultRule::DiesLater { server, ip }
+                })
+            }
             "node-down" if !rest.is_empty() => Ok(FaultRule::NodeDown { ip: rest.to_string() }),
             "node-down" => Err(fail("the IP is missing")),
             _ => Err(fail("unknown rule kind")),
@@ -111,6 +158,11 @@ impl fmt::Display for FaultRule {
                 nth,
                 delay_ms,
             } => write!(f, "late:{endpoint}#{nth}@{delay_ms}"),
+            FaultRule::Crash { server, ip } => write!(f, "crash:{server}@{ip}"),
+            FaultRule::RegistryDown => f.write_str("registry-down"),
+            FaultRule::Busy { ip } => write!(f, "busy:{ip}"),
+            FaultRule::PatchNotReady { ip, count } => write!(f, "patch-not-ready:{ip}#{count}"),
+            FaultRule::DiesLater { server, ip } => write!(f, "dies-later:{server}@{ip}"),
         }
     }
 }
@@ -120,6 +172,8 @@ impl fmt::Display for FaultRule {
 pub struct Faults {
     pub rules: Vec<FaultRule>,
     calls: BTreeMap<String, u32>,
+    /// Patches refused per node by `patch-not-ready` rules so far.
+    refused_patches: BTreeMap<String, u32>,
 }
 
 impl Faults {
@@ -127,6 +181,7 @@ impl Faults {
         Faults {
             rules,
             calls: BTreeMap::new(),
+            refused_patches: BTreeMap::new(),
         }
     }
 
@@ -158,11 +213,60 @@ impl Faults {
         self.calls.get(endpoint).copied().unwrap_or(0)
     }
 
+    /// tarsnode `node` answers AdminRegistry too late.
+    pub fn busy(&self, node: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| matches!(rule, FaultRule::Busy { ip } if ip == node))
+    }
+
+    /// Counts a patch on `node`; true while a `patch-not-ready` rule still refuses it.
+    pub fn refuse_patch(&mut self, node: &str) -> bool {
+        let limit = self
+            .rules
+            .iter()
+            .filter_map(|rule| match rule {
+                FaultRule::PatchNotReady { ip, count } if ip == node => Some(*count),
+                _ => None,
+            })
+            .max();
+        let Some(limit) = limit else { return false };
+        let refused = self.refused_patches.entry(node.to_string()).or_insert(0);
+        if *refused >= limit {
+            return false;
+        }
+        *refused += 1;
+        true
+    }
+
+    pub fn registry_down(&self) -> bool {
+        self.rules.contains(&FaultRule::RegistryDown)
+    }
+
+    /// The binary of `server` on `node` exits at once.
+    pub fn crashes(&self, server: &str, node: &str) -> bool {
+        self.rules.iter().any(
+            |rule| matches!(rule, FaultRule::Crash { server: s, ip } if matches_any(s, server) && matches_any(ip, node)),
+        )
+    }
+
+    /// The binary of `server` on `node` exits a while after it came up.
+    pub fn dies_later(&self, server: &str, node: &str) -> bool {
+        self.rules.iter().any(
+            |rule| matches!(rule, FaultRule::DiesLater { server: s, ip } if matches_any(s, server) && matches_any(ip, node)),
+        )
+    }
+
     pub fn task_fails(&self, command: &str, node: &str) -> bool {
         self.rules
             .iter()
             .any(|rule| matches!(rule, FaultRule::Task { command: c, ip } if c == command && ip == node))
     }
+}
+
+/// `*` matches anything; otherwise the names must be equal.
+fn matches_any(pattern: &str, name: &str) -> bool {
+    pattern == "*" || pattern == name
 }
 
 #[cfg(test)]
@@ -176,6 +280,11 @@ mod tests {
             "task:patch_tars@172.25.0.5",
             "node-down:172.25.0.5",
             "late:update_config_file#2@1500",
+            "crash:agencyABcosRpcService@172.25.0.5",
+            "dies-later:*@*",
+            "registry-down",
+            "busy:127.0.0.1",
+            "patch-not-ready:127.0.0.1#2",
         ] {
             let rule: FaultRule = text.parse().unwrap();
             assert_eq!(rule.to_string(), text);
@@ -192,10 +301,33 @@ mod tests {
             "node-down:",
             "late:x#1",
             "late:x#1@soon",
+            "crash:agencyA",
+            "dies-later:@1.2.3.4",
         ] {
             let err = text.parse::<FaultRule>().unwrap_err().to_string();
             assert!(err.contains("api:ENDPOINT#N"), "{err}");
         }
+    }
+
+    #[test]
+    fn crash_rules_match_by_server_and_node_with_wildcards() {
+        let faults = Faults::new(vec![
+            "crash:agencyABcosRpcService@172.25.0.5".parse().unwrap(),
+            "dies-later:*@172.25.0.6".parse().unwrap(),
+        ]);
+        assert!(faults.crashes("agencyABcosRpcService", "172.25.0.5"));
+        assert!(!faults.crashes("agencyABcosRpcService", "172.25.0.6"));
+        assert!(faults.dies_later("anything", "172.25.0.6"));
+        assert!(!faults.dies_later("anything", "172.25.0.5"));
+    }
+
+    #[test]
+    fn patch_not_ready_refuses_only_the_first_patches_of_its_node() {
+        let mut faults = Faults::new(vec!["patch-not-ready:10.0.0.1#2".parse().unwrap()]);
+        assert!(faults.refuse_patch("10.0.0.1"));
+        assert!(!faults.refuse_patch("10.0.0.2"));
+        assert!(faults.refuse_patch("10.0.0.1"));
+        assert!(!faults.refuse_patch("10.0.0.1"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Multipart, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -41,6 +41,17 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
     if !shared.settings.latency.is_zero() {
         tokio::time::sleep(shared.settings.latency).await;
     }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    if let (Some(limit), Some(ip)) = (shared.settings.rate_limit, peer)
+        && let Some(wait) = shared.lock().over_limit(limit, ip)
+    {
+        return too_many_requests(wait);
+    }
+    let loopback_admin =
+        shared.settings.loopback_admin && peer == Some(std::net::IpAddr::from([127, 0, 0, 1]));
     let Some(route) = endpoint_name(request.uri().path()).and_then(endpoints::find) else {
         return (StatusCode::NOT_FOUND, "Not Found").into_response();
     };
@@ -70,6 +81,9 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
         let late = inner.faults.late_answer(route.name);
         let uid = if route.public {
             Some(String::new())
+        } else if loopback_admin {
+            // TarsWeb's loginFilter lets 127.0.0.1 through as admin, whatever the ticket.
+            uid_for(&shared.settings, &inner, ticket.as_deref()).or(Some("admin".to_string()))
         } else {
             uid_for(&shared.settings, &inner, ticket.as_deref())
         };
@@ -197,6 +211,37 @@ fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// koa-limit's answer once a caller is over its budget.
+fn too_many_requests(wait: u64) -> Response {
+    let mut response = Response::new(Body::from("Too Many Requests"));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(value) = HeaderValue::from_str(&wait.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+/// The cookies TarsWeb 3.0.15 sets on every answer (koa-locale and its UI switches,
+/// each signed): a cookie-keeping client is switched to the answer's locale.
+fn set_cookies(response: &mut Response, locale: Locale) {
+    let locale_name = if locale == Locale::En { "en" } else { "cn" };
+    for (name, value) in [
+        ("locale", locale_name),
+        ("enable", "true"),
+        ("k8s", "false"),
+        ("show", "true"),
+    ] {
+        for cookie in [
+            format!("{name}={value}; path=/; httponly"),
+            format!("{name}.sig=emulator; path=/; httponly"),
+        ] {
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+        }
+    }
+}
+
 fn respond(rendered: Rendered, locale: Locale) -> Response {
     let status = StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let (body, content_type) = if rendered.json {
@@ -212,6 +257,7 @@ fn respond(rendered: Rendered, locale: Locale) -> Response {
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    set_cookies(&mut response, locale);
     response
 }
 

@@ -51,6 +51,38 @@ pub struct EmulatorConfig {
     /// How long one task item takes from submission to its outcome.
     pub task_duration: Duration,
     pub faults: Vec<FaultRule>,
+    /// Like a real TarsWeb: callers from 127.0.0.1 are admin without a valid ticket.
+    pub loopback_admin: bool,
+    /// Like upstream TarsWeb's koa-limit: at most this many requests per window per
+    /// caller address, then HTTP 429 with `Retry-After`.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A request budget per caller address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub window: Duration,
+}
+
+impl std::str::FromStr for RateLimit {
+    type Err = String;
+
+    /// `5000/600` (requests per seconds).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad =
+            || format!("rate limit `{text}`: write REQUESTS/SECONDS, e.g. 5000/600 (TarsWeb's default)");
+        let (requests, seconds) = text.split_once('/').ok_or_else(bad)?;
+        let requests: u32 = requests.trim().parse().map_err(|_| bad())?;
+        let seconds: u64 = seconds.trim().parse().map_err(|_| bad())?;
+        if requests == 0 || seconds == 0 {
+            return Err(bad());
+        }
+        Ok(RateLimit {
+            requests,
+            window: Duration::from_secs(seconds),
+        })
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -63,6 +95,8 @@ impl Default for EmulatorConfig {
             latency: Duration::ZERO,
             task_duration: Duration::from_millis(200),
             faults: Vec::new(),
+            loopback_admin: false,
+            rate_limit: None,
         }
     }
 }
@@ -134,6 +168,8 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
         data: config.data.clone(),
         latency: config.latency,
         task_duration: config.task_duration,
+        loopback_admin: config.loopback_admin,
+        rate_limit: config.rate_limit,
     };
     let inner = state::Inner {
         model,
@@ -165,7 +201,7 @@ pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorEr
     let (stop, stopped) = oneshot::channel::<()>();
     let app = http::router(shared.clone());
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
+        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
             })

@@ -39,8 +39,27 @@ pub struct ServerRow {
     pub ip_group_name: String,
     pub flow_state: String,
     pub run_type: String,
+    /// An int in TarsWeb's answers; older data files hold it as a string.
+    #[serde(serialize_with = "int_or_zero", deserialize_with = "text_or_int")]
     pub base_image_id: String,
     pub source: String,
+}
+
+/// Writes a numeric text as its number, anything else as 0 (TarsWeb's int column).
+fn int_or_zero<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(text.trim().parse().unwrap_or(0))
+}
+
+/// Reads a string or a number as text.
+fn text_or_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::Null => Ok(String::new()),
+        other => Err(serde::de::Error::custom(format!(
+            "base_image_id: unexpected {other}"
+        ))),
+    }
 }
 
 impl ServerRow {

@@ -18,6 +18,8 @@ pub struct Settings {
     pub data: Option<PathBuf>,
     pub latency: Duration,
     pub task_duration: Duration,
+    pub loopback_admin: bool,
+    pub rate_limit: Option<super::RateLimit>,
 }
 
 /// Everything behind the lock.
@@ -32,6 +34,22 @@ pub struct Inner {
     pub dirty: bool,
     /// The last failure to write `--data` (the emulator has no logger).
     pub persist_error: Option<String>,
+    /// Requests per caller address in the current rate-limit window, and its start.
+    pub rate: BTreeMap<std::net::IpAddr, (std::time::Instant, u32)>,
+}
+
+impl Inner {
+    /// Counts a request from `ip`; `Some(seconds to wait)` when it is over the budget.
+    pub fn over_limit(&mut self, limit: super::RateLimit, ip: std::net::IpAddr) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let (start, count) = self.rate.entry(ip).or_insert((now, 0));
+        if now.duration_since(*start) >= limit.window {
+            *start = now;
+            *count = 0;
+        }
+        *count += 1;
+        (*count > limit.requests).then(|| (limit.window - now.duration_since(*start)).as_secs().max(1))
+    }
 }
 
 impl Inner {

@@ -1,7 +1,10 @@
-//! The task engine of tarsAdminRegistry (tarsweb-api.md §7): items move NOT_START →
-//! RUNNING → SUCCESS | FAILED (or CANCEL after a failure in a serial task) over the
-//! task duration, and a successful item changes the model. Uses the new numbering
-//! (with PREPARE): 0 not started, 2 running, 3 success, 4 failed, 5 cancelled.
+//! The task engine of tarsAdminRegistry (tarsweb-api.md §7), as the real framework
+//! 3.0.17 shows it: items are RUNNING from the start (no NOT_START or PREPARE is ever
+//! seen), then SUCCESS | FAILED (or CANCEL after a failure in a serial task) over the
+//! task duration, and a successful item changes the model. `percent` goes 0 → 100 for
+//! patches and stays 0 for other commands and failed items; `execute_info` carries
+//! tarsnode's texts ("server is activating, please check: …", "succ:"). New
+//! numbering (with PREPARE): 0 not started, 2 running, 3 success, 4 failed, 5 cancelled.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -116,12 +119,16 @@ pub fn item(
         command: command.to_string(),
         start_time: String::new(),
         end_time: String::new(),
-        status: NOT_START,
-        status_info: status_name(NOT_START).to_string(),
+        status: RUNNING,
+        status_info: status_name(RUNNING).to_string(),
         execute_info: String::new(),
         percent: 0,
         parameters,
     }
+}
+
+fn is_patch(command: &str) -> bool {
+    matches!(command, "patch_tars" | "grace_patch_tars")
 }
 
 /// 32 lowercase hex characters.
@@ -183,18 +190,28 @@ async fn run_item(shared: &Arc<Shared>, task_no: &str, index: usize, serial: boo
         let item = &mut task.items[index];
         item.set_status(RUNNING);
         item.start_time = clock::now();
-        item.percent = 50;
+        if is_patch(&item.command) {
+            item.percent = 100;
+        }
     });
     tokio::time::sleep(shared.settings.task_duration - half).await;
     let mut ok = false;
+    let mut dies_later = None;
     update(shared, task_no, |task, inner| {
         let outcome = execute(inner, &task.items[index], &task.user_name);
         ok = outcome.is_ok();
         let item = &mut task.items[index];
+        if ok && inner.faults.dies_later(&item.server_name, &item.node_name) {
+            dies_later = inner
+                .model
+                .server_mut(&item.application, &item.server_name, &item.node_name)
+                .filter(|row| row.present_state == "active")
+                .map(|row| (row.id, row.process_id));
+        }
         item.set_status(if ok { SUCCESS } else { FAILED });
         item.execute_info = outcome.unwrap_or_else(|log| log);
         item.end_time = clock::now();
-        item.percent = 100;
+        item.percent = if ok && is_patch(&item.command) { 100 } else { 0 };
         if serial && !ok {
             for later in task.items.iter_mut().skip(index + 1) {
                 later.set_status(CANCEL);
@@ -202,6 +219,24 @@ async fn run_item(shared: &Arc<Shared>, task_no: &str, index: usize, serial: boo
             }
         }
     });
+    if let Some((id, pid)) = dies_later {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(shared.settings.task_duration * 5).await;
+            let mut inner = shared.lock();
+            if let Some(row) = inner
+                .model
+                .servers
+                .iter_mut()
+                .find(|r| r.id == id && r.process_id == pid)
+            {
+                // tarsnode notices the exit and starts the binary again.
+                row.present_state = "activating".into();
+                row.process_id = pid + 1;
+                inner.dirty = true;
+            }
+        });
+    }
     ok
 }
 
@@ -220,6 +255,21 @@ fn update(shared: &Shared, task_no: &str, change: impl FnOnce(&mut Task, &mut In
 
 /// Carries out one item on the model; `Ok(log)` or `Err(log)` for `execute_info`.
 fn execute(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String, String> {
+    let node = &item.node_name;
+    if is_patch(&item.command) && inner.model.node(node).is_some() && inner.faults.refuse_patch(node) {
+        return Err(format!(
+            "tarsAdminRegistry batchPatch error, ret:-1, info:tarspatch preparePatchFile error: ServantProxy::invoke errno:-7 ({node})"
+        ));
+    }
+    let outcome = execute_item(inner, item, uid);
+    if outcome.is_ok() && inner.faults.busy(node) {
+        // The work is done, but AdminRegistry's call timed out: a false failure.
+        return Err(format!("getPatchPercent {node} error, iRet:1002"));
+    }
+    outcome
+}
+
+fn execute_item(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String, String> {
     let (app, server, node) = (&item.application, &item.server_name, &item.node_name);
     if inner.faults.task_fails(&item.command, node) {
         return Err(format!(
@@ -232,31 +282,46 @@ fn execute(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String, Stri
             "tarsnode {node} is not registered (EM_TARS_NODE_NOT_REGISTRY_ERR)"
         ));
     }
-    if !inner.node_alive(node) {
+    if !inner.node_alive(node) || inner.faults.registry_down() {
         return Err(format!(
             "tarsnode {node} is not alive: no heartbeat (EM_TARS_CALL_NODE_TIMEOUT_ERR)"
         ));
     }
     let model = &mut inner.model;
-    if model.server_mut(app, server, node).is_none() {
+    let Some(running) = model
+        .server_mut(app, server, node)
+        .map(|row| row.patch_version.clone())
+    else {
         return Err(format!("server {app}.{server} does not exist on {node}"));
-    }
+    };
+    // A `crash:` rule makes the newest package of the server exit at once (an older
+    // one, e.g. the one a rollback puts back, runs).
+    let launched = match item.command.as_str() {
+        "patch_tars" | "grace_patch_tars" => item.parameters.get("patch_id").cloned().unwrap_or_default(),
+        _ => running,
+    };
+    let column = format!("{app}.{server}");
+    let newest = model
+        .patches
+        .iter()
+        .filter(|p| p.server == column)
+        .map(|p| p.id)
+        .max();
+    let crashes = inner.faults.crashes(server, node) && newest.is_some_and(|id| id.to_string() == launched);
+    let model = &mut inner.model;
     inner.dirty = true;
+    let activating = activating_text(app, server);
     match item.command.as_str() {
-        "start" => {
-            start(model, app, server, node);
-            Ok(format!("start {app}.{server} on {node} succ"))
-        }
-        "restart" => {
-            start(model, app, server, node);
-            Ok(format!("restart {app}.{server} on {node} succ"))
+        "start" | "restart" => {
+            start(model, app, server, node, crashes);
+            Ok(activating)
         }
         "stop" => {
             let row = model.server_mut(app, server, node).expect("checked above");
             row.setting_state = "inactive".into();
             row.present_state = "inactive".into();
             row.process_id = 0;
-            Ok(format!("stop {app}.{server} on {node} succ"))
+            Ok("succ:".into())
         }
         "patch_tars" | "grace_patch_tars" => {
             let patch_id = item.parameters.get("patch_id").cloned().unwrap_or_default();
@@ -274,25 +339,40 @@ fn execute(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String, Stri
             row.patch_user = uid.to_string();
             row.patch_time = clock::now();
             if item.parameters.get("bak_flag").map(String::as_str) == Some("1") {
-                return Ok(format!("patch {column} on {node} succ"));
+                return Ok("succ:".into());
             }
-            start(model, app, server, node);
-            Ok(format!("patch {column} on {node} succ, restart succ"))
+            start(model, app, server, node, crashes);
+            Ok(activating)
         }
         "undeploy_tars" => {
             model.undeploy(app, server, node);
-            Ok(format!("undeploy {app}.{server} on {node} succ"))
+            Ok("succ:server state is Inactive. ".into())
         }
         _ => Err("command not support!".into()),
     }
 }
 
-fn start(model: &mut super::model::Model, app: &str, server: &str, node: &str) {
+/// tarsnode's answer once it launched a binary (it cannot know yet whether it stays up).
+fn activating_text(app: &str, server: &str) -> String {
+    format!(
+        "server is activating, please check: find server exe: /usr/local/app/tars/tarsnode/data/{app}.{server}/bin/{server}"
+    )
+}
+
+/// Launches the binary: `active` with a new process id, or, for a binary that exits at
+/// once (`crash:` rule), `activating` for good.
+fn start(model: &mut super::model::Model, app: &str, server: &str, node: &str, crashes: bool) {
     let row = model
         .server_mut(app, server, node)
         .expect("checked by the caller");
     row.setting_state = "active".into();
-    row.present_state = "active".into();
+    row.present_state = if crashes { "activating" } else { "active" }.into();
     row.flow_state = "active".into();
-    row.process_id = 10_000 + (row.id % 50_000) as u32;
+    row.process_id = next_pid();
+}
+
+/// A fresh process id for every launch, as a restart gets from the kernel.
+fn next_pid() -> u32 {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(10_000);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }

@@ -27,6 +27,11 @@ pub trait TarsApi: Send + Sync + 'static {
     /// Registered tarsnodes with their liveness.
     fn list_tars_node(&self) -> impl Future<Output = Result<Vec<TarsNodeInfo>, TarsError>> + Send;
 
+    /// Whether TarsWeb's registry reaches tarsnode `node` now (`check_tars_node`: a ping
+    /// through tarsAdminRegistry). `list_tars_node` alone cannot tell: without its
+    /// registry, TarsWeb keeps showing the last heartbeat.
+    fn check_tars_node(&self, node: &str) -> impl Future<Output = Result<bool, TarsError>> + Send;
+
     /// Names of the registered tarsnodes.
     fn node_list(&self) -> impl Future<Output = Result<Vec<String>, TarsError>> + Send;
 

@@ -52,6 +52,11 @@ impl HttpTarsClient {
         self.transport.config.timeout
     }
 
+    /// Requests sent so far by this client and its clones (retries included).
+    pub fn calls(&self) -> u64 {
+        self.transport.calls()
+    }
+
     /// Every call made after `limit` has passed from now fails with
     /// [`TarsError::RunDeadline`]: the whole-run `--timeout`.
     pub fn with_run_limit(mut self, limit: Duration) -> Self {
@@ -109,6 +114,21 @@ impl TarsApi for HttpTarsClient {
             .await?
             .decode()?;
         Ok(page.into_rows())
+    }
+
+    async fn check_tars_node(&self, node: &str) -> Result<bool, TarsError> {
+        let reply = self
+            .call(Call::get(
+                "api/check_tars_node",
+                vec![("node_name", node.to_string())],
+            ))
+            .await?;
+        // "ping succ" when reachable, `false` when not.
+        Ok(match &reply.data {
+            Value::String(text) => text.contains("succ"),
+            Value::Bool(ok) => *ok,
+            _ => false,
+        })
     }
 
     async fn node_list(&self) -> Result<Vec<String>, TarsError> {

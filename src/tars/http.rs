@@ -4,7 +4,8 @@
 //! Every call carries `ticket=<token>` and `__locale=en`. GET-like reads are retried
 //! with exponential backoff on transport errors, timeouts and gateway errors (502,
 //! 503, 504); calls that change state are retried only when the connection could not
-//! be made, since then nothing reached TarsWeb. Every error is built from redacted
+//! be made, since then nothing reached TarsWeb. An HTTP 429 (TarsWeb's rate limit) is
+//! retried after the server's `Retry-After`, for every call: it was not handled. Every error is built from redacted
 //! text: the token is replaced by `(sensitive)` in URLs, messages and bodies.
 //!
 //! TarsWeb is not trusted: redirects are followed only within `tars_url`'s origin and
@@ -185,7 +186,17 @@ pub(crate) struct Transport {
     pub redactor: Redactor,
     /// When the whole run must end, and the limit it came from (`--timeout`).
     run_deadline: Option<(Instant, Duration)>,
+    /// Requests sent (every attempt), shared by clones.
+    calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// TarsWeb's koa-limit answers 429 when an address exceeds its budget (5000 requests per
+/// 10 minutes upstream); the request was not handled, so any call may be repeated.
+const TOO_MANY_REQUESTS: u16 = 429;
+/// Attempts after a 429, apart from the transport retries.
+const RATE_LIMIT_RETRIES: u32 = 5;
+/// The longest `Retry-After` honoured; a longer one fails the call at once.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 /// Stands in for the ticket in the URL shown to people.
 const TICKET_PLACEHOLDER: &str = "TARSFORM-TICKET-PLACEHOLDER";
@@ -194,6 +205,17 @@ const TICKET_PLACEHOLDER: &str = "TARSFORM-TICKET-PLACEHOLDER";
 struct AttemptError {
     error: TarsError,
     retryable: bool,
+    /// The server's back-off (HTTP 429 `Retry-After`).
+    retry_after: Option<Duration>,
+}
+
+/// The wait a 429 asks for: `Retry-After` seconds (koa-limit sends them), else 1 s.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Duration {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs)
 }
 
 impl Transport {
@@ -247,7 +269,13 @@ impl Transport {
             redactor: Redactor::new(config.token.clone()),
             config,
             run_deadline: None,
+            calls: Default::default(),
         })
+    }
+
+    /// How many requests this client (and its clones) sent.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Every later call fails once `limit` has passed from now.
@@ -279,10 +307,22 @@ impl Transport {
     pub async fn call(&self, call: &Call) -> Result<Reply, TarsError> {
         self.remember_sensitive(&call.body);
         let mut attempt = 0;
+        let mut limited = 0;
         loop {
             match self.attempt(call).await {
                 Ok(reply) => return Ok(reply),
-                Err(AttemptError { error, retryable }) => {
+                Err(AttemptError {
+                    retry_after: Some(wait),
+                    error,
+                    ..
+                }) => {
+                    if limited >= RATE_LIMIT_RETRIES || wait > MAX_RETRY_AFTER || self.past_deadline() {
+                        return Err(error);
+                    }
+                    limited += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                Err(AttemptError { error, retryable, .. }) => {
                     let error = match error {
                         TarsError::Timeout { call: failed, .. } if self.past_deadline() => {
                             TarsError::RunDeadline {
@@ -342,6 +382,7 @@ impl Transport {
         let fatal = |error| AttemptError {
             error,
             retryable: false,
+            retry_after: None,
         };
         let (url, shown) = self.urls(call).map_err(fatal)?;
         let failure = CallFailure {
@@ -380,11 +421,14 @@ impl Transport {
             }
         };
 
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = request.send().await.map_err(|e| AttemptError {
             retryable: e.is_connect() || (call.idempotent && !e.is_builder()),
             error: self.transport_error(&failure, e, timeout),
+            retry_after: None,
         })?;
         let status = response.status().as_u16();
+        let retry_after = (status == TOO_MANY_REQUESTS).then(|| retry_after(response.headers()));
         let failure = CallFailure {
             status: Some(status),
             ..failure
@@ -401,6 +445,7 @@ impl Transport {
         };
         if status != 200 {
             return Err(AttemptError {
+                retry_after,
                 retryable: call.idempotent && matches!(status, 502..=504),
                 error: TarsError::Http(Box::new(CallFailure {
                     message: format!("HTTP status {status}, expected 200"),
@@ -481,6 +526,7 @@ impl Transport {
     ) -> Result<String, AttemptError> {
         let too_big = || AttemptError {
             retryable: false,
+            retry_after: None,
             error: TarsError::Protocol(Box::new(CallFailure {
                 message: format!(
                     "the response body is larger than {} MiB; TarsWeb never sends that much",
@@ -509,6 +555,7 @@ impl Transport {
                     return Err(AttemptError {
                         retryable: idempotent,
                         error: self.transport_error(failure, e, timeout),
+                        retry_after: None,
                     });
                 }
             }

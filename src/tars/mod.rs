@@ -22,9 +22,11 @@ pub use dto::{
 };
 pub use error::{BODY_EXCERPT_CHARS, CallFailure, TOKEN_HINT, TarsError};
 pub use http::{ClientConfig, MAX_BODY_BYTES};
-pub use task::{Numbering, Task, TaskCommand, TaskItem, TaskItemRequest, TaskRequest, TaskState};
+pub use task::{
+    Numbering, Task, TaskCommand, TaskItem, TaskItemRequest, TaskRequest, TaskState, is_transient_failure,
+};
 pub use untrusted::{MESSAGE_MAX_CHARS, escape_unsafe, redact_private_keys};
-pub use wait::{TaskReport, run_task};
+pub use wait::{HealthGate, NotRunning, TaskReport, run_task, wait_running};
 
 /// A fresh id for `upload_patch_package`'s `task_id` (BcosBuilder uses a UUID v4).
 pub fn new_upload_task_id() -> String {

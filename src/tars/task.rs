@@ -91,6 +91,23 @@ impl TaskRequest {
     }
 }
 
+/// Whether an item's `execute_info` is a framework error that passes while Tars starts
+/// or is busy: tarspatch not yet known to AdminRegistry (`errno:-7`), AdminRegistry's
+/// call to a busy tarsnode timing out (`iRet:1002`, `-7`, "timeout"), or the stop step's
+/// text that a timed-out start leaves behind ("server state is Inactive").
+pub fn is_transient_failure(execute_info: &str) -> bool {
+    let text = execute_info.to_ascii_lowercase();
+    [
+        "errno:-7",
+        "iret:1002",
+        "iret:-7",
+        "timeout",
+        "server state is inactive",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
 /// A task or item state, independent of the numbering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -364,6 +381,20 @@ mod tests {
         assert_eq!(t.state(), TaskState::Partial);
         assert!(t.is_finished());
         assert_eq!(Numbering::New.item_state(99), TaskState::Unknown);
+    }
+
+    #[test]
+    fn transient_failures_are_the_ones_the_real_tars_showed() {
+        for text in [
+            "tarspatch preparePatchFile error: ServantProxy::invoke errno:-7",
+            "getPatchPercent 127.0.0.1 error, iRet:1002",
+            "succ:server state is Inactive.",
+        ] {
+            assert!(is_transient_failure(text), "{text}");
+        }
+        for text in ["patch 12 of chain0.x not found", "command not support!", ""] {
+            assert!(!is_transient_failure(text), "{text}");
+        }
     }
 
     #[test]

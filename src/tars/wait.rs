@@ -3,10 +3,16 @@
 //! "Accepted" is not success (DESIGN.md §4): [`run_task`] returns `Ok` only when every
 //! item succeeded, a typed `TaskFailed` naming the node and the registry's log
 //! otherwise, and `TaskTimeout` when the deadline passes first.
+//!
+//! A task's verdict is evidence, not truth: a real tarsnode reports a patch SUCCESS
+//! while the binary is still "activating" (and may crash), and FAILED when its answer
+//! to AdminRegistry timed out although the node starts. [`wait_running`] reads the
+//! node itself: `present_state` `active`, one process id, for a settle window.
 
 use std::time::{Duration, Instant};
 
 use super::api::TarsApi;
+use super::dto::ServerConf;
 use super::error::TarsError;
 use super::task::{Task, TaskRequest, TaskState};
 use super::untrusted::{MESSAGE_MAX_CHARS, cut, escape_unsafe};
@@ -122,4 +128,270 @@ fn describe(task: &Task) -> String {
         .map(|i| format!("node {} {} {}%", i.node_name, i.state(numbering), i.percent))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// What "running" means after a start, restart or patch: the node's row shows
+/// `present_state` `active` with one process id for `settle`, within `timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthGate {
+    pub settle: Duration,
+    pub timeout: Duration,
+    pub poll: Duration,
+}
+
+impl HealthGate {
+    /// Polls about five times per settle window, at most once a second.
+    pub fn new(settle: Duration, timeout: Duration) -> Self {
+        let poll = (settle / 5).clamp(Duration::from_millis(20), Duration::from_secs(1));
+        HealthGate {
+            settle,
+            timeout,
+            poll,
+        }
+    }
+
+    /// The same gate with a shorter deadline.
+    pub fn within(self, timeout: Duration) -> Self {
+        HealthGate {
+            timeout: self.timeout.min(timeout),
+            ..self
+        }
+    }
+}
+
+/// Why a node did not prove it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotRunning {
+    /// E.g. "stayed `activating` for 20.0s (pid 19262)".
+    pub reason: String,
+    /// The last row seen, if the node was listed at all.
+    pub last: Option<ServerConf>,
+}
+
+impl std::fmt::Display for NotRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// Waits until `server` on `ip` runs (and runs `patch`, when given) per `gate`.
+pub async fn wait_running<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    ip: &str,
+    patch: Option<u64>,
+    gate: HealthGate,
+) -> Result<Result<ServerConf, NotRunning>, TarsError> {
+    let started = Instant::now();
+    let mut watch = Watch::default();
+    loop {
+        let row = api
+            .server_list(app, Some(server))
+            .await?
+            .into_iter()
+            .find(|s| s.node_name == ip);
+        let now = Instant::now();
+        match watch.observe(row, patch, now, gate.settle) {
+            Verdict::Running(row) => return Ok(Ok(*row)),
+            Verdict::Broke(reason) => {
+                return Ok(Err(NotRunning {
+                    reason,
+                    last: watch.last,
+                }));
+            }
+            Verdict::Waiting => {}
+        }
+        let waited = now - started;
+        if waited >= gate.timeout {
+            let reason = match &watch.last {
+                None => format!("is not listed in Tars after {:.1}s", waited.as_secs_f64()),
+                Some(row) => format!(
+                    "did not stay active within {:.1}s: last seen {}{}",
+                    waited.as_secs_f64(),
+                    describe_row(row, patch),
+                    watch.restart_note()
+                ),
+            };
+            return Ok(Err(NotRunning {
+                reason,
+                last: watch.last,
+            }));
+        }
+        tokio::time::sleep(gate.poll.min(gate.timeout - waited)).await;
+    }
+}
+
+/// "present_state `activating`, setting_state `active`, pid 19262, patch 3".
+pub fn describe_row(row: &ServerConf, patch: Option<u64>) -> String {
+    let patch_note = match patch {
+        Some(p) if row.patch_id() != Some(p) => format!(" (expected {p})"),
+        _ => String::new(),
+    };
+    format!(
+        "present_state `{}`, setting_state `{}`, pid {}, patch `{}`{patch_note}",
+        row.present_state, row.setting_state, row.process_id, row.patch_version
+    )
+}
+
+/// How often a node may drop out of `active` (or change its pid) while it starts before
+/// the step fails: a real tarsnode restarts a service whose first launch lost a port race
+/// and it then runs; a binary that keeps dying does not settle.
+const MAX_RESTARTS: u32 = 2;
+
+/// The settle window's bookkeeping: since when the node has been active with which pid,
+/// and how often an active streak broke.
+#[derive(Debug, Default)]
+struct Watch {
+    active_since: Option<(Instant, i64)>,
+    restarts: Vec<String>,
+    last: Option<ServerConf>,
+}
+
+enum Verdict {
+    Running(Box<ServerConf>),
+    Broke(String),
+    Waiting,
+}
+
+impl Watch {
+    fn observe(
+        &mut self,
+        row: Option<ServerConf>,
+        patch: Option<u64>,
+        now: Instant,
+        settle: Duration,
+    ) -> Verdict {
+        let Some(row) = row else {
+            if self.active_since.is_some() {
+                return Verdict::Broke("was active, then vanished from Tars".into());
+            }
+            return Verdict::Waiting;
+        };
+        let on_patch = patch.is_none_or(|p| row.patch_id() == Some(p));
+        let active = row.is_running() && on_patch;
+        let broke = match (self.active_since, active) {
+            (Some((_, pid)), true) if pid != row.process_id => {
+                Some(format!("its process changed (pid {pid} → {})", row.process_id))
+            }
+            (Some((_, pid)), false) => Some(format!(
+                "was active (pid {pid}), then showed {}",
+                describe_row(&row, patch)
+            )),
+            _ => None,
+        };
+        if let Some(what) = broke {
+            self.restarts.push(what);
+            self.active_since = None;
+            if self.restarts.len() as u32 > MAX_RESTARTS {
+                let verdict = Verdict::Broke(format!(
+                    "did not settle: it left `active` {} times while starting ({}); a {:.1}s settle window needs one process that stays up",
+                    self.restarts.len(),
+                    self.restarts.join("; "),
+                    settle.as_secs_f64()
+                ));
+                self.last = Some(row);
+                return verdict;
+            }
+        }
+        let verdict = match (self.active_since, active) {
+            (_, false) => Verdict::Waiting,
+            (None, true) => {
+                self.active_since = Some((now, row.process_id));
+                if settle.is_zero() {
+                    Verdict::Running(Box::new(row.clone()))
+                } else {
+                    Verdict::Waiting
+                }
+            }
+            (Some((since, _)), true) if now - since >= settle => Verdict::Running(Box::new(row.clone())),
+            (Some(_), true) => Verdict::Waiting,
+        };
+        self.last = Some(row);
+        verdict
+    }
+
+    /// " (it left `active` once: …)" for timeout messages.
+    fn restart_note(&self) -> String {
+        match self.restarts.len() {
+            0 => String::new(),
+            n => format!(" (it left `active` {n} time(s): {})", self.restarts.join("; ")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(present: &str, pid: i64) -> Option<ServerConf> {
+        serde_json::from_value(serde_json::json!({
+            "id": 1, "node_name": "127.0.0.1", "setting_state": "active",
+            "present_state": present, "process_id": pid, "patch_version": "7"
+        }))
+        .ok()
+    }
+
+    fn feed(steps: &[(&str, i64, u64)], settle_ms: u64) -> Vec<&'static str> {
+        let start = Instant::now();
+        let mut watch = Watch::default();
+        steps
+            .iter()
+            .map(|(present, pid, at)| {
+                let now = start + Duration::from_millis(*at);
+                match watch.observe(row(present, *pid), Some(7), now, Duration::from_millis(settle_ms)) {
+                    Verdict::Running(_) => "running",
+                    Verdict::Broke(_) => "broke",
+                    Verdict::Waiting => "waiting",
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn running_needs_one_pid_active_for_the_whole_window() {
+        let steps = [
+            ("activating", 5, 0),
+            ("active", 5, 100),
+            ("active", 5, 600),
+            ("active", 5, 1100),
+        ];
+        assert_eq!(feed(&steps, 1000), ["waiting", "waiting", "waiting", "running"]);
+    }
+
+    #[test]
+    fn an_early_restart_starts_the_window_again() {
+        let steps = [
+            ("active", 5, 0),
+            ("active", 6, 500),
+            ("active", 6, 1400),
+            ("active", 6, 1600),
+        ];
+        assert_eq!(feed(&steps, 1000), ["waiting", "waiting", "waiting", "running"]);
+    }
+
+    #[test]
+    fn a_node_that_keeps_dropping_out_fails() {
+        let steps = [
+            ("active", 5, 0),
+            ("activating", 6, 100),
+            ("active", 6, 200),
+            ("active", 7, 300),
+            ("active", 7, 400),
+            ("inactive", 0, 500),
+        ];
+        assert_eq!(
+            feed(&steps, 1000),
+            ["waiting", "waiting", "waiting", "waiting", "waiting", "broke"]
+        );
+    }
+
+    #[test]
+    fn another_patch_is_not_running() {
+        let mut watch = Watch::default();
+        let now = Instant::now();
+        let verdict = watch.observe(row("active", 5), Some(8), now, Duration::ZERO);
+        assert!(matches!(verdict, Verdict::Waiting));
+        assert!(describe_row(watch.last.as_ref().unwrap(), Some(8)).contains("(expected 8)"));
+    }
 }

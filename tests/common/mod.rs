@@ -188,6 +188,9 @@ impl Bed {
             .current_dir(self.path())
             .env("TARSFORM_TARS_TOKEN", TOKEN)
             .env("NO_COLOR", "1")
+            // The emulator's nodes settle at once: a short health-gate window suffices.
+            .env("TARSFORM_SETTLE", "100ms")
+            .env("TARSFORM_START_TIMEOUT", "10s")
             .stdin(Stdio::null());
         cmd
     }

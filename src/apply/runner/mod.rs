@@ -72,6 +72,8 @@ pub struct TarsRunner<C: TarsApi> {
     commit_backups: std::sync::Mutex<Vec<PathBuf>>,
     /// Node directories of deleted nodes, removed when the run commits.
     commit_removals: std::sync::Mutex<Vec<PathBuf>>,
+    /// Things the operator should know although the steps succeeded.
+    notes: std::sync::Mutex<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +124,18 @@ impl<C: TarsApi> TarsRunner<C> {
             pending_restarts: std::sync::Mutex::new(Vec::new()),
             unsettled: std::sync::Mutex::new(Vec::new()),
             commit_removals: std::sync::Mutex::new(Vec::new()),
+            notes: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The notes steps left (e.g. a FAILED task whose node runs anyway), oldest first.
+    pub fn take_notes(&self) -> Vec<String> {
+        std::mem::take(&mut *self.notes.lock().expect("notes lock"))
+    }
+
+    fn note(&self, note: Option<String>) {
+        if let Some(note) = note {
+            self.notes.lock().expect("notes lock").push(note);
         }
     }
 
@@ -462,7 +476,10 @@ impl<C: TarsApi> TarsRunner<C> {
                     ip: ip.into(),
                 };
                 self.prepare(&step.id, &undo).await?;
-                let row = tars_ops::patch_and_check(&*self.api, self.timing, &app, server, ip, patch).await?;
+                let started =
+                    tars_ops::patch_and_check(&*self.api, self.timing, &app, server, ip, patch).await?;
+                self.note(started.note);
+                let row = started.row;
                 let mut entry = self.current_entry(address).await.unwrap_or_else(|| {
                     Self::entry(change, &[("server_id", json!(row.id))], ResourceStatus::Ready)
                 });

@@ -107,8 +107,11 @@ impl<C: TarsApi> TarsRunner<C> {
         };
         self.prepare(&step_id(Op::RestartNode, Some(&change.address)), &undo)
             .await?;
+        // A failure after this point is undone from the write-ahead record above (the
+        // node took the new patch but did not prove it runs, or the task failed).
         if repatched {
-            tars_ops::patch_and_check(&*self.api, self.timing, app, server, ip, patch).await?;
+            let started = tars_ops::patch_and_check(&*self.api, self.timing, app, server, ip, patch).await?;
+            self.note(started.note);
         } else {
             tars_ops::command_node(&*self.api, self.timing, app, server, ip, TaskCommand::Restart).await?;
         }

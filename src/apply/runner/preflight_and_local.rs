@@ -11,7 +11,14 @@ impl<C: TarsApi> TarsRunner<C> {
             let nodes = self.api.list_tars_node().await?;
             for ip in wanted {
                 match nodes.iter().find(|n| &n.node_name == ip) {
-                    Some(n) if n.is_alive() => {}
+                    Some(n) if n.is_alive() => {
+                        if !self.api.check_tars_node(ip).await? {
+                            return Err(plan_err(format!(
+                                "tarsnode {ip} is listed as alive (last heartbeat {}), but Tars cannot reach it now: check_tars_node failed\nhint: TarsWeb answers from its database; is the Tars framework (tarsregistry, tarsAdminRegistry) running? Start it, then run apply again",
+                                n.last_heartbeat
+                            )));
+                        }
+                    }
                     Some(_) => {
                         return Err(plan_err(format!(
                             "tarsnode {ip} is registered but not alive\nhint: start tarsnode on {ip} (Tars web → Operations → Node management) and run apply again"

@@ -113,7 +113,9 @@ impl<C: TarsApi> TarsRunner<C> {
                     .as_ref()
                     .is_some_and(|r| r.setting_state == "active" && r.patch_id() == *patch_id);
                 if let (Some(patch), false) = (patch_id, running) {
-                    tars_ops::patch_and_check(api, self.timing, &app, server, ip, *patch).await?;
+                    let started =
+                        tars_ops::patch_and_check(api, self.timing, &app, server, ip, *patch).await?;
+                    self.note(started.note);
                 }
             }
         }
@@ -161,7 +163,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 (true, Some(prev)) => {
                     tars_ops::patch_and_check(&*self.api, self.timing, &app, &p.server, &p.ip, prev)
                         .await
-                        .map(|_| ())
+                        .map(|started| self.note(started.note))
                 }
                 _ => {
                     tars_ops::command_node(

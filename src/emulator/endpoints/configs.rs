@@ -209,7 +209,8 @@ pub fn node_config_file_list(ctx: &mut Ctx) -> Reply {
         .find(|c| c.id == config_id)
         .map(|c| c.filename.clone())
     else {
-        return Ok(Data::of(&[] as &[ConfigRow]));
+        // TarsWeb 3.0.15 fails on an unknown config id (a system error, data `{}`).
+        return Err(Fail::System);
     };
     let mut existing: Vec<ConfigRow> = model
         .configs
@@ -295,7 +296,8 @@ pub fn delete_config_file(ctx: &mut Ctx) -> Reply {
         });
     }
     ctx.changed();
-    Ok(Data::of(&id))
+    // TarsWeb answers the deleted id as a string.
+    Ok(Data::of(&id.to_string()))
 }
 
 /// `merged_node_config?id`: what tarsconfig delivers for a node row: the non-empty

@@ -19,17 +19,19 @@ pub fn node_list(ctx: &mut Ctx) -> Reply {
     Ok(Data::of(&names))
 }
 
-/// A raw `t_node_info` row as `list_tars_node` shows it.
+/// A raw `t_node_info` row as `list_tars_node` shows it on framework 3.x: a tarsnode
+/// registers itself with an empty `node_obj`/`endpoint_ip` and port 0; `label` is null.
 #[derive(Serialize)]
 struct NodeInfo<'a> {
+    id: usize,
     node_name: &'a str,
-    node_obj: String,
-    endpoint_ip: &'a str,
+    node_obj: &'static str,
+    endpoint_ip: &'static str,
     endpoint_port: u16,
     data_dir: &'static str,
-    load_avg1: u8,
-    load_avg5: u8,
-    load_avg15: u8,
+    load_avg1: f64,
+    load_avg5: f64,
+    load_avg15: f64,
     last_reg_time: String,
     last_heartbeat: String,
     setting_state: &'static str,
@@ -37,31 +39,29 @@ struct NodeInfo<'a> {
     tars_version: &'static str,
     template_name: &'static str,
     modify_time: String,
-    label: &'static str,
+    label: Option<&'static str>,
     group_id: i32,
 }
 
-fn node_info(node: &NodeRow, alive: bool) -> NodeInfo<'_> {
+fn node_info(id: usize, node: &NodeRow, alive: bool) -> NodeInfo<'_> {
     NodeInfo {
+        id,
         node_name: &node.node_name,
-        node_obj: format!(
-            "tars.tarsnode.NodeObj@tcp -h {} -p 19385 -t 60000",
-            node.node_name
-        ),
-        endpoint_ip: &node.node_name,
-        endpoint_port: 19385,
+        node_obj: "",
+        endpoint_ip: "",
+        endpoint_port: 0,
         data_dir: "/usr/local/app/tars/tarsnode/data",
-        load_avg1: 0,
-        load_avg5: 0,
-        load_avg15: 0,
+        load_avg1: 0.25,
+        load_avg5: 0.0,
+        load_avg15: 0.0,
         last_reg_time: clock::iso(&node.last_reg_time),
         last_heartbeat: if alive { clock::now() } else { String::new() },
         setting_state: "active",
         present_state: if alive { "active" } else { "inactive" },
-        tars_version: "3.0.1",
+        tars_version: "3.0.17",
         template_name: "",
         modify_time: clock::iso(&node.last_reg_time),
-        label: "{}",
+        label: None,
         group_id: -1,
     }
 }
@@ -71,15 +71,19 @@ pub fn list_tars_node(ctx: &mut Ctx) -> Reply {
     let pattern = ctx.params.text("node_name");
     let page_size: usize = ctx.params.text("page_size").parse().unwrap_or(0);
     let page: usize = ctx.params.text("curr_page").parse().unwrap_or(1).max(1);
-    let matching: Vec<&NodeRow> = ctx
+    // Newest registration first, as TarsWeb orders the rows; ids count registrations.
+    let matching: Vec<(usize, &NodeRow)> = ctx
         .inner
         .model
         .nodes
         .iter()
-        .filter(|n| n.node_name.contains(&pattern))
+        .enumerate()
+        .map(|(i, n)| (i + 1, n))
+        .filter(|(_, n)| n.node_name.contains(&pattern))
+        .rev()
         .collect();
     let count = matching.len();
-    let shown: Vec<&NodeRow> = if page_size == 0 {
+    let shown: Vec<(usize, &NodeRow)> = if page_size == 0 {
         matching
     } else {
         matching
@@ -90,7 +94,7 @@ pub fn list_tars_node(ctx: &mut Ctx) -> Reply {
     };
     let rows: Vec<NodeInfo> = shown
         .into_iter()
-        .map(|n| node_info(n, ctx.inner.node_alive(&n.node_name)))
+        .map(|(id, n)| node_info(id, n, ctx.inner.node_alive(&n.node_name)))
         .collect();
     #[derive(Serialize)]
     struct Page<'a> {
@@ -103,8 +107,8 @@ pub fn list_tars_node(ctx: &mut Ctx) -> Reply {
 /// `check_tars_node?node_name`: the ping text when reachable, else `false`.
 pub fn check_tars_node(ctx: &mut Ctx) -> Reply {
     let name = ctx.params.text("node_name");
-    if ctx.inner.node_alive(&name) {
-        Ok(Data::of(&format!("ping node {name} succ")))
+    if ctx.inner.node_alive(&name) && !ctx.inner.faults.registry_down() {
+        Ok(Data::of(&"ping succ"))
     } else {
         Ok(Data::of(&false))
     }

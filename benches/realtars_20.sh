@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# realtars_20.sh: the BcosBuilder-equivalent deployment on the real Tars kit (a measurement, not a test).
+# 5 agencies × (rpc + gateway) × 2 tarsnodes (127.0.0.1, 127.0.0.2) = 20 nodes, stand-in packages, default
+# settings (`apply --auto-approve`, parallelism 10, settle 5s). For each run: reset.sh, apply, then check that
+# every node is active the moment "Apply complete" is printed, and poll until all 20 are active.
+# Prints one line per run (exit code, apply wall time, all-active time, active-at-completion, Tars calls per node)
+# and a summary. Needs the kit up:  REALTARS_HOME=... bash ../shared/realtars/up.sh
+#
+#   RUNS=10 TARSFORM=target/release/tarsform bash benches/realtars_20.sh
+set -u
+: "${REALTARS_HOME:?set REALTARS_HOME (the work dir of the kit)}"
+# shellcheck disable=SC1091
+. "$REALTARS_HOME/env"
+root=$(cd "$(dirname "$0")/.." && pwd)
+TF=${TARSFORM:-$root/target/release/tarsform}
+RUNS=${RUNS:-5}
+EXTRA=${EXTRA_ARGS:-}
+W=${WORK:-$(mktemp -d /tmp/realtars20.XXXXXX)}
+mkdir -p "$W/binary" && cd "$W" || exit 1
+cp "$REALTARS_STANDIN_DIR"/*.tgz binary/
+export TARSFORM_TARS_TOKEN=$REALTARS_TOKEN
+{
+  printf '[tars]\ntars_url = "%s"\ntars_token = ""\ntars_pkg_dir = "binary/"\n\n[chain]\nchain_id = "bench20"\nrpc_sm_ssl = false\ngateway_sm_ssl = false\n' "$REALTARS_URL"
+  i=0
+  for a in A B C D E; do
+    printf '\n[[agency]]\nname = "agency%s"\nenable_storage_security = false\n' "$a"
+    printf '    [agency.rpc]\n    deploy_ip = ["127.0.0.1", "127.0.0.2"]\n    listen_ip = "0.0.0.0"\n    listen_port = %d\n    thread_count = 4\n' $((20200 + i))
+    printf '    [agency.gateway]\n    deploy_ip = ["127.0.0.1", "127.0.0.2"]\n    listen_ip = "0.0.0.0"\n    listen_port = %d\n    peers = ["127.0.0.1:30300", "127.0.0.2:30300"]\n' $((30300 + i))
+    i=$((i + 1))
+  done
+} > config.toml
+active() { curl -s "$REALTARS_URL/api/server_list?tree_node_id=1bench20" | jq '[.data[]? | select(.present_state=="active")] | length'; }
+now() { date +%s.%N; }
+ok=0
+for run in $(seq 1 "$RUNS"); do
+  bash "$REALTARS_KIT/reset.sh" > /dev/null 2>&1
+  rm -rf state generated
+  t0=$(now)
+  "$TF" apply -c config.toml --auto-approve $EXTRA > "apply-$run.out" 2>&1
+  rc=$?
+  t1=$(now)
+  at_complete=$(active)
+  t2=$t1
+  if [ $rc = 0 ]; then
+    for _ in $(seq 1 480); do [ "$(active)" = 20 ] && break; sleep 0.25; done
+    t2=$(now)
+  fi
+  calls=$(grep -o 'Tars calls: .*' "apply-$run.out" | tail -1)
+  [ $rc = 0 ] && [ "$at_complete" = 20 ] && ok=$((ok + 1))
+  printf 'run %2d: exit %d  apply %6.1fs  all active %6.1fs  active at completion %2s/20  %s\n' \
+    "$run" $rc "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t0" | bc)" "$at_complete" "$calls"
+  [ $rc = 0 ] || grep -E 'Error:|failed|Rollback' "apply-$run.out" | head -5 | sed 's/^/        /'
+  grep '^note:' "apply-$run.out" | sed 's/^/        /' | head -5
+done
+bash "$REALTARS_KIT/reset.sh" > /dev/null 2>&1
+echo "realtars_20: $ok of $RUNS runs succeeded with every node active at \"Apply complete\" (work dir $W)"

@@ -1,0 +1,145 @@
+//! The health gate and the retries against the emulator's models of the real Tars' hard
+//! cases (the real Tars shows them only now and then, so they are not scenarios of both
+//! targets): a binary that dies after it came up, a FAILED task whose node runs, tarspatch
+//! not ready yet, and TarsWeb's rate limit.
+
+use std::time::Duration;
+
+use tarsform::emulator::{self, EmulatorConfig, FaultRule, RateLimit};
+
+use crate::common::runtime;
+use crate::target::{IP1, IP2, TOKEN, Target};
+use crate::workspace::{Agency, Workspace};
+
+const APPLY: &[&str] = &["apply", "-c", "config.toml", "--auto-approve"];
+
+fn with_fault(rule: &str) -> Target {
+    let t = Target::emulator();
+    t.handle().unwrap().add_fault(rule.parse::<FaultRule>().unwrap());
+    t
+}
+
+#[test]
+fn a_binary_that_dies_after_it_came_up_fails_the_start_and_rolls_back() {
+    let t = with_fault("dies-later:agencyABcosRpcService@127.0.0.1");
+    let w = Workspace::new(&t, "hdies");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
+    // The emulator's binary dies five task durations (300 ms) after it came up, inside the
+    // 1-s settle window, and never comes back.
+    let run = w.run_env(
+        APPLY,
+        &[("TARSFORM_SETTLE", "1s"), ("TARSFORM_START_TIMEOUT", "3s")],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.both());
+    assert!(
+        run.stderr.contains("did not stay active within"),
+        "{}",
+        run.both()
+    );
+    assert!(
+        run.stderr.contains("it left `active` 1 time(s): was active (pid"),
+        "{}",
+        run.both()
+    );
+    assert!(run.stderr.contains("Rollback complete"), "{}", run.both());
+    assert!(t.servers("hdies").is_empty());
+}
+
+#[test]
+fn a_failed_task_whose_node_runs_counts_as_done_with_a_note() {
+    let t = with_fault("busy:127.0.0.1");
+    let w = Workspace::new(&t, "hbusy");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
+    let run = w.ok(APPLY);
+    assert!(run.stdout.contains("Apply complete"), "{}", run.both());
+    assert!(run.stderr.contains("note: server `agencyA"), "{}", run.both());
+    assert!(
+        run.stderr
+            .contains("FAILED (\"getPatchPercent 127.0.0.1 error, iRet:1002\")"),
+        "{}",
+        run.both()
+    );
+    assert!(run.stderr.contains("counted as done"), "{}", run.both());
+    assert!(t.not_running("hbusy").is_empty());
+}
+
+#[test]
+fn a_failed_task_whose_node_does_not_run_fails() {
+    let t = with_fault("task:patch_tars@127.0.0.2");
+    let w = Workspace::new(&t, "hfail");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP2],
+    }]);
+    let run = w.run(APPLY);
+    assert_eq!(run.code, Some(1), "{}", run.both());
+    assert!(run.stderr.contains("FAILED: \""), "{}", run.both());
+    assert!(run.stderr.contains("injected fault"), "{}", run.both());
+    assert!(t.servers("hfail").is_empty());
+}
+
+#[test]
+fn patches_refused_while_tarspatch_is_not_ready_are_retried() {
+    let t = with_fault("patch-not-ready:127.0.0.1#1");
+    let w = Workspace::new(&t, "hready");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
+    let run = w.ok(APPLY);
+    assert!(run.stderr.contains("errno:-7"), "{}", run.both());
+    assert!(run.stderr.contains("retried (1 of 2)"), "{}", run.both());
+    assert!(t.not_running("hready").is_empty());
+
+    // Bounded: a tarspatch that never gets ready fails the apply.
+    let t = with_fault("patch-not-ready:127.0.0.1#9");
+    let w = Workspace::new(&t, "hready");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
+    let run = w.run(APPLY);
+    assert_eq!(run.code, Some(1), "{}", run.both());
+    assert!(run.stderr.contains("errno:-7"), "{}", run.both());
+    assert!(run.stderr.contains("Rollback complete"), "{}", run.both());
+}
+
+#[test]
+fn tarsweb_rate_limit_answers_are_waited_out() {
+    let config = EmulatorConfig {
+        token: Some(TOKEN.into()),
+        nodes: vec![IP1.into(), IP2.into()],
+        task_duration: Duration::from_millis(60),
+        rate_limit: Some(RateLimit {
+            requests: 40,
+            window: Duration::from_secs(1),
+        }),
+        ..EmulatorConfig::default()
+    };
+    let running = runtime().block_on(emulator::start(config)).expect("emulator");
+    let t = Target::from_emulator(running);
+    let w = Workspace::new(&t, "hlimit");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
+    let run = w.ok(APPLY);
+    let calls: u64 = run
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("Tars calls: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no call count in\n{}", run.both()));
+    assert!(
+        calls > 40,
+        "the run must have hit the limit to prove anything: {calls} calls"
+    );
+    assert!(t.not_running("hlimit").is_empty());
+}
