@@ -118,9 +118,20 @@ pub struct ChainSettings {
     /// Whether the CA path was written in the file (expansions must name it).
     pub rpc_ca_cert_path_explicit: bool,
     pub gateway_ca_cert_path_explicit: bool,
+    /// National cryptography (SM2/SM3 SSL) per service type.
+    pub rpc_sm_ssl: bool,
+    pub gateway_sm_ssl: bool,
 }
 
 impl ChainSettings {
+    /// RSA or SM certificates for `kind` (`rpc_sm_ssl` / `gateway_sm_ssl`).
+    pub fn cert_mode(&self, kind: ServiceKind) -> super::CertMode {
+        super::CertMode::of(match kind {
+            ServiceKind::Rpc => self.rpc_sm_ssl,
+            ServiceKind::Gateway => self.gateway_sm_ssl,
+        })
+    }
+
     pub fn ca_cert_path(&self, kind: ServiceKind) -> &PathBuf {
         match kind {
             ServiceKind::Rpc => &self.rpc_ca_cert_path,
@@ -135,6 +146,8 @@ pub struct Agency {
     pub failover_cluster_url: String,
     pub enable_storage_security: bool,
     pub key_center_url: String,
+    /// A secret like the token: serialized as `(sensitive)` when set.
+    #[serde(serialize_with = "redacted")]
     pub cipher_data_key: String,
     pub rpc: Option<Service>,
     pub gateway: Option<Service>,
@@ -203,4 +216,12 @@ impl ServiceKind {
                 .is_some_and(|agency| !agency.is_empty())
         })
     }
+}
+
+fn redacted<S: serde::Serializer>(value: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if value.is_empty() {
+        ""
+    } else {
+        crate::secret::REDACTED
+    })
 }
