@@ -203,13 +203,18 @@ fn infer_undo(plan: &Plan, start: &StartInfo) -> Undo {
             replaced: vec![],
         },
         Some(Op::CreateCa) => match attr("dir") {
-            Some(dir) => Undo::RemoveFiles {
-                paths: ["ca.crt", "ca.key", "cert.cnf"]
-                    .iter()
-                    .map(|f| dir.join(f))
-                    .collect(),
-                replaced: vec![],
-            },
+            Some(dir) => {
+                let sm = attr("cert_file").is_some_and(|f| f.as_os_str() == "sm_ca.crt");
+                let files: &[&str] = if sm {
+                    &["sm_ca.crt", "sm_ca.key"]
+                } else {
+                    &["ca.crt", "ca.key", "cert.cnf"]
+                };
+                Undo::RemoveFiles {
+                    paths: files.iter().map(|f| dir.join(f)).collect(),
+                    replaced: vec![],
+                }
+            }
             None => Undo::Nothing,
         },
         _ => Undo::Nothing,

@@ -118,8 +118,11 @@ pub struct ChainSettings {
     /// Whether the CA path was written in the file (expansions must name it).
     pub rpc_ca_cert_path_explicit: bool,
     pub gateway_ca_cert_path_explicit: bool,
-    /// National cryptography (SM2/SM3 SSL) per service type.
+    /// National cryptography (SM2/SM3 SSL) per service type; serialized only when on, so
+    /// an RSA topology's digest is what it was before SM existed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub rpc_sm_ssl: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub gateway_sm_ssl: bool,
 }
 

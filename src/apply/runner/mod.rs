@@ -274,8 +274,9 @@ impl<C: TarsApi> TarsRunner<C> {
             Op::Preflight | Op::Barrier => Ok(nothing(vec![])),
             Op::CreateCa => {
                 let dir = PathBuf::from(Self::after_str(change, "dir")?);
+                let sm = Self::after_str(change, "cert_file").is_ok_and(|f| f == "sm_ca.crt");
                 let mut keys = (self.keys)();
-                let (pem, created) = blocking(move || local_ops::create_ca(&dir, keys.as_mut())).await?;
+                let (pem, created) = blocking(move || local_ops::create_ca(&dir, sm, keys.as_mut())).await?;
                 let entry = Self::entry(
                     change,
                     &[("cert_sha256", json!(pem_sha256(&pem)))],
@@ -291,7 +292,8 @@ impl<C: TarsApi> TarsRunner<C> {
             }
             Op::Adopt => {
                 let path = match address.kind() {
-                    ResourceKind::Ca => PathBuf::from(Self::after_str(change, "dir")?).join("ca.crt"),
+                    ResourceKind::Ca => PathBuf::from(Self::after_str(change, "dir")?)
+                        .join(Self::after_str(change, "cert_file").unwrap_or("ca.crt")),
                     _ => PathBuf::from(Self::after_str(change, "cert_path")?),
                 };
                 let digest = pem_sha256(&local_ops::read_text(&path)?);

@@ -33,7 +33,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 )));
             }
             if let Some(expected) = &ca.cert_sha256 {
-                let path = Path::new(&ca.dir).join("ca.crt");
+                let path = Path::new(&ca.dir).join(ca.cert_file.as_deref().unwrap_or("ca.crt"));
                 let digest = pem_sha256(&local_ops::read_text(&path)?);
                 if &digest != expected {
                     return Err(plan_err(format!(

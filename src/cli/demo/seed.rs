@@ -76,8 +76,9 @@ pub fn seed_running_chain(workspace: &Path, emulator: &EmulatorHandle) -> anyhow
         let kind = svc.kind();
         let server = svc.server_name();
         let ca_dir = layout.ca_dir(kind);
-        let (ca, _) = ensure_ca(&ca_dir, &mut keys)?;
-        for purpose in kind.cert_purposes() {
+        let mode = topology.chain.cert_mode(kind);
+        let (ca, _) = ensure_ca(&ca_dir, mode, &mut keys)?;
+        for purpose in mode.cert_purposes(kind) {
             ensure_leaf(
                 &ca,
                 &layout.cert_dir(kind, &server, ip, purpose),
@@ -95,11 +96,11 @@ pub fn seed_running_chain(workspace: &Path, emulator: &EmulatorHandle) -> anyhow
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
         };
         let mut configs = Vec::new();
-        for &file in kind.config_files() {
+        for &file in mode.config_files(kind) {
             let content = match file {
                 "config.ini" => config_ini.clone(),
                 "nodes.json" => nodes_json.clone(),
-                "ca.crt" => read(&ca_dir.join("ca.crt"))?,
+                "ca.crt" | "sm_ca.crt" => read(&ca_dir.join(file))?,
                 _ => read(&layout.config_path(kind, &server, ip, file))?,
             };
             configs.push((file, content));

@@ -14,6 +14,9 @@ impl Planner<'_> {
             let mut after = Desired::default();
             after.set("dir", ca.dir.clone());
             after.set("imported", ca.pem.is_some());
+            if let Some(file) = super::node::sm_ca_file(self.topology, kind) {
+                after.set("cert_file", file);
+            }
             let old = before.and_then(|b| b.get("cert_sha256")).and_then(Value::as_str);
             let (action, reason) = match (&ca.digest, before) {
                 (Some(d), None) => {
@@ -37,9 +40,10 @@ impl Planner<'_> {
                         ));
                         continue;
                     }
+                    let key_type = self.topology.chain.cert_mode(kind).key_type();
                     (
                         Action::Create,
-                        format!("no CA at {}: generate one (RSA-2048, CA:TRUE)", ca.dir),
+                        format!("no CA at {}: generate one ({key_type}, CA:TRUE)", ca.dir),
                     )
                 }
             };

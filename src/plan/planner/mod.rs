@@ -27,8 +27,8 @@ mod tarsnode;
 
 use tarsnode::{needs_ca, plan_tarsnodes};
 
-/// Files whose content is a private key: never in a plan.
-const SENSITIVE_FILES: [&str; 1] = ["ssl.key"];
+/// Files whose content is a private key (RSA or SM): never in a plan.
+const SENSITIVE_FILES: [&str; 3] = crate::config::SECRET_FILES;
 
 pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut p = Planner::new(input);
@@ -295,18 +295,22 @@ impl<'a> Planner<'a> {
                 dir: &node_dir,
                 observed: self.observed().and_then(|o| o.node(&server, &ip)),
             };
+            let mode = self.topology.chain.cert_mode(kind);
             let mut new_certs = BTreeSet::new();
-            for purpose in kind.cert_purposes() {
+            for purpose in mode.cert_purposes(kind) {
                 if self.plan_cert(&node, purpose) {
                     new_certs.insert(*purpose);
                 }
             }
             let mut pushed = Vec::new();
-            for file in kind.config_files() {
+            for file in mode.config_files(kind) {
                 let content = match *file {
                     "config.ini" => Content::Text(config_ini.0.clone(), config_ini.1.clone()),
                     "nodes.json" => Content::Text(nodes_json.0.clone(), nodes_json.1.clone()),
-                    _ => self.cert_file_content(&node, file, new_certs.contains("ssl")),
+                    _ => {
+                        let purpose = crate::config::file_purpose(file).unwrap_or("ssl");
+                        self.cert_file_content(&node, file, new_certs.contains(purpose))
+                    }
                 };
                 if self.plan_config(&node, file, content) {
                     pushed.push(*file);
