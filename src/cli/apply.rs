@@ -161,13 +161,16 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         store,
         journal,
     };
-    let runner = Arc::new(TarsRunner::new(
-        api,
-        plan.clone(),
-        Timing::default(),
-        book,
-        pooled_keys(keys_needed(&plan)),
-    ));
+    let runner = Arc::new(
+        TarsRunner::new(
+            api,
+            plan.clone(),
+            Timing::default(),
+            book,
+            pooled_keys(keys_needed(&plan)),
+        )
+        .with_storage_security(crate::apply::runner::storage_security_of(&topology)),
+    );
     let options = ExecOptions {
         parallelism: req.parallelism.max(1),
         rollback: req.rollback,

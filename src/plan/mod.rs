@@ -22,6 +22,7 @@ pub use errors::PlanError;
 pub use local::{LocalCa, LocalCert, LocalFiles, LocalPackage};
 pub use model::*;
 pub use observed::{Observed, ObservedConfig, ObservedNode, ObservedServer};
+pub use planner::{redact_cipher_key, restore_cipher_key};
 pub use simulate::state_after;
 
 use crate::addr::Target;

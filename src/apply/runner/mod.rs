@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 
 mod node_steps;
 mod preflight_and_local;
+mod storage_security;
 mod undo_steps;
+
+pub use storage_security::{StorageSecurity, storage_security_of};
 
 use super::engine::Runner;
 use super::local_ops::{self, LocalError};
@@ -61,6 +64,8 @@ pub struct TarsRunner<C: TarsApi> {
     unsettled: std::sync::Mutex<Vec<(String, Undo)>>,
     /// Node directories of deleted nodes, removed when the run commits.
     commit_removals: std::sync::Mutex<Vec<PathBuf>>,
+    /// Server → the key center its key files are encrypted with (storage security).
+    storage: BTreeMap<String, StorageSecurity>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +112,7 @@ impl<C: TarsApi> TarsRunner<C> {
             pending_restarts: std::sync::Mutex::new(Vec::new()),
             unsettled: std::sync::Mutex::new(Vec::new()),
             commit_removals: std::sync::Mutex::new(Vec::new()),
+            storage: BTreeMap::new(),
         }
     }
 

@@ -44,6 +44,15 @@ impl<C: TarsApi> TarsRunner<C> {
             .and_then(|a| a.get("content"))
             .and_then(Value::as_str);
         let mut created_local = None;
+        // Storage security: the plan holds config.ini with the cipher data key redacted.
+        let restored = match (planned, self.storage.get(server.as_str())) {
+            (Some(text), Some(security)) => Some(crate::plan::restore_cipher_key(
+                text,
+                security.cipher_data_key.expose(),
+            )),
+            _ => None,
+        };
+        let planned = restored.as_deref().or(planned);
         let content = match planned {
             Some(text) => {
                 if !local_path.exists() {
@@ -56,8 +65,18 @@ impl<C: TarsApi> TarsRunner<C> {
             }
             None => local_ops::read_text(&local_path)?,
         };
-        let digest = sha256_hex(content.as_bytes());
+        let mut digest = sha256_hex(content.as_bytes());
         Self::check_planned_digest(change, "content_sha256", &digest, &local_path)?;
+        // Storage security: Tars gets the encrypted key; state keeps both digests.
+        let plain_digest = digest.clone();
+        let encrypted = self.upload_text(server, file, &content).await?;
+        let content = match encrypted {
+            Some(text) => {
+                digest = sha256_hex(text.as_bytes());
+                text
+            }
+            None => content,
+        };
         let row = tars_ops::node_row(&*self.api, self.timing, app, server, ip, file).await?;
         let old = self
             .api
@@ -89,7 +108,10 @@ impl<C: TarsApi> TarsRunner<C> {
                 content: Some(old),
             }
         };
-        let filled = [("config_id", json!(row.id)), ("content_sha256", json!(digest))];
+        let mut filled = vec![("config_id", json!(row.id)), ("content_sha256", json!(digest))];
+        if digest != plain_digest {
+            filled.push(("plain_sha256", json!(plain_digest)));
+        }
         let entry = Self::entry(change, &filled, ResourceStatus::Ready);
         Ok(Outcome {
             undo,

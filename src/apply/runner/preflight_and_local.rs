@@ -6,6 +6,7 @@ use super::*;
 impl<C: TarsApi> TarsRunner<C> {
     pub(super) async fn preflight(&self) -> StepResult<()> {
         self.api.check_token().await?;
+        self.preflight_storage_security().await?;
         let wanted = &self.plan.preconditions.tarsnodes_alive;
         if !wanted.is_empty() {
             let nodes = self.api.list_tars_node().await?;

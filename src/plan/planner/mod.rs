@@ -278,6 +278,12 @@ impl<'a> Planner<'a> {
             (text, digest)
         };
         let config_ini = with_digest(render::config_ini(self.topology, svc));
+        // Storage security: the cipher data key is a secret; the plan keeps the digest of
+        // the real file and a text with the key redacted (apply puts it back).
+        let config_ini = match storage_secret(svc) {
+            Some(key) => (redact_cipher_key(&config_ini.0, key), config_ini.1),
+            None => config_ini,
+        };
         let nodes_json = with_digest(match kind {
             ServiceKind::Gateway => render::nodes_json(svc),
             ServiceKind::Rpc => String::new(),
@@ -347,4 +353,27 @@ impl Desired {
     fn unknown(&mut self, key: &str) {
         self.unknown.insert(key.to_string());
     }
+}
+
+/// The cipher data key of `svc`'s agency when storage security is on.
+fn storage_secret<'s>(svc: ServiceRef<'s>) -> Option<&'s str> {
+    let agency = svc.agency;
+    (agency.enable_storage_security && !agency.cipher_data_key.is_empty())
+        .then_some(agency.cipher_data_key.as_str())
+}
+
+/// `cipher_data_key = (sensitive)` in place of the key.
+pub fn redact_cipher_key(config_ini: &str, key: &str) -> String {
+    config_ini.replace(
+        &format!("cipher_data_key = {key}"),
+        &format!("cipher_data_key = {}", crate::secret::REDACTED),
+    )
+}
+
+/// The inverse of [`redact_cipher_key`], at apply.
+pub fn restore_cipher_key(config_ini: &str, key: &str) -> String {
+    config_ini.replace(
+        &format!("cipher_data_key = {}", crate::secret::REDACTED),
+        &format!("cipher_data_key = {key}"),
+    )
 }
