@@ -16,6 +16,7 @@ mod force_unlock;
 mod graph;
 mod import;
 pub mod inputs;
+mod keycenter;
 mod plan;
 mod refresh;
 mod render;
@@ -143,6 +144,11 @@ pub enum Command {
         after_help = "Example:\n  tarsform emulator --listen 127.0.0.1:3000 --token t0k --node 172.25.0.3 --node 172.25.0.5"
     )]
     Emulator(EmulatorArgs),
+    /// Serve a key-center emulator (stand-in for FISCO-BCOS/key-manager) on loopback.
+    #[command(
+        after_help = "Example:\n  tarsform keycenter --listen 127.0.0.1:8150 --super-key s3cret [--sm]"
+    )]
+    Keycenter(keycenter::KeycenterArgs),
     /// Run the founding scenario end to end on an in-process emulator.
     #[command(after_help = "Example:\n  tarsform demo")]
     Demo(DemoArgs),
@@ -401,6 +407,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::State(c) => state::run(c),
         Command::ForceUnlock(a) => force_unlock::run(a),
         Command::Emulator(a) => emulator::run_cli(a),
+        Command::Keycenter(a) => keycenter::run(a),
         Command::Apply(a) => apply::run(a),
         Command::Destroy(a) => apply::run_destroy(a),
         Command::Rollback(a) => rollback::run(a),

@@ -79,7 +79,13 @@ pub async fn start(config: KeyCenterConfig) -> anyhow::Result<RunningKeyCenter> 
     })
 }
 
-async fn rpc(State(shared): State<Arc<Shared>>, Json(request): Json<Value>) -> Json<Value> {
+/// Any content type is accepted (curl's default form type too): the body must be JSON.
+async fn rpc(State(shared): State<Arc<Shared>>, body: axum::body::Bytes) -> Json<Value> {
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return Json(
+            json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "parse error"}}),
+        );
+    };
     let id = request.get("id").cloned().unwrap_or(Value::Null);
     let method = request.get("method").and_then(Value::as_str).unwrap_or_default();
     let params: Vec<&str> = request
