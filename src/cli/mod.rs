@@ -383,6 +383,10 @@ pub struct DemoArgs {
     /// Keep the demo workspace in this directory instead of a temporary one.
     #[arg(long = "workspace")]
     pub workspace: Option<PathBuf>,
+    /// National cryptography: SM2/SM3 SSL for rpc and gateway, and storage security
+    /// through a key-center emulator (SM4).
+    #[arg(long = "sm")]
+    pub sm: bool,
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.

@@ -66,8 +66,14 @@ pub fn write_binaries(workspace: &Path) -> anyhow::Result<()> {
 
 /// Creates the CAs and agencyA's node files for 172.25.0.3 under `generated/`, and
 /// seeds the emulator with both servers running there with those files and a package.
-pub fn seed_running_chain(workspace: &Path, emulator: &EmulatorHandle) -> anyhow::Result<()> {
-    let topology = config::parse_str(DEPLOYED, Format::Toml, "demo deploy topology", None)?;
+/// With `sm`, the chain runs with SM2/SM3 SSL (`sm_ca.crt`, `sm_ssl.*`, `sm_enssl.*`).
+pub fn seed_running_chain(workspace: &Path, emulator: &EmulatorHandle, sm: bool) -> anyhow::Result<()> {
+    let deployed = if sm {
+        with_sm(DEPLOYED)
+    } else {
+        DEPLOYED.to_string()
+    };
+    let topology = config::parse_str(&deployed, Format::Toml, "demo deploy topology", None)?;
     let layout = Layout::new(workspace.join("generated"), topology.chain.chain_id.clone());
     let ip: IpAddr = OLD_HOST.parse()?;
     let mut keys = SystemKeys::new();
@@ -125,6 +131,22 @@ pub fn seed_running_chain(workspace: &Path, emulator: &EmulatorHandle) -> anyhow
 
 /// The seed's `config.toml`: conf/expand-agencyA.toml with `tars_url` and `tars_token`
 /// set to the demo emulator's.
+/// The topology with `rpc_sm_ssl`/`gateway_sm_ssl` on.
+pub fn with_sm(toml: &str) -> String {
+    toml.replace("rpc_sm_ssl = false", "rpc_sm_ssl = true")
+        .replace("gateway_sm_ssl = false", "gateway_sm_ssl = true")
+}
+
+/// The topology with storage security for agencyA through the key center at `url`.
+pub fn with_storage_security(toml: &str, url: &str, cipher_data_key: &str) -> String {
+    toml.replace(
+        "enable_storage_security = false",
+        &format!(
+            "enable_storage_security = true\nkey_center_url = \"{url}\"\ncipher_data_key = \"{cipher_data_key}\""
+        ),
+    )
+}
+
 pub fn expansion_toml(base_url: &str, token: &str) -> anyhow::Result<String> {
     let mut out = String::with_capacity(EXPANSION.len() + 64);
     let (mut url_set, mut token_set) = (false, false);

@@ -55,14 +55,25 @@ struct Shared {
     algorithm: Algorithm,
 }
 
+impl Shared {
+    fn new(super_key: &Secret, sm: bool) -> Self {
+        Shared {
+            super_key: Keccak256::digest(super_key.expose().as_bytes()).to_vec(),
+            algorithm: Algorithm::of(sm),
+        }
+    }
+}
+
+/// What `encDataKey([data_key])` answers at a key center with this super key and mode.
+pub fn cipher_data_key(super_key: &Secret, sm: bool, data_key: &str) -> String {
+    Shared::new(super_key, sm).seal(data_key)
+}
+
 /// Binds and serves in the background.
 pub async fn start(config: KeyCenterConfig) -> anyhow::Result<RunningKeyCenter> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let shared = Arc::new(Shared {
-        super_key: Keccak256::digest(config.super_key.expose().as_bytes()).to_vec(),
-        algorithm: Algorithm::of(config.sm),
-    });
+    let shared = Arc::new(Shared::new(&config.super_key, config.sm));
     let app = Router::new().route("/", post(rpc)).with_state(shared);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
