@@ -15,7 +15,12 @@ use crate::secret::Secret;
 /// Loads the CA in `dir` (`ca.crt` + `ca.key`, or `sm_ca.crt` + `sm_ca.key` in SM mode),
 /// or creates it when both are absent; writes `cert.cnf` (RSA) if missing. A CA with only
 /// one of its two files is an error.
-pub fn ensure_ca(
+pub fn ensure_ca(dir: &Path, keys: &mut dyn KeySource) -> Result<(Ca, Vec<FileOutcome>), WorkspaceError> {
+    ensure_ca_in(dir, CertMode::Rsa, keys)
+}
+
+/// [`ensure_ca`] for either mode: `sm_ca.crt` + `sm_ca.key` (and no `cert.cnf`) in SM mode.
+pub fn ensure_ca_in(
     dir: &Path,
     mode: CertMode,
     keys: &mut dyn KeySource,

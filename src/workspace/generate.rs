@@ -5,7 +5,7 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use super::certs::{ensure_ca, ensure_leaf};
+use super::certs::{ensure_ca_in, ensure_leaf};
 use super::files::{read_if_exists, write_package, write_text_if_changed};
 use super::{FileOutcome, Layout, WorkspaceError};
 use crate::config::{ServiceKind, Topology};
@@ -26,7 +26,7 @@ pub fn generate(
             Entry::Occupied(known) => known.into_mut(),
             Entry::Vacant(slot) => {
                 let mode = topology.chain.cert_mode(kind);
-                let (ca, files) = ensure_ca(&layout.ca_dir_for(&topology.chain, kind), mode, keys)?;
+                let (ca, files) = ensure_ca_in(&layout.ca_dir_for(&topology.chain, kind), mode, keys)?;
                 report.extend(files);
                 slot.insert(ca)
             }

@@ -67,9 +67,10 @@ impl Layout {
         }
     }
 
-    /// `<root>/<server>.tgz`: the package uploaded to Tars.
+    /// `<root>/packages/<server>.tgz`: the package uploaded to Tars. Never BcosBuilder's
+    /// `<root>/<server>.tgz`, which tarsform does not write over.
     pub fn package_path(&self, server: &str) -> PathBuf {
-        self.root.join(format!("{server}.tgz"))
+        self.root.join("packages").join(format!("{server}.tgz"))
     }
 }
 
@@ -100,7 +101,7 @@ mod tests {
         );
         assert_eq!(
             layout.package_path(server),
-            PathBuf::from("generated/agencyABcosRpcService.tgz")
+            PathBuf::from("generated/packages/agencyABcosRpcService.tgz")
         );
         // SM mode: both leaf pairs and the CA copy under ssl/, the SDK's under sdk/.
         for (file, sub) in [

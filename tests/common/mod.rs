@@ -339,7 +339,7 @@ fn seed_cas() -> &'static [Vec<(String, String)>; 2] {
         let mut keys = tarsform::pki::SystemKeys::new();
         ServiceKind::ALL.map(|kind| {
             let dir = tmp.path().join(kind.as_str());
-            tarsform::workspace::ensure_ca(&dir, tarsform::config::CertMode::Rsa, &mut keys).expect("CA");
+            tarsform::workspace::ensure_ca(&dir, &mut keys).expect("CA");
             ["ca.crt", "ca.key", "cert.cnf"]
                 .iter()
                 .map(|f| (f.to_string(), std::fs::read_to_string(dir.join(f)).unwrap()))

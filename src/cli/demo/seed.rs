@@ -12,7 +12,7 @@ use crate::config::{self, Format, ServiceKind};
 use crate::emulator::EmulatorHandle;
 use crate::pki::SystemKeys;
 use crate::render;
-use crate::workspace::{Layout, ensure_ca, ensure_leaf, write_text_if_changed};
+use crate::workspace::{Layout, ensure_ca_in, ensure_leaf, write_text_if_changed};
 
 /// The host the chain runs on before the expansion.
 pub const OLD_HOST: &str = "172.25.0.3";
@@ -83,7 +83,7 @@ pub fn seed_running_chain(workspace: &Path, emulator: &EmulatorHandle, sm: bool)
         let server = svc.server_name();
         let ca_dir = layout.ca_dir(kind);
         let mode = topology.chain.cert_mode(kind);
-        let (ca, _) = ensure_ca(&ca_dir, mode, &mut keys)?;
+        let (ca, _) = ensure_ca_in(&ca_dir, mode, &mut keys)?;
         for purpose in mode.cert_purposes(kind) {
             ensure_leaf(
                 &ca,
@@ -177,10 +177,10 @@ mod tests {
 
     #[test]
     fn expansion_points_at_the_emulator_and_keeps_the_seed_topology() {
-        let text = expansion_toml("http://127.0.0.1:4321/", "t0k").unwrap();
+        let text = expansion_toml("http://127.0.0.1:4321/", "t0k-demo-ticket").unwrap();
         let topology = config::parse_str(&text, Format::Toml, "config.toml", None).unwrap();
         assert_eq!(topology.tars.url, "http://127.0.0.1:4321/");
-        assert_eq!(topology.tars.token.expose(), "t0k");
+        assert_eq!(topology.tars.token.expose(), "t0k-demo-ticket");
         let new: IpAddr = NEW_HOST.parse().unwrap();
         let ports: Vec<(String, Vec<IpAddr>, u16)> = topology
             .services()
