@@ -25,8 +25,8 @@ pub struct Ca {
 /// The signing half of a CA: RSA (rcgen) or SM2 (national cryptography).
 #[derive(Debug)]
 pub(super) enum CaIssuer {
-    Rsa(Issuer<'static, KeyPair>),
-    Sm(super::sm2::SmIssuer),
+    Rsa(Box<Issuer<'static, KeyPair>>),
+    Sm(Box<super::sm2::SmIssuer>),
 }
 
 impl Ca {
@@ -102,7 +102,7 @@ pub fn load_ca(cert_pem: &str, key_pem: &Secret) -> Result<Ca, PkiError> {
         let issuer = super::sm2::load_sm_issuer(cert_pem, key_pem)?;
         return Ok(Ca {
             cert_pem: cert_pem.to_string(),
-            issuer: CaIssuer::Sm(issuer),
+            issuer: CaIssuer::Sm(Box::new(issuer)),
         });
     }
     let key = parse_rsa_key(key_pem.expose(), "CA key")?;
@@ -119,6 +119,6 @@ pub fn load_ca(cert_pem: &str, key_pem: &Secret) -> Result<Ca, PkiError> {
     })?;
     Ok(Ca {
         cert_pem: cert_pem.to_string(),
-        issuer: CaIssuer::Rsa(issuer),
+        issuer: CaIssuer::Rsa(Box::new(issuer)),
     })
 }

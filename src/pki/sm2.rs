@@ -60,7 +60,7 @@ impl std::fmt::Debug for SmIssuer {
 /// Whether `cert_pem` holds an SM2 public key (an SM CA or leaf).
 pub fn is_sm2_cert(cert_pem: &str) -> bool {
     Certificate::from_pem(cert_pem.trim_start().as_bytes())
-        .is_ok_and(|c| spki_is_sm2(&c.tbs_certificate().subject_public_key_info()))
+        .is_ok_and(|c| spki_is_sm2(c.tbs_certificate().subject_public_key_info()))
 }
 
 fn spki_is_sm2(spki: &SubjectPublicKeyInfoOwned) -> bool {
@@ -206,7 +206,7 @@ fn parse(cert_pem: &str, what: &str) -> Result<Certificate, PkiError> {
         what: what.into(),
         reason: e.to_string(),
     })?;
-    if !spki_is_sm2(&cert.tbs_certificate().subject_public_key_info()) {
+    if !spki_is_sm2(cert.tbs_certificate().subject_public_key_info()) {
         return Err(PkiError::WrongKeyType {
             what: what.into(),
             found: cert
