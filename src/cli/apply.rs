@@ -34,6 +34,7 @@ struct Request<'a> {
     rollback: bool,
     planfile: Option<&'a Path>,
     run_timeout: std::time::Duration,
+    switch_crypto: bool,
 }
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
@@ -47,6 +48,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
         rollback: !args.no_rollback,
         planfile: args.planfile.as_deref(),
         run_timeout: args.run_timeout.timeout,
+        switch_crypto: args.switch_crypto,
     })
 }
 
@@ -61,6 +63,7 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
         rollback: true,
         planfile: None,
         run_timeout: args.run_timeout.timeout,
+        switch_crypto: false,
     })
 }
 
@@ -105,6 +108,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
                 targets: super::plan::parse_targets(req.targets)?,
                 destroy: req.destroy,
                 generated_root: GENERATED_ROOT.into(),
+                switch_crypto: req.switch_crypto,
             };
             plan::plan(&PlanInput {
                 topology: &ctx.topology,

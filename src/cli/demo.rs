@@ -104,6 +104,7 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             auto_approve: true,
             parallelism: 10,
             no_rollback: false,
+            switch_crypto: false,
             target: Vec::new(),
             run_timeout: RunTimeoutArg::default(),
         })?,
@@ -161,6 +162,7 @@ fn plan_args(detailed_exitcode: bool) -> PlanArgs {
         target: Vec::new(),
         destroy: false,
         detailed_exitcode,
+        switch_crypto: false,
     }
 }
 

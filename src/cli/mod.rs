@@ -201,6 +201,10 @@ pub struct PlanArgs {
     /// Exit 0 with no changes, 2 with changes, 1 on error.
     #[arg(long = "detailed-exitcode")]
     pub detailed_exitcode: bool,
+    /// Allow running services to switch between RSA and SM certificates
+    /// (`rpc_sm_ssl`/`gateway_sm_ssl` changed): every certificate is replaced.
+    #[arg(long = "switch-crypto")]
+    pub switch_crypto: bool,
 }
 
 #[derive(Debug, Args)]
@@ -220,6 +224,9 @@ pub struct ApplyArgs {
     /// On failure keep partial progress instead of rolling back.
     #[arg(long = "no-rollback")]
     pub no_rollback: bool,
+    /// Allow running services to switch between RSA and SM certificates (see `plan`).
+    #[arg(long = "switch-crypto")]
+    pub switch_crypto: bool,
     /// Limit the apply to these addresses and everything under them.
     #[arg(long = "target", value_name = "ADDR")]
     pub target: Vec<String>,

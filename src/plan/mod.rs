@@ -51,6 +51,8 @@ pub struct PlanOptions {
     pub destroy: bool,
     /// Root of the generated files, as given on the command line.
     pub generated_root: String,
+    /// Allow a running service to switch between RSA and SM certificates.
+    pub switch_crypto: bool,
 }
 
 impl Default for PlanOptions {
@@ -59,6 +61,7 @@ impl Default for PlanOptions {
             targets: Vec::new(),
             destroy: false,
             generated_root: "generated".into(),
+            switch_crypto: false,
         }
     }
 }

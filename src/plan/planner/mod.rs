@@ -35,6 +35,7 @@ const SENSITIVE_FILES: [&str; 3] = crate::config::SECRET_FILES;
 pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut p = Planner::new(input);
     if !input.options.destroy {
+        p.check_crypto_switches()?;
         p.check_ca_continuity()?;
         for svc in input.topology.services() {
             p.plan_service(svc);
@@ -120,6 +121,8 @@ struct Planner<'a> {
     cas: BTreeMap<ServiceKind, CaFacts>,
     /// Service types with nodes that exist and stay (in Tars or in state).
     kinds_with_nodes: BTreeSet<ServiceKind>,
+    /// Service types switching between RSA and SM (`--switch-crypto`).
+    switching: BTreeSet<ServiceKind>,
     /// Service types whose CA must sign new certificates.
     certs_to_sign: BTreeSet<ServiceKind>,
     changes: BTreeMap<Address, ResourceChange>,
@@ -143,7 +146,12 @@ impl<'a> Planner<'a> {
                 let recorded_str = |key: &str| recorded.and_then(|a| a.get(key)).and_then(Value::as_str);
                 let state_digest = recorded_str("cert_sha256").map(str::to_string);
                 let is_local = local_pem.is_some();
-                let pem = local_pem.or_else(|| recorded_str("cert_pem").map(str::to_string));
+                // A recorded CA of the other key type (a switch RSA ↔ SM) is not this CA.
+                let sm = topology.chain.cert_mode(kind).is_sm();
+                let recorded_pem = recorded_str("cert_pem")
+                    .filter(|pem| crate::pki::sm2::is_sm2_cert(pem) == sm)
+                    .map(str::to_string);
+                let pem = local_pem.or(recorded_pem);
                 let facts = CaFacts {
                     dir: Paths::new(topology, &input.options.generated_root).ca_dir(topology, kind),
                     digest: pem.as_deref().map(pem_sha256),
@@ -162,6 +170,7 @@ impl<'a> Planner<'a> {
             paths: Paths::new(topology, &input.options.generated_root),
             cas,
             kinds_with_nodes: BTreeSet::new(),
+            switching: BTreeSet::new(),
             certs_to_sign: BTreeSet::new(),
             changes: BTreeMap::new(),
             blockers: Vec::new(),
@@ -419,4 +428,56 @@ pub fn restore_cipher_key(config_ini: &str, key: &str) -> String {
         &format!("cipher_data_key = {}", crate::secret::REDACTED),
         &format!("cipher_data_key = {key}"),
     )
+}
+
+impl Planner<'_> {
+    /// A service type whose running nodes use the other certificate set (a key file of
+    /// the other mode in the state or in Tars) switches only with `--switch-crypto`;
+    /// then its CA continuity is not checked (a new CA of the new type is intended).
+    fn check_crypto_switches(&mut self) -> Result<(), PlanError> {
+        for svc in self.topology.services() {
+            let kind = svc.kind();
+            let mode = self.topology.chain.cert_mode(kind);
+            let other = crate::config::CertMode::of(!mode.is_sm());
+            let old_key = other.key_files()[0];
+            let server = svc.server_name();
+            for ip in &svc.service.deploy_ip {
+                let ip = ip.to_string();
+                // Running with the old set: its key present and the new one absent.
+                let new_key = mode.key_files()[0];
+                let in_state = self.state().is_some_and(|s| {
+                    s.get(&Address::config(&server, &ip, old_key)).is_some()
+                        && s.get(&Address::config(&server, &ip, new_key)).is_none()
+                });
+                let in_tars = self
+                    .observed()
+                    .and_then(|o| o.node(&server, &ip))
+                    .is_some_and(|n| n.configs.contains_key(old_key) && !n.configs.contains_key(new_key));
+                if !(in_state || in_tars) {
+                    continue;
+                }
+                if !self.input.options.switch_crypto {
+                    return Err(PlanError::CryptoSwitch {
+                        server,
+                        ip,
+                        from: other.key_type(),
+                        to: mode.key_type(),
+                        flag: match kind {
+                            ServiceKind::Rpc => "rpc_sm_ssl",
+                            ServiceKind::Gateway => "gateway_sm_ssl",
+                        },
+                        keep: other.is_sm(),
+                    });
+                }
+                self.notes.push(format!(
+                    "{}: switches from {} to {} certificates: every certificate and key is replaced",
+                    Address::node(&server, &ip),
+                    other.key_type(),
+                    mode.key_type()
+                ));
+                self.switching.insert(kind);
+            }
+        }
+        Ok(())
+    }
 }
