@@ -95,6 +95,8 @@ fn topology() -> Topology {
             gateway_ca_cert_path: "generated/gateway/chain0/ca".into(),
             rpc_ca_cert_path_explicit: true,
             gateway_ca_cert_path_explicit: true,
+            rpc_sm_ssl: false,
+            gateway_sm_ssl: false,
         },
         agencies,
     }

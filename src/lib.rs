@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod emulator;
 pub mod graph;
+pub mod keycenter;
 pub mod pki;
 pub mod plan;
 pub mod render;

@@ -139,10 +139,11 @@ rejected! {
         => ["`tars.tars_url`: missing required key", "t.toml:1:"];
     ftp_tars_url: "t.toml", base_with("http://127.0.0.1:3000", "ftp://127.0.0.1:3000")
         => ["`tars.tars_url`", "not an http:// or https:// URL"];
-    rpc_sm_ssl_true: "t.toml", base_with("rpc_sm_ssl = false", "rpc_sm_ssl = true")
-        => ["`chain.rpc_sm_ssl`", "SM2 certificates are not supported yet", "set `rpc_sm_ssl = false`"];
-    gateway_sm_ssl_true: "t.toml", base_with("rpc_sm_ssl = false", "gateway_sm_ssl = true")
-        => ["`chain.gateway_sm_ssl`", "set `gateway_sm_ssl = false`"];
+    storage_security_without_key_center: "t.toml", base_with("enable_storage_security = false", "enable_storage_security = true")
+        => ["`agency[0].key_center_url`", "storage security needs a key center", "`agency[0].cipher_data_key`"];
+    key_center_url_with_scheme: "t.toml", base_with("enable_storage_security = false",
+        "enable_storage_security = true\nkey_center_url = \"http://127.0.0.1:8150\"\ncipher_data_key = \"abc\"")
+        => ["`agency[0].key_center_url`", "is not `ip:port`", "without `http://`"];
     agency_as_plain_table: "t.toml", base_with("[[agency]]", "[agency]")
         => ["`agency`", "expected an array of tables", "[[agency]]"];
     missing_deploy_ip: "t.toml", base_with("deploy_ip = [\"172.25.0.5\"]\n    listen_port = 10200", "listen_port = 10200")
@@ -172,6 +173,24 @@ rejected! {
     yaml_unknown_key_and_quoted_bool: "t.yml",
         "tars: {tars_url: \"http://h\"}\nchain: {rpc_sm_ssl: \"false\"}\nagency:\n  - name: a\n    rpc: {deploy_ip: [\"1.2.3.4\"], listen_prt: 1}\n".to_string()
         => ["`chain.rpc_sm_ssl`", "expected a boolean", "`agency[0].rpc.listen_prt`", "did you mean `listen_port`?"];
+}
+
+#[test]
+fn sm_ssl_and_storage_security_are_accepted_and_the_cipher_key_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = base_with("rpc_sm_ssl = false", "rpc_sm_ssl = true\ngateway_sm_ssl = true").replace(
+        "enable_storage_security = false",
+        "enable_storage_security = true\nkey_center_url = \"127.0.0.1:8150\"\ncipher_data_key = \"c1pher-d4ta-key\"",
+    );
+    let path = write(&dir, "t.toml", &text);
+    let out = validate(&path, None);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains("c1pher-d4ta-key"), "{all}");
 }
 
 #[test]

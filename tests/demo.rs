@@ -165,3 +165,23 @@ fn demo_refuses_a_token_from_the_environment() {
     assert_contains(&stderr, "hint:");
     assert!(!stderr.contains("someone-elses-token"));
 }
+
+#[test]
+fn demo_sm_runs_national_cryptography_and_storage_security_end_to_end() {
+    let run = demo(&["--sm"]);
+    assert_eq!(run.code, Some(0), "{}", run.output);
+    assert_contains(&run.output, "key-center emulator (SM4");
+    let plan = section(&run.output, "tarsform plan");
+    assert_contains(plan, "new SM2 key and certificate (sm_enssl)");
+    assert_contains(plan, "encrypted_by");
+    assert!(
+        !plan.contains("[\"ssl.key\"]"),
+        "an RSA key file in an SM plan:\n{plan}"
+    );
+    assert_contains(&run.output, "==> demo complete");
+    assert!(
+        !run.output.contains("PRIVATE KEY"),
+        "a key leaked:\n{}",
+        run.output
+    );
+}

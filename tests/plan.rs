@@ -68,6 +68,8 @@ fn topology(agencies: Vec<Agency>) -> Topology {
             gateway_ca_cert_path: PathBuf::from("generated/gateway/chain0/ca"),
             rpc_ca_cert_path_explicit: true,
             gateway_ca_cert_path_explicit: true,
+            rpc_sm_ssl: false,
+            gateway_sm_ssl: false,
         },
         agencies,
     }

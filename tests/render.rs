@@ -1,7 +1,8 @@
 //! Rendering, certificates, packages and the generated/ workspace.
 //!
 //! Golden files live under `tests/fixtures/golden/`: `bcosbuilder/` holds what BcosBuilder
-//! generates for its two upstream examples (compared after parsing as INI/JSON), the other
+//! generates for its two upstream examples and for SM/storage-security variants of the deploy
+//! example (made by running its `ServiceConfigGenerator`; compared after parsing as INI/JSON), the other
 //! folders hold our own output (compared byte for byte; regenerate with
 //! `UPDATE_GOLDEN=1 cargo test --test render`).
 
@@ -65,6 +66,8 @@ fn topology(agencies: Vec<Agency>, pkg_dir: &Path) -> Topology {
             gateway_ca_cert_path: "generated/gateway/chain0/ca".into(),
             rpc_ca_cert_path_explicit: false,
             gateway_ca_cert_path_explicit: false,
+            rpc_sm_ssl: false,
+            gateway_sm_ssl: false,
         },
         agencies,
     }
@@ -183,6 +186,30 @@ fn check_example(name: &str, topology: &Topology) {
 #[test]
 fn deploy_example_matches_bcosbuilder() {
     check_example("deploy", &deploy_example());
+}
+
+/// The deploy example with national cryptography (`rpc_sm_ssl`, and `gateway_sm_ssl` when
+/// `sm_gateway`) and storage security for agencyA; the upstream files were made by
+/// BcosBuilder's own generator (`ServiceConfigGenerator`) from the same TOML.
+fn sm_storage_example(sm_gateway: bool) -> Topology {
+    let mut t = deploy_example();
+    t.chain.rpc_sm_ssl = true;
+    t.chain.gateway_sm_ssl = sm_gateway;
+    let a = &mut t.agencies[0];
+    a.enable_storage_security = true;
+    a.key_center_url = "127.0.0.1:8150".into();
+    a.cipher_data_key = "ed157f4588b86d61a2e1745efe71e6ea".into();
+    t
+}
+
+#[test]
+fn sm_and_storage_security_example_matches_bcosbuilder() {
+    check_example("sm_storage", &sm_storage_example(true));
+}
+
+#[test]
+fn sm_rpc_with_rsa_gateway_matches_bcosbuilder() {
+    check_example("mixed", &sm_storage_example(false));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::config::ServiceKind;
+use crate::config::{CertMode, ServiceKind};
 use crate::pki::{self, KeySource};
 use crate::secret::Secret;
 use crate::state::store::write_atomic;
@@ -59,46 +59,53 @@ fn write_new(path: &Path, bytes: &[u8], private: bool, created: &mut Vec<PathBuf
     Ok(())
 }
 
-/// Creates a CA in `dir` (ca.crt, ca.key, cert.cnf). Refuses when a CA is already there.
-pub fn create_ca(dir: &Path, keys: &mut dyn KeySource) -> LocalResult<(String, Vec<PathBuf>)> {
-    let (crt, key) = (dir.join("ca.crt"), dir.join("ca.key"));
+/// Creates a CA in `dir`: RSA (ca.crt, ca.key, cert.cnf) or SM (sm_ca.crt, sm_ca.key).
+/// Refuses when a CA is already there.
+pub fn create_ca(dir: &Path, sm: bool, keys: &mut dyn KeySource) -> LocalResult<(String, Vec<PathBuf>)> {
+    let mode = CertMode::of(sm);
+    let (crt, key) = (dir.join(mode.ca_cert_file()), dir.join(mode.ca_key_file()));
     if crt.exists() || key.exists() {
         return Err(LocalError::Refused(format!(
             "{}: a CA appeared since the plan was made; never overwritten\nhint: run `tarsform plan` again",
             dir.display()
         )));
     }
-    let material = pki::new_ca(keys)?;
+    let material = pki::new_ca_for(sm, keys)?;
     let mut created = Vec::new();
     write_new(&key, material.key_pem.expose().as_bytes(), true, &mut created)?;
     write_new(&crt, material.cert_pem.as_bytes(), false, &mut created)?;
-    write_new(
-        &dir.join("cert.cnf"),
-        pki::cert_cnf().as_bytes(),
-        false,
-        &mut created,
-    )?;
+    if !sm {
+        write_new(
+            &dir.join("cert.cnf"),
+            pki::cert_cnf().as_bytes(),
+            false,
+            &mut created,
+        )?;
+    }
     Ok((material.cert_pem, created))
 }
 
-/// The files a CA in `dir` consists of.
-pub fn ca_files(dir: &Path) -> Vec<PathBuf> {
-    ["ca.crt", "ca.key", "cert.cnf"]
-        .iter()
-        .map(|f| dir.join(f))
-        .collect()
+/// The files a CA in `dir` consists of: `sm_ca.*` when `sm`, else `ca.*` and its `cert.cnf`.
+pub fn ca_files(dir: &Path, sm: bool) -> Vec<PathBuf> {
+    let names: &[&str] = if sm {
+        &["sm_ca.crt", "sm_ca.key"]
+    } else {
+        &["ca.crt", "ca.key", "cert.cnf"]
+    };
+    names.iter().map(|f| dir.join(f)).collect()
 }
 
 /// The write-ahead inverse of [`issue_cert`]: remove what it may create, put back what
 /// it may move aside. Computed before any file is touched.
-pub fn issue_cert_undo(cert_path: &Path, key_path: &Path) -> crate::apply::undo::Undo {
+pub fn issue_cert_undo(purpose: &str, cert_path: &Path, key_path: &Path) -> crate::apply::undo::Undo {
     let dir = cert_path.parent().unwrap_or(Path::new("."));
+    let sm = pki::sm2::is_sm_purpose(purpose);
     let mut paths = vec![key_path.to_path_buf(), cert_path.to_path_buf()];
-    paths.extend(
-        [dir.join("ca.crt"), dir.join("cert.cnf")]
-            .into_iter()
-            .filter(|p| !p.exists()),
-    );
+    let mut beside = vec![dir.join(CertMode::of(sm).ca_cert_file())];
+    if !sm {
+        beside.push(dir.join("cert.cnf"));
+    }
+    paths.extend(beside.into_iter().filter(|p| !p.exists()));
     let replaced = [cert_path, key_path]
         .into_iter()
         .filter(|p| p.exists())
@@ -107,10 +114,11 @@ pub fn issue_cert_undo(cert_path: &Path, key_path: &Path) -> crate::apply::undo:
     crate::apply::undo::Undo::RemoveFiles { paths, replaced }
 }
 
-/// Loads the CA of `dir` for signing.
-pub fn load_ca(dir: &Path) -> LocalResult<pki::Ca> {
-    let cert = read_text(&dir.join("ca.crt"))?;
-    let key = Secret::new(read_text(&dir.join("ca.key"))?);
+/// Loads the CA of `dir` for signing: `sm_ca.*` when `sm`, else `ca.*`.
+pub fn load_ca(dir: &Path, sm: bool) -> LocalResult<pki::Ca> {
+    let mode = CertMode::of(sm);
+    let cert = read_text(&dir.join(mode.ca_cert_file()))?;
+    let key = Secret::new(read_text(&dir.join(mode.ca_key_file()))?);
     Ok(pki::load_ca(&cert, &key)?)
 }
 
@@ -131,7 +139,8 @@ pub fn issue_cert(
     key_path: &Path,
     keys: &mut dyn KeySource,
 ) -> LocalResult<(String, IssuedFiles)> {
-    let ca = load_ca(ca_dir)?;
+    let sm = pki::sm2::is_sm_purpose(purpose);
+    let ca = load_ca(ca_dir, sm)?;
     let leaf = pki::issue_leaf(&ca, purpose, keys)?;
     let mut files = IssuedFiles::default();
     for path in [cert_path, key_path] {
@@ -147,17 +156,19 @@ pub fn issue_cert(
     files.created.push(cert_path.to_path_buf());
     let dir = cert_path.parent().unwrap_or(Path::new("."));
     write_new(
-        &dir.join("ca.crt"),
+        &dir.join(CertMode::of(sm).ca_cert_file()),
         ca.cert_pem().as_bytes(),
         false,
         &mut files.created,
     )?;
-    write_new(
-        &dir.join("cert.cnf"),
-        pki::cert_cnf().as_bytes(),
-        false,
-        &mut files.created,
-    )?;
+    if !sm {
+        write_new(
+            &dir.join("cert.cnf"),
+            pki::cert_cnf().as_bytes(),
+            false,
+            &mut files.created,
+        )?;
+    }
     Ok((leaf.cert_pem, files))
 }
 

@@ -126,7 +126,7 @@ mod tests {
         std::fs::write(ca.join("ca.key"), "k").unwrap();
         std::fs::write(ca.join(".ca.crt.x1y2.tmp"), "half").unwrap();
         let undo = Undo::RemoveFiles {
-            paths: local_ops::ca_files(&ca),
+            paths: local_ops::ca_files(&ca, false),
             replaced: vec![],
         };
         let mut j = Journal::new("r", "apply", "t", "d");

@@ -126,7 +126,11 @@ fn served_cas(observed: &Observed) -> std::collections::BTreeMap<ServiceKind, St
         if cas.contains_key(&kind) {
             continue;
         }
-        if let Some(ca) = entry.nodes.values().find_map(|n| n.configs.get("ca.crt")) {
+        let ca = entry
+            .nodes
+            .values()
+            .find_map(|n| n.configs.get("ca.crt").or_else(|| n.configs.get("sm_ca.crt")));
+        if let Some(ca) = ca {
             cas.insert(kind, ca.content.clone());
         }
     }

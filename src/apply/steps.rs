@@ -213,10 +213,9 @@ pub fn expand(plan: &Plan) -> Expanded {
             Op::PushConfig => {
                 let dep = node_ready(&b);
                 b.depend(&step.id, dep);
-                if let (Some(n), Some(file)) = (&node, a.leaf_name())
-                    && matches!(file, "ca.crt" | "ssl.crt" | "ssl.key")
+                if let (Some(n), Some(purpose)) = (&node, a.leaf_name().and_then(crate::config::file_purpose))
                 {
-                    let cert = Address::cert(&n.keys()[0], &n.keys()[1], "ssl");
+                    let cert = Address::cert(&n.keys()[0], &n.keys()[1], purpose);
                     let dep = b.find(Op::IssueCert, &cert).or_else(|| b.find(Op::Adopt, &cert));
                     b.depend(&step.id, dep);
                 }

@@ -36,6 +36,7 @@ struct Request<'a> {
     planfile: Option<&'a Path>,
     timing: Timing,
     run_timeout: std::time::Duration,
+    switch_crypto: bool,
 }
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
@@ -50,6 +51,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
         planfile: args.planfile.as_deref(),
         timing: args.health.timing(),
         run_timeout: args.run_timeout.timeout,
+        switch_crypto: args.switch_crypto,
     })
 }
 
@@ -65,6 +67,7 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
         planfile: None,
         timing: args.health.timing(),
         run_timeout: args.run_timeout.timeout,
+        switch_crypto: false,
     })
 }
 
@@ -116,6 +119,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
                 targets: super::plan::parse_targets(req.targets)?,
                 destroy: req.destroy,
                 generated_root: GENERATED_ROOT.into(),
+                switch_crypto: req.switch_crypto,
             };
             plan::plan(&PlanInput {
                 topology: &ctx.topology,
@@ -177,13 +181,16 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         journal,
     };
     let client = api.clone();
-    let runner = Arc::new(TarsRunner::new(
-        api,
-        plan.clone(),
-        req.timing,
-        book,
-        pooled_keys(keys_needed(&plan)),
-    ));
+    let runner = Arc::new(
+        TarsRunner::new(
+            api,
+            plan.clone(),
+            req.timing,
+            book,
+            pooled_keys(keys_needed(&plan)),
+        )
+        .with_storage_security(crate::apply::runner::storage_security_of(&topology)),
+    );
     let options = ExecOptions {
         parallelism: req.parallelism.max(1),
         rollback: req.rollback,

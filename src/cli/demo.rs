@@ -7,6 +7,7 @@
 
 mod check;
 mod emulator_thread;
+mod key_center;
 mod seed;
 
 use std::io::Write;
@@ -47,18 +48,36 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     eprintln!("    TarsWeb API at {}", emulator.base_url());
     banner(&format!("preparing the workspace {}", workspace.display()));
     seed::write_binaries(&workspace)?;
-    seed::seed_running_chain(&workspace, emulator.handle())?;
+    seed::seed_running_chain(&workspace, emulator.handle(), args.sm)?;
     eprintln!("    agencyA's rpc (20200) and gateway (30300) are running on {OLD_HOST}");
     let config = workspace.join("config.toml");
-    std::fs::write(&config, seed::expansion_toml(emulator.base_url(), DEMO_TOKEN)?)
-        .with_context(|| format!("writing {}", config.display()))?;
+    let mut toml = seed::expansion_toml(emulator.base_url(), DEMO_TOKEN)?;
+    // Kept alive until the demo ends: the key center serves apply's encryptions.
+    let key_center = if args.sm {
+        let (runtime, running, cipher) = key_center::start()?;
+        eprintln!(
+            "    key-center emulator (SM4, stand-in for FISCO-BCOS/key-manager) at {}",
+            running.url()
+        );
+        toml = seed::with_storage_security(&seed::with_sm(&toml), &running.url(), &cipher);
+        Some((runtime, running))
+    } else {
+        None
+    };
+    std::fs::write(&config, toml).with_context(|| format!("writing {}", config.display()))?;
     eprintln!("    config.toml: expand agencyA's rpc (10200) and gateway (40300) onto {NEW_HOST}");
+    if args.sm {
+        eprintln!("    national cryptography: rpc_sm_ssl = gateway_sm_ssl = true; storage security on");
+    }
 
     let home = std::env::current_dir().ok();
     std::env::set_current_dir(&workspace).with_context(|| format!("entering {}", workspace.display()))?;
     let result = scenario(&emulator);
     if let Some(home) = home {
         let _ = std::env::set_current_dir(home);
+    }
+    if let Some((runtime, running)) = key_center {
+        runtime.block_on(running.shutdown());
     }
     result?;
     banner("demo complete");
@@ -85,6 +104,7 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             auto_approve: true,
             parallelism: 10,
             no_rollback: false,
+            switch_crypto: false,
             target: Vec::new(),
             health: emulator_health(),
             run_timeout: RunTimeoutArg::default(),
@@ -144,6 +164,7 @@ fn plan_args(detailed_exitcode: bool) -> PlanArgs {
         target: Vec::new(),
         destroy: false,
         detailed_exitcode,
+        switch_crypto: false,
     }
 }
 

@@ -110,8 +110,9 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
             continue;
         }
         let dir = PathBuf::from(paths.ca_dir(topology, kind));
-        let cert_pem = std::fs::read_to_string(dir.join("ca.crt")).ok();
-        let key_present = dir.join("ca.key").is_file();
+        let mode = topology.chain.cert_mode(kind);
+        let cert_pem = std::fs::read_to_string(dir.join(mode.ca_cert_file())).ok();
+        let key_present = dir.join(mode.ca_key_file()).is_file();
         if cert_pem.is_some() || key_present {
             local.cas.insert(
                 kind,

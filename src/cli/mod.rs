@@ -17,6 +17,7 @@ mod graph;
 mod health;
 mod import;
 pub mod inputs;
+mod keycenter;
 mod plan;
 mod refresh;
 mod render;
@@ -147,6 +148,11 @@ pub enum Command {
         after_help = "Example:\n  tarsform emulator --listen 127.0.0.1:3000 --token t0k --node 172.25.0.3 --node 172.25.0.5"
     )]
     Emulator(EmulatorArgs),
+    /// Serve a key-center emulator (stand-in for FISCO-BCOS/key-manager) on loopback.
+    #[command(
+        after_help = "Example:\n  tarsform keycenter --listen 127.0.0.1:8150 --super-key s3cret [--sm]"
+    )]
+    Keycenter(keycenter::KeycenterArgs),
     /// Run the founding scenario end to end on an in-process emulator.
     #[command(after_help = "Example:\n  tarsform demo")]
     Demo(DemoArgs),
@@ -196,6 +202,10 @@ pub struct PlanArgs {
     /// Exit 0 with no changes, 2 with changes, 1 on error.
     #[arg(long = "detailed-exitcode")]
     pub detailed_exitcode: bool,
+    /// Allow running services to switch between RSA and SM certificates
+    /// (`rpc_sm_ssl`/`gateway_sm_ssl` changed): every certificate is replaced.
+    #[arg(long = "switch-crypto")]
+    pub switch_crypto: bool,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +227,9 @@ pub struct ApplyArgs {
     pub no_rollback: bool,
     #[command(flatten)]
     pub health: health::HealthArgs,
+    /// Allow running services to switch between RSA and SM certificates (see `plan`).
+    #[arg(long = "switch-crypto")]
+    pub switch_crypto: bool,
     /// Limit the apply to these addresses and everything under them.
     #[arg(long = "target", value_name = "ADDR")]
     pub target: Vec<String>,
@@ -400,6 +413,10 @@ pub struct DemoArgs {
     /// Keep the demo workspace in this directory instead of a temporary one.
     #[arg(long = "workspace")]
     pub workspace: Option<PathBuf>,
+    /// National cryptography: SM2/SM3 SSL for rpc and gateway, and storage security
+    /// through a key-center emulator (SM4).
+    #[arg(long = "sm")]
+    pub sm: bool,
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
@@ -424,6 +441,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::State(c) => state::run(c),
         Command::ForceUnlock(a) => force_unlock::run(a),
         Command::Emulator(a) => emulator::run_cli(a),
+        Command::Keycenter(a) => keycenter::run(a),
         Command::Apply(a) => apply::run(a),
         Command::Destroy(a) => apply::run_destroy(a),
         Command::Rollback(a) => rollback::run(a),

@@ -25,6 +25,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
         targets,
         destroy: args.destroy,
         generated_root: GENERATED_ROOT.into(),
+        switch_crypto: args.switch_crypto,
     };
     let plan = plan::plan(&PlanInput {
         topology: &ctx.topology,

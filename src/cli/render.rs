@@ -80,7 +80,10 @@ fn named_cas_missing(topology: &Topology, layout: &Layout) -> Vec<(ServiceKind, 
             ServiceKind::Gateway => topology.chain.gateway_ca_cert_path_explicit,
         })
         .map(|kind| (kind, layout.ca_dir_for(&topology.chain, kind)))
-        .filter(|(_, dir)| !dir.join("ca.crt").exists() && !dir.join("ca.key").exists())
+        .filter(|(kind, dir)| {
+            let mode = topology.chain.cert_mode(*kind);
+            !dir.join(mode.ca_cert_file()).exists() && !dir.join(mode.ca_key_file()).exists()
+        })
         .collect()
 }
 

@@ -6,6 +6,7 @@
 //! token never appears in one. Pure: the only I/O is [`load`], which reads one file and
 //! one environment variable.
 
+mod crypto;
 mod decode;
 mod model;
 pub mod schema;
@@ -14,6 +15,7 @@ mod summary;
 mod tree;
 mod validate;
 
+pub use crypto::{CertMode, SECRET_FILES, file_purpose, purpose_dir};
 pub use model::*;
 pub use summary::summary;
 pub use validate::{

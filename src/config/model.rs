@@ -119,9 +119,23 @@ pub struct ChainSettings {
     /// Whether the CA path was written in the file (expansions must name it).
     pub rpc_ca_cert_path_explicit: bool,
     pub gateway_ca_cert_path_explicit: bool,
+    /// National cryptography (SM2/SM3 SSL) per service type; serialized only when on, so
+    /// an RSA topology's digest is what it was before SM existed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub rpc_sm_ssl: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub gateway_sm_ssl: bool,
 }
 
 impl ChainSettings {
+    /// RSA or SM certificates for `kind` (`rpc_sm_ssl` / `gateway_sm_ssl`).
+    pub fn cert_mode(&self, kind: ServiceKind) -> super::CertMode {
+        super::CertMode::of(match kind {
+            ServiceKind::Rpc => self.rpc_sm_ssl,
+            ServiceKind::Gateway => self.gateway_sm_ssl,
+        })
+    }
+
     pub fn ca_cert_path(&self, kind: ServiceKind) -> &PathBuf {
         match kind {
             ServiceKind::Rpc => &self.rpc_ca_cert_path,
@@ -136,6 +150,8 @@ pub struct Agency {
     pub failover_cluster_url: String,
     pub enable_storage_security: bool,
     pub key_center_url: String,
+    /// A secret like the token: serialized as `(sensitive)` when set.
+    #[serde(serialize_with = "redacted")]
     pub cipher_data_key: String,
     pub rpc: Option<Service>,
     pub gateway: Option<Service>,
@@ -237,4 +253,12 @@ impl ServiceKind {
                 .is_some_and(|agency| !agency.is_empty())
         })
     }
+}
+
+fn redacted<S: serde::Serializer>(value: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if value.is_empty() {
+        ""
+    } else {
+        crate::secret::REDACTED
+    })
 }

@@ -2,11 +2,11 @@
 //!
 //! Applies BcosBuilder's defaults (reference §1) and the checks BcosBuilder lacks: IP
 //! lists, duplicate IPs and agency names, names of letters/digits, port ranges, two
-//! services on one IP and port, `ip:port` peers, http(s) Tars URL, no SM2 yet. Values
-//! that reach files and requests are checked too: no control or bidi characters in
-//! text rendered into `config.ini`, bounded names, node IPs that can be a node, no
-//! credentials in `tars_url`, tokens long enough to redact. Every error is collected;
-//! a topology is returned only when there is none. Pure.
+//! services on one IP and port, `ip:port` peers, http(s) Tars URL, a key center for
+//! storage security. Values that reach files and requests are checked too: no control or
+//! bidi characters in text rendered into `config.ini`, bounded names, node IPs that can
+//! be a node, no credentials in `tars_url`, tokens long enough to redact. Every error is
+//! collected; a topology is returned only when there is none. Pure.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -206,19 +206,6 @@ fn chain_settings(raw: &RawChain, errors: &mut Vec<ConfigError>) -> ChainSetting
     } else if let Some(e) = too_long("chain.chain_id", raw.chain_id.as_ref(), "chain_id") {
         errors.push(e);
     }
-    for (key, field) in [
-        ("rpc_sm_ssl", &raw.rpc_sm_ssl),
-        ("gateway_sm_ssl", &raw.gateway_sm_ssl),
-    ] {
-        if let Some(Located { value: true, loc }) = field {
-            errors.push(err(
-                format!("chain.{key}"),
-                *loc,
-                "SM2 certificates are not supported yet",
-                Some(&format!("set `{key} = false`")),
-            ));
-        }
-    }
     let ca_path = |field: &Opt<String>, kind: ServiceKind| match field {
         Some(p) if !p.value.trim().is_empty() => (PathBuf::from(p.value.trim()), true),
         _ => (PathBuf::from(format!("generated/{kind}/{chain_id}/ca")), false),
@@ -232,6 +219,8 @@ fn chain_settings(raw: &RawChain, errors: &mut Vec<ConfigError>) -> ChainSetting
         gateway_ca_cert_path,
         rpc_ca_cert_path_explicit,
         gateway_ca_cert_path_explicit,
+        rpc_sm_ssl: raw.rpc_sm_ssl.as_ref().is_some_and(|b| b.value),
+        gateway_sm_ssl: raw.gateway_sm_ssl.as_ref().is_some_and(|b| b.value),
     }
 }
 
@@ -271,6 +260,7 @@ fn agency(index: usize, raw: &RawAgency, errors: &mut Vec<ConfigError>) -> Optio
         .gateway
         .as_ref()
         .map(|s| service(&format!("{path}.gateway"), ServiceKind::Gateway, s, errors));
+    storage_security(&path, raw, errors);
     let name = raw.name.as_ref()?;
     Some(Agency {
         name: name.value.clone(),
@@ -281,6 +271,51 @@ fn agency(index: usize, raw: &RawAgency, errors: &mut Vec<ConfigError>) -> Optio
         rpc: rpc.flatten(),
         gateway: gateway.flatten(),
     })
+}
+
+/// `enable_storage_security = true` needs a key center (`ip:port`, as the node splits it
+/// on `:`) and a `cipher_data_key`: without them the node cannot decrypt its keys.
+fn storage_security(path: &str, raw: &RawAgency, errors: &mut Vec<ConfigError>) {
+    let Some(Located { value: true, loc }) = raw.enable_storage_security else {
+        return;
+    };
+    let url = text_or(&raw.key_center_url, "");
+    let url_loc = raw.key_center_url.as_ref().and_then(|u| u.loc).or(loc);
+    if url.is_empty() {
+        errors.push(err(
+            format!("{path}.key_center_url"),
+            url_loc,
+            "storage security needs a key center",
+            Some("set `key_center_url = \"<ip>:<port>\"` (the FISCO BCOS key manager), or `enable_storage_security = false`"),
+        ));
+    } else if !is_host_port(&url) {
+        errors.push(err(
+            format!("{path}.key_center_url"),
+            url_loc,
+            format!("`{url}` is not `ip:port`"),
+            Some("write it without `http://` and with a port, e.g. `127.0.0.1:8150`: the node splits it on `:`"),
+        ));
+    }
+    if text_or(&raw.cipher_data_key, "").is_empty() {
+        errors.push(err(
+            format!("{path}.cipher_data_key"),
+            raw.cipher_data_key.as_ref().and_then(|c| c.loc).or(loc),
+            "storage security needs the cipher data key",
+            Some("set `cipher_data_key` to the key the key center gave for this agency"),
+        ));
+    }
+}
+
+/// `host:port` with a non-empty host of letters, digits, `.`/`-`, and a port 1-65535.
+fn is_host_port(s: &str) -> bool {
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return false;
+    };
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 
 /// An error when `field` has more than [`MAX_NAME_CHARS`] characters.
@@ -727,16 +762,33 @@ mod tests {
     }
 
     #[test]
-    fn sm_ssl_is_rejected_with_the_fix() {
+    fn sm_ssl_flags_are_accepted_and_independent() {
         let mut r = raw(vec![]);
         r.chain = Some(RawChain {
             rpc_sm_ssl: Some(loc(true)),
             gateway_sm_ssl: Some(loc(false)),
             ..RawChain::default()
         });
-        let errs = run(&r, None).unwrap_err();
-        assert_eq!(errs.len(), 1);
-        assert_eq!(errs[0].hint.as_deref(), Some("set `rpc_sm_ssl = false`"));
+        let t = run(&r, None).unwrap();
+        assert!(t.chain.rpc_sm_ssl && !t.chain.gateway_sm_ssl);
+        assert!(t.chain.cert_mode(ServiceKind::Rpc).is_sm());
+        assert!(!t.chain.cert_mode(ServiceKind::Gateway).is_sm());
+    }
+
+    #[test]
+    fn storage_security_needs_a_key_center_and_a_cipher_key() {
+        let mut a = agency("a", Some(service(&["10.0.0.1"], None)), None);
+        a.enable_storage_security = Some(loc(true));
+        let errs = run(&raw(vec![a.clone()]), None).unwrap_err();
+        let paths: Vec<_> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["agency[0].key_center_url", "agency[0].cipher_data_key"]);
+        a.key_center_url = Some(loc("http://127.0.0.1:8150".into()));
+        a.cipher_data_key = Some(loc("c1".into()));
+        let errs = run(&raw(vec![a.clone()]), None).unwrap_err();
+        assert_eq!(errs[0].message, "`http://127.0.0.1:8150` is not `ip:port`");
+        a.key_center_url = Some(loc("127.0.0.1:8150".into()));
+        let t = run(&raw(vec![a]), None).unwrap();
+        assert!(t.agencies[0].enable_storage_security);
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod fault;
 mod handle;
 mod http;
 mod i18n;
+pub mod keycenter;
 mod model;
 mod params;
 mod persist;

@@ -6,16 +6,14 @@ use std::collections::BTreeSet;
 
 use super::{GraphError, ResourceGraph};
 use crate::addr::Address;
-use crate::config::{ServiceKind, Topology};
-
-/// Config files that are signed material: they depend on the node's `ssl` cert.
-const CERT_FILES: [&str; 3] = ["ca.crt", "ssl.crt", "ssl.key"];
+use crate::config::{ServiceKind, Topology, file_purpose};
 
 /// The desired resource graph of a topology.
 ///
 /// Vertices: a `tarsnode` per deploy IP, a `ca` per service type in use, and per node
 /// its `cert`s, `config`s, its `server` and the `node` itself. Edges: cert → ca;
-/// config (ca.crt, ssl.*) → cert ssl; node → tarsnode, server, its configs.
+/// config (ca.crt, ssl.*; in SM mode sm_ca.crt, sm_ssl.* → sm_ssl, sm_enssl.* → sm_enssl)
+/// → its cert; node → tarsnode, server, its configs.
 pub fn desired(topology: &Topology) -> Result<ResourceGraph, GraphError> {
     let mut g = ResourceGraph::default();
     let mut tarsnodes = BTreeMap::new();
@@ -45,18 +43,17 @@ pub fn desired(topology: &Topology) -> Result<ResourceGraph, GraphError> {
             let node = g.add(Address::node(&server, &ip))?;
             g.depend(node, tarsnode);
             g.depend(node, server_ix);
-            let mut ssl = None;
-            for purpose in kind.cert_purposes() {
+            let mode = topology.chain.cert_mode(kind);
+            let mut certs = BTreeMap::new();
+            for purpose in mode.cert_purposes(kind) {
                 let cert = g.add(Address::cert(&server, &ip, purpose))?;
                 g.depend(cert, ca);
-                if *purpose == "ssl" {
-                    ssl = Some(cert);
-                }
+                certs.insert(*purpose, cert);
             }
-            for file in kind.config_files() {
+            for file in mode.config_files(kind) {
                 let config = g.add(Address::config(&server, &ip, file))?;
-                if let (true, Some(ssl)) = (CERT_FILES.contains(file), ssl) {
-                    g.depend(config, ssl);
+                if let Some(&cert) = file_purpose(file).and_then(|p| certs.get(p)) {
+                    g.depend(config, cert);
                 }
                 g.depend(node, config);
             }

@@ -19,7 +19,14 @@ pub struct CaMaterial {
 #[derive(Debug)]
 pub struct Ca {
     cert_pem: String,
-    issuer: Issuer<'static, KeyPair>,
+    issuer: CaIssuer,
+}
+
+/// The signing half of a CA: RSA (rcgen) or SM2 (national cryptography).
+#[derive(Debug)]
+pub(super) enum CaIssuer {
+    Rsa(Box<Issuer<'static, KeyPair>>),
+    Sm(Box<super::sm2::SmIssuer>),
 }
 
 impl Ca {
@@ -33,7 +40,12 @@ impl Ca {
         super::cert_digest(&self.cert_pem)
     }
 
-    pub(super) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+    /// Whether this is an SM2 CA (`sm_ca.crt`), which signs only SM leaves.
+    pub fn is_sm(&self) -> bool {
+        matches!(self.issuer, CaIssuer::Sm(_))
+    }
+
+    pub(super) fn issuer(&self) -> &CaIssuer {
         &self.issuer
     }
 }
@@ -74,8 +86,25 @@ pub fn new_ca(keys: &mut dyn KeySource) -> Result<CaMaterial, PkiError> {
     })
 }
 
-/// Loads `ca.crt` + `ca.key`, checking that the key belongs to the certificate.
+/// A new CA of the given mode: RSA (`ca.crt`/`ca.key`) or SM2 (`sm_ca.crt`/`sm_ca.key`).
+pub fn new_ca_for(sm: bool, keys: &mut dyn KeySource) -> Result<CaMaterial, PkiError> {
+    if sm {
+        super::sm2::new_sm_ca(keys)
+    } else {
+        new_ca(keys)
+    }
+}
+
+/// Loads a CA certificate and its key, checking that the key belongs to the certificate.
+/// The key type follows the certificate: SM2 (`sm_ca.*`) or RSA (`ca.*`).
 pub fn load_ca(cert_pem: &str, key_pem: &Secret) -> Result<Ca, PkiError> {
+    if super::sm2::is_sm2_cert(cert_pem) {
+        let issuer = super::sm2::load_sm_issuer(cert_pem, key_pem)?;
+        return Ok(Ca {
+            cert_pem: cert_pem.to_string(),
+            issuer: CaIssuer::Sm(Box::new(issuer)),
+        });
+    }
     let key = parse_rsa_key(key_pem.expose(), "CA key")?;
     let der = cert_der(cert_pem, "CA certificate")?;
     check_key_matches(
@@ -90,6 +119,6 @@ pub fn load_ca(cert_pem: &str, key_pem: &Secret) -> Result<Ca, PkiError> {
     })?;
     Ok(Ca {
         cert_pem: cert_pem.to_string(),
-        issuer,
+        issuer: CaIssuer::Rsa(Box::new(issuer)),
     })
 }

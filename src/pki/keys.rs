@@ -18,6 +18,16 @@ pub trait KeySource {
         serial_from(&key.subject_public_key_info(), 0)
     }
 
+    /// A fresh SM2 key pair: by default from the operating system's random source.
+    fn next_sm2_key(&mut self) -> sm2::SecretKey {
+        super::sm2::random_key()
+    }
+
+    /// The serial number of an SM certificate for the DER `spki`, like [`Self::serial_for`].
+    fn sm_serial(&mut self, spki: &[u8]) -> Vec<u8> {
+        serial_from(spki, 0).to_bytes()
+    }
+
     /// Start of the validity period: by default now (UTC, whole seconds).
     fn not_before(&self) -> OffsetDateTime {
         let now = OffsetDateTime::now_utc();
@@ -115,6 +125,11 @@ impl KeySource for FixedKeys {
     fn serial_for(&mut self, key: &KeyPair) -> SerialNumber {
         self.issued += 1;
         serial_from(&key.subject_public_key_info(), self.issued)
+    }
+
+    fn sm_serial(&mut self, spki: &[u8]) -> Vec<u8> {
+        self.issued += 1;
+        serial_from(spki, self.issued).to_bytes()
     }
 
     fn not_before(&self) -> OffsetDateTime {

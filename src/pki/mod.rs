@@ -1,6 +1,7 @@
 //! Certificates for rpc and gateway nodes: the chain-level CA per service type and the
 //! `ssl`/`sdk` leaves it signs, compatible with BcosBuilder's `generate_cert.sh` (RSA-2048,
-//! SHA-256, 36500 days; CA `basicConstraints CA:TRUE`, leaves `CA:FALSE`).
+//! SHA-256, 36500 days; CA `basicConstraints CA:TRUE`, leaves `CA:FALSE`), and in SM mode
+//! the SM2/SM3 CA with its `sm_ssl`/`sm_enssl` (and `sm_sdk`/`sm_ensdk`) leaves ([`sm2`]).
 //!
 //! Pure: PEM text in, PEM text out. Keys, serial numbers and the validity start come from
 //! an injected [`KeySource`] so tests are fast and deterministic. No filesystem
@@ -12,8 +13,9 @@ mod cnf;
 mod keys;
 mod leaf;
 mod parse;
+pub mod sm2;
 
-pub use ca::{Ca, CaMaterial, load_ca, new_ca};
+pub use ca::{Ca, CaMaterial, load_ca, new_ca, new_ca_for};
 pub use cnf::cert_cnf;
 pub use keys::{FixedKeys, KeySource, SystemKeys};
 pub use leaf::{LeafMaterial, issue_leaf, verify_leaf};
@@ -30,13 +32,13 @@ pub enum PkiError {
     #[error("cannot generate an RSA-2048 key: {0}")]
     KeyGeneration(String),
     #[error(
-        "{what} is not a usable private key ({reason})\nhint: give an unencrypted RSA key in PEM (`BEGIN PRIVATE KEY` or `BEGIN RSA PRIVATE KEY`)"
+        "{what} is not a usable private key ({reason})\nhint: give an unencrypted key in PEM: RSA (`BEGIN PRIVATE KEY` or `BEGIN RSA PRIVATE KEY`), or SM2 (`BEGIN PRIVATE KEY` or `BEGIN EC PRIVATE KEY`) when `*_sm_ssl = true`"
     )]
     BadKey { what: String, reason: String },
     #[error("{what} is not a PEM certificate ({reason})")]
     BadCert { what: String, reason: String },
     #[error(
-        "{what} must be an RSA-{RSA_BITS} key (found {found})\nhint: SM2 and other key types are not supported yet"
+        "{what} has the wrong key type (found {found})\nhint: RSA-{RSA_BITS} when `rpc_sm_ssl`/`gateway_sm_ssl` is false, SM2 when it is true"
     )]
     WrongKeyType { what: String, found: String },
     #[error(
@@ -47,7 +49,13 @@ pub enum PkiError {
         "{what} is not signed by this CA\nhint: remove the leaf's .crt and .key to issue new ones from the current CA"
     )]
     NotSignedByCa { what: String },
-    #[error("unknown certificate purpose `{0}` (expected `ssl` or `sdk`)")]
+    #[error(
+        "the `{purpose}` certificate cannot be signed by {ca} CA\nhint: `rpc_sm_ssl`/`gateway_sm_ssl` must match the CA files at the CA path (`sm_ca.*` for SM, `ca.*` for RSA)"
+    )]
+    ModeMismatch { purpose: String, ca: &'static str },
+    #[error(
+        "unknown certificate purpose `{0}` (expected `ssl`, `sdk`, `sm_ssl`, `sm_enssl`, `sm_sdk` or `sm_ensdk`)"
+    )]
     UnknownPurpose(String),
     #[error("cannot sign the {what} certificate: {reason}")]
     Sign { what: String, reason: String },

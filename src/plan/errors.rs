@@ -8,6 +8,19 @@ pub enum PlanError {
     Graph(#[from] GraphError),
 
     #[error(
+        "server `{server}`: node {ip} runs with {from} certificates but the topology asks for {to}: switching replaces every certificate and key of the node (new CA files, new leaves, the old files deleted from Tars)\n\
+         hint: run `plan`/`apply` with `--switch-crypto` to do it (all nodes of the service must switch together), or set `{flag} = {keep}` to keep {from}"
+    )]
+    CryptoSwitch {
+        server: String,
+        ip: String,
+        from: &'static str,
+        to: &'static str,
+        flag: &'static str,
+        keep: bool,
+    },
+
+    #[error(
         "server `{server}`: cannot add node {ip}: the {kind} CA at `{dir}` is missing, but {kind} nodes already exist in Tars or state\n\
          hint: point `{kind}_ca_cert_path` at the CA directory the existing nodes were made with (it must hold ca.crt and ca.key); BcosBuilder would silently make a new CA and break SSL"
     )]

@@ -22,6 +22,7 @@ pub use errors::PlanError;
 pub use local::{LocalCa, LocalCert, LocalFiles, LocalPackage};
 pub use model::*;
 pub use observed::{Observed, ObservedConfig, ObservedNode, ObservedServer};
+pub use planner::{redact_cipher_key, restore_cipher_key};
 pub use simulate::state_after;
 
 use crate::addr::Target;
@@ -50,6 +51,8 @@ pub struct PlanOptions {
     pub destroy: bool,
     /// Root of the generated files, as given on the command line.
     pub generated_root: String,
+    /// Allow a running service to switch between RSA and SM certificates.
+    pub switch_crypto: bool,
 }
 
 impl Default for PlanOptions {
@@ -58,6 +61,7 @@ impl Default for PlanOptions {
             targets: Vec::new(),
             destroy: false,
             generated_root: "generated".into(),
+            switch_crypto: false,
         }
     }
 }

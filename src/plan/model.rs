@@ -151,6 +151,9 @@ pub struct CaPrecondition {
     pub cert_sha256: Option<String>,
     /// Whether Tars was seen serving this same `ca.crt` to existing nodes.
     pub matches_tars: Option<bool>,
+    /// `sm_ca.crt` for an SM CA; absent means `ca.crt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<String>,
 }
 
 /// Counts for the summary line.

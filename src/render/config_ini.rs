@@ -13,6 +13,9 @@ pub fn config_ini(topology: &Topology, svc: ServiceRef) -> String {
     let agency = svc.agency;
     let service = svc.service;
     let uuid = gateway_uuid(chain_id, &agency.name);
+    // BcosBuilder writes the service's SSL flag to both `sm_ssl` and `[chain] sm_crypto`;
+    // `[cert]` stays as in the template: the services default to the `sm_*` file names.
+    let sm = topology.chain.cert_mode(svc.kind()).is_sm();
     let mut ini = IniWriter::new();
     match svc.kind() {
         ServiceKind::Rpc => {
@@ -20,14 +23,14 @@ pub fn config_ini(topology: &Topology, svc: ServiceRef) -> String {
                 .key("listen_ip", &service.listen_ip)
                 .key("listen_port", service.listen_port)
                 .key("thread_count", service.thread_count)
-                .key("sm_ssl", false)
+                .key("sm_ssl", sm)
                 .note("; ssl connection switch, if disable the ssl connection, default = false")
                 .key("enable_ssl", true)
                 .note("; return input params in sendtransaction() return, default = true")
                 .note("; return_input_params = false")
                 .key("uuid", &uuid);
             service_section(&mut ini, ServiceKind::Rpc, chain_id, agency);
-            chain_section(&mut ini, chain_id);
+            chain_section(&mut ini, chain_id, sm);
             cert_section(&mut ini);
         }
         ServiceKind::Gateway => {
@@ -35,7 +38,7 @@ pub fn config_ini(topology: &Topology, svc: ServiceRef) -> String {
                 .key("listen_ip", &service.listen_ip)
                 .key("listen_port", service.listen_port)
                 .note("; ssl or sm ssl")
-                .key("sm_ssl", false)
+                .key("sm_ssl", sm)
                 .key("nodes_path", "./")
                 .key("nodes_file", "nodes.json")
                 .note("; enable p2p ssl verify, default is true")
@@ -50,7 +53,7 @@ pub fn config_ini(topology: &Topology, svc: ServiceRef) -> String {
                 .note(";cal.0 = ");
             service_section(&mut ini, ServiceKind::Gateway, chain_id, agency);
             cert_section(&mut ini);
-            chain_section(&mut ini, chain_id);
+            chain_section(&mut ini, chain_id, sm);
         }
     }
     storage_security_section(&mut ini, agency);
@@ -90,10 +93,10 @@ fn service_section(ini: &mut IniWriter, kind: ServiceKind, chain_id: &str, agenc
         .key("tars_proxy_conf", "conf/tars_proxy.ini");
 }
 
-fn chain_section(ini: &mut IniWriter, chain_id: &str) {
+fn chain_section(ini: &mut IniWriter, chain_id: &str, sm: bool) {
     ini.section("chain")
         .note("; use sm crypto or not, should never be changed")
-        .key("sm_crypto", false)
+        .key("sm_crypto", sm)
         .key("chain_id", chain_id);
 }
 

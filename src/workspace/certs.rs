@@ -8,19 +8,30 @@ use super::files::{
     write_text_if_changed,
 };
 use super::{FileOutcome, Outcome, WorkspaceError};
+use crate::config::CertMode;
 use crate::pki::{self, Ca, KeySource};
 use crate::secret::Secret;
 
-/// Loads the CA in `dir` (`ca.crt` + `ca.key`), or creates it when both are absent; writes
-/// `cert.cnf` if missing. A CA with only one of its two files is an error.
+/// Loads the CA in `dir` (`ca.crt` + `ca.key`, or `sm_ca.crt` + `sm_ca.key` in SM mode),
+/// or creates it when both are absent; writes `cert.cnf` (RSA) if missing. A CA with only
+/// one of its two files is an error.
 pub fn ensure_ca(dir: &Path, keys: &mut dyn KeySource) -> Result<(Ca, Vec<FileOutcome>), WorkspaceError> {
-    let cert_path = dir.join("ca.crt");
-    let key_path = dir.join("ca.key");
+    ensure_ca_in(dir, CertMode::Rsa, keys)
+}
+
+/// [`ensure_ca`] for either mode: `sm_ca.crt` + `sm_ca.key` (and no `cert.cnf`) in SM mode.
+pub fn ensure_ca_in(
+    dir: &Path,
+    mode: CertMode,
+    keys: &mut dyn KeySource,
+) -> Result<(Ca, Vec<FileOutcome>), WorkspaceError> {
+    let cert_path = dir.join(mode.ca_cert_file());
+    let key_path = dir.join(mode.ca_key_file());
     let pki_error = |source| WorkspaceError::Pki {
         path: dir.to_path_buf(),
         source,
     };
-    let mut report = match pair_state(dir, "ca.crt", "ca.key")? {
+    let mut report = match pair_state(dir, mode.ca_cert_file(), mode.ca_key_file())? {
         PairState::Both => {
             restrict_secret(&key_path)?;
             vec![
@@ -29,7 +40,7 @@ pub fn ensure_ca(dir: &Path, keys: &mut dyn KeySource) -> Result<(Ca, Vec<FileOu
             ]
         }
         PairState::Neither => {
-            let material = pki::new_ca(keys).map_err(pki_error)?;
+            let material = pki::new_ca_for(mode.is_sm(), keys).map_err(pki_error)?;
             write_atomic(&key_path, material.key_pem.expose().as_bytes(), SECRET_MODE)?;
             write_atomic(&cert_path, material.cert_pem.as_bytes(), PUBLIC_MODE)?;
             vec![
@@ -39,11 +50,19 @@ pub fn ensure_ca(dir: &Path, keys: &mut dyn KeySource) -> Result<(Ca, Vec<FileOu
         }
     };
     let ca = pki::load_ca(&read_text(&cert_path)?, &Secret::new(read_text(&key_path)?)).map_err(pki_error)?;
-    let cnf_path = dir.join("cert.cnf");
-    report.push(FileOutcome::new(
-        &cnf_path,
-        write_if_missing(&cnf_path, &pki::cert_cnf())?,
-    ));
+    if ca.is_sm() != mode.is_sm() {
+        return Err(pki_error(pki::PkiError::WrongKeyType {
+            what: cert_path.display().to_string(),
+            found: CertMode::of(ca.is_sm()).key_type().to_string(),
+        }));
+    }
+    if !mode.is_sm() {
+        let cnf_path = dir.join("cert.cnf");
+        report.push(FileOutcome::new(
+            &cnf_path,
+            write_if_missing(&cnf_path, &pki::cert_cnf())?,
+        ));
+    }
     Ok((ca, report))
 }
 
@@ -83,16 +102,19 @@ pub fn ensure_leaf(
             ]
         }
     };
-    let ca_copy = dir.join("ca.crt");
+    let mode = CertMode::of(ca.is_sm());
+    let ca_copy = dir.join(mode.ca_cert_file());
     report.push(FileOutcome::new(
         &ca_copy,
         write_text_if_changed(&ca_copy, ca.cert_pem())?,
     ));
-    let cnf_path = dir.join("cert.cnf");
-    report.push(FileOutcome::new(
-        &cnf_path,
-        write_if_missing(&cnf_path, &pki::cert_cnf())?,
-    ));
+    if !mode.is_sm() {
+        let cnf_path = dir.join("cert.cnf");
+        report.push(FileOutcome::new(
+            &cnf_path,
+            write_if_missing(&cnf_path, &pki::cert_cnf())?,
+        ));
+    }
     Ok(report)
 }
 

@@ -5,7 +5,7 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use super::certs::{ensure_ca, ensure_leaf};
+use super::certs::{ensure_ca_in, ensure_leaf};
 use super::files::{read_if_exists, write_package, write_text_if_changed};
 use super::{FileOutcome, Layout, WorkspaceError};
 use crate::config::{ServiceKind, Topology};
@@ -25,7 +25,8 @@ pub fn generate(
         let ca = match cas.entry(kind) {
             Entry::Occupied(known) => known.into_mut(),
             Entry::Vacant(slot) => {
-                let (ca, files) = ensure_ca(&layout.ca_dir_for(&topology.chain, kind), keys)?;
+                let mode = topology.chain.cert_mode(kind);
+                let (ca, files) = ensure_ca_in(&layout.ca_dir_for(&topology.chain, kind), mode, keys)?;
                 report.extend(files);
                 slot.insert(ca)
             }
@@ -43,7 +44,7 @@ pub fn generate(
                 let path = layout.config_path(kind, &server, ip, "nodes.json");
                 report.push(FileOutcome::new(&path, write_text_if_changed(&path, json)?));
             }
-            for purpose in kind.cert_purposes() {
+            for purpose in topology.chain.cert_mode(kind).cert_purposes(kind) {
                 report.extend(ensure_leaf(
                     ca,
                     &layout.cert_dir(kind, &server, ip, purpose),
@@ -64,11 +65,13 @@ pub fn keys_needed(topology: &Topology, layout: &Layout) -> usize {
     for svc in topology.services() {
         let kind = svc.kind();
         let ca_dir = layout.ca_dir_for(&topology.chain, kind);
-        if kinds.insert(kind) && !ca_dir.join("ca.key").exists() {
+        let mode = topology.chain.cert_mode(kind);
+        if kinds.insert(kind) && !mode.is_sm() && !ca_dir.join("ca.key").exists() {
             count += 1;
         }
         for &ip in &svc.service.deploy_ip {
-            for purpose in kind.cert_purposes() {
+            // SM2 keys are made on demand (fast); only RSA keys are prefetched.
+            for purpose in mode.cert_purposes(kind).iter().filter(|_| !mode.is_sm()) {
                 let dir = layout.cert_dir(kind, &svc.server_name(), ip, purpose);
                 if !dir.join(format!("{purpose}.key")).exists() {
                     count += 1;

@@ -51,18 +51,19 @@ impl Layout {
     }
 
     /// `<node dir>/ssl` or `<node dir>/sdk`: where a leaf of `purpose` lives.
+    /// SM leaves share them: `sm_ssl`/`sm_enssl` under `ssl/`, `sm_sdk`/`sm_ensdk` under `sdk/`.
     pub fn cert_dir(&self, kind: ServiceKind, server: &str, ip: IpAddr, purpose: &str) -> PathBuf {
-        self.node_dir(kind, server, ip).join(purpose)
+        self.node_dir(kind, server, ip)
+            .join(crate::config::purpose_dir(purpose))
     }
 
     /// The local copy of one node file: `config.ini`/`nodes.json` in the node directory,
     /// `ca.crt`/`ssl.*` under `ssl/`, `sdk.*` under `sdk/`.
     pub fn config_path(&self, kind: ServiceKind, server: &str, ip: IpAddr, file: &str) -> PathBuf {
         let node = self.node_dir(kind, server, ip);
-        match file {
-            "ca.crt" | "ssl.crt" | "ssl.key" => node.join("ssl").join(file),
-            "sdk.crt" | "sdk.key" => node.join("sdk").join(file),
-            _ => node.join(file),
+        match crate::config::file_purpose(file) {
+            Some(purpose) => node.join(crate::config::purpose_dir(purpose)).join(file),
+            None => node.join(file),
         }
     }
 
@@ -101,6 +102,23 @@ mod tests {
         assert_eq!(
             layout.package_path(server),
             PathBuf::from("generated/packages/agencyABcosRpcService.tgz")
+        );
+        // SM mode: both leaf pairs and the CA copy under ssl/, the SDK's under sdk/.
+        for (file, sub) in [
+            ("sm_ca.crt", "ssl"),
+            ("sm_enssl.key", "ssl"),
+            ("sm_ensdk.crt", "sdk"),
+        ] {
+            assert_eq!(
+                layout.config_path(ServiceKind::Rpc, server, ip, file),
+                PathBuf::from(format!(
+                    "generated/rpc/chain0/agencyABcosRpcService/172.25.0.5/{sub}/{file}"
+                ))
+            );
+        }
+        assert_eq!(
+            layout.cert_dir(ServiceKind::Rpc, server, ip, "sm_enssl"),
+            PathBuf::from("generated/rpc/chain0/agencyABcosRpcService/172.25.0.5/ssl")
         );
     }
 }

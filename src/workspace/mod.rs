@@ -13,7 +13,7 @@ mod layout;
 
 use std::path::PathBuf;
 
-pub use certs::{ensure_ca, ensure_leaf};
+pub use certs::{ensure_ca, ensure_ca_in, ensure_leaf};
 pub use files::{write_package, write_text_if_changed};
 pub use generate::{PackageOutcome, generate, keys_needed, packages};
 pub use guard::{PathError, inside};

@@ -104,7 +104,7 @@ pub fn adopt(
         configs: Vec::new(),
         kept: Vec::new(),
     };
-    for file in kind.config_files() {
+    for file in topology.chain.cert_mode(kind).config_files(kind) {
         let Some(row) = node.configs.get(*file) else {
             continue;
         };

@@ -9,8 +9,10 @@ use serde_json::{Value, json};
 
 mod node_steps;
 mod preflight_and_local;
+mod storage_security;
 mod undo_steps;
 
+pub use storage_security::{StorageSecurity, storage_security_of};
 pub use undo_steps::{OBSERVE_RECORD, RUN_RECORD};
 
 use super::engine::Runner;
@@ -74,6 +76,8 @@ pub struct TarsRunner<C: TarsApi> {
     commit_removals: std::sync::Mutex<Vec<PathBuf>>,
     /// Things the operator should know although the steps succeeded.
     notes: std::sync::Mutex<Vec<String>>,
+    /// Server → the key center its key files are encrypted with (storage security).
+    storage: BTreeMap<String, StorageSecurity>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +129,7 @@ impl<C: TarsApi> TarsRunner<C> {
             unsettled: std::sync::Mutex::new(Vec::new()),
             commit_removals: std::sync::Mutex::new(Vec::new()),
             notes: std::sync::Mutex::new(Vec::new()),
+            storage: BTreeMap::new(),
         }
     }
 
@@ -389,8 +394,9 @@ impl<C: TarsApi> TarsRunner<C> {
             Op::Preflight | Op::Barrier => Ok(nothing(vec![])),
             Op::CreateCa => {
                 let dir = PathBuf::from(Self::after_str(change, "dir")?);
+                let sm = Self::after_str(change, "cert_file").is_ok_and(|f| f == "sm_ca.crt");
                 let undo = Undo::RemoveFiles {
-                    paths: local_ops::ca_files(&dir)
+                    paths: local_ops::ca_files(&dir, sm)
                         .into_iter()
                         .filter(|p| !p.exists())
                         .collect(),
@@ -398,7 +404,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 };
                 self.prepare(&step.id, &undo).await?;
                 let mut keys = (self.keys)();
-                let (pem, created) = blocking(move || local_ops::create_ca(&dir, keys.as_mut())).await?;
+                let (pem, created) = blocking(move || local_ops::create_ca(&dir, sm, keys.as_mut())).await?;
                 let entry = Self::entry(
                     change,
                     &[("cert_sha256", json!(pem_sha256(&pem))), ("cert_pem", json!(pem))],
@@ -414,7 +420,8 @@ impl<C: TarsApi> TarsRunner<C> {
             }
             Op::Adopt => {
                 let path = match address.kind() {
-                    ResourceKind::Ca => PathBuf::from(Self::after_str(change, "dir")?).join("ca.crt"),
+                    ResourceKind::Ca => PathBuf::from(Self::after_str(change, "dir")?)
+                        .join(Self::after_str(change, "cert_file").unwrap_or("ca.crt")),
                     _ => PathBuf::from(Self::after_str(change, "cert_path")?),
                 };
                 let digest = pem_sha256(&local_ops::read_text(&path)?);

@@ -64,6 +64,15 @@ impl<C: TarsApi> TarsRunner<C> {
             }
         };
         self.prepare(&step, &undo).await?;
+        // Storage security: the plan holds config.ini with the cipher data key redacted.
+        let restored = match (planned, self.storage.get(server.as_str())) {
+            (Some(text), Some(security)) => Some(crate::plan::restore_cipher_key(
+                text,
+                security.cipher_data_key.expose(),
+            )),
+            _ => None,
+        };
+        let planned = restored.as_deref().or(planned);
         let content = match planned {
             Some(text) => {
                 if local_ops::read_text(&local_path).ok().as_deref() != Some(text) {
@@ -73,13 +82,22 @@ impl<C: TarsApi> TarsRunner<C> {
             }
             None => local_ops::read_text(&local_path)?,
         };
+        let plain_digest = sha256_hex(content.as_bytes());
+        Self::check_planned_digest(change, "content_sha256", &plain_digest, &local_path)?;
+        // Storage security: Tars gets the encrypted key; state keeps both digests.
+        let content = match self.upload_text(server, file, &content).await? {
+            Some(encrypted) => encrypted,
+            None => content,
+        };
         let digest = sha256_hex(content.as_bytes());
-        Self::check_planned_digest(change, "content_sha256", &digest, &local_path)?;
         if old != content {
             tars_ops::update_config(&*self.api, self.timing, row.id, &old, &content, "tarsform apply")
                 .await?;
         }
-        let filled = [("config_id", json!(row.id)), ("content_sha256", json!(digest))];
+        let mut filled = vec![("config_id", json!(row.id)), ("content_sha256", json!(digest))];
+        if digest != plain_digest {
+            filled.push(("plain_sha256", json!(plain_digest)));
+        }
         let entry = Self::entry(change, &filled, ResourceStatus::Ready);
         Ok(Outcome {
             undo,

@@ -6,6 +6,7 @@ use super::*;
 impl<C: TarsApi> TarsRunner<C> {
     pub(super) async fn preflight(&self) -> StepResult<()> {
         self.api.check_token().await?;
+        self.preflight_storage_security().await?;
         let wanted = &self.plan.preconditions.tarsnodes_alive;
         if !wanted.is_empty() {
             let nodes = self.api.list_tars_node().await?;
@@ -40,7 +41,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 )));
             }
             if let Some(expected) = &ca.cert_sha256 {
-                let path = Path::new(&ca.dir).join("ca.crt");
+                let path = Path::new(&ca.dir).join(ca.cert_file.as_deref().unwrap_or("ca.crt"));
                 let digest = pem_sha256(&local_ops::read_text(&path)?);
                 if &digest != expected {
                     return Err(plan_err(format!(
@@ -79,7 +80,7 @@ impl<C: TarsApi> TarsRunner<C> {
         let purpose = Self::after_str(change, "purpose")?;
         let cert_path = self.layout_path(change, "cert_path", purpose)?;
         let key_path = self.layout_path(change, "key_path", purpose)?;
-        self.prepare(step, &local_ops::issue_cert_undo(&cert_path, &key_path))
+        self.prepare(step, &local_ops::issue_cert_undo(purpose, &cert_path, &key_path))
             .await?;
         let mut keys = (self.keys)();
         let (purpose, cert, key) = (purpose.to_string(), cert_path.clone(), key_path.clone());

@@ -12,7 +12,7 @@ use crate::config::{self, Format, ServiceKind};
 use crate::emulator::EmulatorHandle;
 use crate::pki::SystemKeys;
 use crate::render;
-use crate::workspace::{Layout, ensure_ca, ensure_leaf, write_text_if_changed};
+use crate::workspace::{Layout, ensure_ca_in, ensure_leaf, write_text_if_changed};
 
 /// The host the chain runs on before the expansion.
 pub const OLD_HOST: &str = "172.25.0.3";
@@ -66,8 +66,14 @@ pub fn write_binaries(workspace: &Path) -> anyhow::Result<()> {
 
 /// Creates the CAs and agencyA's node files for 172.25.0.3 under `generated/`, and
 /// seeds the emulator with both servers running there with those files and a package.
-pub fn seed_running_chain(workspace: &Path, emulator: &EmulatorHandle) -> anyhow::Result<()> {
-    let topology = config::parse_str(DEPLOYED, Format::Toml, "demo deploy topology", None)?;
+/// With `sm`, the chain runs with SM2/SM3 SSL (`sm_ca.crt`, `sm_ssl.*`, `sm_enssl.*`).
+pub fn seed_running_chain(workspace: &Path, emulator: &EmulatorHandle, sm: bool) -> anyhow::Result<()> {
+    let deployed = if sm {
+        with_sm(DEPLOYED)
+    } else {
+        DEPLOYED.to_string()
+    };
+    let topology = config::parse_str(&deployed, Format::Toml, "demo deploy topology", None)?;
     let layout = Layout::new(workspace.join("generated"), topology.chain.chain_id.clone());
     let ip: IpAddr = OLD_HOST.parse()?;
     let mut keys = SystemKeys::new();
@@ -76,8 +82,9 @@ pub fn seed_running_chain(workspace: &Path, emulator: &EmulatorHandle) -> anyhow
         let kind = svc.kind();
         let server = svc.server_name();
         let ca_dir = layout.ca_dir(kind);
-        let (ca, _) = ensure_ca(&ca_dir, &mut keys)?;
-        for purpose in kind.cert_purposes() {
+        let mode = topology.chain.cert_mode(kind);
+        let (ca, _) = ensure_ca_in(&ca_dir, mode, &mut keys)?;
+        for purpose in mode.cert_purposes(kind) {
             ensure_leaf(
                 &ca,
                 &layout.cert_dir(kind, &server, ip, purpose),
@@ -95,11 +102,11 @@ pub fn seed_running_chain(workspace: &Path, emulator: &EmulatorHandle) -> anyhow
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
         };
         let mut configs = Vec::new();
-        for &file in kind.config_files() {
+        for &file in mode.config_files(kind) {
             let content = match file {
                 "config.ini" => config_ini.clone(),
                 "nodes.json" => nodes_json.clone(),
-                "ca.crt" => read(&ca_dir.join("ca.crt"))?,
+                "ca.crt" | "sm_ca.crt" => read(&ca_dir.join(file))?,
                 _ => read(&layout.config_path(kind, &server, ip, file))?,
             };
             configs.push((file, content));
@@ -124,6 +131,22 @@ pub fn seed_running_chain(workspace: &Path, emulator: &EmulatorHandle) -> anyhow
 
 /// The seed's `config.toml`: conf/expand-agencyA.toml with `tars_url` and `tars_token`
 /// set to the demo emulator's.
+/// The topology with `rpc_sm_ssl`/`gateway_sm_ssl` on.
+pub fn with_sm(toml: &str) -> String {
+    toml.replace("rpc_sm_ssl = false", "rpc_sm_ssl = true")
+        .replace("gateway_sm_ssl = false", "gateway_sm_ssl = true")
+}
+
+/// The topology with storage security for agencyA through the key center at `url`.
+pub fn with_storage_security(toml: &str, url: &str, cipher_data_key: &str) -> String {
+    toml.replace(
+        "enable_storage_security = false",
+        &format!(
+            "enable_storage_security = true\nkey_center_url = \"{url}\"\ncipher_data_key = \"{cipher_data_key}\""
+        ),
+    )
+}
+
 pub fn expansion_toml(base_url: &str, token: &str) -> anyhow::Result<String> {
     let mut out = String::with_capacity(EXPANSION.len() + 64);
     let (mut url_set, mut token_set) = (false, false);

@@ -15,6 +15,9 @@ impl Planner<'_> {
             after.set("dir", ca.dir.clone());
             let imported = before.and_then(|b| b.get("imported")).cloned();
             after.set("imported", imported.unwrap_or(Value::Bool(ca.pem.is_some())));
+            if let Some(file) = super::node::sm_ca_file(self.topology, kind) {
+                after.set("cert_file", file);
+            }
             let old = before.and_then(|b| b.get("cert_sha256")).and_then(Value::as_str);
             let pem_recorded = before.is_some_and(|b| b.contains_key("cert_pem"));
             match &ca.pem {
@@ -55,9 +58,10 @@ impl Planner<'_> {
                         ));
                         continue;
                     }
+                    let key_type = self.topology.chain.cert_mode(kind).key_type();
                     (
                         Action::Create,
-                        format!("no CA at {}: generate one (RSA-2048, CA:TRUE)", ca.dir),
+                        format!("no CA at {}: generate one ({key_type}, CA:TRUE)", ca.dir),
                     )
                 }
             };

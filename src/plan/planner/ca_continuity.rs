@@ -26,7 +26,10 @@ impl Planner<'_> {
     /// Fails the plan when a service type with existing nodes would use another CA.
     pub(super) fn check_ca_continuity(&self) -> Result<(), PlanError> {
         for kind in ServiceKind::ALL {
-            if !self.input.graph.contains(&Address::ca(kind)) || !self.kinds_with_nodes.contains(&kind) {
+            if !self.input.graph.contains(&Address::ca(kind))
+                || !self.kinds_with_nodes.contains(&kind)
+                || self.switching.contains(&kind)
+            {
                 continue;
             }
             let served = self.served(kind);

@@ -47,7 +47,10 @@ impl Planner<'_> {
             (Some(_), Some(_)) => (Action::NoOp, String::new()),
             (None, None) => (
                 Action::Create,
-                format!("new RSA-2048 key and certificate ({purpose})"),
+                format!(
+                    "new {} key and certificate ({purpose})",
+                    self.topology.chain.cert_mode(node.kind).key_type()
+                ),
             ),
             (None, Some(_)) => {
                 // Tars holds what the node runs; new keys are never made implicitly.
@@ -80,20 +83,22 @@ impl Planner<'_> {
         fresh
     }
 
-    pub(super) fn cert_file_content(&self, node: &NodeCtx<'_>, file: &str, ssl_is_new: bool) -> Content {
+    /// The content of a pushed certificate file: the CA copy (`ca.crt`/`sm_ca.crt`), a
+    /// leaf certificate (`ssl.crt`, `sm_enssl.crt`, …) or a key (digest only).
+    pub(super) fn cert_file_content(&self, node: &NodeCtx<'_>, file: &str, leaf_is_new: bool) -> Content {
         let ca = &self.cas[&node.kind];
+        let leaf_cert = file.strip_suffix(".crt").filter(|_| !file.ends_with("ca.crt"));
         match file {
-            "ca.crt" => match (&ca.pem, ca.digest.is_some()) {
+            "ca.crt" | "sm_ca.crt" => match (&ca.pem, ca.digest.is_some()) {
                 (Some(pem), true) => Content::Text(pem.clone(), ca.file_digest.clone()),
                 _ => Content::Unknown,
             },
-            _ if ssl_is_new => Content::Unknown,
-            "ssl.crt" => match self
-                .input
-                .local
-                .certs
-                .get(&Address::cert(node.server, node.ip, "ssl"))
-            {
+            _ if leaf_is_new => Content::Unknown,
+            _ if leaf_cert.is_some() => match self.input.local.certs.get(&Address::cert(
+                node.server,
+                node.ip,
+                leaf_cert.unwrap_or("ssl"),
+            )) {
                 Some(c) => Content::Text(c.cert_pem.clone(), sha256_hex(c.cert_pem.as_bytes())),
                 None => self.recorded_content(node, file),
             },

@@ -6,7 +6,13 @@ impl Planner<'_> {
     /// Plans one config file of a node; true when apply pushes it to Tars.
     pub(super) fn plan_config(&mut self, node: &NodeCtx<'_>, file: &str, content: Content) -> bool {
         let address = Address::config(node.server, node.ip, file);
-        let sensitive = SENSITIVE_FILES.contains(&file);
+        let storage = self
+            .topology
+            .services()
+            .find(|s| s.server_name() == node.server)
+            .filter(|s| s.agency.enable_storage_security);
+        // With storage security, what Tars holds in config.ini names the cipher data key.
+        let sensitive = SENSITIVE_FILES.contains(&file) || (file == "config.ini" && storage.is_some());
         let state = self.state_attrs(&address);
         let new_digest = content.digest();
         let observed_row = node.observed.and_then(|n| n.configs.get(file));
@@ -14,6 +20,12 @@ impl Planner<'_> {
         let state_digest = state
             .and_then(|b| b.get("content_sha256"))
             .and_then(Value::as_str);
+        // Storage security: Tars holds the encrypted key, the local file is compared with
+        // the digest of the plaintext that was encrypted.
+        let local_digest = state
+            .and_then(|b| b.get("plain_sha256"))
+            .and_then(Value::as_str)
+            .or(state_digest);
         let refreshed = self.observed().is_some();
         let what = if new_digest.is_none() {
             "regenerated with the new certificate"
@@ -64,7 +76,7 @@ impl Planner<'_> {
                 Action::Update,
                 format!("edited outside tarsform: Tars holds other {file} content"),
             ),
-            Some(_) if new_digest.is_none() || new_digest.as_deref() != state_digest => {
+            Some(_) if new_digest.is_none() || new_digest.as_deref() != local_digest => {
                 (Action::Update, format!("{file} {what}"))
             }
             Some(_) => (Action::NoOp, String::new()),
@@ -97,6 +109,9 @@ impl Planner<'_> {
         }
         if sensitive {
             after.sensitive.insert("content".into());
+        }
+        if let Some(svc) = storage.filter(|_| SENSITIVE_FILES.contains(&file)) {
+            after.set("encrypted_by", svc.agency.key_center_url.clone());
         }
         match new_digest {
             Some(d) => after.set("content_sha256", d),

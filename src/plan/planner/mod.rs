@@ -29,12 +29,13 @@ mod tarsnode;
 
 use tarsnode::{needs_ca, plan_tarsnodes};
 
-/// Files whose content is a private key: never in a plan.
-const SENSITIVE_FILES: [&str; 1] = ["ssl.key"];
+/// Files whose content is a private key (RSA or SM): never in a plan.
+const SENSITIVE_FILES: [&str; 3] = crate::config::SECRET_FILES;
 
 pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut p = Planner::new(input);
     if !input.options.destroy {
+        p.check_crypto_switches()?;
         p.check_ca_continuity()?;
         for svc in input.topology.services() {
             p.plan_service(svc);
@@ -120,6 +121,8 @@ struct Planner<'a> {
     cas: BTreeMap<ServiceKind, CaFacts>,
     /// Service types with nodes that exist and stay (in Tars or in state).
     kinds_with_nodes: BTreeSet<ServiceKind>,
+    /// Service types switching between RSA and SM (`--switch-crypto`).
+    switching: BTreeSet<ServiceKind>,
     /// Service types whose CA must sign new certificates.
     certs_to_sign: BTreeSet<ServiceKind>,
     changes: BTreeMap<Address, ResourceChange>,
@@ -143,7 +146,12 @@ impl<'a> Planner<'a> {
                 let recorded_str = |key: &str| recorded.and_then(|a| a.get(key)).and_then(Value::as_str);
                 let state_digest = recorded_str("cert_sha256").map(str::to_string);
                 let is_local = local_pem.is_some();
-                let pem = local_pem.or_else(|| recorded_str("cert_pem").map(str::to_string));
+                // A recorded CA of the other key type (a switch RSA ↔ SM) is not this CA.
+                let sm = topology.chain.cert_mode(kind).is_sm();
+                let recorded_pem = recorded_str("cert_pem")
+                    .filter(|pem| crate::pki::sm2::is_sm2_cert(pem) == sm)
+                    .map(str::to_string);
+                let pem = local_pem.or(recorded_pem);
                 let facts = CaFacts {
                     dir: Paths::new(topology, &input.options.generated_root).ca_dir(topology, kind),
                     digest: pem.as_deref().map(pem_sha256),
@@ -162,6 +170,7 @@ impl<'a> Planner<'a> {
             paths: Paths::new(topology, &input.options.generated_root),
             cas,
             kinds_with_nodes: BTreeSet::new(),
+            switching: BTreeSet::new(),
             certs_to_sign: BTreeSet::new(),
             changes: BTreeMap::new(),
             blockers: Vec::new(),
@@ -321,6 +330,12 @@ impl<'a> Planner<'a> {
             (text, digest)
         };
         let config_ini = with_digest(render::config_ini(self.topology, svc));
+        // Storage security: the cipher data key is a secret; the plan keeps the digest of
+        // the real file and a text with the key redacted (apply puts it back).
+        let config_ini = match storage_secret(svc) {
+            Some(key) => (redact_cipher_key(&config_ini.0, key), config_ini.1),
+            None => config_ini,
+        };
         let nodes_json = with_digest(match kind {
             ServiceKind::Gateway => render::nodes_json(svc),
             ServiceKind::Rpc => String::new(),
@@ -338,18 +353,22 @@ impl<'a> Planner<'a> {
                 dir: &node_dir,
                 observed: self.observed().and_then(|o| o.node(&server, &ip)),
             };
+            let mode = self.topology.chain.cert_mode(kind);
             let mut new_certs = BTreeSet::new();
-            for purpose in kind.cert_purposes() {
+            for purpose in mode.cert_purposes(kind) {
                 if self.plan_cert(&node, purpose) {
                     new_certs.insert(*purpose);
                 }
             }
             let mut pushed = Vec::new();
-            for file in kind.config_files() {
+            for file in mode.config_files(kind) {
                 let content = match *file {
                     "config.ini" => Content::Text(config_ini.0.clone(), config_ini.1.clone()),
                     "nodes.json" => Content::Text(nodes_json.0.clone(), nodes_json.1.clone()),
-                    _ => self.cert_file_content(&node, file, new_certs.contains("ssl")),
+                    _ => {
+                        let purpose = crate::config::file_purpose(file).unwrap_or("ssl");
+                        self.cert_file_content(&node, file, new_certs.contains(purpose))
+                    }
                 };
                 if self.plan_config(&node, file, content) {
                     pushed.push(*file);
@@ -385,5 +404,80 @@ impl Desired {
 
     fn unknown(&mut self, key: &str) {
         self.unknown.insert(key.to_string());
+    }
+}
+
+/// The cipher data key of `svc`'s agency when storage security is on.
+fn storage_secret<'s>(svc: ServiceRef<'s>) -> Option<&'s str> {
+    let agency = svc.agency;
+    (agency.enable_storage_security && !agency.cipher_data_key.is_empty())
+        .then_some(agency.cipher_data_key.as_str())
+}
+
+/// `cipher_data_key = (sensitive)` in place of the key.
+pub fn redact_cipher_key(config_ini: &str, key: &str) -> String {
+    config_ini.replace(
+        &format!("cipher_data_key = {key}"),
+        &format!("cipher_data_key = {}", crate::secret::REDACTED),
+    )
+}
+
+/// The inverse of [`redact_cipher_key`], at apply.
+pub fn restore_cipher_key(config_ini: &str, key: &str) -> String {
+    config_ini.replace(
+        &format!("cipher_data_key = {}", crate::secret::REDACTED),
+        &format!("cipher_data_key = {key}"),
+    )
+}
+
+impl Planner<'_> {
+    /// A service type whose running nodes use the other certificate set (a key file of
+    /// the other mode in the state or in Tars) switches only with `--switch-crypto`;
+    /// then its CA continuity is not checked (a new CA of the new type is intended).
+    fn check_crypto_switches(&mut self) -> Result<(), PlanError> {
+        for svc in self.topology.services() {
+            let kind = svc.kind();
+            let mode = self.topology.chain.cert_mode(kind);
+            let other = crate::config::CertMode::of(!mode.is_sm());
+            let old_key = other.key_files()[0];
+            let server = svc.server_name();
+            for ip in &svc.service.deploy_ip {
+                let ip = ip.to_string();
+                // Running with the old set: its key present and the new one absent.
+                let new_key = mode.key_files()[0];
+                let in_state = self.state().is_some_and(|s| {
+                    s.get(&Address::config(&server, &ip, old_key)).is_some()
+                        && s.get(&Address::config(&server, &ip, new_key)).is_none()
+                });
+                let in_tars = self
+                    .observed()
+                    .and_then(|o| o.node(&server, &ip))
+                    .is_some_and(|n| n.configs.contains_key(old_key) && !n.configs.contains_key(new_key));
+                if !(in_state || in_tars) {
+                    continue;
+                }
+                if !self.input.options.switch_crypto {
+                    return Err(PlanError::CryptoSwitch {
+                        server,
+                        ip,
+                        from: other.key_type(),
+                        to: mode.key_type(),
+                        flag: match kind {
+                            ServiceKind::Rpc => "rpc_sm_ssl",
+                            ServiceKind::Gateway => "gateway_sm_ssl",
+                        },
+                        keep: other.is_sm(),
+                    });
+                }
+                self.notes.push(format!(
+                    "{}: switches from {} to {} certificates: every certificate and key is replaced",
+                    Address::node(&server, &ip),
+                    other.key_type(),
+                    mode.key_type()
+                ));
+                self.switching.insert(kind);
+            }
+        }
+        Ok(())
     }
 }

@@ -118,6 +118,7 @@ impl Planner<'_> {
                 dir: ca.dir.clone(),
                 cert_sha256: ca.digest.clone(),
                 matches_tars,
+                cert_file: sm_ca_file(self.topology, kind),
             },
         );
         if !self.kinds_with_nodes.contains(&kind) {
@@ -142,4 +143,11 @@ impl Planner<'_> {
         };
         self.blockers.push((Address::node(node.server, node.ip), err));
     }
+}
+
+/// `Some("sm_ca.crt")` when `kind` uses SM certificates: plans name the SM CA file and
+/// stay as they were for RSA.
+pub(super) fn sm_ca_file(topology: &Topology, kind: ServiceKind) -> Option<String> {
+    let mode = topology.chain.cert_mode(kind);
+    mode.is_sm().then(|| mode.ca_cert_file().to_string())
 }
