@@ -1123,7 +1123,11 @@ fn an_imported_node_is_destroyed_only_when_targeted_or_allowed() {
         assert_eq!(c.map(|c| c.action), Some(Action::Delete), "{purpose}");
     }
     assert_eq!(plan.summary().nodes_destroyed, 1);
-    for text in [view::human(&plan, false), view::markdown(&plan), view::json(&plan)] {
+    for text in [
+        view::human(&plan, false),
+        view::markdown(&plan),
+        view::json(&plan),
+    ] {
         assert!(text.contains("this plan destroys 1 node(s)"), "{text}");
     }
 }

@@ -24,7 +24,7 @@ pub(crate) fn state_path(state: &StateArg, config: &ConfigArg) -> anyhow::Result
     if let Some(path) = &state.state {
         return Ok(path.clone());
     }
-    let topology = crate::config::load(&config.config).with_context(|| {
+    let topology = super::inputs::load_topology(&config.config).with_context(|| {
         format!(
             "finding the state file from `{}` (or pass --state PATH)",
             config.config.display()

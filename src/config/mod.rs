@@ -7,13 +7,16 @@
 //! one environment variable.
 
 mod decode;
+mod merge;
 mod model;
+mod nodes;
 pub mod schema;
 mod suggest;
 mod summary;
 mod tree;
 mod validate;
 
+pub use merge::merge;
 pub use model::*;
 pub use summary::summary;
 pub use validate::{

@@ -315,12 +315,11 @@ impl<'a> Planner<'a> {
         let server = svc.server_name();
         let kind = svc.kind();
         let server_action = self.plan_server(svc, &server);
-        // Rendered once per service: every node of it gets the same files.
+        // nodes.json is the same for every node of the service; config.ini is per node.
         let with_digest = |text: String| {
             let digest = sha256_hex(text.as_bytes());
             (text, digest)
         };
-        let config_ini = with_digest(render::config_ini(self.topology, svc));
         let nodes_json = with_digest(match kind {
             ServiceKind::Gateway => render::nodes_json(svc),
             ServiceKind::Rpc => String::new(),
@@ -329,6 +328,15 @@ impl<'a> Planner<'a> {
         let mut register_source = existing.iter().next().cloned();
         for &ip_addr in &svc.service.deploy_ip {
             let ip = ip_addr.to_string();
+            // Each node's own listen_ip/listen_port/thread_count.
+            let one = svc.service.for_node(ip_addr);
+            let config_ini = with_digest(render::config_ini(
+                self.topology,
+                ServiceRef {
+                    agency: svc.agency,
+                    service: &one,
+                },
+            ));
             let node_dir = self.paths.node_dir(kind, &server, ip_addr);
             let node = NodeCtx {
                 server: &server,
