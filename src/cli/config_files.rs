@@ -29,13 +29,10 @@ pub fn take_repeated(args: Vec<OsString>) -> Vec<OsString> {
                 .map(|v| (vec![arg.clone(), v.clone()], PathBuf::from(v)))
         } else if let Some(v) = text.strip_prefix("--config=") {
             Some((vec![arg.clone()], PathBuf::from(v)))
-        } else if let Some(v) = text
-            .strip_prefix("-c")
-            .filter(|v| !v.is_empty() && !text.starts_with("--"))
-        {
-            Some((vec![arg.clone()], PathBuf::from(v)))
         } else {
-            None
+            text.strip_prefix("-c")
+                .filter(|v| !v.is_empty() && !text.starts_with("--"))
+                .map(|v| (vec![arg.clone()], PathBuf::from(v)))
         };
         match value {
             Some((raw, path)) if first.is_none() => {
