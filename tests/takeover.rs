@@ -7,11 +7,14 @@ mod common;
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use common::{APP, Bed, NEW, OLD, Run, Start, Tars};
 use serde_json::Value;
 use tarsform::config::ServiceKind;
 use tarsform::pki::SystemKeys;
+use tarsform::secret::Secret;
+use tarsform::tars::{ClientConfig, HttpTarsClient, TarsApi, TaskCommand, TaskRequest, run_task};
 use tarsform::workspace::{Layout, ensure_ca, ensure_leaf, write_text_if_changed};
 
 /// BcosBuilder's own package bytes: tarsform must never write over them.
@@ -73,7 +76,7 @@ name = "agencyA"
 fn bcosbuilder_chain() -> Bed {
     let bed = Bed::new(Start::Fresh, Tars::default());
     let toml = deploy_toml(&bed.emulator.base_url(), "");
-    bcosbuilder_runs(&bed, "config.toml", &toml);
+    bcosbuilder_runs(&bed, "config.toml", &toml, BCOSBUILDER_TGZ);
     bed
 }
 
@@ -88,18 +91,20 @@ fn bcosbuilder_expanded_chain() -> Bed {
         &bed,
         "config.toml",
         &host_toml(&url, "", OLD, 20200, 30300, &peers),
+        BCOSBUILDER_TGZ,
     );
     bcosbuilder_runs(
         &bed,
         "expand.toml",
         &host_toml(&url, "", NEW, 10200, 40300, &peers),
+        BCOSBUILDER_TGZ,
     );
     bed
 }
 
 /// What one BcosBuilder run over `file` leaves: the CA (made once, then reused), each
 /// node's folder, its own `generated/<server>.tgz`, and the rows in Tars.
-fn bcosbuilder_runs(bed: &Bed, file: &str, toml: &str) {
+fn bcosbuilder_runs(bed: &Bed, file: &str, toml: &str, package: &[u8]) {
     let root = bed.path();
     std::fs::write(root.join(file), toml).unwrap();
     let topology = tarsform::config::load(&root.join(file)).unwrap();
@@ -111,9 +116,9 @@ fn bcosbuilder_runs(bed: &Bed, file: &str, toml: &str) {
         let (ca, _) = ensure_ca(&ca_dir, &mut keys).unwrap();
         std::fs::write(ca_dir.join("ca.srl"), "5F3A1C0E9B2D4A67\n").unwrap();
         for &ip in &svc.service.deploy_ip {
-            seed_node(bed, &topology, svc, ip, &ca, &layout, &mut keys);
+            seed_node(bed, &topology, svc, ip, &ca, &layout, &mut keys, package);
         }
-        std::fs::write(root.join(format!("generated/{server}.tgz")), BCOSBUILDER_TGZ).unwrap();
+        std::fs::write(root.join(format!("generated/{server}.tgz")), package).unwrap();
     }
 }
 
@@ -125,6 +130,7 @@ fn seed_node(
     ca: &tarsform::pki::Ca,
     layout: &Layout,
     keys: &mut SystemKeys,
+    package: &[u8],
 ) {
     let (kind, server) = (svc.kind(), svc.server_name());
     for purpose in kind.cert_purposes() {
@@ -147,14 +153,8 @@ fn seed_node(
         configs.push((file, content));
     }
     let configs: Vec<(&str, &str)> = configs.iter().map(|(f, c)| (*f, c.as_str())).collect();
-    bed.handle().seed_deployed_server(
-        APP,
-        &server,
-        kind.obj_name(),
-        &ip.to_string(),
-        &configs,
-        BCOSBUILDER_TGZ,
-    );
+    bed.handle()
+        .seed_deployed_server(APP, &server, kind.obj_name(), &ip.to_string(), &configs, package);
 }
 
 fn plan_json(bed: &Bed) -> Value {
@@ -375,4 +375,89 @@ name = "agencyA"
         "{}",
         forgot.both()
     );
+}
+
+#[test]
+fn drift_that_matters_is_shown_and_fixed_out_of_band_patch_and_stopped_node() {
+    let bed = bcosbuilder_chain();
+    assert_eq!(bed.apply().code, Some(0));
+    let recorded = patch_versions(&bed);
+
+    // An out-of-band upgrade: BcosBuilder's `-o upgrade` with another package.
+    let toml = std::fs::read_to_string(bed.path().join("config.toml")).unwrap();
+    bcosbuilder_runs(&bed, "config.toml", &toml, b"an upgrade done outside tarsform");
+    assert_ne!(patch_versions(&bed), recorded);
+    let human = bed.run(&["plan", "-c", "config.toml"]);
+    assert_eq!(human.code, Some(0), "{}", human.both());
+    assert!(
+        human.stdout.contains("Objects have changed outside tarsform"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("(patched outside tarsform)"),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("Restarts: 2 node(s)."), "{}", human.stdout);
+    // refresh records what runs, and never leaves the old package next to the new patch.
+    let refresh = bed.run(&["refresh", "-c", "config.toml"]);
+    assert_eq!(refresh.code, Some(0), "{}", refresh.both());
+    let node = &bed.resources().unwrap()[&format!(r#"node["agencyABcosRpcService"]["{OLD}"]"#)]["attributes"];
+    assert!(
+        node["package_sha256"]
+            .as_str()
+            .unwrap()
+            .starts_with("tars-patch:"),
+        "{node}"
+    );
+    let offline = plan_json_of(&bed, &["-c", "config.toml", "--refresh=false"]);
+    assert_eq!(offline["summary"]["restart"], 2, "{:#}", offline["restarts"]);
+    assert_eq!(bed.apply().code, Some(0));
+    assert_eq!(
+        patch_versions(&bed),
+        recorded,
+        "re-patched to the recorded package"
+    );
+    let again = bed.run(&["plan", "-c", "config.toml"]);
+    assert!(again.stdout.contains("No changes."), "{}", again.both());
+
+    // A node stopped outside tarsform.
+    let api = HttpTarsClient::new(ClientConfig::new(
+        bed.emulator.base_url(),
+        Secret::new(common::TOKEN),
+    ))
+    .unwrap();
+    let rt = common::runtime();
+    let row = rt
+        .block_on(api.server_list(APP, Some("agencyABcosRpcService")))
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let stop = TaskRequest::single(row.id, TaskCommand::Stop, Default::default());
+    rt.block_on(run_task(
+        &api,
+        &stop,
+        Duration::from_millis(20),
+        Duration::from_secs(10),
+    ))
+    .unwrap();
+    let status = bed.run(&["status", "-c", "config.toml"]);
+    assert_eq!(status.code, Some(1), "{}", status.both());
+    assert!(
+        status.stderr.contains("1 managed node(s) not active"),
+        "{}",
+        status.both()
+    );
+    let human = bed.run(&["plan", "-c", "config.toml"]);
+    assert!(
+        human.stdout.contains("(stopped outside tarsform)"),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("start it"), "{}", human.stdout);
+    assert_eq!(bed.apply().code, Some(0));
+    let status = bed.run(&["status", "-c", "config.toml"]);
+    assert_eq!(status.code, Some(0), "{}", status.both());
 }

@@ -354,6 +354,7 @@ mod tests {
             changes,
             preconditions: Preconditions::default(),
             notes: vec![],
+            drift: vec![],
         }
     }
 

@@ -75,6 +75,7 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         changes: changes.into_values().collect(),
         preconditions,
         notes: p.notes,
+        drift: p.drift,
     })
 }
 
@@ -126,6 +127,8 @@ struct Planner<'a> {
     blockers: Vec<(Address, PlanError)>,
     preconditions: Preconditions,
     notes: Vec<String>,
+    /// What changed outside tarsform, one line per object.
+    drift: Vec<String>,
 }
 
 impl<'a> Planner<'a> {
@@ -167,6 +170,7 @@ impl<'a> Planner<'a> {
             blockers: Vec::new(),
             preconditions: Preconditions::default(),
             notes: Vec::new(),
+            drift: Vec::new(),
         };
         for kind in ServiceKind::ALL {
             if p.kind_has_existing_nodes(kind) {
