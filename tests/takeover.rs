@@ -116,7 +116,7 @@ fn bcosbuilder_runs(bed: &Bed, file: &str, toml: &str, package: &[u8]) {
         let (ca, _) = ensure_ca(&ca_dir, &mut keys).unwrap();
         std::fs::write(ca_dir.join("ca.srl"), "5F3A1C0E9B2D4A67\n").unwrap();
         for &ip in &svc.service.deploy_ip {
-            seed_node(bed, &topology, svc, ip, &ca, &layout, &mut keys, package);
+            seed_node(bed, &topology, svc, ip, &ca, &mut keys, package);
         }
         std::fs::write(root.join(format!("generated/{server}.tgz")), package).unwrap();
     }
@@ -128,10 +128,10 @@ fn seed_node(
     svc: tarsform::config::ServiceRef<'_>,
     ip: IpAddr,
     ca: &tarsform::pki::Ca,
-    layout: &Layout,
     keys: &mut SystemKeys,
     package: &[u8],
 ) {
+    let layout = Layout::new(bed.path().join("generated"), APP);
     let (kind, server) = (svc.kind(), svc.server_name());
     for purpose in kind.cert_purposes() {
         ensure_leaf(ca, &layout.cert_dir(kind, &server, ip, purpose), purpose, keys).unwrap();
