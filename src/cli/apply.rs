@@ -33,6 +33,7 @@ struct Request<'a> {
     parallelism: usize,
     rollback: bool,
     planfile: Option<&'a Path>,
+    run_timeout: std::time::Duration,
 }
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
@@ -45,6 +46,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
         parallelism: args.parallelism,
         rollback: !args.no_rollback,
         planfile: args.planfile.as_deref(),
+        run_timeout: args.run_timeout.timeout,
     })
 }
 
@@ -58,6 +60,7 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
         parallelism: args.parallelism,
         rollback: true,
         planfile: None,
+        run_timeout: args.run_timeout.timeout,
     })
 }
 
@@ -74,7 +77,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     }
     let leftover = JournalFile::load(&state_path).map_err(anyhow::Error::new)?;
     let rt = runtime()?;
-    let api = Arc::new(client_for(&topology)?);
+    let api = Arc::new(client_for(&topology)?.with_run_limit(req.run_timeout));
     let ctx = inputs::gather(req.config, Some(&state_path), GENERATED_ROOT)?;
     let plan = match req.planfile {
         Some(path) => {
@@ -145,7 +148,8 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
             operation,
             now_rfc3339(),
             plan.inputs_digest.clone(),
-        ),
+        )
+        .with_lineage(state.lineage.clone()),
     )
     .map_err(anyhow::Error::new)?;
     journal

@@ -19,6 +19,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
     let path = inputs::state_path(args.state.state.as_deref(), &topology.chain.chain_id);
     let mut store = StateStore::open(&path, "import")?;
     inputs::warn_on_journal(&path);
+    inputs::read_checked_state(&path, Some(&topology.chain.chain_id))?;
     let mut state = store.load_or_new(&topology.chain.chain_id)?;
     adopt::check_importable(&address, &graph, &state)?;
     let server = address.server_name().unwrap_or_default();

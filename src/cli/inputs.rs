@@ -54,8 +54,7 @@ pub fn gather(config: &Path, state_arg: Option<&Path>, root: &str) -> anyhow::Re
     let graph = graph::desired(&topology)
         .with_context(|| format!("building the resource graph of {}", config.display()))?;
     let state_path = state_path(state_arg, &topology.chain.chain_id);
-    let state = state::read_state(&state_path)
-        .with_context(|| format!("reading the state {}", state_path.display()))?;
+    let state = read_checked_state(&state_path, Some(&topology.chain.chain_id))?;
     warn_on_journal(&state_path);
     let local = gather_local(&topology, &graph, root);
     Ok(PlanContext {
@@ -65,6 +64,40 @@ pub fn gather(config: &Path, state_arg: Option<&Path>, root: &str) -> anyhow::Re
         state,
         local,
     })
+}
+
+/// Reads the state at `path` (unlocked) and refuses it unless it is this chain's
+/// (`chain_id`, when the topology is known) and its journal's.
+pub fn read_checked_state(path: &Path, chain_id: Option<&str>) -> anyhow::Result<Option<State>> {
+    let state = state::read_state(path).with_context(|| format!("reading the state {}", path.display()))?;
+    if let Some(s) = &state {
+        check_identity(path, s, chain_id)?;
+    }
+    Ok(state)
+}
+
+/// Refuses `state` (read from `path`) when it belongs to another chain than `chain_id`
+/// or another lineage than the journal beside it. Nothing is read from Tars or
+/// written before this check passes.
+pub fn check_identity(path: &Path, state: &State, chain_id: Option<&str>) -> anyhow::Result<()> {
+    // A journal that cannot be read is reported by the commands that use it.
+    let journal_lineage = state::JournalFile::load(path)
+        .ok()
+        .flatten()
+        .and_then(|j| j.lineage);
+    state
+        .check_identity(chain_id, journal_lineage.as_deref())
+        .map_err(|e| {
+            let hint = match e {
+                state::IdentityError::ForeignChain { .. } => {
+                    "pass --state with this chain's state file, or put the other chain's state back where it belongs; nothing was changed"
+                }
+                state::IdentityError::ForeignJournal { .. } => {
+                    "the journal belongs to another state: restore the state that run wrote, or move the journal away once you have checked Tars by hand; nothing was changed"
+                }
+            };
+            anyhow::anyhow!("refusing to use state `{}`: it {e}\nhint: {hint}", path.display())
+        })
 }
 
 /// Says so on stderr when an interrupted apply left its journal behind.

@@ -19,6 +19,9 @@ pub fn run(args: RefreshArgs) -> anyhow::Result<Outcome> {
     let mut store = StateStore::open(&path, "refresh")?;
     inputs::warn_on_journal(&path);
     let existing = store.load()?;
+    if let Some(s) = &existing {
+        inputs::check_identity(&path, s, Some(&topology.chain.chain_id))?;
+    }
     let has_state = existing.is_some();
     let mut state = existing.unwrap_or_else(|| State::new(topology.chain.chain_id.clone(), String::new()));
     let observed = observe_blocking(&topology, has_state.then_some(&state))?;

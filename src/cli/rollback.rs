@@ -26,6 +26,7 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(&args.config.config)?;
     let state_path = inputs::state_path(args.state.state.as_deref(), &topology.chain.chain_id);
     let store = StateStore::open(&state_path, "rollback").map_err(anyhow::Error::new)?;
+    inputs::read_checked_state(&state_path, Some(&topology.chain.chain_id))?;
     let Some(journal) = JournalFile::load(&state_path).map_err(anyhow::Error::new)? else {
         println!(
             "Nothing to roll back: there is no journal next to {}.",
@@ -59,7 +60,7 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let file = JournalFile::resume(&state_path)
         .map_err(anyhow::Error::new)?
         .context("journal vanished")?;
-    let api = Arc::new(client_for(&topology)?);
+    let api = Arc::new(client_for(&topology)?.with_run_limit(args.run_timeout.timeout));
     let plan = Arc::new(plan);
     let runner = TarsRunner::new(
         api,

@@ -5,7 +5,6 @@ use anyhow::Context;
 use super::inputs;
 use super::{Outcome, ShowArgs};
 use crate::plan::saved;
-use crate::state;
 use crate::view;
 
 pub fn run(args: ShowArgs) -> anyhow::Result<Outcome> {
@@ -21,17 +20,17 @@ pub fn run(args: ShowArgs) -> anyhow::Result<Outcome> {
         print!("{out}");
         return Ok(Outcome::Success);
     }
-    let state_path = match &args.state.state {
-        Some(p) => p.clone(),
+    let (state_path, chain_id) = match &args.state.state {
+        Some(p) => (p.clone(), None),
         None => {
             let topology = inputs::load_topology(&args.config.config).context(
                 "finding the state file from the topology's chain id\nhint: pass --state PATH to show a state file directly",
             )?;
-            inputs::state_path(None, &topology.chain.chain_id)
+            let chain_id = topology.chain.chain_id;
+            (inputs::state_path(None, &chain_id), Some(chain_id))
         }
     };
-    let state = state::read_state(&state_path)
-        .with_context(|| format!("reading the state {}", state_path.display()))?;
+    let state = inputs::read_checked_state(&state_path, chain_id.as_deref())?;
     inputs::warn_on_journal(&state_path);
     match state {
         Some(s) if args.json => print!("{}", view::state::json(&s)),

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 
 use super::{ConfigArg, Outcome, StateAddrArgs, StateArg, StateCommand, StateListArgs};
 use crate::addr::{Address, Target};
-use crate::state::{JournalFile, ResourceState, State, StateStore, default_state_path, read_state};
+use crate::state::{JournalFile, ResourceState, State, StateStore, default_state_path};
 
 pub fn run(command: StateCommand) -> anyhow::Result<Outcome> {
     match command {
@@ -21,8 +21,13 @@ pub fn run(command: StateCommand) -> anyhow::Result<Outcome> {
 
 /// `--state PATH`, else `state/<chain_id>.state.json` with the chain id of the topology.
 pub(crate) fn state_path(state: &StateArg, config: &ConfigArg) -> anyhow::Result<PathBuf> {
+    state_path_and_chain(state, config).map(|(path, _)| path)
+}
+
+/// The state's path, and the topology's chain id when the path came from it.
+fn state_path_and_chain(state: &StateArg, config: &ConfigArg) -> anyhow::Result<(PathBuf, Option<String>)> {
     if let Some(path) = &state.state {
-        return Ok(path.clone());
+        return Ok((path.clone(), None));
     }
     let topology = super::inputs::load_topology(&config.config).with_context(|| {
         format!(
@@ -30,7 +35,13 @@ pub(crate) fn state_path(state: &StateArg, config: &ConfigArg) -> anyhow::Result
             config.config.display()
         )
     })?;
-    Ok(default_state_path(&topology.chain.chain_id))
+    let chain_id = topology.chain.chain_id;
+    Ok((default_state_path(&chain_id), Some(chain_id)))
+}
+
+/// The state at `path`, refused when it is not `chain_id`'s or its journal's.
+fn read_checked(path: &Path, chain_id: Option<&str>) -> anyhow::Result<Option<State>> {
+    super::inputs::read_checked_state(path, chain_id)
 }
 
 /// Warns on stderr when an unfinished run left its journal next to the state.
@@ -48,8 +59,8 @@ pub(crate) fn warn_if_journal(path: &Path) {
     }
 }
 
-fn load_existing(path: &Path) -> anyhow::Result<State> {
-    match read_state(path)? {
+fn load_existing(path: &Path, chain_id: Option<&str>) -> anyhow::Result<State> {
+    match read_checked(path, chain_id)? {
         Some(state) => Ok(state),
         None => bail!(
             "no state file at `{}`\nhint: nothing has been applied yet, or pass --state PATH",
@@ -59,9 +70,9 @@ fn load_existing(path: &Path) -> anyhow::Result<State> {
 }
 
 fn list(args: StateListArgs) -> anyhow::Result<Outcome> {
-    let path = state_path(&args.state, &args.config)?;
+    let (path, chain_id) = state_path_and_chain(&args.state, &args.config)?;
     warn_if_journal(&path);
-    let Some(state) = read_state(&path)? else {
+    let Some(state) = read_checked(&path, chain_id.as_deref())? else {
         eprintln!("No state at `{}`: nothing has been applied yet.", path.display());
         return Ok(Outcome::Success);
     };
@@ -73,9 +84,9 @@ fn list(args: StateListArgs) -> anyhow::Result<Outcome> {
 
 fn show(args: StateAddrArgs) -> anyhow::Result<Outcome> {
     let address: Address = args.address.parse()?;
-    let path = state_path(&args.state, &args.config)?;
+    let (path, chain_id) = state_path_and_chain(&args.state, &args.config)?;
     warn_if_journal(&path);
-    let state = load_existing(&path)?;
+    let state = load_existing(&path, chain_id.as_deref())?;
     let Some(resource) = state.get(&address) else {
         bail!(not_found(&address.to_string(), &path));
     };
@@ -114,7 +125,7 @@ fn describe(address: &Address, resource: &ResourceState) -> String {
 
 fn rm(args: StateAddrArgs) -> anyhow::Result<Outcome> {
     let target: Target = args.address.parse()?;
-    let path = state_path(&args.state, &args.config)?;
+    let (path, chain_id) = state_path_and_chain(&args.state, &args.config)?;
     let mut store = StateStore::open(&path, "state rm")?;
     if let Some(old) = store.abandoned_lock() {
         eprintln!(
@@ -123,7 +134,7 @@ fn rm(args: StateAddrArgs) -> anyhow::Result<Outcome> {
         );
     }
     warn_if_journal(&path);
-    let mut state = load_existing(&path)?;
+    let mut state = load_existing(&path, chain_id.as_deref())?;
     let matched: Vec<Address> = state.addresses().filter(|a| target.matches(a)).cloned().collect();
     if matched.is_empty() {
         bail!(not_found(&target.to_string(), &path));

@@ -3,10 +3,11 @@
 //!
 //! `model` is pure; `store` and the I/O half of `journal` touch the file system.
 
+mod errored_dump;
 pub mod journal;
 pub mod model;
 pub mod store;
 
 pub use journal::{Journal, JournalEntry, JournalFile, StepHistory, StepPhase};
-pub use model::{ResourceState, ResourceStatus, State};
+pub use model::{IdentityError, ResourceState, ResourceStatus, State};
 pub use store::{LockInfo, StateError, StateStore, default_state_path, force_unlock, read_state};

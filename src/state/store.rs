@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::errored_dump::dump_errored;
 use super::model::{FORMAT_VERSION, State, TOOL_VERSION};
 
 /// Suffixes of the files kept next to a state file.
@@ -484,13 +485,6 @@ impl Drop for StateStore {
         let _ = fs::remove_file(sibling_path(&self.path, LOCK_SUFFIX));
         let _ = self.lock_file.unlock();
     }
-}
-
-/// Best effort: `<file>.errored.json`, else the same name in the temp directory.
-fn dump_errored(path: &Path, bytes: &[u8]) -> Option<PathBuf> {
-    let beside = sibling_path(path, ERRORED_SUFFIX);
-    let in_tmp = std::env::temp_dir().join(beside.file_name().unwrap_or_default());
-    [beside, in_tmp].into_iter().find(|p| fs::write(p, bytes).is_ok())
 }
 
 fn read_lock_info(lock_path: &Path) -> Option<LockInfo> {
