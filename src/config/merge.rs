@@ -200,7 +200,7 @@ mod tests {
 
     fn file(chain_extra: &str, ip: &str, rpc_port: u16, gw_port: u16) -> Topology {
         let text = format!(
-            "[tars]\ntars_url = \"http://127.0.0.1:3000\"\ntars_token = \"t\"\n[chain]\nchain_id = \"chain0\"\n{chain_extra}\n\
+            "[tars]\ntars_url = \"http://127.0.0.1:3000\"\ntars_token = \"t0ken-for-tests\"\n[chain]\nchain_id = \"chain0\"\n{chain_extra}\n\
              [[agency]]\nname = \"agencyA\"\n[agency.rpc]\ndeploy_ip = [\"{ip}\"]\nlisten_port = {rpc_port}\n\
              [agency.gateway]\ndeploy_ip = [\"{ip}\"]\nlisten_port = {gw_port}\npeers = [\"{ip}:{gw_port}\"]\n"
         );
