@@ -7,5 +7,8 @@ use crate::config;
 pub fn run(args: ValidateArgs) -> anyhow::Result<Outcome> {
     let topology = super::inputs::load_topology(&args.config.config)?;
     println!("{}", config::summary(&topology));
+    for warning in config::peer_warnings(&topology) {
+        eprintln!("warning: {warning}");
+    }
     Ok(Outcome::Success)
 }

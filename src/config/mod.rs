@@ -10,6 +10,7 @@ mod decode;
 mod merge;
 mod model;
 mod nodes;
+mod peers;
 pub mod schema;
 mod suggest;
 mod summary;
@@ -18,6 +19,7 @@ mod validate;
 
 pub use merge::merge;
 pub use model::*;
+pub use peers::peer_warnings;
 pub use summary::summary;
 pub use validate::{
     DEFAULT_CHAIN_ID, DEFAULT_FAILOVER_CLUSTER_URL, DEFAULT_LISTEN_IP, DEFAULT_LISTEN_PORT, DEFAULT_PKG_DIR,

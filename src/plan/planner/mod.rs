@@ -41,6 +41,7 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
         p.plan_cas();
         p.note_full_restarts();
+        p.notes.extend(crate::config::peer_warnings(input.topology));
     }
     p.plan_deletions();
     let scope = targets::scope(input, &p.changes);
