@@ -167,7 +167,7 @@ fn apply_with_fault(start: Start, parallelism: usize, rule: &str) -> Result<Faul
             if !run.stderr.contains(what) {
                 return fail(format!("stderr does not name `{what}`"));
             }
-            let before_steps = run.stderr.contains("reading Tars before planning");
+            let before_steps = run.stderr.contains("reading Tars before");
             if !before_steps && !run.stderr.contains("Rollback complete") {
                 return fail("no `Rollback complete`".into());
             }
@@ -500,4 +500,57 @@ fn a_failed_destroy_is_rolled_back_by_registering_the_undeployed_node_again() {
     bed.handle().clear_faults();
     let replan = bed.run(&["plan", "-c", "config.toml", "--detailed-exitcode"]);
     assert_eq!(replan.code, Some(0), "{}", replan.both());
+}
+
+/// Every write a clean apply makes, answered after the client gave up (the write has
+/// landed): the apply reads Tars back and goes on, or rolls back to the model from
+/// before; a failing task on each task kind and a tarsnode going down are undone too.
+#[test]
+fn every_late_write_and_failing_task_ends_applied_or_rolled_back() {
+    const WRITES: [&str; 6] = [
+        "expand_server",
+        "add_config_file",
+        "update_config_file",
+        "delete_config_file",
+        "add_task",
+        "upload_patch_package",
+    ];
+    let calls = calls_of_clean_apply(Start::Seed, 1);
+    let mut cases: Vec<String> = calls
+        .iter()
+        .filter(|(e, _)| WRITES.contains(e))
+        .flat_map(|&(e, n)| (1..=n).map(move |i| format!("late:{e}#{i}@2500")))
+        .collect();
+    for command in ["patch_tars", "restart", "stop", "undeploy_tars"] {
+        cases.push(format!("task:{command}@{NEW}"));
+    }
+    let results = in_parallel(cases, 4, |rule| {
+        let bed = Bed::new(Start::Seed, Tars::faults(&[rule]));
+        let before = bed.snapshot();
+        let args = apply_args(1);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = bed.run_env(&args, &[("TARSFORM_CALL_TIMEOUT", "1")]);
+        let outcome = match run.code {
+            Some(0) if run.stdout.contains("Apply complete!") => {
+                let replan = bed.run(&["plan", "-c", "config.toml", "--detailed-exitcode"]);
+                (replan.code == Some(0)).then_some("applied")
+            }
+            Some(1) if run.stderr.contains("Rollback complete") => {
+                (bed.snapshot() == before && !bed.exists(JOURNAL) && bed.new_host_keys().is_empty())
+                    .then_some("rolled back")
+            }
+            _ => None,
+        };
+        outcome.ok_or_else(|| format!("{rule}: exit {:?}\n{}", run.code, run.both()))
+    });
+    let mut table = String::new();
+    let mut failures = Vec::new();
+    for (rule, r) in &results {
+        match r {
+            Ok(o) => table.push_str(&format!("  {rule}: {o}\n")),
+            Err(e) => failures.push(e.clone()),
+        }
+    }
+    eprintln!("{table}");
+    assert!(failures.is_empty(), "{table}\n{}", failures.join("\n\n"));
 }

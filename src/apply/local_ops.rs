@@ -81,6 +81,32 @@ pub fn create_ca(dir: &Path, keys: &mut dyn KeySource) -> LocalResult<(String, V
     Ok((material.cert_pem, created))
 }
 
+/// The files a CA in `dir` consists of.
+pub fn ca_files(dir: &Path) -> Vec<PathBuf> {
+    ["ca.crt", "ca.key", "cert.cnf"]
+        .iter()
+        .map(|f| dir.join(f))
+        .collect()
+}
+
+/// The write-ahead inverse of [`issue_cert`]: remove what it may create, put back what
+/// it may move aside. Computed before any file is touched.
+pub fn issue_cert_undo(cert_path: &Path, key_path: &Path) -> crate::apply::undo::Undo {
+    let dir = cert_path.parent().unwrap_or(Path::new("."));
+    let mut paths = vec![key_path.to_path_buf(), cert_path.to_path_buf()];
+    paths.extend(
+        [dir.join("ca.crt"), dir.join("cert.cnf")]
+            .into_iter()
+            .filter(|p| !p.exists()),
+    );
+    let replaced = [cert_path, key_path]
+        .into_iter()
+        .filter(|p| p.exists())
+        .map(|p| (backup_path(p), p.to_path_buf()))
+        .collect();
+    crate::apply::undo::Undo::RemoveFiles { paths, replaced }
+}
+
 /// Loads the CA of `dir` for signing.
 pub fn load_ca(dir: &Path) -> LocalResult<pki::Ca> {
     let cert = read_text(&dir.join("ca.crt"))?;
@@ -141,9 +167,18 @@ pub fn backup_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Deletes files this run created and puts replaced ones back.
+/// Deletes files this run created (with temporary files an interrupted atomic write
+/// left beside them) and puts replaced ones back. A created path whose original was
+/// never moved aside (a crash before the move) is the original: it stays.
 pub fn undo_files(created: &[PathBuf], replaced: &[(PathBuf, PathBuf)]) -> LocalResult<()> {
     for path in created {
+        remove_temp_siblings(path)?;
+        let unmoved = replaced
+            .iter()
+            .any(|(backup, original)| original == path && !backup.exists());
+        if unmoved {
+            continue;
+        }
         match fs::remove_file(path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -154,6 +189,59 @@ pub fn undo_files(created: &[PathBuf], replaced: &[(PathBuf, PathBuf)]) -> Local
         if backup.exists() {
             fs::rename(backup, original).map_err(io_err(original))?;
         }
+    }
+    // Folders left empty (a half-issued `ssl/`, a node folder) go too.
+    for path in created {
+        let mut dir = path.parent();
+        for _ in 0..3 {
+            match dir {
+                Some(d) if !d.as_os_str().is_empty() && fs::remove_dir(d).is_ok() => dir = d.parent(),
+                _ => break,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes `.<name>.*.tmp` beside `path` (what [`write_atomic`] leaves when killed).
+pub fn remove_temp_siblings(path: &Path) -> LocalResult<()> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(());
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let entries = match fs::read_dir(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(dir)(e)),
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if file.starts_with(&prefix) && file.ends_with(".tmp") {
+            let p = entry.path();
+            fs::remove_file(&p).map_err(io_err(&p))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes one file if present, then its parent directories while they are empty,
+/// up to (not including) `stop`.
+pub fn remove_file_and_empty_parents(path: &Path, stop: &Path) -> LocalResult<()> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(path)(e)),
+    }
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d == stop || !d.starts_with(stop) || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
     }
     Ok(())
 }
@@ -178,13 +266,4 @@ pub fn build_package(
         )));
     }
     Ok(package)
-}
-
-/// Removes a directory tree if present (deleted nodes' files, at commit).
-pub fn remove_dir(path: &Path) -> LocalResult<()> {
-    match fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io_err(path)(e)),
-    }
 }

@@ -100,7 +100,7 @@ pub struct Expanded {
     pub edges: Vec<(String, String)>,
 }
 
-fn step_id(op: Op, address: Option<&Address>) -> String {
+pub fn step_id(op: Op, address: Option<&Address>) -> String {
     match address {
         Some(a) => format!("{} {a}", op.as_str()),
         None => op.as_str().to_string(),

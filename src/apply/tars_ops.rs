@@ -37,10 +37,6 @@ pub enum OpError {
     Tars(#[from] TarsError),
     #[error("{0}")]
     Refused(String),
-    /// Failed once a registration was sent (the call itself, or a read after it): the
-    /// node may exist in Tars, so the failed step needs undoing too.
-    #[error(transparent)]
-    Unsettled(Box<OpError>),
 }
 
 pub type OpResult<T> = Result<T, OpError>;
@@ -78,12 +74,43 @@ async fn require_node<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) ->
     })
 }
 
+/// True when a failed call may still have landed in Tars: it timed out, or the
+/// connection broke after the request was sent (a connect failure sent nothing).
+pub fn outcome_unknown(e: &TarsError) -> bool {
+    matches!(
+        e,
+        TarsError::Timeout { .. } | TarsError::Protocol(_) | TarsError::Http(_)
+    )
+}
+
+/// How many times an unknown outcome is read back, `timing.poll` apart.
+const READ_BACK_ATTEMPTS: u32 = 5;
+
+/// Reads Tars back until `landed` answers `Some` (bounded): did a call whose outcome is
+/// unknown take effect?
+pub async fn read_back<T, F, Fut>(timing: Timing, mut landed: F) -> OpResult<Option<T>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = OpResult<Option<T>>>,
+{
+    for attempt in 0..READ_BACK_ATTEMPTS {
+        if attempt > 0 {
+            tokio::time::sleep(timing.poll).await;
+        }
+        if let Some(found) = landed().await? {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
 /// Registers a new node: `deploy_server` for the first node of a server, otherwise
 /// `expand_server` from `source`. Never re-deploys a node that exists (deploy upserts).
-/// Returns the node's row and its adapter port; [`OpError::Unsettled`] when it failed
-/// after the registering call was sent.
+/// Returns the node's row and its adapter port. A registering call whose outcome is
+/// unknown is read back: the step goes on when the node is there.
 pub async fn register_node<C: TarsApi>(
     api: &C,
+    timing: Timing,
     app: &str,
     server: &str,
     obj_name: &str,
@@ -97,14 +124,11 @@ pub async fn register_node<C: TarsApi>(
         )));
     }
     let port = api.auto_port(ip).await?;
-    // From the registering call on, a failure leaves the node's existence unknown.
-    let unsettled = |e: OpError| OpError::Unsettled(Box::new(e));
-    match source {
-        None => {
-            api.deploy_server(&DeployRequest::bcos(app, server, ip, obj_name, port))
-                .await
-                .map_err(|e| unsettled(e.into()))?;
-        }
+    let sent = match source {
+        None => api
+            .deploy_server(&DeployRequest::bcos(app, server, ip, obj_name, port))
+            .await
+            .map(|_| ()),
         Some(source) => {
             let preview = api
                 .expand_server_preview(&ExpandPreviewRequest::new(app, server, source, &[ip]))
@@ -121,11 +145,43 @@ pub async fn register_node<C: TarsApi>(
             }
             api.expand_server(&ExpandRequest::from_preview(app, server, source, &items))
                 .await
-                .map_err(|e| unsettled(e.into()))?;
         }
+    };
+    match sent {
+        Ok(()) => {}
+        Err(e) if outcome_unknown(&e) => match read_back(timing, || find_node(api, app, server, ip)).await? {
+            Some(row) => return Ok((row, port)),
+            None => return Err(e.into()),
+        },
+        Err(e) => return Err(e.into()),
     }
-    let row = require_node(api, app, server, ip).await.map_err(unsettled)?;
+    let row = require_node(api, app, server, ip).await?;
     Ok((row, port))
+}
+
+/// Sets a config row's content. When the outcome is unknown the row is read back:
+/// the new content there means it landed; otherwise the error stands (the step's
+/// write-ahead inverse puts the old content back either way).
+pub async fn update_config<C: TarsApi>(
+    api: &C,
+    timing: Timing,
+    id: u64,
+    old: &str,
+    new: &str,
+    reason: &str,
+) -> OpResult<()> {
+    match api.update_config_file(id, new, reason).await {
+        Ok(_) => Ok(()),
+        Err(e) if outcome_unknown(&e) => {
+            let landed = read_back(timing, || async {
+                let now = api.config_file(id).await?.map(|r| r.config);
+                Ok((now.as_deref() == Some(new) && new != old).then_some(()))
+            })
+            .await?;
+            landed.ok_or_else(|| e.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Runs one task on one node and waits until Tars reports success.

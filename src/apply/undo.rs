@@ -1,6 +1,8 @@
-//! The inverse of each completed step, as data (journaled, so a later `rollback` can
-//! run it after a crash). Never holds private key material: a sensitive old config
-//! content is kept in memory only and marked `content_lost` in the journal.
+//! The inverse of each step, as data. Written to the journal before the step's first
+//! change (write-ahead, phase `prepared`) and again when it completes, so a rollback
+//! (in the run or `tarsform rollback` after a crash) always has it. Never holds private
+//! key material: a sensitive old content is kept in the journal's 0600 sidecar and
+//! named here by its key.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,18 +12,34 @@ use serde::{Deserialize, Serialize};
 use crate::addr::Address;
 use crate::state::ResourceState;
 
+/// A config content an inverse puts back: inline when public, else a sidecar key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kept {
+    Inline(String),
+    Sidecar(String),
+}
+
+/// One node-level config row as it was before the step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptConfig {
+    pub file: String,
+    pub content: Kept,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "undo", rename_all = "snake_case")]
 pub enum Undo {
     Nothing,
-    /// Delete the local files this run created (CA, leaf certificates) and put back
-    /// the ones it moved aside (`(backup, original)`).
+    /// Delete the local files this run created (CA, leaf certificates, with any
+    /// temporary files of an interrupted write) and put back the ones it moved aside
+    /// (`(backup, original)`).
     RemoveFiles {
         paths: Vec<PathBuf>,
         #[serde(default)]
         replaced: Vec<(PathBuf, PathBuf)>,
     },
-    /// Undeploy a node this run registered.
+    /// Undeploy a node this run registered (if Tars has it).
     UndeployNode {
         server: String,
         ip: String,
@@ -39,13 +57,7 @@ pub enum Undo {
         server: String,
         ip: String,
         file: String,
-        #[serde(skip)]
-        content: Option<String>,
-        /// The old content is sensitive and was not journaled.
-        content_lost: bool,
-        /// Public old content, journaled for crash recovery.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        public_content: Option<String>,
+        old: Kept,
     },
     /// Stop a node this run started.
     StopNode {
@@ -59,17 +71,18 @@ pub enum Undo {
         previous_patch: Option<u64>,
         repatched: bool,
     },
-    /// Register an undeployed node again from the local files kept until commit.
+    /// Register an undeployed node again as it was: expanded from a remaining node
+    /// (deployed when none remains), its config rows' old contents, its old patch.
     Redeploy {
         server: String,
         ip: String,
         obj_name: String,
         patch_id: Option<u64>,
-        files: Vec<(String, PathBuf)>,
+        configs: Vec<KeptConfig>,
     },
 }
 
-/// A completed step's inverse plus the state entries it replaced.
+/// A step's inverse plus the state entries it replaced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UndoRecord {
     pub undo: Undo,
@@ -96,11 +109,13 @@ impl Undo {
             Undo::DeleteConfigRow { server, ip, file, .. } => {
                 format!("delete the node config {file} of {server} on {ip} in Tars web")
             }
-            Undo::RestoreConfig { id, file, .. } => format!("restore config row {id} ({file}) in Tars web"),
+            Undo::RestoreConfig { id, file, .. } => format!(
+                "restore config row {id} ({file}) in Tars web, or run `tarsform rollback` (the journal keeps the old content)"
+            ),
             Undo::StopNode { server, ip } => format!("stop {server} on {ip} in Tars web"),
             Undo::RestartNode { server, ip, .. } => format!("restart {server} on {ip} in Tars web"),
             Undo::Redeploy { server, ip, .. } => {
-                format!("run `tarsform apply` to register {server} on {ip} again")
+                format!("run `tarsform rollback` to register {server} on {ip} again")
             }
         }
     }

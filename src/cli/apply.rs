@@ -17,6 +17,7 @@ use crate::apply::progress::Progress;
 use crate::apply::runner::{Book, TarsRunner};
 use crate::apply::steps;
 use crate::apply::tars_ops::Timing;
+use crate::apply::verify::{Difference, Expect, Observation};
 use crate::plan::{self, Plan, PlanInput, PlanOptions, saved};
 use crate::state::store::now_rfc3339;
 use crate::state::{Journal, JournalEntry, JournalFile, StateStore, StepPhase};
@@ -76,6 +77,13 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         );
     }
     let leftover = JournalFile::load(&state_path).map_err(anyhow::Error::new)?;
+    // Half-created CAs and certificates of the interrupted run go before planning, so
+    // the plan creates them afresh.
+    if let Some(j) = &leftover {
+        for problem in crate::apply::recover::clean_local_leftovers(j) {
+            eprintln!("warning: cleaning what the interrupted run left: {problem}");
+        }
+    }
     let rt = runtime()?;
     let api = Arc::new(client_for(&topology)?.with_run_limit(req.run_timeout));
     let ctx = inputs::gather(req.config, Some(&state_path), GENERATED_ROOT)?;
@@ -176,9 +184,45 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         parallelism: req.parallelism.max(1),
         rollback: req.rollback,
     };
+    // The rollback baseline: what Tars shows for every touched node before any step.
+    let baseline = match rt.block_on(async {
+        let seen = runner.observe_touched().await?;
+        runner.record_baseline(&seen).await?;
+        Ok::<_, String>(seen)
+    }) {
+        Ok(seen) => seen,
+        Err(e) => {
+            let runner = Arc::try_unwrap(runner).map_err(|_| anyhow::anyhow!("runner still shared"))?;
+            let book = runner.into_book();
+            book.journal.remove().map_err(anyhow::Error::new)?;
+            bail!("reading Tars before the first step (the rollback baseline): {e}");
+        }
+    };
     let (report, runner) = rt.block_on(run_steps(&plan, runner, options))?;
     let runner = Arc::try_unwrap(runner).map_err(|_| anyhow::anyhow!("apply steps still running"))?;
-    finish(&plan, runner, report, req.destroy)
+    let verdict = rt.block_on(verify_outcome(&runner, &report, &baseline, options.rollback));
+    finish(&plan, runner, report, verdict, req.destroy)
+}
+
+/// What the verification pass found: differences, or why it could not look.
+type Verdict = Result<Vec<Difference>, String>;
+
+/// After success, Tars against the planned result; after a rollback, against the
+/// baseline. Nothing to verify when rollback was disabled.
+async fn verify_outcome(
+    runner: &TarsRunner<HttpTarsClient>,
+    report: &ExecReport,
+    baseline: &Observation,
+    rollback: bool,
+) -> Verdict {
+    if report.succeeded() {
+        let planned = runner.planned_result().await;
+        runner.verify(&planned, Expect::Planned).await
+    } else if rollback {
+        runner.verify(baseline, Expect::Exact).await
+    } else {
+        Ok(Vec::new())
+    }
 }
 
 /// Expands the plan, runs it, and (after a failure) restarts nodes whose configs were restored.
@@ -240,14 +284,27 @@ fn finish(
     plan: &Plan,
     runner: TarsRunner<HttpTarsClient>,
     report: ExecReport,
+    verdict: Verdict,
     destroy: bool,
 ) -> anyhow::Result<Outcome> {
+    let sidecar = runner.sidecar().clone();
     if report.succeeded() {
         for problem in runner.commit_files() {
             eprintln!("warning: {problem}");
         }
         let book = runner.into_book();
         book.journal.remove().map_err(anyhow::Error::new)?;
+        sidecar.remove().map_err(anyhow::Error::new)?;
+        match verdict {
+            Ok(d) if d.is_empty() => {}
+            Ok(d) => bail!(
+                "every step succeeded, but Tars does not show the planned result:\n  - {}\nhint: run `tarsform plan` to see the difference, then `tarsform apply`",
+                d.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n  - ")
+            ),
+            Err(e) => bail!(
+                "every step succeeded, but the result could not be verified: {e}\nhint: run `tarsform plan --detailed-exitcode`: 0 means Tars is as planned"
+            ),
+        }
         let s = plan.summary();
         if destroy {
             println!("\nDestroy complete! Resources: {} destroyed.", s.destroy);
@@ -263,6 +320,7 @@ fn finish(
         }
         return Ok(Outcome::Success);
     }
+    let journal_broken = runner.journal_broken();
     let book = runner.into_book();
     eprintln!();
     for (step, error) in &report.failed {
@@ -288,20 +346,44 @@ fn finish(
             report.undone.join(", ")
         );
     }
-    if report.undo_failed.is_empty() {
+    let differences = match &verdict {
+        Ok(d) => d.clone(),
+        Err(_) => Vec::new(),
+    };
+    if report.undo_failed.is_empty() && verdict.is_ok() && differences.is_empty() && !journal_broken {
         book.journal.remove().map_err(anyhow::Error::new)?;
-        eprintln!("Rollback complete: Tars and the state are as they were before this run.");
-        Ok(Outcome::FailedRolledBack)
-    } else {
-        eprintln!("Rollback INCOMPLETE. These need manual attention:");
-        for (step, error) in &report.undo_failed {
-            eprintln!("  - {step}: {}", error.replace('\n', "\n    "));
-        }
+        sidecar.remove().map_err(anyhow::Error::new)?;
         eprintln!(
-            "The journal {} is kept: fix the cause, then run `tarsform rollback` (or `tarsform apply` to roll forward).",
-            book.journal.path().display()
+            "Rollback complete: Tars shows every touched node as before this run (verified), and the state is as it was."
         );
-        Ok(Outcome::RollbackIncomplete)
+        return Ok(Outcome::FailedRolledBack);
+    }
+    eprintln!("Rollback INCOMPLETE. These need manual attention:");
+    for (step, error) in &report.undo_failed {
+        eprintln!("  - {step}: {}", error.replace('\n', "\n    "));
+    }
+    print_verdict(&verdict);
+    if journal_broken {
+        eprintln!(
+            "  - the journal could not be written (is the disk full?); the state may list what the rollback removed"
+        );
+    }
+    eprintln!(
+        "The journal {} is kept: fix the cause, then run `tarsform rollback` (or `tarsform apply` to roll forward).",
+        book.journal.path().display()
+    );
+    Ok(Outcome::RollbackIncomplete)
+}
+
+/// Prints each difference the verification found (or why it could not look).
+pub(super) fn print_verdict(verdict: &Verdict) {
+    match verdict {
+        Ok(differences) => {
+            for d in differences {
+                eprintln!("  - {}", d.to_string().replace('\n', "\n  "));
+            }
+        }
+        Err(e) => eprintln!("  - the rollback could not be verified: {e}"),
     }
 }
 
@@ -309,7 +391,9 @@ fn discard_journal(state_path: &Path) -> anyhow::Result<()> {
     if let Some(file) = JournalFile::resume(state_path).map_err(anyhow::Error::new)? {
         file.remove().map_err(anyhow::Error::new)?;
     }
-    Ok(())
+    crate::state::Sidecar::for_state(state_path)
+        .remove()
+        .map_err(anyhow::Error::new)
 }
 
 /// Asks for `yes` on a terminal; refuses to run unattended.

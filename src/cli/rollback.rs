@@ -1,59 +1,71 @@
 //! `tarsform rollback`: undo an interrupted apply from its journal.
 //!
-//! Completed steps are undone from the inverse they journaled; a step whose outcome is
-//! unknown (the run died while it ran, or it failed half-way) gets the inverse its
-//! operation implies, which checks Tars before acting.
+//! Every step is undone from the inverse its records hold: the completed record's, or
+//! the write-ahead one a step writes before its first change (a step without either
+//! changed nothing). Each inverse checks Tars before acting. Afterwards Tars is read
+//! again and compared with the observation the run journaled before its first step:
+//! "Rollback complete" only when they are equal, else exit 3 with each difference.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context;
-use serde_json::Value;
 
+use super::apply::print_verdict;
 use super::inputs;
 use super::tars_client::{client_for, runtime};
 use super::{Outcome, RollbackArgs};
-use crate::addr::Address;
 use crate::apply::engine::Runner;
-use crate::apply::runner::{Book, TarsRunner, system_keys};
+use crate::apply::recover;
+use crate::apply::runner::{Book, OBSERVE_RECORD, RUN_RECORD, TarsRunner, system_keys};
 use crate::apply::steps::{Op, Step};
 use crate::apply::tars_ops::Timing;
-use crate::apply::undo::{Undo, UndoRecord};
-use crate::plan::{Action, Plan};
-use crate::state::{JournalFile, ResourceState, StateStore, StepHistory, StepPhase};
+use crate::apply::verify::{Expect, Observation};
+use crate::plan::Plan;
+use crate::state::{JournalFile, Sidecar, StateStore};
 
 pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(&args.config.config)?;
     let state_path = inputs::state_path(args.state.state.as_deref(), &topology.chain.chain_id);
     let store = StateStore::open(&state_path, "rollback").map_err(anyhow::Error::new)?;
     inputs::read_checked_state(&state_path, Some(&topology.chain.chain_id))?;
-    let Some(journal) = JournalFile::load(&state_path).map_err(anyhow::Error::new)? else {
+    let Some(decoded) = JournalFile::load_decoded(&state_path).map_err(anyhow::Error::new)? else {
         println!(
             "Nothing to roll back: there is no journal next to {}.",
             state_path.display()
         );
         return Ok(Outcome::Success);
     };
+    if decoded.skipped_bytes > 0 || decoded.unreadable > 0 {
+        eprintln!(
+            "note: the journal has a torn or damaged record ({} bytes skipped, {} unreadable); every record that checks is used",
+            decoded.skipped_bytes, decoded.unreadable
+        );
+    }
+    let journal = decoded.journal;
     let plan: Plan = journal
         .entries
         .iter()
-        .find(|e| e.step == "run")
+        .find(|e| e.step == RUN_RECORD)
         .and_then(|e| e.detail.get("plan"))
         .cloned()
         .map(serde_json::from_value)
         .transpose()
         .context("reading the plan recorded in the journal")?
         .context("the journal records no plan; undo it by hand")?;
+    let baseline: Option<Observation> = journal
+        .entries
+        .iter()
+        .find(|e| e.step == OBSERVE_RECORD)
+        .and_then(|e| e.detail.get("observed"))
+        .cloned()
+        .map(serde_json::from_value)
+        .transpose()
+        .context("reading the observation recorded in the journal")?;
     eprintln!(
         "Rolling back the interrupted {} (run {}, started {}).",
         journal.operation, journal.run_id, journal.started
     );
-    let pending: Vec<(String, Option<UndoRecord>, StartInfo)> = journal
-        .pending_undo()
-        .into_iter()
-        .filter(|h| h.step != "run")
-        .map(|h| classify(&h))
-        .collect();
+    let pending = recover::pending(&journal, &[RUN_RECORD, OBSERVE_RECORD]);
     let state = store
         .load_or_new(&topology.chain.chain_id)
         .map_err(anyhow::Error::new)?;
@@ -76,34 +88,38 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let rt = runtime()?;
     let mut failures = Vec::new();
     let mut undone = 0;
-    rt.block_on(async {
-        for (step_id, record, start) in &pending {
-            let record = match record {
-                Some(r) => r.clone(),
-                None => UndoRecord {
-                    undo: infer_undo(&plan, start),
-                    prior_state: start.prior_state.clone(),
-                },
-            };
+    let verdict = rt.block_on(async {
+        for r in &pending {
             let step = Step {
-                id: step_id.clone(),
-                op: start.op.unwrap_or(Op::Barrier),
-                address: start.address.clone(),
+                id: r.step.clone(),
+                op: r.op.unwrap_or(Op::Barrier),
+                address: r.address.clone(),
                 lane: None,
             };
-            eprintln!("  undo {step_id}");
-            match runner.undo(&step, &record).await {
+            eprintln!("  undo {}", r.step);
+            match runner.undo(&step, &r.record).await {
                 Ok(()) => undone += 1,
-                Err(e) => failures.push((step_id.clone(), e)),
+                Err(e) => failures.push((r.step.clone(), e)),
             }
         }
         failures.extend(runner.finish_rollback().await);
+        match &baseline {
+            Some(b) => runner.verify(b, Expect::Exact).await,
+            // A run killed before its observation made no step either.
+            None if pending.is_empty() => Ok(Vec::new()),
+            None => Err("the journal holds no observation from before the run".into()),
+        }
     });
+    let broken = runner.journal_broken();
     let book = runner.into_book();
-    if failures.is_empty() {
+    let clean = matches!(&verdict, Ok(d) if d.is_empty());
+    if failures.is_empty() && clean && !broken {
         book.journal.remove().map_err(anyhow::Error::new)?;
+        Sidecar::for_state(&state_path)
+            .remove()
+            .map_err(anyhow::Error::new)?;
         println!(
-            "Rollback complete! {undone} step(s) undone; Tars and the state are as before the interrupted run."
+            "Rollback complete! {undone} step(s) undone; Tars shows every touched node as before the interrupted run (verified), and the state is as it was."
         );
         Ok(Outcome::Success)
     } else {
@@ -111,108 +127,14 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
         for (step, error) in &failures {
             eprintln!("  - {step}: {}", error.replace('\n', "\n    "));
         }
+        print_verdict(&verdict);
+        if broken {
+            eprintln!("  - the journal could not be written (is the disk full?)");
+        }
         eprintln!(
             "The journal {} is kept; run `tarsform rollback` again once fixed.",
             book.journal.path().display()
         );
         Ok(Outcome::RollbackIncomplete)
-    }
-}
-
-/// What the `started` entry of a step recorded.
-#[derive(Debug, Clone, Default)]
-struct StartInfo {
-    op: Option<Op>,
-    address: Option<Address>,
-    prior_state: BTreeMap<Address, Option<ResourceState>>,
-}
-
-/// The journaled inverse of a completed step, or `None` when its outcome is unknown.
-fn classify(history: &StepHistory<'_>) -> (String, Option<UndoRecord>, StartInfo) {
-    let start = history
-        .entries
-        .iter()
-        .find(|e| e.phase == StepPhase::Started)
-        .map(|e| StartInfo {
-            op: e
-                .detail
-                .get("op")
-                .cloned()
-                .and_then(|v| serde_json::from_value(v).ok()),
-            address: e
-                .detail
-                .get("address")
-                .cloned()
-                .and_then(|v| serde_json::from_value(v).ok()),
-            prior_state: e
-                .detail
-                .get("prior_state")
-                .cloned()
-                .and_then(|v| serde_json::from_value(v).ok())
-                .unwrap_or_default(),
-        })
-        .unwrap_or_default();
-    let record = history
-        .entries
-        .iter()
-        .rev()
-        .find(|e| e.phase == StepPhase::Completed)
-        .and_then(|e| serde_json::from_value::<UndoRecord>(e.detail.clone()).ok());
-    (history.step.to_string(), record, start)
-}
-
-/// The inverse implied by a step whose outcome is unknown; each one checks Tars first.
-fn infer_undo(plan: &Plan, start: &StartInfo) -> Undo {
-    let Some(address) = &start.address else {
-        return Undo::Nothing;
-    };
-    let keys = address.keys();
-    let attr = |key: &str| {
-        plan.change(address)
-            .and_then(|c| c.attr(key))
-            .and_then(Value::as_str)
-            .map(std::path::PathBuf::from)
-    };
-    match start.op {
-        Some(Op::RegisterNode) => Undo::UndeployNode {
-            server: keys[0].clone(),
-            ip: keys[1].clone(),
-        },
-        Some(Op::StartNode) => Undo::StopNode {
-            server: keys[0].clone(),
-            ip: keys[1].clone(),
-        },
-        Some(Op::RestartNode) => Undo::RestartNode {
-            server: keys[0].clone(),
-            ip: keys[1].clone(),
-            previous_patch: None,
-            repatched: false,
-        },
-        Some(Op::PushConfig) if plan.change(address).is_some_and(|c| c.action == Action::Create) => {
-            Undo::DeleteConfigRow {
-                server: keys[0].clone(),
-                ip: keys[1].clone(),
-                file: keys[2].clone(),
-                created_local: None,
-            }
-        }
-        Some(Op::IssueCert) if start.prior_state.values().all(Option::is_none) => Undo::RemoveFiles {
-            paths: [attr("cert_path"), attr("key_path")]
-                .into_iter()
-                .flatten()
-                .collect(),
-            replaced: vec![],
-        },
-        Some(Op::CreateCa) => match attr("dir") {
-            Some(dir) => Undo::RemoveFiles {
-                paths: ["ca.crt", "ca.key", "cert.cnf"]
-                    .iter()
-                    .map(|f| dir.join(f))
-                    .collect(),
-                replaced: vec![],
-            },
-            None => Undo::Nothing,
-        },
-        _ => Undo::Nothing,
     }
 }

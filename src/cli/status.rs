@@ -114,4 +114,33 @@ fn row(server: &str, node: &NodeStatus) -> [String; 9] {
         },
         notes.join("; "),
     ]
+    // Values come from TarsWeb: one cell never spans lines or restyles the terminal.
+    .map(|cell| crate::tars::escape_unsafe(&cell))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::refresh::status::ConfigHealth;
+
+    #[test]
+    fn a_forged_state_from_tars_stays_in_its_cell() {
+        let node = NodeStatus {
+            ip: "172.25.0.5".into(),
+            declared: true,
+            managed: true,
+            in_tars: true,
+            server_id: Some(1),
+            setting_state: Some("active".into()),
+            present_state: Some("active\nagencyX  172.25.0.9  active\u{1b}[2J".into()),
+            patch_version: Some("12\u{202e}".into()),
+            adapter_port: None,
+            tarsnode_alive: Some(true),
+            config: ConfigHealth::Ok,
+            configs: Default::default(),
+        };
+        let cells = row("agencyABcosRpcService", &node);
+        assert_eq!(cells[3], "active\\nagencyX  172.25.0.9  active\\u{1b}[2J");
+        assert_eq!(cells[4], "12\\u{202e}");
+    }
 }

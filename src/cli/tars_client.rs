@@ -19,11 +19,17 @@ pub fn client_for(topology: &Topology) -> anyhow::Result<HttpTarsClient> {
             topology.tars.url
         );
     }
-    let client = HttpTarsClient::new(ClientConfig::new(
-        topology.tars.url.clone(),
-        topology.tars.token.clone(),
-    ))
-    .map_err(anyhow::Error::new)?;
+    let mut config = ClientConfig::new(topology.tars.url.clone(), topology.tars.token.clone());
+    // Per-call limit in seconds (e.g. `0.5`), for slow proxies and the recovery tests.
+    if let Ok(text) = std::env::var("TARSFORM_CALL_TIMEOUT") {
+        let secs: f64 = text
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite() && *s > 0.0)
+            .with_context(|| format!("TARSFORM_CALL_TIMEOUT=`{text}`: expected a number of seconds > 0"))?;
+        config.timeout = std::time::Duration::from_secs_f64(secs);
+    }
+    let client = HttpTarsClient::new(config).map_err(anyhow::Error::new)?;
     let cipher_keys = topology
         .agencies
         .iter()

@@ -1,6 +1,7 @@
 //! Fault injection rules (`--fail RULE`) and the per-endpoint call counters they use.
 //!
-//! Owns the rule grammar (`api:ENDPOINT#N`, `task:COMMAND@IP`, `node-down:IP`) and the
+//! Owns the rule grammar (`api:ENDPOINT#N`, `task:COMMAND@IP`, `node-down:IP`,
+//! `late:ENDPOINT#N@MS`) and the
 //! questions the server asks of the active rules. No I/O.
 
 use std::collections::BTreeMap;
@@ -16,12 +17,19 @@ pub enum FaultRule {
     Task { command: String, ip: String },
     /// The tarsnode `ip` is down (registered, no heartbeat).
     NodeDown { ip: String },
+    /// The `nth` call of `/api/<endpoint>` takes effect, but its answer comes `delay_ms`
+    /// later (a slow proxy: the client times out on a write that landed).
+    Late {
+        endpoint: String,
+        nth: u32,
+        delay_ms: u64,
+    },
 }
 
 /// A `--fail` value that matches none of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5) or node-down:IP"
+    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP or late:ENDPOINT#N@MS (e.g. late:update_config_file#1@3000)"
 )]
 pub struct FaultRuleError {
     pub rule: String,
@@ -65,6 +73,26 @@ impl FromStr for FaultRule {
                     ip: ip.to_string(),
                 })
             }
+            "late" => {
+                let (call, delay) = rest
+                    .split_once('@')
+                    .ok_or_else(|| fail("missing `@MS` (the delay of the answer)"))?;
+                let (endpoint, nth) = call
+                    .split_once('#')
+                    .ok_or_else(|| fail("missing `#N` after the endpoint"))?;
+                let nth: u32 = nth.parse().map_err(|_| fail("N must be a positive integer"))?;
+                let delay_ms: u64 = delay
+                    .parse()
+                    .map_err(|_| fail("MS must be a whole number of milliseconds"))?;
+                if nth == 0 || endpoint.is_empty() {
+                    return Err(fail("the endpoint must be named and N counts from 1"));
+                }
+                Ok(FaultRule::Late {
+                    endpoint: endpoint.to_string(),
+                    nth,
+                    delay_ms,
+                })
+            }
             "node-down" if !rest.is_empty() => Ok(FaultRule::NodeDown { ip: rest.to_string() }),
             "node-down" => Err(fail("the IP is missing")),
             _ => Err(fail("unknown rule kind")),
@@ -78,6 +106,11 @@ impl fmt::Display for FaultRule {
             FaultRule::ApiCall { endpoint, nth } => write!(f, "api:{endpoint}#{nth}"),
             FaultRule::Task { command, ip } => write!(f, "task:{command}@{ip}"),
             FaultRule::NodeDown { ip } => write!(f, "node-down:{ip}"),
+            FaultRule::Late {
+                endpoint,
+                nth,
+                delay_ms,
+            } => write!(f, "late:{endpoint}#{nth}@{delay_ms}"),
         }
     }
 }
@@ -107,6 +140,20 @@ impl Faults {
         )
     }
 
+    /// How long to hold the answer of the call of `endpoint` just counted (it has
+    /// already taken effect), when a `late:` rule names it.
+    pub fn late_answer(&self, endpoint: &str) -> Option<std::time::Duration> {
+        let count = self.call_count(endpoint);
+        self.rules.iter().find_map(|rule| match rule {
+            FaultRule::Late {
+                endpoint: e,
+                nth,
+                delay_ms,
+            } if e == endpoint && *nth == count => Some(std::time::Duration::from_millis(*delay_ms)),
+            _ => None,
+        })
+    }
+
     pub fn call_count(&self, endpoint: &str) -> u32 {
         self.calls.get(endpoint).copied().unwrap_or(0)
     }
@@ -128,6 +175,7 @@ mod tests {
             "api:deploy_server#2",
             "task:patch_tars@172.25.0.5",
             "node-down:172.25.0.5",
+            "late:update_config_file#2@1500",
         ] {
             let rule: FaultRule = text.parse().unwrap();
             assert_eq!(rule.to_string(), text);
@@ -142,6 +190,8 @@ mod tests {
             "task:stop",
             "boom:1",
             "node-down:",
+            "late:x#1",
+            "late:x#1@soon",
         ] {
             let err = text.parse::<FaultRule>().unwrap_err().to_string();
             assert!(err.contains("api:ENDPOINT#N"), "{err}");
@@ -156,5 +206,17 @@ mod tests {
         assert!(!faults.record_call("task"));
         assert_eq!(faults.call_count("task"), 3);
         assert_eq!(faults.call_count("other"), 0);
+    }
+
+    #[test]
+    fn late_rule_holds_only_the_nth_answer() {
+        let mut faults = Faults::new(vec!["late:deploy_server#2@250".parse().unwrap()]);
+        assert!(!faults.record_call("deploy_server"));
+        assert_eq!(faults.late_answer("deploy_server"), None);
+        assert!(!faults.record_call("deploy_server"), "a late call still succeeds");
+        assert_eq!(
+            faults.late_answer("deploy_server"),
+            Some(std::time::Duration::from_millis(250))
+        );
     }
 }

@@ -64,15 +64,16 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
         .or_else(|| cookies.iter().find(|(k, _)| k == "ticket"))
         .map(|(_, v)| v.clone());
 
-    let (uid, faulted) = {
+    let (uid, faulted, late) = {
         let mut inner = shared.lock();
         let faulted = inner.faults.record_call(route.name);
+        let late = inner.faults.late_answer(route.name);
         let uid = if route.public {
             Some(String::new())
         } else {
             uid_for(&shared.settings, &inner, ticket.as_deref())
         };
-        (uid, faulted)
+        (uid, faulted, late)
     };
     let Some(uid) = uid else {
         return respond(reply::no_login(), cookie_locale);
@@ -97,6 +98,9 @@ async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Respon
     } else {
         run(&shared, route, params, uid, files)
     });
+    if let Some(delay) = late {
+        tokio::time::sleep(delay).await;
+    }
     respond(rendered, locale)
 }
 

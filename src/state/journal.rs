@@ -45,6 +45,9 @@ pub struct JournalEntry {
 #[serde(rename_all = "snake_case")]
 pub enum StepPhase {
     Started,
+    /// Write-ahead: the step's inverse, recorded before its first change (the detail
+    /// holds `undo`). A later `prepared` or `completed` record replaces it.
+    Prepared,
     Completed,
     Failed,
     Undone,
@@ -150,19 +153,130 @@ impl Journal {
     }
 }
 
-/// An open journal file: the in-memory journal and where it is written.
-///
-/// The file is JSON Lines: a header line (`run_id`, `operation`, `started`,
-/// `plan_digest`), then one line per entry, appended and synced as it happens, so
-/// recording a step costs one short write whatever the journal's length. A last line
-/// cut short by a crash is ignored on load.
-#[derive(Debug)]
-pub struct JournalFile {
-    path: PathBuf,
-    journal: Journal,
+/// One framed journal record: `J <length> <checksum> <json>\n`, where `length` is the
+/// byte length of `json` and `checksum` the first 16 hex digits of its SHA-256. A line
+/// cut short by a crash or a full disk, or with the next record glued onto it, fails
+/// its length or checksum and is skipped; every record that checks is used.
+pub fn frame<T: Serialize>(value: &T) -> Vec<u8> {
+    let json = serde_json::to_vec(value).expect("journal records serialize to JSON");
+    let mut out = format!("J {} {} ", json.len(), checksum(&json)).into_bytes();
+    out.extend_from_slice(&json);
+    out.push(b'\n');
+    out
 }
 
-/// The first line of the file.
+fn checksum(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(bytes)[..8])
+}
+
+/// The records found in journal bytes, in order, and how many bytes were skipped as
+/// torn or damaged.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Unframed<'a> {
+    pub records: Vec<&'a [u8]>,
+    pub skipped_bytes: usize,
+}
+
+/// Splits journal bytes into checked records (pure; the backend stores the bytes).
+pub fn unframe(bytes: &[u8]) -> Unframed<'_> {
+    let mut out = Unframed::default();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        if let Some((json, next)) = record_at(bytes, pos) {
+            out.records.push(json);
+            pos = next;
+            continue;
+        }
+        // Resynchronise on the next record marker.
+        let next = find(&bytes[pos + 1..], b"J ").map_or(bytes.len(), |i| pos + 1 + i);
+        out.skipped_bytes += next - pos;
+        pos = next;
+    }
+    out
+}
+
+/// The record starting at `pos` and where the next one starts, if it checks.
+fn record_at(bytes: &[u8], pos: usize) -> Option<(&[u8], usize)> {
+    let rest = bytes[pos..].strip_prefix(b"J ")?;
+    let space = rest.iter().position(|b| *b == b' ')?;
+    let len: usize = std::str::from_utf8(&rest[..space]).ok()?.parse().ok()?;
+    let rest = &rest[space + 1..];
+    let (sum, rest) = (rest.get(..16)?, rest.get(16..)?);
+    let rest = rest.strip_prefix(b" ")?;
+    let json = rest.get(..len)?;
+    if rest.get(len) != Some(&b'\n') || checksum(json).as_bytes() != sum {
+        return None;
+    }
+    let header = 2 + space + 1 + 16 + 1;
+    Some((json, pos + header + len + 1))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A journal decoded from bytes, with what was skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub journal: Journal,
+    /// Bytes of torn or damaged records left out (a crash or full disk mid-append).
+    pub skipped_bytes: usize,
+    /// Records that checked but did not parse as entries.
+    pub unreadable: usize,
+}
+
+/// Decodes journal bytes: the header is the first record; every later record that
+/// checks is an entry. Pure.
+pub fn decode(bytes: &[u8]) -> Result<Decoded, serde_json::Error> {
+    let unframed = unframe(bytes);
+    let mut records = unframed.records.into_iter();
+    let header: Header = match records.next() {
+        Some(h) => serde_json::from_slice(h)?,
+        None => {
+            return Err(<serde_json::Error as serde::de::Error>::custom(
+                "line 1: no header record with a matching length and checksum (not a tarsform journal, or written by an older version)",
+            ));
+        }
+    };
+    let mut entries = Vec::new();
+    let mut unreadable = 0;
+    for r in records {
+        match serde_json::from_slice::<JournalEntry>(r) {
+            Ok(e) => entries.push(e),
+            Err(_) => unreadable += 1,
+        }
+    }
+    Ok(Decoded {
+        journal: Journal {
+            run_id: header.run_id,
+            operation: header.operation,
+            started: header.started,
+            plan_digest: header.plan_digest,
+            lineage: header.lineage,
+            entries,
+        },
+        skipped_bytes: unframed.skipped_bytes,
+        unreadable,
+    })
+}
+
+/// Encodes a whole journal (header and entries), as written when a run starts. Pure.
+pub fn encode(journal: &Journal) -> Vec<u8> {
+    let mut out = frame(&Header {
+        run_id: journal.run_id.clone(),
+        operation: journal.operation.clone(),
+        started: journal.started.clone(),
+        plan_digest: journal.plan_digest.clone(),
+        lineage: journal.lineage.clone(),
+    });
+    for e in &journal.entries {
+        out.extend(frame(e));
+    }
+    out
+}
+
+/// The first record of the file.
 #[derive(Serialize, Deserialize)]
 struct Header {
     run_id: String,
@@ -171,6 +285,55 @@ struct Header {
     plan_digest: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lineage: Option<String>,
+}
+
+/// Where journal records go: appended durably (fsync per entry).
+pub trait JournalWriter: Send + Sync {
+    /// Appends `bytes`. On error the medium holds its earlier bytes, or those plus a
+    /// torn tail that [`unframe`] skips.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+}
+
+/// Appends to the journal file: one write and one `fdatasync` per record; a failed
+/// append is cut back to the length before it, so no torn bytes stay behind when the
+/// file system allows the truncation.
+#[derive(Debug)]
+pub struct FileWriter {
+    path: PathBuf,
+}
+
+impl JournalWriter for FileWriter {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut file = fs::OpenOptions::new().append(true).open(&self.path)?;
+        let before = file.metadata()?.len();
+        let written = file.write_all(bytes).and_then(|()| file.sync_data());
+        if written.is_err() {
+            let _ = file.set_len(before).and_then(|()| file.sync_data());
+        }
+        written
+    }
+}
+
+/// An open journal file: the in-memory journal and where it is written.
+///
+/// The file is a header record then one record per entry ([`frame`]), appended and
+/// synced as it happens, so recording a step costs one short write whatever the
+/// journal's length. Once an append fails the file refuses further step records
+/// ([`JournalFile::is_broken`]): the run must stop before its next Tars call.
+pub struct JournalFile {
+    path: PathBuf,
+    journal: Journal,
+    writer: Box<dyn JournalWriter>,
+    broken: bool,
+}
+
+impl std::fmt::Debug for JournalFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JournalFile")
+            .field("path", &self.path)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
 }
 
 impl JournalFile {
@@ -190,27 +353,33 @@ impl JournalFile {
             });
         }
         let path = Self::path_for(state_path);
-        let mut text = line(&Header {
-            run_id: journal.run_id.clone(),
-            operation: journal.operation.clone(),
-            started: journal.started.clone(),
-            plan_digest: journal.plan_digest.clone(),
-            lineage: journal.lineage.clone(),
-        });
         for entry in &journal.entries {
             check_secret(&path, entry)?;
-            text.extend(line(entry));
         }
-        write_atomic(&path, &text).map_err(|source| StateError::Io {
+        write_atomic(&path, &encode(&journal)).map_err(|source| StateError::Io {
             path: path.clone(),
             action: "write the journal",
             source,
         })?;
-        Ok(JournalFile { path, journal })
+        Ok(Self::open(path, journal))
+    }
+
+    fn open(path: PathBuf, journal: Journal) -> JournalFile {
+        JournalFile {
+            writer: Box::new(FileWriter { path: path.clone() }),
+            path,
+            journal,
+            broken: false,
+        }
     }
 
     /// The journal left by an unfinished run, if any.
     pub fn load(state_path: &Path) -> Result<Option<Journal>, StateError> {
+        Ok(Self::load_decoded(state_path)?.map(|d| d.journal))
+    }
+
+    /// Like [`Self::load`], with what was skipped as torn or damaged.
+    pub fn load_decoded(state_path: &Path) -> Result<Option<Decoded>, StateError> {
         let path = Self::path_for(state_path);
         let text = match fs::read(&path) {
             Ok(t) => t,
@@ -223,40 +392,20 @@ impl JournalFile {
                 });
             }
         };
-        let corrupt = |source| StateError::CorruptJournal {
-            path: path.clone(),
-            source,
-        };
-        let mut lines = text
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
-        let header: Header = serde_json::from_slice(lines.next().unwrap_or_default()).map_err(corrupt)?;
-        let lines: Vec<&[u8]> = lines.collect();
-        let mut entries = Vec::with_capacity(lines.len());
-        for (i, l) in lines.iter().enumerate() {
-            match serde_json::from_slice::<JournalEntry>(l) {
-                Ok(entry) => entries.push(entry),
-                // A crash while appending cuts the last line short: that entry never happened.
-                Err(e) if i + 1 == lines.len() && e.is_eof() => {}
-                Err(e) => return Err(corrupt(e)),
-            }
-        }
-        Ok(Some(Journal {
-            run_id: header.run_id,
-            operation: header.operation,
-            started: header.started,
-            plan_digest: header.plan_digest,
-            lineage: header.lineage,
-            entries,
-        }))
+        decode(&text)
+            .map(Some)
+            .map_err(|source| StateError::CorruptJournal { path, source })
     }
 
     /// Reopens a leftover journal to record rollback or roll-forward progress.
     pub fn resume(state_path: &Path) -> Result<Option<JournalFile>, StateError> {
-        Ok(Self::load(state_path)?.map(|journal| JournalFile {
-            path: Self::path_for(state_path),
-            journal,
-        }))
+        Ok(Self::load(state_path)?.map(|journal| Self::open(Self::path_for(state_path), journal)))
+    }
+
+    /// Sends later appends to `writer` (tests inject a full disk this way).
+    pub fn with_writer(mut self, writer: Box<dyn JournalWriter>) -> JournalFile {
+        self.writer = writer;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -267,21 +416,38 @@ impl JournalFile {
         &self.journal
     }
 
-    /// Records one entry: appended to the file and synced before returning.
+    /// True once an append failed: the run must not make another Tars call.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Records one entry: appended to the file and synced before returning. Refused
+    /// once an earlier append failed.
     pub fn append(&mut self, entry: JournalEntry) -> Result<(), StateError> {
+        if self.broken {
+            return Err(StateError::Io {
+                path: self.path.clone(),
+                action: "append to the journal (an earlier append failed)",
+                source: io::Error::other("journal writes stopped"),
+            });
+        }
+        self.append_anyway(entry)
+    }
+
+    /// Records an entry even after a failed append (rollback progress is worth
+    /// recording once space is back; the undo records it follows are idempotent).
+    pub fn append_anyway(&mut self, entry: JournalEntry) -> Result<(), StateError> {
         check_secret(&self.path, &entry)?;
-        let io_err = |source| StateError::Io {
-            path: self.path.clone(),
-            action: "append to the journal",
-            source,
-        };
-        let mut file = fs::OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(io_err)?;
-        file.write_all(&line(&entry)).map_err(io_err)?;
-        file.sync_data().map_err(io_err)?;
+        if let Err(source) = self.writer.append(&frame(&entry)) {
+            self.broken = true;
+            return Err(StateError::Io {
+                path: self.path.clone(),
+                action: "append to the journal",
+                source,
+            });
+        }
         self.journal.entries.push(entry);
+        crash_point_after_append(self.journal.entries.len());
         Ok(())
     }
 
@@ -298,11 +464,24 @@ impl JournalFile {
     }
 }
 
-/// One compact JSON line.
-fn line<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec(value).expect("journal lines serialize to JSON");
-    bytes.push(b'\n');
-    bytes
+/// The crash-consistency harness (tests/crash_*.rs) sets `TARSFORM_CRASH_AFTER_ENTRY=N`
+/// to have the process SIGKILL itself right after the N-th entry is synced: a crash at
+/// an exact, repeatable point of the journal's step list.
+fn crash_point_after_append(entries: usize) {
+    static AT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let at = AT.get_or_init(|| {
+        std::env::var("TARSFORM_CRASH_AFTER_ENTRY")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if *at == Some(entries) {
+        #[cfg(unix)]
+        // SAFETY: raising a signal on our own process has no memory-safety preconditions.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+        std::process::abort();
+    }
 }
 
 /// Refuses an entry whose detail looks like private key material.
@@ -410,23 +589,141 @@ mod tests {
     }
 
     #[test]
-    fn a_last_line_cut_by_a_crash_is_ignored_but_a_damaged_middle_is_an_error() {
+    fn a_torn_record_with_the_next_one_glued_on_is_skipped_and_the_rest_used() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("chain0.state.json");
         let mut file = JournalFile::create(&state, journal()).unwrap();
         file.append(entry("a", StepPhase::Started)).unwrap();
-        file.append(entry("a", StepPhase::Completed)).unwrap();
         let path = file.path().to_path_buf();
-        let whole = fs::read_to_string(&path).unwrap();
-        fs::write(&path, &whole[..whole.len() - 10]).unwrap();
-        let back = JournalFile::load(&state).unwrap().unwrap();
-        assert_eq!(back.entries.len(), 1);
-        let lines: Vec<&str> = whole.lines().collect();
-        fs::write(&path, format!("{}\n{{\"step\n{}\n", lines[0], lines[2])).unwrap();
-        assert!(matches!(
-            JournalFile::load(&state),
-            Err(StateError::CorruptJournal { .. })
+        let mut bytes = fs::read(&path).unwrap();
+        let torn = frame(&entry("a", StepPhase::Completed));
+        bytes.extend_from_slice(&torn[..torn.len() / 2]);
+        bytes.extend(frame(&entry("a", StepPhase::Undone)));
+        fs::write(&path, &bytes).unwrap();
+        let back = JournalFile::load_decoded(&state).unwrap().unwrap();
+        let phases: Vec<_> = back.journal.entries.iter().map(|e| e.phase).collect();
+        assert_eq!(phases, [StepPhase::Started, StepPhase::Undone]);
+        assert_eq!(back.skipped_bytes, torn.len() / 2);
+
+        // A record whose checksum fails (a flipped byte) is skipped too.
+        let good = frame(&entry("b", StepPhase::Started));
+        let mut flipped = good.clone();
+        let n = flipped.len() - 3;
+        flipped[n] ^= 1;
+        let mut damaged = bytes[..bytes.len()].to_vec();
+        damaged.extend(flipped);
+        damaged.extend(good);
+        fs::write(&path, &damaged).unwrap();
+        let back = JournalFile::load_decoded(&state).unwrap().unwrap();
+        assert_eq!(back.journal.entries.len(), 3);
+        assert!(back.skipped_bytes > torn.len() / 2);
+    }
+
+    #[test]
+    fn unframe_round_trips_any_sequence_and_stops_at_nothing() {
+        let mut bytes = Vec::new();
+        for i in 0..5 {
+            bytes.extend(frame(&json!({ "i": i, "text": "J 3 x \n" })));
+        }
+        let u = unframe(&bytes);
+        assert_eq!(u.records.len(), 5);
+        assert_eq!(u.skipped_bytes, 0);
+        for cut in 0..bytes.len() {
+            let u = unframe(&bytes[..cut]);
+            assert!(u.records.len() <= 5);
+        }
+    }
+
+    /// A disk that takes `room` more bytes, then fails with ENOSPC after a partial write
+    /// (the worst case: the torn tail stays in the file).
+    struct FullDisk {
+        path: PathBuf,
+        room: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl JournalWriter for FullDisk {
+        fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+            use std::sync::atomic::Ordering;
+            let room = self.room.load(Ordering::SeqCst);
+            let take = bytes.len().min(room);
+            let mut f = fs::OpenOptions::new().append(true).open(&self.path)?;
+            f.write_all(&bytes[..take])?;
+            self.room.store(room - take, Ordering::SeqCst);
+            if take < bytes.len() {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_stops_step_records_and_space_freed_later_recovers_the_journal() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("chain0.state.json");
+        let room = std::sync::Arc::new(AtomicUsize::new(
+            frame(&entry("a", StepPhase::Started)).len() + 20,
         ));
+        let mut file = JournalFile::create(&state, journal())
+            .unwrap()
+            .with_writer(Box::new(FullDisk {
+                path: JournalFile::path_for(&state),
+                room: room.clone(),
+            }));
+        file.append(entry("a", StepPhase::Started)).unwrap();
+        let err = file
+            .append(entry("a", StepPhase::Completed))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("append to the journal"), "{err}");
+        assert!(file.is_broken());
+        room.store(usize::MAX, Ordering::SeqCst);
+        // The run stops: no further step records, even with space back.
+        assert!(file.append(entry("b", StepPhase::Started)).is_err());
+        // Rollback progress is still recorded, glued onto the torn tail.
+        file.append_anyway(entry("a", StepPhase::Undone)).unwrap();
+        let back = JournalFile::load_decoded(&state).unwrap().unwrap();
+        let phases: Vec<_> = back.journal.entries.iter().map(|e| e.phase).collect();
+        assert_eq!(phases, [StepPhase::Started, StepPhase::Undone]);
+        assert_eq!(back.skipped_bytes, 20);
+        assert!(back.journal.pending_undo().is_empty());
+    }
+
+    #[test]
+    fn a_failed_append_on_a_real_full_file_system_is_cut_back() {
+        // Needs root for a small tmpfs; elsewhere the injected writer above covers it.
+        if unsafe { libc::geteuid() } != 0 {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mnt = dir.path().join("small");
+        fs::create_dir(&mnt).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&mnt)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            return;
+        }
+        let result = std::panic::catch_unwind(|| {
+            let state = mnt.join("chain0.state.json");
+            let mut file = JournalFile::create(&state, journal()).unwrap();
+            let filler = mnt.join("filler");
+            let mut f = fs::File::create(&filler).unwrap();
+            while f.write_all(&[0u8; 4096]).is_ok() {}
+            drop(f);
+            let big = JournalEntry::new("a", StepPhase::Started, json!({ "pad": "x".repeat(20_000) }), "t");
+            assert!(file.append(big).is_err());
+            assert!(file.is_broken());
+            let before = fs::read(file.path()).unwrap();
+            assert_eq!(decode(&before).unwrap().skipped_bytes, 0, "torn bytes left");
+            fs::remove_file(&filler).unwrap();
+            file.append_anyway(entry("a", StepPhase::Undone)).unwrap();
+            assert_eq!(JournalFile::load(&state).unwrap().unwrap().entries.len(), 1);
+        });
+        let _ = std::process::Command::new("umount").arg(&mnt).status();
+        result.unwrap();
     }
 
     #[test]

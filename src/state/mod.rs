@@ -6,8 +6,10 @@
 mod errored_dump;
 pub mod journal;
 pub mod model;
+pub mod sidecar;
 pub mod store;
 
 pub use journal::{Journal, JournalEntry, JournalFile, StepHistory, StepPhase};
 pub use model::{IdentityError, ResourceState, ResourceStatus, State};
+pub use sidecar::Sidecar;
 pub use store::{LockInfo, StateError, StateStore, default_state_path, force_unlock, read_state};

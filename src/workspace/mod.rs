@@ -8,6 +8,7 @@
 mod certs;
 mod files;
 mod generate;
+mod guard;
 mod layout;
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 pub use certs::{ensure_ca, ensure_leaf};
 pub use files::{write_package, write_text_if_changed};
 pub use generate::{PackageOutcome, generate, keys_needed, packages};
+pub use guard::{PathError, inside};
 pub use layout::Layout;
 
 use crate::pki::PkiError;

@@ -180,7 +180,10 @@ impl Bed {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tarsform"));
+        // A long sweep can run a copied binary while the tree is rebuilt.
+        let bin =
+            std::env::var_os("TARSFORM_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_tarsform").into());
+        let mut cmd = Command::new(bin);
         cmd.args(args)
             .current_dir(self.path())
             .env("TARSFORM_TARS_TOKEN", TOKEN)
@@ -203,6 +206,20 @@ impl Bed {
             run.both()
         );
         run
+    }
+
+    /// Like [`Bed::run`] with extra environment variables.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let out = self
+            .command(args)
+            .envs(env.iter().copied())
+            .output()
+            .expect("run tarsform");
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 
     pub fn apply(&self) -> Run {

@@ -11,17 +11,22 @@ mod node_steps;
 mod preflight_and_local;
 mod undo_steps;
 
+pub use undo_steps::{OBSERVE_RECORD, RUN_RECORD};
+
 use super::engine::Runner;
 use super::local_ops::{self, LocalError};
 use super::steps::{Op, Step, expand_source};
 use super::tars_ops::{self, OpError, Timing};
-use super::undo::{Undo, UndoRecord};
+use super::undo::{Kept, Undo, UndoRecord};
+use super::verify::{self, Difference, Expect, Observation};
 use crate::addr::{Address, ResourceKind};
 use crate::config::ServiceKind;
 use crate::pki::KeySource;
 use crate::plan::{Action, Plan, ResourceChange, pem_sha256, sha256_hex};
 use crate::state::store::now_rfc3339;
-use crate::state::{JournalEntry, JournalFile, ResourceState, ResourceStatus, State, StateStore, StepPhase};
+use crate::state::{
+    JournalEntry, JournalFile, ResourceState, ResourceStatus, Sidecar, State, StateStore, StepPhase,
+};
 use crate::tars::{TarsApi, TaskCommand};
 
 /// The state, its store (holding the lock) and the journal, saved together.
@@ -57,8 +62,14 @@ pub struct TarsRunner<C: TarsApi> {
     journal: tokio::sync::Mutex<JournalFile>,
     keys: KeyFactory,
     pending_restarts: std::sync::Mutex<Vec<PendingRestart>>,
-    /// Inverses of failed steps that may have changed Tars before failing: `(step, undo)`.
-    unsettled: std::sync::Mutex<Vec<(String, Undo)>>,
+    /// Inverses of failed steps that may have changed Tars before failing.
+    unsettled: std::sync::Mutex<Vec<(String, UndoRecord)>>,
+    /// The write-ahead inverse of each step that recorded one.
+    prepared: std::sync::Mutex<BTreeMap<String, Undo>>,
+    /// Sensitive old contents the inverses need (0600, beside the journal).
+    sidecar: Sidecar,
+    /// Backups of replaced leaf files, removed when the run commits.
+    commit_backups: std::sync::Mutex<Vec<PathBuf>>,
     /// Node directories of deleted nodes, removed when the run commits.
     commit_removals: std::sync::Mutex<Vec<PathBuf>>,
 }
@@ -93,7 +104,11 @@ fn plan_err(msg: impl Into<String>) -> StepError {
 
 impl<C: TarsApi> TarsRunner<C> {
     pub fn new(api: Arc<C>, plan: Arc<Plan>, timing: Timing, book: Book, keys: KeyFactory) -> Self {
+        let sidecar = Sidecar::for_state(book.store.path());
         TarsRunner {
+            sidecar,
+            prepared: std::sync::Mutex::new(BTreeMap::new()),
+            commit_backups: std::sync::Mutex::new(Vec::new()),
             api,
             plan,
             timing,
@@ -175,6 +190,36 @@ impl<C: TarsApi> TarsRunner<C> {
         }
     }
 
+    /// The local path of a node file, from the workspace layout; refuses a plan that
+    /// names another path (`key` is the attribute holding it, e.g. `local_path`).
+    fn layout_path(&self, change: &ResourceChange, key: &str, file: &str) -> StepResult<PathBuf> {
+        let a = &change.address;
+        let (server, ip) = (&a.keys()[0], &a.keys()[1]);
+        let layout = crate::workspace::Layout::new(&self.plan.generated_root, &self.plan.application);
+        let kind = ServiceKind::of_server(server)
+            .ok_or_else(|| plan_err(format!("{a}: not an rpc or gateway server name")))?;
+        let ip: std::net::IpAddr = ip
+            .parse()
+            .map_err(|_| plan_err(format!("{a}: `{ip}` is not an IP address")))?;
+        let derived = match a.kind() {
+            ResourceKind::Cert => layout
+                .cert_dir(kind, server, ip, file)
+                .join(file_name_for(key, file)),
+            _ => layout.config_path(kind, server, ip, file),
+        };
+        if let Some(named) = change.attr_str(key)
+            && Path::new(named) != derived
+        {
+            return Err(plan_err(format!(
+                "{a}: `{key}` names {named}, not {} (the workspace layout); refusing to write there\nhint: the plan or state was edited; run `tarsform plan` again",
+                derived.display()
+            )));
+        }
+        crate::workspace::inside(Path::new(&self.plan.generated_root), &derived)
+            .map_err(|e| plan_err(e.to_string()))?;
+        Ok(derived)
+    }
+
     async fn state_attr(&self, address: &Address, key: &str) -> Option<Value> {
         let ledger = self.ledger.lock().await;
         ledger
@@ -201,6 +246,62 @@ impl<C: TarsApi> TarsRunner<C> {
             .await
             .append(JournalEntry::new(step, phase, detail, now_rfc3339()))
             .map_err(|e| plan_err(format!("journal: {e}")))
+    }
+
+    /// Like [`Self::journal`], also after a failed append (rollback progress).
+    async fn journal_anyway(&self, step: &str, phase: StepPhase, detail: Value) -> StepResult<()> {
+        self.journal
+            .lock()
+            .await
+            .append_anyway(JournalEntry::new(step, phase, detail, now_rfc3339()))
+            .map_err(|e| plan_err(format!("journal: {e}")))
+    }
+
+    /// Write-ahead: records `undo` as the step's inverse before its next change. A run
+    /// that cannot record it stops here, before the Tars call.
+    async fn prepare(&self, step: &str, undo: &Undo) -> StepResult<()> {
+        self.journal(step, StepPhase::Prepared, json!({ "undo": undo }))
+            .await?;
+        self.prepared
+            .lock()
+            .expect("prepared lock")
+            .insert(step.to_string(), undo.clone());
+        Ok(())
+    }
+
+    /// Keeps an old config content for an inverse: inline when public, otherwise in
+    /// the 0600 sidecar under `key`.
+    fn keep(&self, key: &str, file: &str, content: &str) -> StepResult<Kept> {
+        let secret = crate::apply::refresh::drift::is_sensitive_file(file)
+            || crate::state::model::find_secret("content", &json!(content)).is_some();
+        if !secret {
+            return Ok(Kept::Inline(content.to_string()));
+        }
+        self.sidecar
+            .put(key, content)
+            .map_err(|e| plan_err(format!("journal sidecar: {e}")))?;
+        Ok(Kept::Sidecar(key.to_string()))
+    }
+
+    /// The content a [`Kept`] names.
+    fn kept(&self, kept: &Kept) -> StepResult<String> {
+        match kept {
+            Kept::Inline(text) => Ok(text.clone()),
+            Kept::Sidecar(key) => self
+                .sidecar
+                .get(key)
+                .map_err(|e| plan_err(format!("journal sidecar: {e}")))?
+                .ok_or_else(|| {
+                    plan_err(format!(
+                        "the old content `{key}` is missing from {}",
+                        self.sidecar.path().display()
+                    ))
+                }),
+        }
+    }
+
+    pub fn sidecar(&self) -> &Sidecar {
+        &self.sidecar
     }
 
     async fn record(&self, outcome: &Outcome) -> StepResult<BTreeMap<Address, Option<ResourceState>>> {
@@ -274,6 +375,14 @@ impl<C: TarsApi> TarsRunner<C> {
             Op::Preflight | Op::Barrier => Ok(nothing(vec![])),
             Op::CreateCa => {
                 let dir = PathBuf::from(Self::after_str(change, "dir")?);
+                let undo = Undo::RemoveFiles {
+                    paths: local_ops::ca_files(&dir)
+                        .into_iter()
+                        .filter(|p| !p.exists())
+                        .collect(),
+                    replaced: vec![],
+                };
+                self.prepare(&step.id, &undo).await?;
                 let mut keys = (self.keys)();
                 let (pem, created) = blocking(move || local_ops::create_ca(&dir, keys.as_mut())).await?;
                 let entry = Self::entry(
@@ -305,7 +414,7 @@ impl<C: TarsApi> TarsRunner<C> {
                     )),
                 )]))
             }
-            Op::IssueCert => self.issue_cert(change).await,
+            Op::IssueCert => self.issue_cert(&step.id, change).await,
             Op::UploadPackage => self.upload(change, &app).await,
             Op::RegisterNode => self.register(change, &app).await,
             Op::ImportServer => {
@@ -351,6 +460,11 @@ impl<C: TarsApi> TarsRunner<C> {
             Op::StartNode => {
                 let (server, ip) = node_keys(address);
                 let patch = self.patch_id_of(server).await?;
+                let undo = Undo::StopNode {
+                    server: server.into(),
+                    ip: ip.into(),
+                };
+                self.prepare(&step.id, &undo).await?;
                 let row = tars_ops::patch_and_check(&*self.api, self.timing, &app, server, ip, patch).await?;
                 let mut entry = self.current_entry(address).await.unwrap_or_else(|| {
                     Self::entry(change, &[("server_id", json!(row.id))], ResourceStatus::Ready)
@@ -358,10 +472,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 entry.status = ResourceStatus::Ready;
                 entry.attributes.insert("patch_id".into(), json!(patch));
                 Ok(Outcome {
-                    undo: Undo::StopNode {
-                        server: server.into(),
-                        ip: ip.into(),
-                    },
+                    undo,
                     state: vec![(address.clone(), Some(entry))],
                 })
             }
@@ -393,6 +504,14 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| plan_err(format!("key generation stopped: {e}")))?
         .map_err(StepError::from)
+}
+
+/// `ssl.crt` / `ssl.key` for a leaf of `purpose`.
+fn file_name_for(key: &str, purpose: &str) -> String {
+    match key {
+        "key_path" => format!("{purpose}.key"),
+        _ => format!("{purpose}.crt"),
+    }
 }
 
 fn node_keys(address: &Address) -> (&str, &str) {
@@ -427,24 +546,56 @@ impl<C: TarsApi> Runner for TarsRunner<C> {
         self.journal(&step.id, StepPhase::Started, started)
             .await
             .map_err(|e| e.to_string())?;
-        match self.perform(step).await {
-            Ok(outcome) => {
-                let prior = self.record(&outcome).await.map_err(|e| e.to_string())?;
+        let performed = match self.perform(step).await {
+            Ok(outcome) => match self.record(&outcome).await {
+                Ok(prior) => Ok((outcome, prior)),
+                Err(e) => Err((e, BTreeMap::new())),
+            },
+            Err(e) => Err((e, BTreeMap::new())),
+        };
+        let completed = match performed {
+            Ok((outcome, prior)) => {
                 let record = UndoRecord {
                     undo: outcome.undo,
                     prior_state: prior,
                 };
                 let detail = serde_json::to_value(&record).unwrap_or(Value::Null);
-                self.journal(&step.id, StepPhase::Completed, detail)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                match self.journal(&step.id, StepPhase::Completed, detail).await {
+                    Ok(()) => Ok(record),
+                    Err(e) => Err((e, record.prior_state)),
+                }
+            }
+            Err(failed) => Err(failed),
+        };
+        match completed {
+            Ok(record) => {
+                self.prepared.lock().expect("prepared lock").remove(&step.id);
                 Ok(record)
             }
-            Err(e) => {
+            Err((e, prior_state)) => {
                 let message = redact(&e.to_string());
                 let _ = self
                     .journal(&step.id, StepPhase::Failed, json!({ "error": message }))
                     .await;
+                // The step may have changed Tars before failing: its write-ahead
+                // inverse runs with the rollback.
+                // A restart that failed changed no content; restarting again would not
+                // bring anything back.
+                let prepared = self
+                    .prepared
+                    .lock()
+                    .expect("prepared lock")
+                    .remove(&step.id)
+                    .filter(|u| !matches!(u, Undo::RestartNode { repatched: false, .. }));
+                if prepared.is_some() || !prior_state.is_empty() {
+                    self.unsettled.lock().expect("unsettled lock").push((
+                        step.id.clone(),
+                        UndoRecord {
+                            undo: prepared.unwrap_or(Undo::Nothing),
+                            prior_state,
+                        },
+                    ));
+                }
                 Err(message)
             }
         }

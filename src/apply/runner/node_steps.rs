@@ -1,6 +1,9 @@
-//! Steps on one node in Tars: register, push a config file, restart, undeploy.
+//! Steps on one node in Tars: register, push a config file, restart, undeploy. Each
+//! records its inverse (write-ahead) before its first change to Tars.
 
 use super::*;
+use crate::apply::steps::step_id;
+use crate::apply::undo::KeptConfig;
 
 impl<C: TarsApi> TarsRunner<C> {
     pub(super) async fn register(&self, change: &ResourceChange, app: &str) -> StepResult<Outcome> {
@@ -11,18 +14,10 @@ impl<C: TarsApi> TarsRunner<C> {
             server: server.into(),
             ip: ip.into(),
         };
-        let (row, port) = match tars_ops::register_node(&*self.api, app, server, obj, ip, source).await {
-            Ok(registered) => registered,
-            Err(e @ OpError::Unsettled(_)) => {
-                let step = format!("{} {}", Op::RegisterNode.as_str(), change.address);
-                self.unsettled
-                    .lock()
-                    .expect("unsettled lock")
-                    .push((step, undeploy));
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        };
+        self.prepare(&step_id(Op::RegisterNode, Some(&change.address)), &undeploy)
+            .await?;
+        let (row, port) =
+            tars_ops::register_node(&*self.api, self.timing, app, server, obj, ip, source).await?;
         let entry = Self::entry(
             change,
             &[("server_id", json!(row.id)), ("adapter_port", json!(port))],
@@ -36,28 +31,15 @@ impl<C: TarsApi> TarsRunner<C> {
 
     pub(super) async fn push_config(&self, change: &ResourceChange, app: &str) -> StepResult<Outcome> {
         let address = &change.address;
+        let step = step_id(Op::PushConfig, Some(address));
         let (server, ip, file) = (&address.keys()[0], &address.keys()[1], &address.keys()[2]);
-        let local_path = PathBuf::from(Self::after_str(change, "local_path")?);
+        let local_path = self.layout_path(change, "local_path", file)?;
         let planned = change
             .after
             .as_ref()
             .and_then(|a| a.get("content"))
             .and_then(Value::as_str);
-        let mut created_local = None;
-        let content = match planned {
-            Some(text) => {
-                if !local_path.exists() {
-                    created_local = Some(local_path.clone());
-                }
-                if local_ops::read_text(&local_path).ok().as_deref() != Some(text) {
-                    local_ops::write_file(&local_path, text.as_bytes(), false)?;
-                }
-                text.to_string()
-            }
-            None => local_ops::read_text(&local_path)?,
-        };
-        let digest = sha256_hex(content.as_bytes());
-        Self::check_planned_digest(change, "content_sha256", &digest, &local_path)?;
+        let created_local = (planned.is_some() && !local_path.exists()).then(|| local_path.clone());
         let row = tars_ops::node_row(&*self.api, self.timing, app, server, ip, file).await?;
         let old = self
             .api
@@ -65,12 +47,6 @@ impl<C: TarsApi> TarsRunner<C> {
             .await?
             .map(|r| r.config)
             .unwrap_or_default();
-        if old != content {
-            self.api
-                .update_config_file(row.id, &content, "tarsform apply")
-                .await?;
-        }
-        let sensitive = change.sensitive.contains("content");
         let undo = if change.action == Action::Create || old.trim().is_empty() {
             Undo::DeleteConfigRow {
                 server: server.clone(),
@@ -84,11 +60,25 @@ impl<C: TarsApi> TarsRunner<C> {
                 server: server.clone(),
                 ip: ip.clone(),
                 file: file.clone(),
-                public_content: (!sensitive).then(|| old.clone()),
-                content_lost: sensitive,
-                content: Some(old),
+                old: self.keep(&step, file, &old)?,
             }
         };
+        self.prepare(&step, &undo).await?;
+        let content = match planned {
+            Some(text) => {
+                if local_ops::read_text(&local_path).ok().as_deref() != Some(text) {
+                    local_ops::write_file(&local_path, text.as_bytes(), false)?;
+                }
+                text.to_string()
+            }
+            None => local_ops::read_text(&local_path)?,
+        };
+        let digest = sha256_hex(content.as_bytes());
+        Self::check_planned_digest(change, "content_sha256", &digest, &local_path)?;
+        if old != content {
+            tars_ops::update_config(&*self.api, self.timing, row.id, &old, &content, "tarsform apply")
+                .await?;
+        }
         let filled = [("config_id", json!(row.id)), ("content_sha256", json!(digest))];
         let entry = Self::entry(change, &filled, ResourceStatus::Ready);
         Ok(Outcome {
@@ -109,6 +99,14 @@ impl<C: TarsApi> TarsRunner<C> {
         let patch = self.patch_id_of(server).await?;
         let previous = row.patch_id();
         let repatched = previous != Some(patch);
+        let undo = Undo::RestartNode {
+            server: server.into(),
+            ip: ip.into(),
+            previous_patch: previous,
+            repatched,
+        };
+        self.prepare(&step_id(Op::RestartNode, Some(&change.address)), &undo)
+            .await?;
         if repatched {
             tars_ops::patch_and_check(&*self.api, self.timing, app, server, ip, patch).await?;
         } else {
@@ -128,18 +126,14 @@ impl<C: TarsApi> TarsRunner<C> {
         entry.attributes.insert("patch_id".into(), json!(patch));
         entry.status = ResourceStatus::Ready;
         Ok(Outcome {
-            undo: Undo::RestartNode {
-                server: server.into(),
-                ip: ip.into(),
-                previous_patch: previous,
-                repatched,
-            },
+            undo,
             state: vec![(change.address.clone(), Some(entry))],
         })
     }
 
-    /// Undeploys a node; its inverse registers it again from the local files. When
-    /// `replacing`, the node stays in state (tainted) and its files stay on disk.
+    /// Undeploys a node; its inverse registers it again with the config contents Tars
+    /// held (read before the undeploy). When `replacing`, the node stays in state
+    /// (tainted) and its files stay on disk.
     pub(super) async fn undeploy(
         &self,
         change: &ResourceChange,
@@ -147,6 +141,12 @@ impl<C: TarsApi> TarsRunner<C> {
         replacing: bool,
     ) -> StepResult<Outcome> {
         let (server, ip) = node_keys(&change.address);
+        let op = if replacing {
+            Op::UndeployForReplace
+        } else {
+            Op::UndeployNode
+        };
+        let step = step_id(op, Some(&change.address));
         let obj = change.attr_str("obj_name").unwrap_or_default().to_string();
         let forget = if replacing {
             vec![]
@@ -159,6 +159,22 @@ impl<C: TarsApi> TarsRunner<C> {
                 state: forget,
             });
         };
+        let mut configs = Vec::new();
+        for r in tars_ops::node_rows(&*self.api, app, server, ip).await? {
+            let content = self.keep(&format!("{step} {}", r.filename), &r.filename, &r.config)?;
+            configs.push(KeptConfig {
+                file: r.filename,
+                content,
+            });
+        }
+        let undo = Undo::Redeploy {
+            server: server.into(),
+            ip: ip.into(),
+            obj_name: obj,
+            patch_id: row.patch_id(),
+            configs,
+        };
+        self.prepare(&step, &undo).await?;
         let files = self.local_files_of(server, ip).await;
         tars_ops::command_node(
             &*self.api,
@@ -170,25 +186,25 @@ impl<C: TarsApi> TarsRunner<C> {
         )
         .await?;
         tars_ops::clean_after_undeploy(&*self.api, app, server, ip).await?;
-        if !replacing
-            && let Some((_, path)) = files.iter().find(|(f, _)| f == "config.ini")
-            && let Some(dir) = path.parent()
-        {
-            self.commit_removals
-                .lock()
-                .expect("removals lock")
-                .push(dir.to_path_buf());
+        if !replacing {
+            // Derived from the layout, never from the paths the state names.
+            let layout = crate::workspace::Layout::new(&self.plan.generated_root, &self.plan.application);
+            if let (Some(kind), Ok(ip_addr)) =
+                (ServiceKind::of_server(server), ip.parse::<std::net::IpAddr>())
+            {
+                let mut removals = self.commit_removals.lock().expect("removals lock");
+                removals.extend(
+                    files
+                        .iter()
+                        .map(|(file, _)| layout.config_path(kind, server, ip_addr, file)),
+                );
+                for purpose in ["ssl", "sdk"] {
+                    let dir = layout.cert_dir(kind, server, ip_addr, purpose);
+                    removals.extend(["ca.crt", "cert.cnf"].map(|f| dir.join(f)));
+                }
+            }
         }
-        Ok(Outcome {
-            undo: Undo::Redeploy {
-                server: server.into(),
-                ip: ip.into(),
-                obj_name: obj,
-                patch_id: row.patch_id(),
-                files,
-            },
-            state: forget,
-        })
+        Ok(Outcome { undo, state: forget })
     }
 
     /// `(file, local path)` of every config of a node recorded in state.

@@ -57,7 +57,7 @@ impl<C: TarsApi> TarsRunner<C> {
         Ok(())
     }
 
-    pub(super) async fn issue_cert(&self, change: &ResourceChange) -> StepResult<Outcome> {
+    pub(super) async fn issue_cert(&self, step: &str, change: &ResourceChange) -> StepResult<Outcome> {
         let ca_addr: Address = Self::after_str(change, "ca")?
             .parse()
             .map_err(|e| plan_err(format!("{}: {e}", change.address)))?;
@@ -70,8 +70,10 @@ impl<C: TarsApi> TarsRunner<C> {
                 .ok_or_else(|| plan_err(format!("{}: no directory known for {ca_addr}", change.address)))?,
         };
         let purpose = Self::after_str(change, "purpose")?;
-        let cert_path = PathBuf::from(Self::after_str(change, "cert_path")?);
-        let key_path = PathBuf::from(Self::after_str(change, "key_path")?);
+        let cert_path = self.layout_path(change, "cert_path", purpose)?;
+        let key_path = self.layout_path(change, "key_path", purpose)?;
+        self.prepare(step, &local_ops::issue_cert_undo(&cert_path, &key_path))
+            .await?;
         let mut keys = (self.keys)();
         let (purpose, cert, key) = (purpose.to_string(), cert_path.clone(), key_path.clone());
         let (pem, files) =
@@ -82,6 +84,10 @@ impl<C: TarsApi> TarsRunner<C> {
             &[("cert_sha256", json!(pem_sha256(&pem)))],
             ResourceStatus::Ready,
         );
+        self.commit_backups
+            .lock()
+            .expect("backups lock")
+            .extend(files.replaced.iter().map(|(backup, _)| backup.clone()));
         Ok(Outcome {
             undo: Undo::RemoveFiles {
                 paths: files.created,

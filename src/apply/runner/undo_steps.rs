@@ -18,7 +18,11 @@ impl<C: TarsApi> TarsRunner<C> {
             Undo::Nothing => {}
             Undo::RemoveFiles { paths, replaced } => local_ops::undo_files(paths, replaced)?,
             Undo::UndeployNode { server, ip } => {
-                if tars_ops::find_node(api, &app, server, ip).await?.is_some() {
+                // A registration whose answer was lost may land a little later: read
+                // back a few times before concluding it never happened.
+                let found =
+                    tars_ops::read_back(self.timing, || tars_ops::find_node(api, &app, server, ip)).await?;
+                if found.is_some() {
                     tars_ops::command_node(api, self.timing, &app, server, ip, TaskCommand::UndeployTars)
                         .await?;
                 }
@@ -39,19 +43,13 @@ impl<C: TarsApi> TarsRunner<C> {
                     local_ops::undo_files(std::slice::from_ref(p), &[])?;
                 }
             }
-            Undo::RestoreConfig {
-                id,
-                file,
-                content,
-                public_content,
-                ..
-            } => {
-                let old = content.as_ref().or(public_content.as_ref()).ok_or_else(|| {
-                    plan_err(format!(
-                        "the old content of {file} (row {id}) is sensitive and was not kept"
-                    ))
-                })?;
-                api.update_config_file(*id, old, "tarsform rollback").await?;
+            Undo::RestoreConfig { id, file, old, .. } => {
+                let old = self.kept(old)?;
+                let now = api.config_file(*id).await?.map(|r| r.config);
+                if now.as_deref() != Some(old.as_str()) {
+                    tars_ops::update_config(api, self.timing, *id, "", &old, "tarsform rollback").await?;
+                }
+                let _ = file;
             }
             Undo::StopNode { server, ip } => {
                 if tars_ops::find_node(api, &app, server, ip).await?.is_some() {
@@ -79,25 +77,42 @@ impl<C: TarsApi> TarsRunner<C> {
                 ip,
                 obj_name,
                 patch_id,
-                files,
+                configs,
             } => {
                 // Registered as at first: expanded from a remaining node (TarsWeb copies its
-                // adapter settings), deployed when none remains.
-                let source = api
-                    .server_list(&app, Some(server))
-                    .await?
-                    .into_iter()
-                    .map(|s| s.node_name)
-                    .filter(|n| n != ip)
-                    .min();
-                tars_ops::register_node(api, &app, server, obj_name, ip, source.as_deref()).await?;
-                for (file, path) in files {
-                    let content = local_ops::read_text(path)?;
-                    let row = tars_ops::node_row(api, self.timing, &app, server, ip, file).await?;
-                    api.update_config_file(row.id, &content, "tarsform rollback")
+                // adapter settings), deployed when none remains. Skipped when the undeploy
+                // never happened (a crash between its record and its task).
+                if tars_ops::find_node(api, &app, server, ip).await?.is_none() {
+                    let source = api
+                        .server_list(&app, Some(server))
+                        .await?
+                        .into_iter()
+                        .map(|s| s.node_name)
+                        .filter(|n| n != ip)
+                        .min();
+                    tars_ops::register_node(api, self.timing, &app, server, obj_name, ip, source.as_deref())
                         .await?;
                 }
-                if let Some(patch) = patch_id {
+                for kept in configs {
+                    let content = self.kept(&kept.content)?;
+                    let row = tars_ops::node_row(api, self.timing, &app, server, ip, &kept.file).await?;
+                    if row.config != content {
+                        tars_ops::update_config(
+                            api,
+                            self.timing,
+                            row.id,
+                            &row.config,
+                            &content,
+                            "tarsform rollback",
+                        )
+                        .await?;
+                    }
+                }
+                let row = tars_ops::find_node(api, &app, server, ip).await?;
+                let running = row
+                    .as_ref()
+                    .is_some_and(|r| r.setting_state == "active" && r.patch_id() == *patch_id);
+                if let (Some(patch), false) = (patch_id, running) {
                     tars_ops::patch_and_check(api, self.timing, &app, server, ip, *patch).await?;
                 }
             }
@@ -111,15 +126,38 @@ impl<C: TarsApi> TarsRunner<C> {
     pub async fn finish_rollback(&self) -> Vec<(String, String)> {
         let unsettled = std::mem::take(&mut *self.unsettled.lock().expect("unsettled lock"));
         let mut failures = Vec::new();
-        for (step, undo) in unsettled {
-            if let Err(e) = self.run_undo(&undo).await {
-                failures.push((step, format!("{e}\n  by hand: {}", undo.manual_hint())));
+        for (step, record) in unsettled {
+            let result = match self.run_undo(&record.undo).await {
+                Ok(()) => self.restore_prior(&record.prior_state).await,
+                Err(e) => Err(format!("{e}\n  by hand: {}", record.undo.manual_hint())),
+            };
+            let phase = if result.is_ok() {
+                StepPhase::Undone
+            } else {
+                StepPhase::UndoFailed
+            };
+            self.journal_phase(&step, phase, json!({ "error": result.as_ref().err() }))
+                .await;
+            if let Err(e) = result {
+                failures.push((step, e));
             }
         }
         let pending = std::mem::take(&mut *self.pending_restarts.lock().expect("restart lock"));
         let app = self.app().to_string();
         for p in pending {
+            let current = match tars_ops::find_node(&*self.api, &app, &p.server, &p.ip).await {
+                Ok(row) => row.and_then(|r| r.patch_id()),
+                Err(e) => {
+                    failures.push((
+                        format!("restart {} on {}", p.server, p.ip),
+                        redact(&e.to_string()),
+                    ));
+                    continue;
+                }
+            };
             let result = match (p.repatched, p.previous_patch) {
+                // The patch never landed (the step failed before it): nothing to put back.
+                (true, Some(prev)) if current == Some(prev) => Ok(()),
                 (true, Some(prev)) => {
                     tars_ops::patch_and_check(&*self.api, self.timing, &app, &p.server, &p.ip, prev)
                         .await
@@ -147,16 +185,27 @@ impl<C: TarsApi> TarsRunner<C> {
         failures
     }
 
-    /// After success: drop files of deleted nodes and backups of replaced leaves.
+    /// After success: drop the local files of deleted nodes (each one checked to lie
+    /// inside the generated root; never a whole directory a file names) and the
+    /// backups of replaced leaves.
     pub fn commit_files(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        for dir in self.commit_removals.lock().expect("removals lock").drain(..) {
-            if let Err(e) = local_ops::remove_dir(&dir) {
-                problems.push(e.to_string());
-            }
-            // The server's folder goes too once its last node is gone.
-            if let Some(parent) = dir.parent() {
-                let _ = std::fs::remove_dir(parent);
+        let root = Path::new(&self.plan.generated_root);
+        let files: Vec<PathBuf> = self
+            .commit_removals
+            .lock()
+            .expect("removals lock")
+            .drain(..)
+            .chain(self.commit_backups.lock().expect("backups lock").drain(..))
+            .collect();
+        for file in files {
+            let result = crate::workspace::inside(root, &file)
+                .map_err(|e| e.to_string())
+                .and_then(|_| {
+                    local_ops::remove_file_and_empty_parents(&file, root).map_err(|e| e.to_string())
+                });
+            if let Err(e) = result {
+                problems.push(e);
             }
         }
         problems
@@ -171,6 +220,57 @@ impl<C: TarsApi> TarsRunner<C> {
     }
 
     pub async fn journal_phase(&self, step: &str, phase: StepPhase, detail: Value) {
-        let _ = self.journal(step, phase, detail).await;
+        let _ = self.journal_anyway(step, phase, detail).await;
+    }
+}
+
+/// Journal step ids of the run's own records (not steps to undo).
+pub const RUN_RECORD: &str = "run";
+pub const OBSERVE_RECORD: &str = "observe";
+
+impl<C: TarsApi> TarsRunner<C> {
+    /// What Tars shows now for every node the plan touches (reads retried, so one
+    /// failed read does not spoil a verification).
+    pub async fn observe_touched(&self) -> Result<Observation, String> {
+        let nodes = verify::touched_nodes(&self.plan);
+        let mut last = String::new();
+        for attempt in 0..3 {
+            if attempt > 0 {
+                tokio::time::sleep(self.timing.poll).await;
+            }
+            match verify::observe(&*self.api, self.app(), &nodes).await {
+                Ok(seen) => return Ok(seen),
+                Err(e) => last = redact(&e.to_string()),
+            }
+        }
+        Err(format!("reading Tars to verify: {last}"))
+    }
+
+    /// Journals the observation taken before the first step.
+    pub async fn record_baseline(&self, seen: &Observation) -> Result<(), String> {
+        self.journal(OBSERVE_RECORD, StepPhase::Completed, json!({ "observed": seen }))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The differences between what Tars shows now and `expected`.
+    pub async fn verify(&self, expected: &Observation, mode: Expect) -> Result<Vec<Difference>, String> {
+        let found = self.observe_touched().await?;
+        let fix = match mode {
+            Expect::Exact => "run `tarsform rollback` again",
+            Expect::Planned => "run `tarsform apply` again",
+        };
+        Ok(verify::compare(expected, &found, mode, fix))
+    }
+
+    /// The planned result, from the plan and the state this run wrote.
+    pub async fn planned_result(&self) -> Observation {
+        let ledger = self.ledger.lock().await;
+        verify::planned_result(&self.plan, &ledger.state)
+    }
+
+    /// True when the state could not be saved since the last change (a full disk).
+    pub fn journal_broken(&self) -> bool {
+        self.journal.try_lock().map(|j| j.is_broken()).unwrap_or(false)
     }
 }
