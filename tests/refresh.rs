@@ -422,9 +422,14 @@ fn status_shows_live_nodes_with_config_health() {
     assert!(table.contains("tarsnodes: 1/1 alive"), "{table}");
 
     bed.handle().set_node_alive(OLD, false);
-    let table = bed.ok(&["status", "-c", "config.toml"]);
+    // A managed node that is not active makes status fail (exit 1), after the table.
+    let down = bed.run(&["status", "-c", "config.toml"]);
+    assert_eq!(down.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&down.stdout);
+    let stderr = String::from_utf8_lossy(&down.stderr);
     assert!(table.contains(&format!("{RPC}: 0/1 nodes active")), "{table}");
     assert!(table.contains("(down: 172.25.0.3)"), "{table}");
+    assert!(stderr.contains("2 managed node(s) not active"), "{stderr}");
 }
 
 #[test]

@@ -7,17 +7,41 @@ mod common;
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::time::Duration;
 
-use common::{APP, Bed, OLD, Run, Start, Tars};
+use common::{APP, Bed, NEW, OLD, Run, Start, Tars};
 use serde_json::Value;
 use tarsform::config::ServiceKind;
 use tarsform::pki::SystemKeys;
+use tarsform::secret::Secret;
+use tarsform::tars::{ClientConfig, HttpTarsClient, TarsApi, TaskCommand, TaskRequest, run_task};
 use tarsform::workspace::{Layout, ensure_ca, ensure_leaf, write_text_if_changed};
 
 /// BcosBuilder's own package bytes: tarsform must never write over them.
 const BCOSBUILDER_TGZ: &[u8] = b"BcosBuilder's generated/<server>.tgz";
 
 fn deploy_toml(base_url: &str, extra_chain: &str) -> String {
+    host_toml(
+        base_url,
+        extra_chain,
+        OLD,
+        20200,
+        30300,
+        &[&format!("{OLD}:30300")],
+    )
+}
+
+/// One BcosBuilder topology file: agencyA's rpc and gateway on `ip`.
+fn host_toml(
+    base_url: &str,
+    extra_chain: &str,
+    ip: &str,
+    rpc_port: u16,
+    gw_port: u16,
+    peers: &[&str],
+) -> String {
+    let peers: Vec<String> = peers.iter().map(|p| format!("\"{p}\"")).collect();
+    let peers = peers.join(", ");
     format!(
         r#"[tars]
 tars_url = "{base_url}"
@@ -34,16 +58,16 @@ gateway_sm_ssl = false
 name = "agencyA"
 
     [agency.rpc]
-    deploy_ip = ["{OLD}"]
+    deploy_ip = ["{ip}"]
     listen_ip = "0.0.0.0"
-    listen_port = 20200
+    listen_port = {rpc_port}
     thread_count = 4
 
     [agency.gateway]
-    deploy_ip = ["{OLD}"]
+    deploy_ip = ["{ip}"]
     listen_ip = "0.0.0.0"
-    listen_port = 30300
-    peers = ["{OLD}:30300"]
+    listen_port = {gw_port}
+    peers = [{peers}]
 "#
     )
 }
@@ -51,56 +75,96 @@ name = "agencyA"
 /// The chain as BcosBuilder's `-o deploy` leaves it, on disk and in Tars.
 fn bcosbuilder_chain() -> Bed {
     let bed = Bed::new(Start::Fresh, Tars::default());
+    let toml = deploy_toml(&bed.emulator.base_url(), "");
+    bcosbuilder_runs(&bed, "config.toml", &toml, BCOSBUILDER_TGZ);
+    bed
+}
+
+/// BcosBuilder's deploy (config.toml, 20200/30300 on the old host) and its expand
+/// example (expand.toml, 10200/40300 on the new host), both run.
+fn bcosbuilder_expanded_chain() -> Bed {
+    let bed = Bed::new(Start::Fresh, Tars::default());
+    let url = bed.emulator.base_url();
+    let peers = [format!("{OLD}:30300"), format!("{NEW}:40300")];
+    let peers: Vec<&str> = peers.iter().map(String::as_str).collect();
+    bcosbuilder_runs(
+        &bed,
+        "config.toml",
+        &host_toml(&url, "", OLD, 20200, 30300, &peers),
+        BCOSBUILDER_TGZ,
+    );
+    bcosbuilder_runs(
+        &bed,
+        "expand.toml",
+        &host_toml(&url, "", NEW, 10200, 40300, &peers),
+        BCOSBUILDER_TGZ,
+    );
+    bed
+}
+
+/// What one BcosBuilder run over `file` leaves: the CA (made once, then reused), each
+/// node's folder, its own `generated/<server>.tgz`, and the rows in Tars.
+fn bcosbuilder_runs(bed: &Bed, file: &str, toml: &str, package: &[u8]) {
     let root = bed.path();
-    std::fs::write(
-        root.join("config.toml"),
-        deploy_toml(&bed.emulator.base_url(), ""),
-    )
-    .unwrap();
-    let topology = tarsform::config::load(&root.join("config.toml")).unwrap();
+    std::fs::write(root.join(file), toml).unwrap();
+    let topology = tarsform::config::load(&root.join(file)).unwrap();
     let layout = Layout::new(root.join("generated"), APP);
-    let ip: IpAddr = OLD.parse().unwrap();
     let mut keys = SystemKeys::new();
     for svc in topology.services() {
         let (kind, server) = (svc.kind(), svc.server_name());
         let ca_dir = layout.ca_dir(kind);
         let (ca, _) = ensure_ca(&ca_dir, &mut keys).unwrap();
         std::fs::write(ca_dir.join("ca.srl"), "5F3A1C0E9B2D4A67\n").unwrap();
-        for purpose in kind.cert_purposes() {
-            ensure_leaf(
-                &ca,
-                &layout.cert_dir(kind, &server, ip, purpose),
-                purpose,
-                &mut keys,
-            )
-            .unwrap();
+        for &ip in &svc.service.deploy_ip {
+            seed_node(bed, &topology, svc, ip, &ca, &mut keys, package);
         }
-        let config_ini = tarsform::render::config_ini(&topology, svc);
-        let nodes_json = tarsform::render::nodes_json(svc);
-        write_text_if_changed(&layout.config_path(kind, &server, ip, "config.ini"), &config_ini).unwrap();
-        if kind == ServiceKind::Gateway {
-            write_text_if_changed(&layout.config_path(kind, &server, ip, "nodes.json"), &nodes_json).unwrap();
-        }
-        let mut configs = Vec::new();
-        for &file in kind.config_files() {
-            let content = match file {
-                "config.ini" => config_ini.clone(),
-                "nodes.json" => nodes_json.clone(),
-                "ca.crt" => std::fs::read_to_string(ca_dir.join("ca.crt")).unwrap(),
-                _ => std::fs::read_to_string(layout.config_path(kind, &server, ip, file)).unwrap(),
-            };
-            configs.push((file, content));
-        }
-        std::fs::write(root.join(format!("generated/{server}.tgz")), BCOSBUILDER_TGZ).unwrap();
-        let configs: Vec<(&str, &str)> = configs.iter().map(|(f, c)| (*f, c.as_str())).collect();
-        bed.handle()
-            .seed_deployed_server(APP, &server, kind.obj_name(), OLD, &configs, BCOSBUILDER_TGZ);
+        std::fs::write(root.join(format!("generated/{server}.tgz")), package).unwrap();
     }
-    bed
+}
+
+fn seed_node(
+    bed: &Bed,
+    topology: &tarsform::config::Topology,
+    svc: tarsform::config::ServiceRef<'_>,
+    ip: IpAddr,
+    ca: &tarsform::pki::Ca,
+    keys: &mut SystemKeys,
+    package: &[u8],
+) {
+    let layout = Layout::new(bed.path().join("generated"), APP);
+    let (kind, server) = (svc.kind(), svc.server_name());
+    for purpose in kind.cert_purposes() {
+        ensure_leaf(ca, &layout.cert_dir(kind, &server, ip, purpose), purpose, keys).unwrap();
+    }
+    let config_ini = tarsform::render::config_ini(topology, svc);
+    let nodes_json = tarsform::render::nodes_json(svc);
+    write_text_if_changed(&layout.config_path(kind, &server, ip, "config.ini"), &config_ini).unwrap();
+    if kind == ServiceKind::Gateway {
+        write_text_if_changed(&layout.config_path(kind, &server, ip, "nodes.json"), &nodes_json).unwrap();
+    }
+    let mut configs = Vec::new();
+    for &file in kind.config_files() {
+        let content = match file {
+            "config.ini" => config_ini.clone(),
+            "nodes.json" => nodes_json.clone(),
+            "ca.crt" => std::fs::read_to_string(layout.ca_dir(kind).join("ca.crt")).unwrap(),
+            _ => std::fs::read_to_string(layout.config_path(kind, &server, ip, file)).unwrap(),
+        };
+        configs.push((file, content));
+    }
+    let configs: Vec<(&str, &str)> = configs.iter().map(|(f, c)| (*f, c.as_str())).collect();
+    bed.handle()
+        .seed_deployed_server(APP, &server, kind.obj_name(), &ip.to_string(), &configs, package);
 }
 
 fn plan_json(bed: &Bed) -> Value {
-    let run = bed.run(&["plan", "-c", "config.toml", "--format", "json"]);
+    plan_json_of(bed, &["-c", "config.toml"])
+}
+
+fn plan_json_of(bed: &Bed, files: &[&str]) -> Value {
+    let mut args = vec!["plan", "--format", "json"];
+    args.extend(files);
+    let run = bed.run(&args);
     assert_eq!(run.code, Some(0), "{}", run.both());
     serde_json::from_str(&run.stdout).unwrap()
 }
@@ -241,4 +305,159 @@ fn every_ca_failure_mode_stops_at_plan_with_nothing_changed() {
         assert_eq!(run.code, Some(0), "{}", run.both());
         assert!(run.stdout.contains("No changes."), "{config}: {}", run.both());
     }
+}
+
+#[test]
+fn bcosbuilders_deploy_and_expand_files_are_taken_over_as_one_topology_with_per_node_ports() {
+    let bed = bcosbuilder_expanded_chain();
+    let patches = patch_versions(&bed);
+    assert_eq!(patches.len(), 4, "{patches:?}");
+    let files = ["-c", "config.toml", "-c", "expand.toml"];
+    let plan = plan_json_of(&bed, &files);
+    assert_eq!(plan["summary"]["restart"], 0, "{:#}", plan["restarts"]);
+    assert_eq!(plan["summary"]["change"], 0, "{:#}", plan["resource_changes"]);
+    assert_eq!(plan["summary"]["add"], 0);
+
+    let run = bed.run(&[
+        "apply",
+        "-c",
+        "config.toml",
+        "-c",
+        "expand.toml",
+        "--auto-approve",
+    ]);
+    assert_eq!(run.code, Some(0), "{}", run.both());
+    assert_eq!(patch_versions(&bed), patches, "the takeover re-patched a node");
+    let again = bed.run(&["plan", "-c", "config.toml", "-c", "expand.toml"]);
+    assert!(again.stdout.contains("No changes."), "{}", again.both());
+
+    // The same chain in one file, with the new host's ports in its node tables.
+    let one = format!(
+        r#"[tars]
+tars_url = "{url}"
+tars_token = ""
+tars_pkg_dir = "binary/"
+
+[chain]
+chain_id = "chain0"
+
+[[agency]]
+name = "agencyA"
+
+    [agency.rpc]
+    deploy_ip = ["{OLD}", "{NEW}"]
+    listen_port = 20200
+
+    [agency.rpc.node."{NEW}"]
+    listen_port = 10200
+
+    [agency.gateway]
+    deploy_ip = ["{OLD}", "{NEW}"]
+    listen_port = 30300
+    peers = ["{OLD}:30300", "{NEW}:40300"]
+
+    [agency.gateway.node."{NEW}"]
+    listen_port = 40300
+"#,
+        url = bed.emulator.base_url()
+    );
+    std::fs::write(bed.path().join("one.toml"), &one).unwrap();
+    let single = bed.run(&["plan", "-c", "one.toml"]);
+    assert!(single.stdout.contains("No changes."), "{one}\n{}", single.both());
+
+    // Forgetting the expand file would destroy BcosBuilder's nodes: refused.
+    let forgot = bed.run(&["plan", "-c", "config.toml"]);
+    assert_eq!(forgot.code, Some(1), "{}", forgot.both());
+    assert!(
+        forgot
+            .stderr
+            .contains("would destroy 2 node(s) that tarsform imported"),
+        "{}",
+        forgot.both()
+    );
+}
+
+#[test]
+fn drift_that_matters_is_shown_and_fixed_out_of_band_patch_and_stopped_node() {
+    let bed = bcosbuilder_chain();
+    assert_eq!(bed.apply().code, Some(0));
+    let recorded = patch_versions(&bed);
+
+    // An out-of-band upgrade: BcosBuilder's `-o upgrade` with another package.
+    let toml = std::fs::read_to_string(bed.path().join("config.toml")).unwrap();
+    bcosbuilder_runs(&bed, "config.toml", &toml, b"an upgrade done outside tarsform");
+    assert_ne!(patch_versions(&bed), recorded);
+    let human = bed.run(&["plan", "-c", "config.toml"]);
+    assert_eq!(human.code, Some(0), "{}", human.both());
+    assert!(
+        human.stdout.contains("Objects have changed outside tarsform"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("(patched outside tarsform)"),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("Restarts: 2 node(s)."), "{}", human.stdout);
+    // refresh records what runs, and never leaves the old package next to the new patch.
+    let refresh = bed.run(&["refresh", "-c", "config.toml"]);
+    assert_eq!(refresh.code, Some(0), "{}", refresh.both());
+    let node = &bed.resources().unwrap()[&format!(r#"node["agencyABcosRpcService"]["{OLD}"]"#)]["attributes"];
+    assert!(
+        node["package_sha256"]
+            .as_str()
+            .unwrap()
+            .starts_with("tars-patch:"),
+        "{node}"
+    );
+    let offline = plan_json_of(&bed, &["-c", "config.toml", "--refresh=false"]);
+    assert_eq!(offline["summary"]["restart"], 2, "{:#}", offline["restarts"]);
+    assert_eq!(bed.apply().code, Some(0));
+    assert_eq!(
+        patch_versions(&bed),
+        recorded,
+        "re-patched to the recorded package"
+    );
+    let again = bed.run(&["plan", "-c", "config.toml"]);
+    assert!(again.stdout.contains("No changes."), "{}", again.both());
+
+    // A node stopped outside tarsform.
+    let api = HttpTarsClient::new(ClientConfig::new(
+        bed.emulator.base_url(),
+        Secret::new(common::TOKEN),
+    ))
+    .unwrap();
+    let rt = common::runtime();
+    let row = rt
+        .block_on(api.server_list(APP, Some("agencyABcosRpcService")))
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let stop = TaskRequest::single(row.id, TaskCommand::Stop, Default::default());
+    rt.block_on(run_task(
+        &api,
+        &stop,
+        Duration::from_millis(20),
+        Duration::from_secs(10),
+    ))
+    .unwrap();
+    let status = bed.run(&["status", "-c", "config.toml"]);
+    assert_eq!(status.code, Some(1), "{}", status.both());
+    assert!(
+        status.stderr.contains("1 managed node(s) not active"),
+        "{}",
+        status.both()
+    );
+    let human = bed.run(&["plan", "-c", "config.toml"]);
+    assert!(
+        human.stdout.contains("(stopped outside tarsform)"),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("start it"), "{}", human.stdout);
+    assert_eq!(bed.apply().code, Some(0));
+    let status = bed.run(&["status", "-c", "config.toml"]);
+    assert_eq!(status.code, Some(0), "{}", status.both());
 }

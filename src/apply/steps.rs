@@ -353,6 +353,7 @@ mod tests {
             changes,
             preconditions: Preconditions::default(),
             notes: vec![],
+            drift: vec![],
         }
     }
 

@@ -29,8 +29,18 @@ pub struct PlanContext {
     pub local: LocalFiles,
 }
 
+/// The topology of `path`, merged with the later `-c` files when there are any.
 pub fn load_topology(path: &Path) -> anyhow::Result<Topology> {
-    crate::config::load(path).map_err(anyhow::Error::new)
+    let files = super::config_files::files_for(path);
+    let mut topology = crate::config::load(path).map_err(anyhow::Error::new)?;
+    let mut name = path.display().to_string();
+    for file in &files[1..] {
+        let later = crate::config::load(file).map_err(anyhow::Error::new)?;
+        let later_name = file.display().to_string();
+        topology = crate::config::merge(topology, &name, later, &later_name).map_err(anyhow::Error::new)?;
+        name = later_name;
+    }
+    Ok(topology)
 }
 
 /// `--state`, or `state/<chain_id>.state.json`.

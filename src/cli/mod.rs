@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod apply;
 mod completions;
+mod config_files;
 mod demo;
 mod emulator;
 mod force_unlock;
@@ -81,7 +82,8 @@ pub enum GraphFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArg {
-    /// Topology file (BcosBuilder's config.toml, or the same schema in YAML).
+    /// Topology file (BcosBuilder's config.toml, or the same schema in YAML). Repeat to
+    /// merge files into one topology: `-c config.toml -c expand.toml`.
     #[arg(
         short = 'c',
         long = "config",
@@ -421,7 +423,7 @@ pub struct DemoArgs {
 
 /// Parses the command line, runs the command and maps its outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(config_files::take_repeated(std::env::args_os().collect()));
     match run(cli.command) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {

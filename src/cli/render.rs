@@ -9,12 +9,12 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::{Outcome, RenderArgs};
-use crate::config::{self, ServiceKind, Topology};
+use crate::config::{ServiceKind, Topology};
 use crate::pki::SystemKeys;
 use crate::workspace::{self, FileOutcome, Layout, PackageOutcome};
 
 pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
-    let topology = config::load(&args.config.config)?;
+    let topology = super::inputs::load_topology(&args.config.config)?;
     let layout = Layout::new(&args.output, topology.chain.chain_id.clone());
     let new_named_cas = named_cas_missing(&topology, &layout);
     let mut keys = SystemKeys::new();

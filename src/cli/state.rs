@@ -29,7 +29,7 @@ fn state_path_and_chain(state: &StateArg, config: &ConfigArg) -> anyhow::Result<
     if let Some(path) = &state.state {
         return Ok((path.clone(), None));
     }
-    let topology = crate::config::load(&config.config).with_context(|| {
+    let topology = super::inputs::load_topology(&config.config).with_context(|| {
         format!(
             "finding the state file from `{}` (or pass --state PATH)",
             config.config.display()

@@ -17,6 +17,20 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
     } else {
         print!("{}", table(&report));
     }
+    let down: Vec<String> = report
+        .servers
+        .iter()
+        .flat_map(|s| s.nodes.iter().map(move |n| (s, n)))
+        .filter(|(_, n)| n.managed && !n.is_active())
+        .map(|(s, n)| format!("node[\"{}\"][\"{}\"]", s.server, n.ip))
+        .collect();
+    if !down.is_empty() {
+        anyhow::bail!(
+            "{} managed node(s) not active: {}\nhint: `tarsform plan` shows them under \"Objects have changed outside tarsform\" and plans the start",
+            down.len(),
+            down.join(", ")
+        );
+    }
     Ok(Outcome::Success)
 }
 

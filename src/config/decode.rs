@@ -4,10 +4,12 @@
 //! wrong types, missing sections and required keys. A key with a bad value is left
 //! `None` after its error is recorded, so later passes do not report it again. Pure.
 
+use std::collections::BTreeMap;
+
 use serde::de::IgnoredAny;
 
 use super::ConfigError;
-use super::schema::{At, Located, Opt, RawAgency, RawChain, RawService, RawTars, RawTopology};
+use super::schema::{At, Located, Opt, RawAgency, RawChain, RawNode, RawService, RawTars, RawTopology};
 use super::suggest::closest;
 use super::tree::{Entry, Loc, Node, Value};
 use crate::secret::Secret;
@@ -140,6 +142,8 @@ fn decode_service(
 ) -> Option<RawService> {
     let mut s = Section::open(path, &entry.node, errors)?;
     let loc = entry.key_loc.or(entry.node.loc);
+    let node_path = s.child("node");
+    let node = s.take("node").map(|e| decode_nodes(&node_path, e, errors));
     let service = RawService {
         deploy_ip: s.string_list("deploy_ip", errors),
         listen_ip: s.string("listen_ip", errors),
@@ -153,6 +157,7 @@ fn decode_service(
         tars_listen_ip: s.string("tars_listen_ip", errors),
         tars_listen_port: s.integer("tars_listen_port", errors),
         prevent_destroy: s.boolean("prevent_destroy", errors),
+        node,
         loc: At(loc),
     };
     if service.deploy_ip.is_none() && !s.had_bad("deploy_ip") {
@@ -173,6 +178,29 @@ fn decode_service(
     }
     s.finish(errors);
     Some(service)
+}
+
+/// `node."<ip>"` tables: each key is an IP (checked in `validate`), each value a table.
+fn decode_nodes(path: &str, entry: &Entry, errors: &mut Vec<ConfigError>) -> BTreeMap<String, RawNode> {
+    let mut out = BTreeMap::new();
+    let Some(section) = Section::open(path, &entry.node, errors) else {
+        return out;
+    };
+    for item in section.all {
+        let item_path = format!("{path}.\"{}\"", item.key);
+        let Some(mut s) = Section::open(&item_path, &item.node, errors) else {
+            continue;
+        };
+        let node = RawNode {
+            listen_ip: s.string("listen_ip", errors),
+            listen_port: s.integer("listen_port", errors),
+            thread_count: s.integer("thread_count", errors),
+            loc: At(item.key_loc.or(item.node.loc)),
+        };
+        s.finish(errors);
+        out.insert(item.key.clone(), node);
+    }
+    out
 }
 
 fn missing(path: &str, location: Option<Loc>, what: &str, hint: &str) -> ConfigError {

@@ -8,7 +8,10 @@
 
 mod crypto;
 mod decode;
+mod merge;
 mod model;
+mod nodes;
+mod peers;
 pub mod schema;
 mod suggest;
 mod summary;
@@ -16,7 +19,9 @@ mod tree;
 mod validate;
 
 pub use crypto::{CertMode, SECRET_FILES, file_purpose, purpose_dir};
+pub use merge::merge;
 pub use model::*;
+pub use peers::peer_warnings;
 pub use summary::summary;
 pub use validate::{
     DEFAULT_CHAIN_ID, DEFAULT_FAILOVER_CLUSTER_URL, DEFAULT_LISTEN_IP, DEFAULT_LISTEN_PORT, DEFAULT_PKG_DIR,

@@ -103,9 +103,23 @@ pub struct RawService {
     /// tarsform only: whether plans may destroy nodes of this service that tarsform
     /// imported (default: protected).
     pub prevent_destroy: Opt<bool>,
+    /// tarsform only: `[agency.rpc.node."<ip>"]` settings of one node.
+    pub node: Option<std::collections::BTreeMap<String, RawNode>>,
     /// Used only by BcosBuilder's no-Tars `build` mode: type-checked, then ignored.
     pub tars_listen_ip: Opt<String>,
     pub tars_listen_port: Opt<i64>,
+    #[serde(skip)]
+    pub loc: At,
+}
+
+/// `[agency.<type>.node."<ip>"]`: what one node sets differently from its service.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub listen_ip: Opt<String>,
+    pub listen_port: Opt<i64>,
+    pub thread_count: Opt<i64>,
+    /// Where the node's table starts.
     #[serde(skip)]
     pub loc: At,
 }

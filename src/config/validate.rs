@@ -417,6 +417,12 @@ fn service(
         },
     };
     let peers = peers(path, raw, errors);
+    let defaults = super::NodeSettings {
+        listen_ip: listen_ip.clone(),
+        listen_port,
+        thread_count,
+    };
+    let nodes = super::nodes::node_settings(path, raw, deploy_ip.as_deref(), &defaults, errors);
     Some(Service {
         kind,
         deploy_ip: deploy_ip?,
@@ -425,7 +431,7 @@ fn service(
         thread_count,
         peers,
         prevent_destroy: raw.prevent_destroy.as_ref().map(|b| b.value),
-        nodes: Default::default(),
+        nodes,
     })
 }
 
@@ -547,6 +553,7 @@ fn check_port_clashes(agencies: &[RawAgency], errors: &mut Vec<ConfigError>) {
                 if seen_here.contains(&ip) {
                     continue;
                 }
+                let port = super::nodes::raw_port_of(svc, ip).unwrap_or(port);
                 seen_here.push(ip);
                 let owner = format!("agency[{i}].{kind} (`{name}`)");
                 if let Some(other) = taken.get(&(ip, port)) {

@@ -41,6 +41,9 @@ pub struct Plan {
     pub preconditions: Preconditions,
     /// Things the operator should know that are not changes (kept CAs, unmanaged nodes).
     pub notes: Vec<String>,
+    /// Objects that changed outside tarsform (the plan fixes each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -141,6 +141,7 @@ mod tests {
             changes: Vec::new(),
             preconditions: Preconditions::default(),
             notes: vec!["kept the CA".into()],
+            drift: vec![],
         }
     }
 

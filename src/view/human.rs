@@ -18,6 +18,16 @@ pub fn human(plan: &Plan, color: bool) -> String {
         push_notes(&mut out, plan);
         return out;
     }
+    if !plan.drift.is_empty() {
+        out.push_str(&style.bold("Objects have changed outside tarsform"));
+        out.push_str(
+            "\n\ntarsform detected the following changes made outside tarsform; this plan undoes them:\n",
+        );
+        for line in &plan.drift {
+            let _ = writeln!(out, "  - {line}");
+        }
+        out.push('\n');
+    }
     out.push_str("Resource actions are indicated with the following symbols:\n");
     for action in [
         Action::Create,

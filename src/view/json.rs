@@ -23,6 +23,7 @@ pub fn json(plan: &Plan) -> String {
         "resource_changes": plan.changes.iter().map(resource_change).collect::<Vec<_>>(),
         "preconditions": plan.preconditions,
         "notes": plan.notes,
+        "drift": plan.drift,
         "summary": {
             "import": summary.import,
             "add": summary.add,

@@ -37,6 +37,13 @@ pub fn markdown(plan: &Plan) -> String {
             destroyed[..destroyed.len().min(MAX_LISTED)].join(", ")
         );
     }
+    if !plan.drift.is_empty() {
+        out.push_str("**Objects have changed outside tarsform** (this plan undoes them):\n\n");
+        for line in &plan.drift {
+            let _ = writeln!(out, "- {}", cell(line));
+        }
+        out.push('\n');
+    }
     if let Some(banner) = super::human::destroy_banner(plan) {
         let _ = writeln!(out, "> **{banner}**\n");
     }

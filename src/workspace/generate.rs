@@ -32,9 +32,16 @@ pub fn generate(
             }
         };
         let server = svc.server_name();
-        let config_ini = render::config_ini(topology, svc);
         let nodes_json = (kind == ServiceKind::Gateway).then(|| render::nodes_json(svc));
         for &ip in &svc.service.deploy_ip {
+            let one = svc.service.for_node(ip);
+            let config_ini = render::config_ini(
+                topology,
+                crate::config::ServiceRef {
+                    agency: svc.agency,
+                    service: &one,
+                },
+            );
             let path = layout.config_path(kind, &server, ip, "config.ini");
             report.push(FileOutcome::new(
                 &path,

@@ -134,6 +134,8 @@ fn refresh_node(
         });
         return;
     };
+    let patch = node.patch_version.trim().parse::<u64>().ok();
+    let changed = patch.is_some_and(|p| resource.attributes.get("patch_id") != Some(&json!(p)));
     let mut set_id = |attribute: &'static str, to: Value| {
         let from = resource.attributes.get(attribute).cloned().unwrap_or(Value::Null);
         if from != to {
@@ -145,8 +147,14 @@ fn refresh_node(
         }
     };
     set_id("server_id", json!(node.server_id));
-    if let Ok(patch) = node.patch_version.trim().parse::<u64>() {
+    if let Some(patch) = patch {
         set_id("patch_id", json!(patch));
+    }
+    // A patch tarsform did not upload: the package the state names no longer runs.
+    if let (true, Some(patch)) = (changed, patch) {
+        resource
+            .attributes
+            .insert("package_sha256".into(), json!(format!("tars-patch:{patch}")));
     }
 }
 

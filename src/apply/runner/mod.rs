@@ -442,9 +442,12 @@ impl<C: TarsApi> TarsRunner<C> {
                 let server = address.server_name().unwrap_or_default();
                 let planned = change.attr("patch_id").and_then(Value::as_u64);
                 let running = tars_ops::running_patches(&*self.api, &app, server).await?;
-                if running.is_empty() || running.iter().any(|p| *p != planned) {
+                if running.is_empty()
+                    || running.iter().any(Option::is_none)
+                    || running.iter().max() != Some(&planned)
+                {
                     return Err(plan_err(format!(
-                        "server `{server}`: Tars no longer runs patch {} on every node; run `tarsform plan` again",
+                        "server `{server}`: its nodes no longer run patch {} as newest; run `tarsform plan` again",
                         planned.map_or("?".to_string(), |p| p.to_string())
                     )));
                 }

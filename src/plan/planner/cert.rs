@@ -55,7 +55,7 @@ impl Planner<'_> {
             (None, Some(_)) => {
                 // Tars holds what the node runs; new keys are never made implicitly.
                 self.notes.push(format!(
-                    "{address}: no local copy under {}; kept as recorded in state (`tarsform taint {address}` makes new ones)",
+                    "{address}: no local copy under {}; kept as recorded in state (to issue new ones: `tarsform state rm '{address}'`, then plan)",
                     node.dir
                 ));
                 (Action::NoOp, String::new())

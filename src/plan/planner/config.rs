@@ -35,6 +35,18 @@ impl Planner<'_> {
         let mut create = false;
         // A tainted node is undeployed and registered again: Tars drops its rows.
         let node_replaced = self.is_tainted(&Address::node(node.server, node.ip));
+        if state.is_some()
+            && refreshed
+            && !node_replaced
+            && let Some(d) = observed_digest.as_deref()
+            && Some(d) != state_digest
+        {
+            self.drift.push(format!(
+                "{address}: Tars holds other content (sha256 {}…) than tarsform pushed (sha256 {}…)",
+                &d[..d.len().min(12)],
+                state_digest.map_or("?", |s| &s[..s.len().min(12)])
+            ));
+        }
         let (action, reason) = match state {
             _ if node_replaced => {
                 create = true;

@@ -42,6 +42,7 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
         p.plan_cas();
         p.note_full_restarts();
+        p.notes.extend(crate::config::peer_warnings(input.topology));
     }
     p.plan_deletions();
     let scope = targets::scope(input, &p.changes);
@@ -76,6 +77,7 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         changes: changes.into_values().collect(),
         preconditions,
         notes: p.notes,
+        drift: p.drift,
     })
 }
 
@@ -129,6 +131,8 @@ struct Planner<'a> {
     blockers: Vec<(Address, PlanError)>,
     preconditions: Preconditions,
     notes: Vec<String>,
+    /// What changed outside tarsform, one line per object.
+    drift: Vec<String>,
 }
 
 impl<'a> Planner<'a> {
@@ -176,6 +180,7 @@ impl<'a> Planner<'a> {
             blockers: Vec::new(),
             preconditions: Preconditions::default(),
             notes: Vec::new(),
+            drift: Vec::new(),
         };
         for kind in ServiceKind::ALL {
             if p.kind_has_existing_nodes(kind) {
@@ -324,17 +329,10 @@ impl<'a> Planner<'a> {
         let server = svc.server_name();
         let kind = svc.kind();
         let server_action = self.plan_server(svc, &server);
-        // Rendered once per service: every node of it gets the same files.
+        // nodes.json is the same for every node of the service; config.ini is per node.
         let with_digest = |text: String| {
             let digest = sha256_hex(text.as_bytes());
             (text, digest)
-        };
-        let config_ini = with_digest(render::config_ini(self.topology, svc));
-        // Storage security: the cipher data key is a secret; the plan keeps the digest of
-        // the real file and a text with the key redacted (apply puts it back).
-        let config_ini = match storage_secret(svc) {
-            Some(key) => (redact_cipher_key(&config_ini.0, key), config_ini.1),
-            None => config_ini,
         };
         let nodes_json = with_digest(match kind {
             ServiceKind::Gateway => render::nodes_json(svc),
@@ -344,6 +342,21 @@ impl<'a> Planner<'a> {
         let mut register_source = existing.iter().next().cloned();
         for &ip_addr in &svc.service.deploy_ip {
             let ip = ip_addr.to_string();
+            // Each node's own listen_ip/listen_port/thread_count.
+            let one = svc.service.for_node(ip_addr);
+            let config_ini = with_digest(render::config_ini(
+                self.topology,
+                ServiceRef {
+                    agency: svc.agency,
+                    service: &one,
+                },
+            ));
+            // Storage security: the cipher data key is a secret; the plan keeps the digest of
+            // the real file and a text with the key redacted (apply puts it back).
+            let config_ini = match storage_secret(svc) {
+                Some(key) => (redact_cipher_key(&config_ini.0, key), config_ini.1),
+                None => config_ini,
+            };
             let node_dir = self.paths.node_dir(kind, &server, ip_addr);
             let node = NodeCtx {
                 server: &server,

@@ -41,12 +41,22 @@ impl Planner<'_> {
                 .and_then(|b| b.get("package_sha256"))
                 .and_then(Value::as_str)
                 .is_some_and(|old| old != server_package);
-        let restart = match (pushed.is_empty(), package_changed) {
+        let mut restart = match (pushed.is_empty(), package_changed) {
             (false, true) => Some(format!("{} and the package changed", pushed.join(", "))),
             (false, false) => Some(format!("{} changed", pushed.join(", "))),
             (true, true) => Some("the package changed".to_string()),
             (true, false) => None,
         };
+        if let (Some(b), Some(obs)) = (before, node.observed)
+            && !self.is_tainted(&address)
+        {
+            for fix in self.node_drift(&address, b, obs) {
+                restart = Some(match restart {
+                    Some(r) => format!("{r}; {fix}"),
+                    None => fix,
+                });
+            }
+        }
         let gone = before.is_some() && refreshed && node.observed.is_none();
         let (action, reason) = if let (None, Some(obs)) = (before, node.observed) {
             after.set("server_id", obs.server_id);
@@ -142,6 +152,38 @@ impl Planner<'_> {
             return;
         };
         self.blockers.push((Address::node(node.server, node.ip), err));
+    }
+
+    /// Differences between what Tars runs and what the state records, each recorded as
+    /// drift; returns the fix for each (the node restart carries it out).
+    fn node_drift(&mut self, address: &Address, before: &Attrs, obs: &ObservedNode) -> Vec<String> {
+        let mut fixes = Vec::new();
+        let recorded = before.get("patch_id").and_then(Value::as_u64);
+        let running = obs.patch_version.trim().parse::<u64>().ok();
+        if let (Some(recorded), Some(running)) = (recorded, running)
+            && recorded != running
+        {
+            self.drift.push(format!(
+                "{address}: Tars runs patch {running}, tarsform recorded patch {recorded} (patched outside tarsform)"
+            ));
+            fixes.push("re-patch to the recorded package".to_string());
+        } else if let Some(package) = before
+            .get("package_sha256")
+            .and_then(Value::as_str)
+            .and_then(|p| p.strip_prefix("tars-patch:"))
+        {
+            self.drift.push(format!(
+                "{address}: runs patch {package}, which tarsform did not upload (found by refresh)"
+            ));
+        }
+        if obs.setting_state != "active" || obs.present_state != "active" {
+            self.drift.push(format!(
+                "{address}: setting_state `{}`, present_state `{}` (stopped outside tarsform)",
+                obs.setting_state, obs.present_state
+            ));
+            fixes.push("start it".to_string());
+        }
+        fixes
     }
 }
 

@@ -76,13 +76,15 @@ impl Planner<'_> {
         self.push(address, action, reason, before, after)
     }
 
-    /// The patch every node of `server` runs in Tars, when they agree on one.
+    /// The newest patch the nodes of `server` run in Tars, when every node runs one
+    /// (BcosBuilder uploads the package again for each expansion, so nodes of one server
+    /// may run different patch ids of the same package; each node keeps its own).
     fn running_patch(&self, server: &str) -> Option<u64> {
         let nodes = &self.observed()?.servers.get(server)?.nodes;
-        let patches: BTreeSet<&str> = nodes.values().map(|n| n.patch_version.trim()).collect();
-        match patches.into_iter().collect::<Vec<_>>().as_slice() {
-            [one] => one.parse().ok(),
-            _ => None,
-        }
+        let patches: Option<Vec<u64>> = nodes
+            .values()
+            .map(|n| n.patch_version.trim().parse().ok())
+            .collect();
+        patches?.into_iter().max()
     }
 }
