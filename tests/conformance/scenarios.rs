@@ -284,10 +284,14 @@ fn drift(t: &Target) {
         "config[\"agencyABcosRpcService\"][\"127.0.0.1\"][\"config.ini\"]",
         t,
     );
-    let status = w.ok(&["status", "-c", "config.toml"]);
+    // A managed node that is not active makes `status` exit 1, naming it.
+    let status = w.run(&["status", "-c", "config.toml"]);
+    assert_eq!(status.code, Some(1), "[{}] {}", t.name(), status.both());
     contains(&status, "inactive", t);
+    contains(&status, "not active", t);
 
     contains(&w.ok(APPLY), "Apply complete", t);
+    w.ok(&["status", "-c", "config.toml"]);
     let content = rt
         .block_on(api.config_file(row.id))
         .unwrap()
