@@ -6,14 +6,14 @@
 //! left on disk means a run did not finish: later commands must roll it back or forward.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::backend::JournalStore;
+use super::backend::local::LocalJournal;
 use super::model::find_secret;
-use super::store::{StateError, sibling_path, write_atomic};
+use super::store::{StateError, sibling_path};
 
 pub const JOURNAL_SUFFIX: &str = ".journal.json";
 
@@ -140,15 +140,40 @@ impl Journal {
     }
 }
 
-/// An open journal file: the in-memory journal and where it is written.
+/// Where a journal is kept: a state file's path (the local journal next to it) or a
+/// backend's journal store.
+pub trait JournalAt {
+    fn into_store(self) -> Box<dyn JournalStore>;
+}
+
+impl JournalAt for &Path {
+    fn into_store(self) -> Box<dyn JournalStore> {
+        Box::new(LocalJournal::new(JournalFile::path_for(self)))
+    }
+}
+
+impl JournalAt for &PathBuf {
+    fn into_store(self) -> Box<dyn JournalStore> {
+        self.as_path().into_store()
+    }
+}
+
+impl JournalAt for Box<dyn JournalStore> {
+    fn into_store(self) -> Box<dyn JournalStore> {
+        self
+    }
+}
+
+/// An open journal: the in-memory journal and where it is written.
 ///
-/// The file is JSON Lines: a header line (`run_id`, `operation`, `started`,
-/// `plan_digest`), then one line per entry, appended and synced as it happens, so
+/// The journal is JSON Lines: a header line (`run_id`, `operation`, `started`,
+/// `plan_digest`), then one line per entry, appended durably as it happens, so
 /// recording a step costs one short write whatever the journal's length. A last line
-/// cut short by a crash is ignored on load.
+/// cut short by a crash is ignored on load. The bytes are kept by a [`JournalStore`]
+/// (a file next to the state, or rows in the shared backend).
 #[derive(Debug)]
 pub struct JournalFile {
-    path: PathBuf,
+    store: Box<dyn JournalStore>,
     journal: Journal,
 }
 
@@ -168,16 +193,16 @@ impl JournalFile {
     }
 
     /// Starts a journal for a run; fails if one is left from an unfinished run.
-    pub fn create(state_path: &Path, journal: Journal) -> Result<JournalFile, StateError> {
-        if let Some(left) = Self::load(state_path)? {
+    pub fn create(at: impl JournalAt, journal: Journal) -> Result<JournalFile, StateError> {
+        let mut store = at.into_store();
+        if let Some(left) = Self::parse(&*store)? {
             return Err(StateError::JournalExists {
-                path: Self::path_for(state_path),
+                path: store.name().to_path_buf(),
                 run_id: left.run_id,
                 operation: left.operation,
                 started: left.started,
             });
         }
-        let path = Self::path_for(state_path);
         let mut text = line(&Header {
             run_id: journal.run_id.clone(),
             operation: journal.operation.clone(),
@@ -185,33 +210,24 @@ impl JournalFile {
             plan_digest: journal.plan_digest.clone(),
         });
         for entry in &journal.entries {
-            check_secret(&path, entry)?;
+            check_secret(store.name(), entry)?;
             text.extend(line(entry));
         }
-        write_atomic(&path, &text).map_err(|source| StateError::Io {
-            path: path.clone(),
-            action: "write the journal",
-            source,
-        })?;
-        Ok(JournalFile { path, journal })
+        store.write_all(&text)?;
+        Ok(JournalFile { store, journal })
     }
 
     /// The journal left by an unfinished run, if any.
-    pub fn load(state_path: &Path) -> Result<Option<Journal>, StateError> {
-        let path = Self::path_for(state_path);
-        let text = match fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StateError::Io {
-                    path,
-                    action: "read the journal",
-                    source,
-                });
-            }
+    pub fn load(at: impl JournalAt) -> Result<Option<Journal>, StateError> {
+        Self::parse(&*at.into_store())
+    }
+
+    fn parse(store: &dyn JournalStore) -> Result<Option<Journal>, StateError> {
+        let Some(text) = store.read()? else {
+            return Ok(None);
         };
         let corrupt = |source| StateError::CorruptJournal {
-            path: path.clone(),
+            path: store.name().to_path_buf(),
             source,
         };
         let mut lines = text
@@ -238,49 +254,31 @@ impl JournalFile {
     }
 
     /// Reopens a leftover journal to record rollback or roll-forward progress.
-    pub fn resume(state_path: &Path) -> Result<Option<JournalFile>, StateError> {
-        Ok(Self::load(state_path)?.map(|journal| JournalFile {
-            path: Self::path_for(state_path),
-            journal,
-        }))
+    pub fn resume(at: impl JournalAt) -> Result<Option<JournalFile>, StateError> {
+        let store = at.into_store();
+        Ok(Self::parse(&*store)?.map(|journal| JournalFile { store, journal }))
     }
 
+    /// Names the journal in messages (its file for the local backend).
     pub fn path(&self) -> &Path {
-        &self.path
+        self.store.name()
     }
 
     pub fn journal(&self) -> &Journal {
         &self.journal
     }
 
-    /// Records one entry: appended to the file and synced before returning.
+    /// Records one entry: appended and made durable before returning.
     pub fn append(&mut self, entry: JournalEntry) -> Result<(), StateError> {
-        check_secret(&self.path, &entry)?;
-        let io_err = |source| StateError::Io {
-            path: self.path.clone(),
-            action: "append to the journal",
-            source,
-        };
-        let mut file = fs::OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(io_err)?;
-        file.write_all(&line(&entry)).map_err(io_err)?;
-        file.sync_data().map_err(io_err)?;
+        check_secret(self.store.name(), &entry)?;
+        self.store.append(&line(&entry))?;
         self.journal.entries.push(entry);
         Ok(())
     }
 
     /// Deletes the journal: the run committed or was fully rolled back.
-    pub fn remove(self) -> Result<(), StateError> {
-        match fs::remove_file(&self.path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StateError::Io {
-                path: self.path,
-                action: "remove the journal",
-                source: e,
-            }),
-            _ => Ok(()),
-        }
+    pub fn remove(mut self) -> Result<(), StateError> {
+        self.store.clear()
     }
 }
 
@@ -307,6 +305,7 @@ fn check_secret(path: &Path, entry: &JournalEntry) -> Result<(), StateError> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::fs;
 
     fn entry(step: &str, phase: StepPhase) -> JournalEntry {
         JournalEntry::new(step, phase, json!({"step": step}), "2026-01-01T00:00:00Z")
