@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tokio::sync::watch;
 
+use super::backend;
 use super::inputs::{self, GENERATED_ROOT};
 use super::tars_client::{client_for, runtime};
 use super::{ApplyArgs, DestroyArgs, Outcome};
@@ -63,19 +64,13 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
 
 fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(req.config)?;
-    let state_path = inputs::state_path(req.state, &topology.chain.chain_id);
+    let location = backend::location(req.state, &topology)?;
     let operation = if req.destroy { "destroy" } else { "apply" };
-    let store = StateStore::open(&state_path, operation).map_err(anyhow::Error::new)?;
-    if let Some(old) = store.abandoned_lock() {
-        eprintln!(
-            "note: took over the lock left by a killed run ({} by {}, pid {})",
-            old.id, old.who, old.pid
-        );
-    }
-    let leftover = JournalFile::load(&state_path).map_err(anyhow::Error::new)?;
+    let store = backend::open_store(&location, operation)?;
+    let leftover = JournalFile::load(store.journal()?).map_err(anyhow::Error::new)?;
     let rt = runtime()?;
     let api = Arc::new(client_for(&topology)?);
-    let ctx = inputs::gather(req.config, Some(&state_path), GENERATED_ROOT)?;
+    let ctx = inputs::gather_at(req.config, topology.clone(), location, GENERATED_ROOT)?;
     let plan = match req.planfile {
         Some(path) => {
             let text =
@@ -124,7 +119,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     }
     if !plan.has_changes() {
         if leftover.is_some() {
-            discard_journal(&state_path)?;
+            discard_journal(&store)?;
         }
         return Ok(Outcome::Success);
     }
@@ -132,14 +127,14 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         confirm(operation)?;
     }
     if leftover.is_some() {
-        discard_journal(&state_path)?;
+        discard_journal(&store)?;
     }
     let state = store
         .load_or_new(&topology.chain.chain_id)
         .map_err(anyhow::Error::new)?;
     let plan = Arc::new(plan);
     let mut journal = JournalFile::create(
-        &state_path,
+        store.journal()?,
         Journal::new(
             uuid::Uuid::new_v4().to_string(),
             operation,
@@ -301,8 +296,8 @@ fn finish(
     }
 }
 
-fn discard_journal(state_path: &Path) -> anyhow::Result<()> {
-    if let Some(file) = JournalFile::resume(state_path).map_err(anyhow::Error::new)? {
+fn discard_journal(store: &StateStore) -> anyhow::Result<()> {
+    if let Some(file) = JournalFile::resume(store.journal()?).map_err(anyhow::Error::new)? {
         file.remove().map_err(anyhow::Error::new)?;
     }
     Ok(())

@@ -15,7 +15,7 @@ use crate::graph::{self, ResourceGraph};
 use crate::plan::paths::Paths;
 use crate::plan::{LocalCa, LocalCert, LocalFiles, LocalPackage, sha256_hex};
 use crate::render;
-use crate::state::{self, State};
+use crate::state::{self, State, StateLocation};
 
 /// Where generated files live, as BcosBuilder's default `-O`.
 pub const GENERATED_ROOT: &str = "generated";
@@ -24,7 +24,7 @@ pub const GENERATED_ROOT: &str = "generated";
 pub struct PlanContext {
     pub topology: Topology,
     pub graph: ResourceGraph,
-    pub state_path: PathBuf,
+    pub location: StateLocation,
     pub state: Option<State>,
     pub local: LocalFiles,
 }
@@ -41,31 +41,31 @@ pub fn state_path(arg: Option<&Path>, chain_id: &str) -> PathBuf {
 
 pub fn gather(config: &Path, state_arg: Option<&Path>, root: &str) -> anyhow::Result<PlanContext> {
     let topology = load_topology(config)?;
+    let location = super::backend::location(state_arg, &topology)?;
+    gather_at(config, topology, location, root)
+}
+
+/// As [`gather`], for a topology already loaded and its state's location.
+pub fn gather_at(
+    config: &Path,
+    topology: Topology,
+    location: StateLocation,
+    root: &str,
+) -> anyhow::Result<PlanContext> {
     let graph = graph::desired(&topology)
         .with_context(|| format!("building the resource graph of {}", config.display()))?;
-    let state_path = state_path(state_arg, &topology.chain.chain_id);
-    let state = state::read_state(&state_path)
-        .with_context(|| format!("reading the state {}", state_path.display()))?;
-    warn_on_journal(&state_path);
+    let state = location
+        .read()
+        .with_context(|| format!("reading the state {location}"))?;
+    super::backend::warn_on_journal(&location);
     let local = gather_local(&topology, &graph, root);
     Ok(PlanContext {
         topology,
         graph,
-        state_path,
+        location,
         state,
         local,
     })
-}
-
-/// Says so on stderr when an interrupted apply left its journal behind.
-pub fn warn_on_journal(state_path: &Path) {
-    let journal = state::JournalFile::path_for(state_path);
-    if journal.exists() {
-        eprintln!(
-            "warning: an interrupted apply left {}; the plan may not match Tars.\n  hint: run `tarsform rollback` to undo it, or `tarsform apply` to finish it",
-            journal.display()
-        );
-    }
 }
 
 /// Reads what the planner compares, for every resource of the graph.

@@ -20,17 +20,14 @@ use crate::apply::steps::{Op, Step};
 use crate::apply::tars_ops::Timing;
 use crate::apply::undo::{Undo, UndoRecord};
 use crate::plan::{Action, Plan};
-use crate::state::{JournalFile, ResourceState, StateStore, StepHistory, StepPhase};
+use crate::state::{JournalFile, ResourceState, StepHistory, StepPhase};
 
 pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(&args.config.config)?;
-    let state_path = inputs::state_path(args.state.state.as_deref(), &topology.chain.chain_id);
-    let store = StateStore::open(&state_path, "rollback").map_err(anyhow::Error::new)?;
-    let Some(journal) = JournalFile::load(&state_path).map_err(anyhow::Error::new)? else {
-        println!(
-            "Nothing to roll back: there is no journal next to {}.",
-            state_path.display()
-        );
+    let location = super::backend::location(args.state.state.as_deref(), &topology)?;
+    let store = super::backend::open_store(&location, "rollback")?;
+    let Some(journal) = JournalFile::load(store.journal()?).map_err(anyhow::Error::new)? else {
+        println!("Nothing to roll back: there is no journal for {location}.");
         return Ok(Outcome::Success);
     };
     let plan: Plan = journal
@@ -56,7 +53,7 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let state = store
         .load_or_new(&topology.chain.chain_id)
         .map_err(anyhow::Error::new)?;
-    let file = JournalFile::resume(&state_path)
+    let file = JournalFile::resume(store.journal()?)
         .map_err(anyhow::Error::new)?
         .context("journal vanished")?;
     let api = Arc::new(client_for(&topology)?);

@@ -5,7 +5,7 @@ use anyhow::Context;
 use super::inputs;
 use super::{Outcome, ShowArgs};
 use crate::plan::saved;
-use crate::state;
+use crate::state::StateLocation;
 use crate::view;
 
 pub fn run(args: ShowArgs) -> anyhow::Result<Outcome> {
@@ -21,25 +21,23 @@ pub fn run(args: ShowArgs) -> anyhow::Result<Outcome> {
         print!("{out}");
         return Ok(Outcome::Success);
     }
-    let state_path = match &args.state.state {
-        Some(p) => p.clone(),
+    let location = match &args.state.state {
+        Some(p) => StateLocation::Local(p.clone()),
         None => {
             let topology = inputs::load_topology(&args.config.config).context(
                 "finding the state file from the topology's chain id\nhint: pass --state PATH to show a state file directly",
             )?;
-            inputs::state_path(None, &topology.chain.chain_id)
+            super::backend::location(None, &topology)?
         }
     };
-    let state = state::read_state(&state_path)
-        .with_context(|| format!("reading the state {}", state_path.display()))?;
-    inputs::warn_on_journal(&state_path);
+    let state = location
+        .read()
+        .with_context(|| format!("reading the state {location}"))?;
+    super::backend::warn_on_journal(&location);
     match state {
         Some(s) if args.json => print!("{}", view::state::json(&s)),
         Some(s) => print!("{}", view::state::human(&s)),
-        None => eprintln!(
-            "No state at {}: nothing has been applied yet.",
-            state_path.display()
-        ),
+        None => eprintln!("No state at {location}: nothing has been applied yet."),
     }
     Ok(Outcome::Success)
 }

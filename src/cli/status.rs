@@ -5,12 +5,11 @@ use super::inputs;
 use super::tars_client::observe_blocking;
 use super::{Outcome, StatusArgs};
 use crate::apply::refresh::status::{self, NodeStatus, StatusReport};
-use crate::state::read_state;
 
 pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(&args.config.config)?;
-    let path = inputs::state_path(args.state.state.as_deref(), &topology.chain.chain_id);
-    let state = read_state(&path)?;
+    let location = super::backend::location(args.state.state.as_deref(), &topology)?;
+    let state = location.read()?;
     let observed = observe_blocking(&topology, state.as_ref())?;
     let report = status::build(&topology, state.as_ref(), &observed);
     if args.json {

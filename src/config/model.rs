@@ -94,6 +94,22 @@ pub struct Topology {
     pub chain: ChainSettings,
     /// In file order; names are unique (validated).
     pub agencies: Vec<Agency>,
+    /// `[backend]`: where the state lives. Not part of what is deployed, so not hashed.
+    #[serde(skip)]
+    pub backend: BackendSettings,
+}
+
+/// `[backend]`; the default is the local state file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendSettings {
+    /// `None` for the local file; `Some(url)` (without password) for MySQL.
+    pub mysql_url: Option<String>,
+    /// A file holding the database password (`TARSFORM_BACKEND_PASSWORD` wins).
+    pub password_file: Option<PathBuf>,
+    /// Keep CA and node private keys in the backend, encrypted with age.
+    pub store_keys: bool,
+    /// The age identity file (`TARSFORM_AGE_IDENTITY` wins).
+    pub identity_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

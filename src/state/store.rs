@@ -401,22 +401,23 @@ impl StateStore {
     /// dumps the new state to `<file>.errored.json`, leaving the previous file intact.
     pub fn save(&mut self, state: &mut State) -> Result<(), StateError> {
         let next_serial = self.check_writable(state)?;
-        self.write(state, next_serial)
+        self.write(state, state.serial, next_serial)
     }
 
-    /// Writes `state` as serial `next_serial` (at least its serial + 1), replacing the
-    /// stored version `state.serial`. Used by `state push` and `state migrate`.
-    pub fn save_as(&mut self, state: &mut State, next_serial: u64) -> Result<(), StateError> {
-        let least = self.check_writable(state)?;
-        self.write(state, next_serial.max(least))
+    /// Writes `state` as serial `serial` (at least 1): the stored state, if any, must
+    /// have its lineage and a smaller serial. Used by `state push` and `state migrate`.
+    pub fn save_as(&mut self, state: &mut State, serial: u64) -> Result<(), StateError> {
+        self.check_writable(state)?;
+        let serial = serial.max(1);
+        self.write(state, serial - 1, serial)
     }
 
-    fn write(&mut self, state: &mut State, next_serial: u64) -> Result<(), StateError> {
+    fn write(&mut self, state: &mut State, expected_serial: u64, next_serial: u64) -> Result<(), StateError> {
         let before = (state.serial, state.format_version, state.tool_version.clone());
         let lineage = state.lineage.clone();
         let expected = Expected {
             lineage: &lineage,
-            serial: state.serial,
+            serial: expected_serial,
         };
         state.serial = next_serial;
         state.format_version = FORMAT_VERSION;
