@@ -322,7 +322,7 @@ fn a_killed_holder_releases_its_lock_and_another_directory_rolls_its_run_back() 
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert_contains(&stderr, "was stale", "rollback after a kill");
+    assert_contains(&stderr, "stale lock record is cleared", "rollback after a kill");
     assert_contains(&stderr, &rows[0], "rollback names the stale lock");
     assert_model_eq(&before, &bed.snapshot(), "after the rollback");
     let rows: Vec<String> = root

@@ -64,7 +64,7 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
 
 fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(req.config)?;
-    let location = backend::location(req.state, &topology)?;
+    let location = backend::location(req.state, req.config, &topology)?;
     let operation = if req.destroy { "destroy" } else { "apply" };
     let store = backend::open_store(&location, operation)?;
     let leftover = JournalFile::load(store.journal()?).map_err(anyhow::Error::new)?;

@@ -41,8 +41,13 @@ pub fn lock_timeout() -> Duration {
     flags().lock_timeout
 }
 
-/// Where the state of `topology`'s chain lives for this command.
-pub fn location(state_arg: Option<&Path>, topology: &Topology) -> anyhow::Result<StateLocation> {
+/// Where the state of `topology`'s chain lives for this command; `config` is the
+/// topology file, read again for its `[backend]`.
+pub fn location(
+    state_arg: Option<&Path>,
+    config: &Path,
+    topology: &Topology,
+) -> anyhow::Result<StateLocation> {
     let chain_id = &topology.chain.chain_id;
     let flag = flags().backend.filter(|b| !b.trim().is_empty());
     if let Some(path) = state_arg {
@@ -53,7 +58,7 @@ pub fn location(state_arg: Option<&Path>, topology: &Topology) -> anyhow::Result
         }
         return Ok(StateLocation::Local(path.to_path_buf()));
     }
-    let settings = &topology.backend;
+    let settings = crate::config::load_backend(config)?;
     let url = match flag.as_deref().map(str::trim) {
         Some("local") => None,
         Some(url) => Some(url.to_string()),
@@ -103,8 +108,8 @@ pub fn open_store(location: &StateLocation, operation: &str) -> anyhow::Result<S
     let store = StateStore::open_at(location, operation, lock_timeout()).map_err(anyhow::Error::new)?;
     if let Some(old) = store.abandoned_lock() {
         eprintln!(
-            "note: the lock record of run {} ({} by {}, pid {}, since {}) was stale: that run ended without releasing it; cleared",
-            old.id, old.operation, old.who, old.pid, old.created
+            "note: took over the lock left by a killed run ({} by {}, pid {}, {} since {}); its stale lock record is cleared",
+            old.id, old.who, old.pid, old.operation, old.created
         );
     }
     Ok(store)
@@ -112,14 +117,14 @@ pub fn open_store(location: &StateLocation, operation: &str) -> anyhow::Result<S
 
 /// Warns on stderr when an unfinished run left its journal in the backend.
 pub fn warn_on_journal(location: &StateLocation) {
-    let journal = location
-        .open()
-        .and_then(|b| b.journal())
-        .and_then(JournalFile::load);
-    match journal {
+    let found = location.open().and_then(|b| b.journal()).and_then(|store| {
+        let name = store.name().display().to_string();
+        Ok(JournalFile::load(store)?.map(|journal| (name, journal)))
+    });
+    match found {
         Ok(None) => {}
-        Ok(Some(journal)) => eprintln!(
-            "warning: an unfinished {} (run {}, started {}) left its journal in `{location}`; the state may miss its last steps\n  hint: run `tarsform rollback` to undo it, or `tarsform apply` to finish it",
+        Ok(Some((name, journal))) => eprintln!(
+            "warning: an interrupted {} (run {}, started {}) left {name}; the plan may not match Tars.\n  hint: run `tarsform rollback` to undo it, or `tarsform apply` to finish it",
             journal.operation, journal.run_id, journal.started
         ),
         Err(err) => eprintln!("warning: {err}"),

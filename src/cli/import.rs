@@ -15,7 +15,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(&args.config.config)?;
     let graph = graph::desired(&topology)
         .with_context(|| format!("building the resource graph of {}", args.config.config.display()))?;
-    let location = super::backend::location(args.state.state.as_deref(), &topology)?;
+    let location = super::backend::location(args.state.state.as_deref(), &args.config.config, &topology)?;
     let mut store = super::backend::open_store(&location, "import")?;
     super::backend::warn_on_journal(&location);
     let mut state = store.load_or_new(&topology.chain.chain_id)?;

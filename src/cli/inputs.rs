@@ -41,7 +41,7 @@ pub fn state_path(arg: Option<&Path>, chain_id: &str) -> PathBuf {
 
 pub fn gather(config: &Path, state_arg: Option<&Path>, root: &str) -> anyhow::Result<PlanContext> {
     let topology = load_topology(config)?;
-    let location = super::backend::location(state_arg, &topology)?;
+    let location = super::backend::location(state_arg, config, &topology)?;
     gather_at(config, topology, location, root)
 }
 

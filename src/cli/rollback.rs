@@ -24,7 +24,7 @@ use crate::state::{JournalFile, ResourceState, StepHistory, StepPhase};
 
 pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(&args.config.config)?;
-    let location = super::backend::location(args.state.state.as_deref(), &topology)?;
+    let location = super::backend::location(args.state.state.as_deref(), &args.config.config, &topology)?;
     let store = super::backend::open_store(&location, "rollback")?;
     let Some(journal) = JournalFile::load(store.journal()?).map_err(anyhow::Error::new)? else {
         println!("Nothing to roll back: there is no journal for {location}.");

@@ -27,7 +27,7 @@ pub fn run(args: ShowArgs) -> anyhow::Result<Outcome> {
             let topology = inputs::load_topology(&args.config.config).context(
                 "finding the state file from the topology's chain id\nhint: pass --state PATH to show a state file directly",
             )?;
-            super::backend::location(None, &topology)?
+            super::backend::location(None, &args.config.config, &topology)?
         }
     };
     let state = location

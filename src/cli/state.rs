@@ -35,7 +35,7 @@ pub(crate) fn state_location(state: &StateArg, config: &ConfigArg) -> anyhow::Re
             config.config.display()
         )
     })?;
-    backend::location(None, &topology)
+    backend::location(None, &config.config, &topology)
 }
 
 pub(crate) fn load_existing(location: &StateLocation) -> anyhow::Result<State> {

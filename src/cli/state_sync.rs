@@ -118,9 +118,9 @@ pub fn migrate(args: StateMigrateArgs) -> anyhow::Result<Outcome> {
     let mut state = source
         .load()?
         .with_context(|| format!("no state at `{from}`: nothing to migrate"))?;
-    let password_file = crate::config::load(&args.config.config)
+    let password_file = crate::config::load_backend(&args.config.config)
         .ok()
-        .and_then(|t| t.backend.password_file);
+        .and_then(|b| b.password_file);
     let to = destination(&args.to, &state.chain_id, password_file.as_deref())?;
     if to == from {
         bail!("`{to}` is where the state already is\nhint: pass another backend to --to");

@@ -94,12 +94,10 @@ pub struct Topology {
     pub chain: ChainSettings,
     /// In file order; names are unique (validated).
     pub agencies: Vec<Agency>,
-    /// `[backend]`: where the state lives. Not part of what is deployed, so not hashed.
-    #[serde(skip)]
-    pub backend: BackendSettings,
 }
 
-/// `[backend]`; the default is the local state file.
+/// `[backend]`: where the state lives ([`super::load_backend`]); the default is the
+/// local state file. Not part of the [`Topology`]: it is not what is deployed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BackendSettings {
     /// `None` for the local file; `Some(url)` (without password) for MySQL.

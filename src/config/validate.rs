@@ -39,11 +39,7 @@ pub fn validate(
         .collect();
     check_duplicate_agencies(&raw.agency, errors);
     check_port_clashes(&raw.agency, errors);
-    let backend = raw
-        .backend
-        .as_ref()
-        .map(|b| backend_settings(b, errors))
-        .unwrap_or_default();
+    backend_settings(raw, errors);
     if errors.len() > before {
         return None;
     }
@@ -51,11 +47,18 @@ pub fn validate(
         tars: tars?,
         chain,
         agencies,
-        backend,
     })
 }
 
-fn backend_settings(raw: &RawBackend, errors: &mut Vec<ConfigError>) -> BackendSettings {
+/// `[backend]`, checked; the local default when the section is absent.
+pub fn backend_settings(raw: &RawTopology, errors: &mut Vec<ConfigError>) -> BackendSettings {
+    raw.backend
+        .as_ref()
+        .map(|b| backend_section(b, errors))
+        .unwrap_or_default()
+}
+
+fn backend_section(raw: &RawBackend, errors: &mut Vec<ConfigError>) -> BackendSettings {
     let kind = raw.kind.as_ref().map(|k| k.value.trim()).unwrap_or("local");
     let url = raw.url.as_ref().map(|u| u.value.trim().to_string());
     let mysql_url = match kind {
@@ -95,6 +98,14 @@ fn backend_settings(raw: &RawBackend, errors: &mut Vec<ConfigError>) -> BackendS
             u.loc,
             "`url` holds a password",
             Some("remove it from the URL; set TARSFORM_BACKEND_PASSWORD or `password_file` instead"),
+        ));
+    }
+    if let Some(keys) = raw.store_keys.as_ref().filter(|s| s.value) {
+        errors.push(err(
+            "backend.store_keys",
+            keys.loc,
+            "`store_keys = true` is not supported by this tarsform yet",
+            Some("remove `store_keys`; keep the CA keys under `generated/` (or in your secret store) for applies that sign certificates"),
         ));
     }
     BackendSettings {

@@ -46,7 +46,6 @@ pub(crate) fn topology(agencies: Vec<Agency>) -> Topology {
             gateway_ca_cert_path_explicit: true,
         },
         agencies,
-        backend: Default::default(),
     }
 }
 

@@ -377,10 +377,10 @@ impl StateBackend for MysqlBackend {
             Err(e) => {
                 let kept = match self.dump(bytes) {
                     Some(path) => format!(
-                        "; the database still holds the previous state and the new one was saved to `{}` (push it with `tarsform state push` once the database is back)",
+                        "; the database keeps the previous state (the new one is in `{}`)",
                         path.display()
                     ),
-                    None => String::new(),
+                    None => "; the database keeps the previous state".to_string(),
                 };
                 Err(StateError::Backend {
                     path: self.name.clone(),
