@@ -236,12 +236,6 @@ impl MysqlBackend {
             .map_err(self.err("read its lock"))?;
         Ok(holder.flatten())
     }
-
-    /// Dumps a state the database refused to a temp file, for `state push` later.
-    fn dump(&self, bytes: &[u8]) -> Option<PathBuf> {
-        let path = std::env::temp_dir().join(format!("{}.state.errored.json", self.chain_id));
-        std::fs::write(&path, bytes).ok().map(|()| path)
-    }
 }
 
 fn backend_err(name: &Path, action: &'static str, e: mysql::Error) -> StateError {
@@ -374,20 +368,11 @@ impl StateBackend for MysqlBackend {
         drop(conn);
         match result {
             Ok(outcome) => outcome,
-            Err(e) => {
-                let kept = match self.dump(bytes) {
-                    Some(path) => format!(
-                        "; the database keeps the previous state (the new one is in `{}`)",
-                        path.display()
-                    ),
-                    None => "; the database keeps the previous state".to_string(),
-                };
-                Err(StateError::Backend {
-                    path: self.name.clone(),
-                    action: "save the state",
-                    message: format!("{e}{kept}"),
-                })
-            }
+            Err(e) => Err(StateError::Backend {
+                path: self.name.clone(),
+                action: "save the state",
+                message: format!("{e}; the database keeps the previous state"),
+            }),
         }
     }
 
