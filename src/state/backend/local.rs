@@ -257,15 +257,22 @@ impl JournalStore for LocalJournal {
         write_atomic(&self.path, bytes).map_err(self.io_err("write the journal"))
     }
 
-    /// Appended and synced before returning.
+    /// Appended and synced before returning; a failed append is cut back to the
+    /// length before it where the file system allows, so no torn bytes stay behind.
     fn append(&mut self, line: &[u8]) -> Result<(), StateError> {
         let mut file = fs::OpenOptions::new()
             .append(true)
             .open(&self.path)
             .map_err(self.io_err("append to the journal"))?;
-        file.write_all(line)
-            .map_err(self.io_err("append to the journal"))?;
-        file.sync_data().map_err(self.io_err("append to the journal"))
+        let before = file
+            .metadata()
+            .map_err(self.io_err("append to the journal"))?
+            .len();
+        let written = file.write_all(line).and_then(|()| file.sync_data());
+        if written.is_err() {
+            let _ = file.set_len(before).and_then(|()| file.sync_data());
+        }
+        written.map_err(self.io_err("append to the journal"))
     }
 
     fn clear(&mut self) -> Result<(), StateError> {
