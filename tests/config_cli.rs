@@ -153,6 +153,22 @@ rejected! {
         => ["`agency[0].rpc.thread_count`", "positive integer"];
     empty_file: "t.toml", "\n  \n".to_string()
         => ["t.toml", "the file is empty"];
+    newline_in_key_center_url_would_inject_config_ini_lines: "t.toml", base_with(
+        "enable_storage_security = false",
+        "enable_storage_security = true\nkey_center_url = \"127.0.0.1:31443\\n[storage_security]\\nenable = false\"",
+    ) => ["t.toml:12:18: `agency[0].key_center_url`", "contains a newline", "config.ini", "hint: write the value on one line"];
+    escape_in_failover_cluster_url: "t.toml", base_with(
+        "enable_storage_security = false",
+        "failover_cluster_url = \"127.0.0.1:2379\\u001b[2J\"",
+    ) => ["`agency[0].failover_cluster_url`", "U+001B"];
+    chain_id_too_long: "t.toml", base_with("\"chain0\"", &format!("\"{}\"", "c".repeat(65)))
+        => ["`chain.chain_id`", "65 characters; at most 64"];
+    agency_name_too_long: "t.toml", base_with("\"agencyA\"", &format!("\"{}\"", "a".repeat(100)))
+        => ["`agency[0].name`", "100 characters; at most 64"];
+    unspecified_deploy_ip: "t.toml", base_with("deploy_ip = [\"172.25.0.5\"]", "deploy_ip = [\"0.0.0.0\"]")
+        => ["`agency[0].rpc.deploy_ip[0]`", "0.0.0.0 is the unspecified address", "hint:"];
+    broadcast_and_multicast_deploy_ip: "t.toml", base_with("deploy_ip = [\"172.25.0.5\"]\n    listen_port = 40300", "deploy_ip = [\"255.255.255.255\", \"224.0.0.5\"]\n    listen_port = 40300")
+        => ["`agency[0].gateway.deploy_ip[0]`", "broadcast", "`agency[0].gateway.deploy_ip[1]`", "multicast"];
     yaml_unknown_key_and_quoted_bool: "t.yml",
         "tars: {tars_url: \"http://h\"}\nchain: {rpc_sm_ssl: \"false\"}\nagency:\n  - name: a\n    rpc: {deploy_ip: [\"1.2.3.4\"], listen_prt: 1}\n".to_string()
         => ["`chain.rpc_sm_ssl`", "expected a boolean", "`agency[0].rpc.listen_prt`", "did you mean `listen_port`?"];
@@ -264,4 +280,64 @@ fn upstream_examples_and_conf_files_validate() {
         String::from_utf8_lossy(&out.stdout)
             .contains("host 172.25.0.5: agencyABcosRpcService, agencyABcosGatewayService")
     );
+}
+
+#[test]
+fn credentials_in_tars_url_are_refused_and_never_printed() {
+    let text = base_with("http://127.0.0.1:3000", "http://admin:hunter22@127.0.0.1:3000");
+    let stderr = rejects(
+        "t.toml",
+        &text,
+        &[
+            "t.toml:2:12: `tars.tars_url`",
+            "user name or password",
+            "(sensitive)@127.0.0.1:3000",
+            "hint:",
+        ],
+    );
+    assert!(
+        !stderr.contains("hunter22") && !stderr.contains("admin"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_short_token_is_refused_and_never_garbles_the_output() {
+    // Regression: `tars_token = "t"` turned the summary into `Plan: 7 (sensitive)o add`.
+    let text = base_with("tars_token = \"\"", "tars_token = \"t\"");
+    let stderr = rejects(
+        "t.toml",
+        &text,
+        &[
+            "t.toml:3:14: `tars.tars_token`",
+            "shorter than 8 characters",
+            "hint:",
+        ],
+    );
+    assert!(
+        !stderr.contains("(sensitive)"),
+        "nothing to redact here: {stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = validate(&write(&dir, "t.toml", BASE), Some("short"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("`TARSFORM_TARS_TOKEN`: the Tars token is shorter than 8"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_cipher_key_with_a_control_character_is_not_quoted() {
+    let text = base_with(
+        "enable_storage_security = false",
+        "cipher_data_key = \"0123456789abcdef\\r0123\"",
+    );
+    let stderr = rejects(
+        "t.toml",
+        &text,
+        &["`agency[0].cipher_data_key`", "a carriage return"],
+    );
+    assert!(!stderr.contains("0123456789abcdef"), "{stderr}");
 }

@@ -38,6 +38,8 @@ fn service(kind: ServiceKind, ips: &[&str], port: u16) -> Service {
             ],
             ServiceKind::Rpc => vec![],
         },
+        prevent_destroy: None,
+        nodes: Default::default(),
     }
 }
 
@@ -469,7 +471,8 @@ fn expanding_without_the_existing_ca_fails_naming_the_path_and_server() {
     w.topology = topology(vec![agency("agencyA", &[NEW, "172.25.0.6"], 10200, 40300)]);
     w.local.cas.remove(&ServiceKind::Gateway);
     let err = w.plan_with(false, PlanOptions::default()).unwrap_err();
-    assert!(matches!(err, PlanError::CaMissing { .. }), "{err}");
+    // The state keeps the CA certificate, so continuity holds; signing needs the key.
+    assert!(matches!(err, PlanError::CaKeyMissing { .. }), "{err}");
 }
 
 #[test]
@@ -480,7 +483,8 @@ fn expanding_with_another_ca_than_tars_serves_fails() {
         .insert(ServiceKind::Gateway, fake_pem("another CA"));
     let err = w.plan_with(true, PlanOptions::default()).unwrap_err();
     assert!(
-        matches!(&err, PlanError::CaMismatch { server, .. } if server == "agencyABcosGatewayService"),
+        matches!(&err, PlanError::CaContinuity { kind, nodes, .. }
+            if kind == "gateway" && nodes.iter().any(|n| n.contains("agencyABcosGatewayService"))),
         "{err}"
     );
     assert!(err.to_string().contains("generated/gateway/chain0/ca"));
@@ -592,6 +596,8 @@ fn a_tainted_node_is_replaced() {
 #[test]
 fn a_missing_package_blocks_only_plans_that_upload_it() {
     let mut w = World::seed();
+    // A server Tars does not run yet needs the archive.
+    w.observed.servers.remove("agencyABcosRpcService");
     w.local.packages.insert(
         "agencyABcosRpcService".into(),
         LocalPackage::Missing {
@@ -961,4 +967,208 @@ mod cli {
         assert_eq!(out.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&out.stderr).contains("--target nod[\"x\"]"));
     }
+}
+
+// ---------------------------------------------------------------- CA continuity
+
+fn packages_only(local: &LocalFiles) -> LocalFiles {
+    LocalFiles {
+        packages: local.packages.clone(),
+        ..LocalFiles::default()
+    }
+}
+
+#[test]
+fn without_generated_a_plan_checks_the_ca_from_state_and_changes_nothing() {
+    let mut w = World::seed();
+    w.apply();
+    w.local = packages_only(&w.local);
+    for refresh in [true, false] {
+        let plan = w.plan_with(refresh, PlanOptions::default()).unwrap();
+        assert!(!plan.has_changes(), "refresh={refresh}: {:?}", actions(&plan));
+        assert!(
+            plan.notes
+                .iter()
+                .any(|n| n.contains("checked against the CA certificate in state"))
+        );
+    }
+}
+
+#[test]
+fn without_generated_or_state_a_plan_over_existing_nodes_fails_naming_them() {
+    let mut w = World::seed();
+    w.local = packages_only(&w.local);
+    let err = w.plan_with(true, PlanOptions::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(&err, PlanError::CaContinuity { .. }), "{text}");
+    assert!(text.contains("is missing"), "{text}");
+    assert!(
+        text.contains("node[\"agencyABcosRpcService\"][\"172.25.0.3\"]: Tars serves ca.crt sha256:"),
+        "{text}"
+    );
+    assert!(text.contains("hint: point `rpc_ca_cert_path`"), "{text}");
+}
+
+#[test]
+fn an_old_state_without_the_ca_certificate_and_no_ca_files_fails() {
+    let mut w = World::seed();
+    w.apply();
+    let state = w.state.as_mut().unwrap();
+    for kind in ServiceKind::ALL {
+        state
+            .resources
+            .get_mut(&Address::ca(kind))
+            .unwrap()
+            .attributes
+            .remove("cert_pem");
+    }
+    w.local = packages_only(&w.local);
+    let err = w.plan_with(false, PlanOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("is missing"), "{err}");
+    assert!(err.to_string().contains("state records ca.crt"), "{err}");
+}
+
+#[test]
+fn another_ca_at_the_path_fails_with_and_without_state() {
+    // Without state: Tars serves the rpc CA, the path holds the gateway's.
+    let mut w = World::seed();
+    w.local.cas.get_mut(&ServiceKind::Rpc).unwrap().cert_pem = Some(ca_pem(ServiceKind::Gateway));
+    let err = w.plan_with(true, PlanOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::CaContinuity { kind, .. } if kind == "rpc"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("is not the CA these nodes were issued from")
+    );
+    // With state, refreshed or not: the CA recorded in state wins, rotation is explicit.
+    let mut w = World::seed();
+    w.apply();
+    w.local.cas.get_mut(&ServiceKind::Rpc).unwrap().cert_pem = Some(ca_pem(ServiceKind::Gateway));
+    for refresh in [true, false] {
+        let err = w.plan_with(refresh, PlanOptions::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("is not the CA recorded in state"),
+            "refresh={refresh}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_ca_is_created_only_when_no_node_of_its_type_exists() {
+    let mut w = World::seed();
+    w.observed.servers.retain(|s, _| s.contains("Gateway"));
+    w.observed.ca_crt.remove(&ServiceKind::Rpc);
+    w.local.cas.remove(&ServiceKind::Rpc);
+    let plan = w.plan();
+    assert_eq!(
+        plan.change(&Address::ca(ServiceKind::Rpc)).unwrap().action,
+        Action::Create
+    );
+    assert!(
+        plan.change(&Address::ca(ServiceKind::Gateway))
+            .is_none_or(|c| c.action != Action::Create)
+    );
+}
+
+// ---------------------------------------------------------------- protection and targets
+
+const RPC_SERVER: &str = "agencyABcosRpcService";
+
+fn without_rpc() -> Topology {
+    let mut a = agency("agencyA", &[NEW], 10200, 40300);
+    a.rpc = None;
+    topology(vec![a])
+}
+
+fn mark_imported(w: &mut World, node: &Address) {
+    w.state
+        .as_mut()
+        .unwrap()
+        .resources
+        .get_mut(node)
+        .unwrap()
+        .attributes
+        .insert("imported".into(), json!(true));
+}
+
+#[test]
+fn an_imported_node_is_destroyed_only_when_targeted_or_allowed() {
+    let mut w = World::seed();
+    w.apply();
+    let node = Address::node(RPC_SERVER, NEW);
+    mark_imported(&mut w, &node);
+    w.topology = without_rpc();
+    let err = w.plan_with(true, PlanOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, PlanError::ProtectedNodes { nodes } if nodes == &vec![node.to_string()]),
+        "{err}"
+    );
+    assert!(err.to_string().contains("-c config.toml -c expand.toml"), "{err}");
+
+    let targeted = PlanOptions {
+        targets: vec![format!("server[\"{RPC_SERVER}\"]").parse::<Target>().unwrap()],
+        ..PlanOptions::default()
+    };
+    let plan = w.plan_with(true, targeted).unwrap();
+    assert_eq!(plan.change(&node).unwrap().action, Action::Delete);
+    // The server target takes the node's certs and configs with it.
+    for file in ServiceKind::Rpc.config_files() {
+        let c = plan.change(&Address::config(RPC_SERVER, NEW, file));
+        assert_eq!(c.map(|c| c.action), Some(Action::Delete), "{file}");
+    }
+    for purpose in ServiceKind::Rpc.cert_purposes() {
+        let c = plan.change(&Address::cert(RPC_SERVER, NEW, purpose));
+        assert_eq!(c.map(|c| c.action), Some(Action::Delete), "{purpose}");
+    }
+    assert_eq!(plan.summary().nodes_destroyed, 1);
+    for text in [
+        view::human(&plan, false),
+        view::markdown(&plan),
+        view::json(&plan),
+    ] {
+        assert!(text.contains("this plan destroys 1 node(s)"), "{text}");
+    }
+}
+
+#[test]
+fn prevent_destroy_false_allows_and_true_protects_every_node() {
+    let mut w = World::seed();
+    w.apply();
+    let node = Address::node(RPC_SERVER, NEW);
+    mark_imported(&mut w, &node);
+    // The IP leaves deploy_ip; the service stays and says whether that is allowed.
+    let mut topo = topology(vec![agency("agencyA", &["172.25.0.6"], 10200, 40300)]);
+    topo.agencies[0].rpc.as_mut().unwrap().prevent_destroy = Some(false);
+    w.topology = topo.clone();
+    w.observed.tarsnodes.insert("172.25.0.6".into(), true);
+    let plan = w.plan_with(true, PlanOptions::default()).unwrap();
+    assert_eq!(plan.change(&node).unwrap().action, Action::Delete);
+
+    mark_imported(&mut w, &node);
+    w.state
+        .as_mut()
+        .unwrap()
+        .resources
+        .get_mut(&node)
+        .unwrap()
+        .attributes
+        .insert("imported".into(), json!(false));
+    topo.agencies[0].rpc.as_mut().unwrap().prevent_destroy = Some(true);
+    w.topology = topo;
+    let err = w.plan_with(true, PlanOptions::default()).unwrap_err();
+    assert!(matches!(err, PlanError::ProtectedNodes { .. }), "{err}");
+}
+
+#[test]
+fn a_node_tarsform_created_is_not_protected_by_default() {
+    let mut w = World::seed();
+    w.apply();
+    w.topology = without_rpc();
+    let plan = w.plan();
+    assert_eq!(
+        plan.change(&Address::node(RPC_SERVER, NEW)).unwrap().action,
+        Action::Delete
+    );
 }

@@ -71,6 +71,13 @@ impl Bed {
     /// Both servers on OLD with the files BcosBuilder would have pushed.
     fn seed(&self) {
         let topology = tarsform::config::load(&self.path().join("config.toml")).unwrap();
+        // The CA BcosBuilder left behind, the one the seeded nodes are served.
+        for kind in ["rpc", "gateway"] {
+            let dir = self.path().join(format!("generated/{kind}/{APP}/ca"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("ca.crt"), CA).unwrap();
+            std::fs::write(dir.join("ca.key"), "not a key: never read by plan").unwrap();
+        }
         for svc in topology.services() {
             let config_ini = tarsform::render::config_ini(&topology, svc);
             let nodes_json = tarsform::render::nodes_json(svc);

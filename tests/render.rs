@@ -35,6 +35,8 @@ fn service(kind: ServiceKind, deploy: &[&str], port: u16, peers: &[&str]) -> Ser
         listen_port: port,
         thread_count: 4,
         peers: peers.iter().map(|p| p.to_string()).collect(),
+        prevent_destroy: None,
+        nodes: Default::default(),
     }
 }
 
@@ -699,12 +701,12 @@ fn render_command_writes_then_keeps_and_reports_each_file() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("written   generated/agencyABcosRpcService.tgz  sha256:"),
+        stdout.contains("written   generated/packages/agencyABcosRpcService.tgz  sha256:"),
         "{stdout}"
     );
     assert!(
         stdout.contains(
-            "skipped   generated/agencyABcosGatewayService.tgz  (binary/BcosGatewayService.tgz not found)"
+            "skipped   generated/packages/agencyABcosGatewayService.tgz  (binary/BcosGatewayService.tgz not found)"
         ),
         "{stdout}"
     );

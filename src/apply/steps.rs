@@ -27,6 +27,8 @@ pub enum Op {
     IssueCert,
     UploadPackage,
     RegisterNode,
+    /// Record a server as Tars runs it (its patch), without uploading.
+    ImportServer,
     ImportNode,
     PushConfig,
     StartNode,
@@ -48,6 +50,7 @@ impl Op {
             Op::IssueCert => "issue-cert",
             Op::UploadPackage => "upload-package",
             Op::RegisterNode => "register",
+            Op::ImportServer => "import-server",
             Op::ImportNode => "import-node",
             Op::PushConfig => "push-config",
             Op::StartNode => "start",
@@ -151,7 +154,7 @@ pub fn expand(plan: &Plan) -> Expanded {
         let a = &change.address;
         let ops: &[Op] = match (a.kind(), change.action) {
             (_, Action::NoOp | Action::Read) | (ResourceKind::Tarsnode, _) => &[],
-            (ResourceKind::Ca, Action::Import) => &[Op::Adopt],
+            (ResourceKind::Ca, Action::Import | Action::Update) => &[Op::Adopt],
             (ResourceKind::Ca, Action::Delete) => &[],
             (ResourceKind::Ca, _) => &[Op::CreateCa],
             (ResourceKind::Cert, Action::Import) => &[Op::Adopt],
@@ -160,6 +163,9 @@ pub fn expand(plan: &Plan) -> Expanded {
             (ResourceKind::Config, Action::Delete) => &[Op::Forget],
             (ResourceKind::Config, _) => &[Op::PushConfig],
             (ResourceKind::Server, Action::Delete) => &[Op::Forget],
+            (ResourceKind::Server, Action::Import) if change.attr("adopted_as_is").is_some() => {
+                &[Op::ImportServer]
+            }
             (ResourceKind::Server, _) => &[Op::UploadPackage],
             (ResourceKind::Node, Action::Create) => &[Op::RegisterNode, Op::StartNode],
             (ResourceKind::Node, Action::Replace) => {

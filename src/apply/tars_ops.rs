@@ -59,6 +59,17 @@ pub async fn find_node<C: TarsApi>(
         .find(|s| s.node_name == ip))
 }
 
+/// The patches the nodes of `server` run, as Tars reports them.
+pub async fn running_patches<C: TarsApi>(api: &C, app: &str, server: &str) -> OpResult<Vec<Option<u64>>> {
+    Ok(api
+        .server_list(app, Some(server))
+        .await?
+        .into_iter()
+        .filter(|s| s.server_name.is_empty() || s.server_name == server)
+        .map(|s| s.patch_id())
+        .collect())
+}
+
 async fn require_node<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -> OpResult<ServerConf> {
     find_node(api, app, server, ip).await?.ok_or_else(|| {
         OpError::Refused(format!(

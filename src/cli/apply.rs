@@ -34,6 +34,7 @@ struct Request<'a> {
     parallelism: usize,
     rollback: bool,
     planfile: Option<&'a Path>,
+    run_timeout: std::time::Duration,
 }
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
@@ -46,6 +47,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
         parallelism: args.parallelism,
         rollback: !args.no_rollback,
         planfile: args.planfile.as_deref(),
+        run_timeout: args.run_timeout.timeout,
     })
 }
 
@@ -59,6 +61,7 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
         parallelism: args.parallelism,
         rollback: true,
         planfile: None,
+        run_timeout: args.run_timeout.timeout,
     })
 }
 
@@ -69,7 +72,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let store = backend::open_store(&location, operation)?;
     let leftover = JournalFile::load(store.journal()?).map_err(anyhow::Error::new)?;
     let rt = runtime()?;
-    let api = Arc::new(client_for(&topology)?);
+    let api = Arc::new(client_for(&topology)?.with_run_limit(req.run_timeout));
     let ctx = inputs::gather_at(req.config, topology.clone(), location, GENERATED_ROOT)?;
     let plan = match req.planfile {
         Some(path) => {
@@ -140,7 +143,8 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
             operation,
             now_rfc3339(),
             plan.inputs_digest.clone(),
-        ),
+        )
+        .with_lineage(state.lineage.clone()),
     )
     .map_err(anyhow::Error::new)?;
     journal

@@ -16,7 +16,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use super::{
-    ApplyArgs, ConfigArg, DemoArgs, DestroyArgs, Outcome, PlanArgs, PlanFormat, StateArg, StatusArgs,
+    ApplyArgs, ConfigArg, DemoArgs, DestroyArgs, Outcome, PlanArgs, PlanFormat, RunTimeoutArg, StateArg,
+    StatusArgs,
 };
 use crate::emulator::EmulatorConfig;
 use emulator_thread::EmulatorThread;
@@ -85,6 +86,7 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             parallelism: 10,
             no_rollback: false,
             target: Vec::new(),
+            run_timeout: RunTimeoutArg::default(),
         })?,
     )?;
 
@@ -114,6 +116,7 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             target: Vec::new(),
             auto_approve: true,
             parallelism: 10,
+            run_timeout: RunTimeoutArg::default(),
         })?,
     )?;
     check::destroy_left_old_host_alone(&before, &emulator.handle().snapshot(), OLD_HOST, NEW_HOST)?;

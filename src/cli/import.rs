@@ -18,6 +18,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
     let location = super::backend::location(args.state.state.as_deref(), &args.config.config, &topology)?;
     let mut store = super::backend::open_store(&location, "import")?;
     super::backend::warn_on_journal(&location);
+    inputs::read_checked_state(&location, Some(&topology.chain.chain_id))?;
     let mut state = store.load_or_new(&topology.chain.chain_id)?;
     adopt::check_importable(&address, &graph, &state)?;
     let server = address.server_name().unwrap_or_default();

@@ -54,9 +54,7 @@ pub fn gather_at(
 ) -> anyhow::Result<PlanContext> {
     let graph = graph::desired(&topology)
         .with_context(|| format!("building the resource graph of {}", config.display()))?;
-    let state = location
-        .read()
-        .with_context(|| format!("reading the state {location}"))?;
+    let state = read_checked_state(&location, Some(&topology.chain.chain_id))?;
     super::backend::warn_on_journal(&location);
     let local = gather_local(&topology, &graph, root);
     Ok(PlanContext {
@@ -66,6 +64,45 @@ pub fn gather_at(
         state,
         local,
     })
+}
+
+/// Reads the state at `location` (unlocked) and refuses it unless it is this chain's
+/// (`chain_id`, when the topology is known) and its journal's.
+pub fn read_checked_state(location: &StateLocation, chain_id: Option<&str>) -> anyhow::Result<Option<State>> {
+    let state = location
+        .read()
+        .with_context(|| format!("reading the state {location}"))?;
+    if let Some(s) = &state {
+        check_identity(location, s, chain_id)?;
+    }
+    Ok(state)
+}
+
+/// Refuses `state` (read from `location`) when it belongs to another chain than
+/// `chain_id` or another lineage than its journal. Nothing is read from Tars or
+/// written before this check passes.
+pub fn check_identity(location: &StateLocation, state: &State, chain_id: Option<&str>) -> anyhow::Result<()> {
+    // A journal that cannot be read is reported by the commands that use it.
+    let journal_lineage = location
+        .open()
+        .and_then(|backend| backend.journal())
+        .and_then(state::JournalFile::load)
+        .ok()
+        .flatten()
+        .and_then(|j| j.lineage);
+    state
+        .check_identity(chain_id, journal_lineage.as_deref())
+        .map_err(|e| {
+            let hint = match e {
+                state::IdentityError::ForeignChain { .. } => {
+                    "pass --state with this chain's state file, or put the other chain's state back where it belongs; nothing was changed"
+                }
+                state::IdentityError::ForeignJournal { .. } => {
+                    "the journal belongs to another state: restore the state that run wrote, or move the journal away once you have checked Tars by hand; nothing was changed"
+                }
+            };
+            anyhow::anyhow!("refusing to use state `{location}`: it {e}\nhint: {hint}")
+        })
 }
 
 /// Reads what the planner compares, for every resource of the graph.

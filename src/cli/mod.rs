@@ -21,12 +21,15 @@ mod plan;
 mod refresh;
 mod render;
 mod rollback;
+mod run_timeout;
 mod show;
 mod state;
 mod state_sync;
 mod status;
 mod tars_client;
 mod validate;
+
+pub use run_timeout::RunTimeoutArg;
 
 /// What a command reports besides errors; mapped to the process exit code in [`main`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +239,8 @@ pub struct ApplyArgs {
     /// Limit the apply to these addresses and everything under them.
     #[arg(long = "target", value_name = "ADDR")]
     pub target: Vec<String>,
+    #[command(flatten)]
+    pub run_timeout: RunTimeoutArg,
 }
 
 #[derive(Debug, Args)]
@@ -253,6 +258,8 @@ pub struct DestroyArgs {
     /// Maximum number of steps in flight.
     #[arg(long = "parallelism", default_value_t = 10)]
     pub parallelism: usize,
+    #[command(flatten)]
+    pub run_timeout: RunTimeoutArg,
 }
 
 #[derive(Debug, Args)]
@@ -406,6 +413,8 @@ pub struct RollbackArgs {
     /// Do not ask for confirmation.
     #[arg(long = "auto-approve")]
     pub auto_approve: bool,
+    #[command(flatten)]
+    pub run_timeout: RunTimeoutArg,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,9 @@ pub fn run(args: RefreshArgs) -> anyhow::Result<Outcome> {
     let mut store = super::backend::open_store(&location, "refresh")?;
     super::backend::warn_on_journal(&location);
     let existing = store.load()?;
+    if let Some(s) = &existing {
+        inputs::check_identity(&location, s, Some(&topology.chain.chain_id))?;
+    }
     let has_state = existing.is_some();
     let mut state = existing.unwrap_or_else(|| State::new(topology.chain.chain_id.clone(), String::new()));
     let observed = observe_blocking(&topology, has_state.then_some(&state))?;

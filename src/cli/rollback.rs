@@ -26,6 +26,7 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(&args.config.config)?;
     let location = super::backend::location(args.state.state.as_deref(), &args.config.config, &topology)?;
     let store = super::backend::open_store(&location, "rollback")?;
+    inputs::read_checked_state(&location, Some(&topology.chain.chain_id))?;
     let Some(journal) = JournalFile::load(store.journal()?).map_err(anyhow::Error::new)? else {
         println!("Nothing to roll back: there is no journal for {location}.");
         return Ok(Outcome::Success);
@@ -56,7 +57,7 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let file = JournalFile::resume(store.journal()?)
         .map_err(anyhow::Error::new)?
         .context("journal vanished")?;
-    let api = Arc::new(client_for(&topology)?);
+    let api = Arc::new(client_for(&topology)?.with_run_limit(args.run_timeout.timeout));
     let plan = Arc::new(plan);
     let runner = TarsRunner::new(
         api,

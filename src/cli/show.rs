@@ -21,18 +21,17 @@ pub fn run(args: ShowArgs) -> anyhow::Result<Outcome> {
         print!("{out}");
         return Ok(Outcome::Success);
     }
-    let location = match &args.state.state {
-        Some(p) => StateLocation::Local(p.clone()),
+    let (location, chain_id) = match &args.state.state {
+        Some(p) => (StateLocation::Local(p.clone()), None),
         None => {
             let topology = inputs::load_topology(&args.config.config).context(
                 "finding the state file from the topology's chain id\nhint: pass --state PATH to show a state file directly",
             )?;
-            super::backend::location(None, &args.config.config, &topology)?
+            let location = super::backend::location(None, &args.config.config, &topology)?;
+            (location, Some(topology.chain.chain_id))
         }
     };
-    let state = location
-        .read()
-        .with_context(|| format!("reading the state {location}"))?;
+    let state = inputs::read_checked_state(&location, chain_id.as_deref())?;
     super::backend::warn_on_journal(&location);
     match state {
         Some(s) if args.json => print!("{}", view::state::json(&s)),

@@ -26,8 +26,16 @@ pub fn run(command: StateCommand) -> anyhow::Result<Outcome> {
 /// `--state PATH`, else the backend of `--backend` or the topology's `[backend]`, else
 /// `state/<chain_id>.state.json` with the chain id of the topology.
 pub(crate) fn state_location(state: &StateArg, config: &ConfigArg) -> anyhow::Result<StateLocation> {
+    state_location_and_chain(state, config).map(|(location, _)| location)
+}
+
+/// The state's location, and the topology's chain id when the location came from it.
+fn state_location_and_chain(
+    state: &StateArg,
+    config: &ConfigArg,
+) -> anyhow::Result<(StateLocation, Option<String>)> {
     if let Some(path) = &state.state {
-        return Ok(StateLocation::Local(path.clone()));
+        return Ok((StateLocation::Local(path.clone()), None));
     }
     let topology = crate::config::load(&config.config).with_context(|| {
         format!(
@@ -35,20 +43,22 @@ pub(crate) fn state_location(state: &StateArg, config: &ConfigArg) -> anyhow::Re
             config.config.display()
         )
     })?;
-    backend::location(None, &config.config, &topology)
+    let location = backend::location(None, &config.config, &topology)?;
+    Ok((location, Some(topology.chain.chain_id)))
 }
 
-pub(crate) fn load_existing(location: &StateLocation) -> anyhow::Result<State> {
-    match location.read()? {
+/// The state at `location`, refused when it is not `chain_id`'s or its journal's.
+fn load_existing(location: &StateLocation, chain_id: Option<&str>) -> anyhow::Result<State> {
+    match super::inputs::read_checked_state(location, chain_id)? {
         Some(state) => Ok(state),
         None => bail!("no state at `{location}`\nhint: nothing has been applied yet, or pass --state PATH"),
     }
 }
 
 fn list(args: StateListArgs) -> anyhow::Result<Outcome> {
-    let path = state_location(&args.state, &args.config)?;
+    let (path, chain_id) = state_location_and_chain(&args.state, &args.config)?;
     warn_if_journal(&path);
-    let Some(state) = path.read()? else {
+    let Some(state) = super::inputs::read_checked_state(&path, chain_id.as_deref())? else {
         eprintln!("No state at `{path}`: nothing has been applied yet.");
         return Ok(Outcome::Success);
     };
@@ -60,9 +70,9 @@ fn list(args: StateListArgs) -> anyhow::Result<Outcome> {
 
 fn show(args: StateAddrArgs) -> anyhow::Result<Outcome> {
     let address: Address = args.address.parse()?;
-    let path = state_location(&args.state, &args.config)?;
+    let (path, chain_id) = state_location_and_chain(&args.state, &args.config)?;
     warn_if_journal(&path);
-    let state = load_existing(&path)?;
+    let state = load_existing(&path, chain_id.as_deref())?;
     let Some(resource) = state.get(&address) else {
         bail!(not_found(&address.to_string(), &path));
     };
@@ -100,9 +110,10 @@ fn describe(address: &Address, resource: &ResourceState) -> String {
 
 fn rm(args: StateAddrArgs) -> anyhow::Result<Outcome> {
     let target: Target = args.address.parse()?;
-    let path = state_location(&args.state, &args.config)?;
+    let (path, chain_id) = state_location_and_chain(&args.state, &args.config)?;
     let mut store = backend::open_store(&path, "state rm")?;
     warn_if_journal(&path);
+    load_existing(&path, chain_id.as_deref())?;
     let Some(mut state) = store.load()? else {
         bail!("no state at `{path}`\nhint: nothing has been applied yet, or pass --state PATH");
     };

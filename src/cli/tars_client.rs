@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use crate::apply::refresh;
 use crate::config::Topology;
 use crate::plan::Observed;
+use crate::secret::Secret;
 use crate::state::State;
 use crate::tars::{ClientConfig, HttpTarsClient};
 
@@ -18,11 +19,16 @@ pub fn client_for(topology: &Topology) -> anyhow::Result<HttpTarsClient> {
             topology.tars.url
         );
     }
-    HttpTarsClient::new(ClientConfig::new(
+    let client = HttpTarsClient::new(ClientConfig::new(
         topology.tars.url.clone(),
         topology.tars.token.clone(),
     ))
-    .map_err(anyhow::Error::new)
+    .map_err(anyhow::Error::new)?;
+    let cipher_keys = topology
+        .agencies
+        .iter()
+        .map(|a| Secret::new(a.cipher_data_key.clone()));
+    Ok(client.with_secrets(cipher_keys))
 }
 
 /// The async runtime of one command.

@@ -169,6 +169,7 @@ fn decode_service(
         },
         tars_listen_ip: s.string("tars_listen_ip", errors),
         tars_listen_port: s.integer("tars_listen_port", errors),
+        prevent_destroy: s.boolean("prevent_destroy", errors),
         loc: At(loc),
     };
     if service.deploy_ip.is_none() && !s.had_bad("deploy_ip") {

@@ -3,6 +3,7 @@
 //! Built only by `config::load`/`config::parse` after validation; it never holds
 //! unchecked input. Pure data, no I/O.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -173,6 +174,39 @@ pub struct Service {
     pub thread_count: u32,
     /// Gateway only: `ip:port` strings written to nodes.json (validated).
     pub peers: Vec<String>,
+    /// `prevent_destroy`: `None` protects the nodes tarsform imported, `Some(false)`
+    /// lets plans destroy them, `Some(true)` protects every node of the service.
+    pub prevent_destroy: Option<bool>,
+    /// Per-IP settings that differ from the service's (BcosBuilder's expand files).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes: BTreeMap<IpAddr, NodeSettings>,
+}
+
+/// `listen_ip`, `listen_port` and `thread_count` of one node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeSettings {
+    pub listen_ip: String,
+    pub listen_port: u16,
+    pub thread_count: u32,
+}
+
+impl Service {
+    /// The service as one node sees it: its own settings, when it has any.
+    pub fn for_node(&self, ip: IpAddr) -> Service {
+        let mut one = self.clone();
+        if let Some(n) = self.nodes.get(&ip) {
+            one.listen_ip = n.listen_ip.clone();
+            one.listen_port = n.listen_port;
+            one.thread_count = n.thread_count;
+        }
+        one.nodes.clear();
+        one
+    }
+
+    /// The port the node at `ip` listens on.
+    pub fn listen_port_of(&self, ip: IpAddr) -> u16 {
+        self.nodes.get(&ip).map_or(self.listen_port, |n| n.listen_port)
+    }
 }
 
 /// One service of one agency, with the names derived from it.

@@ -117,6 +117,9 @@ pub struct RawService {
     pub listen_port: Opt<i64>,
     pub thread_count: Opt<i64>,
     pub peers: Opt<Vec<Located<String>>>,
+    /// tarsform only: whether plans may destroy nodes of this service that tarsform
+    /// imported (default: protected).
+    pub prevent_destroy: Opt<bool>,
     /// Used only by BcosBuilder's no-Tars `build` mode: type-checked, then ignored.
     pub tars_listen_ip: Opt<String>,
     pub tars_listen_port: Opt<i64>,

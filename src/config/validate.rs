@@ -2,8 +2,11 @@
 //!
 //! Applies BcosBuilder's defaults (reference §1) and the checks BcosBuilder lacks: IP
 //! lists, duplicate IPs and agency names, names of letters/digits, port ranges, two
-//! services on one IP and port, `ip:port` peers, http(s) Tars URL, no SM2 yet. Every
-//! error is collected; a topology is returned only when there is none. Pure.
+//! services on one IP and port, `ip:port` peers, http(s) Tars URL, no SM2 yet. Values
+//! that reach files and requests are checked too: no control or bidi characters in
+//! text rendered into `config.ini`, bounded names, node IPs that can be a node, no
+//! credentials in `tars_url`, tokens long enough to redact. Every error is collected;
+//! a topology is returned only when there is none. Pure.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -13,7 +16,11 @@ use super::ConfigError;
 use super::model::{Agency, BackendSettings, ChainSettings, Service, ServiceKind, TarsSettings, Topology};
 use super::schema::{Located, Opt, RawAgency, RawBackend, RawChain, RawService, RawTars, RawTopology};
 use super::tree::Loc;
-use crate::secret::Secret;
+use crate::secret::{MIN_TOKEN_CHARS, Secret};
+
+/// The longest `chain_id` or agency name: Tars keeps application and server names in
+/// 128-character columns, and the server name adds `BcosGatewayService`.
+pub const MAX_NAME_CHARS: usize = 64;
 
 pub const DEFAULT_CHAIN_ID: &str = "chain";
 pub const DEFAULT_LISTEN_IP: &str = "0.0.0.0";
@@ -137,12 +144,24 @@ fn tars_settings(
 ) -> Option<TarsSettings> {
     let raw = raw?;
     let url = raw.tars_url.as_ref().and_then(|u| {
+        if has_credentials(&u.value) {
+            errors.push(err(
+                "tars.tars_url",
+                u.loc,
+                format!(
+                    "`{}` carries a user name or password",
+                    without_credentials(u.value.trim())
+                ),
+                Some("remove `user:password@`: TarsWeb is reached with the token (`tars_token` or TARSFORM_TARS_TOKEN) only"),
+            ));
+            return None;
+        }
         let url = tars_url(&u.value);
         if url.is_none() {
             errors.push(err(
                 "tars.tars_url",
                 u.loc,
-                format!("`{}` is not an http:// or https:// URL", u.value.trim()),
+                format!("`{}` is not an http:// or https:// URL", u.value.trim().escape_debug()),
                 Some("TarsWeb's address, e.g. `http://127.0.0.1:3000`"),
             ));
         }
@@ -153,10 +172,22 @@ fn tars_settings(
         .as_ref()
         .map(|t| t.value.clone())
         .unwrap_or_default();
-    let token = match env_token {
-        Some(t) if !t.trim().is_empty() => Secret::new(t.trim()),
-        _ => Secret::new(file_token.expose().trim()),
+    let (token, token_key, token_loc) = match env_token {
+        Some(t) if !t.trim().is_empty() => (Secret::new(t.trim()), "TARSFORM_TARS_TOKEN", None),
+        _ => (
+            Secret::new(file_token.expose().trim()),
+            "tars.tars_token",
+            raw.tars_token.as_ref().and_then(|t| t.loc),
+        ),
     };
+    if token.is_too_short() {
+        errors.push(err(
+            token_key,
+            token_loc,
+            format!("the Tars token is shorter than {MIN_TOKEN_CHARS} characters"),
+            Some("use the token from Tars web → admin → user center → token management (a long random text)"),
+        ));
+    }
     let pkg_dir = text_or(&raw.tars_pkg_dir, DEFAULT_PKG_DIR);
     if pkg_dir.is_empty() {
         errors.push(err(
@@ -173,6 +204,30 @@ fn tars_settings(
     })
 }
 
+/// A `user@` or `user:password@` before the host.
+fn has_credentials(raw: &str) -> bool {
+    let rest = raw.trim();
+    let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+    // Up to the path only: a password may hold an unescaped `?` or `#`.
+    let authority = rest.split('/').next().unwrap_or("");
+    authority.contains('@')
+}
+
+/// `raw` with everything between `://` and the last `@` of the authority hidden.
+fn without_credentials(raw: &str) -> String {
+    let (scheme, rest) = raw.split_once("://").unwrap_or(("", raw));
+    let end = rest.find('/').unwrap_or(rest.len());
+    let host = rest[..end].rsplit_once('@').map_or(&rest[..end], |(_, h)| h);
+    let prefix = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    format!("{prefix}(sensitive)@{host}{}", &rest[end..])
+        .escape_debug()
+        .to_string()
+}
+
 /// Trimmed, http(s) only, with a host, ending in `/`.
 fn tars_url(raw: &str) -> Option<String> {
     let url = raw.trim();
@@ -180,7 +235,7 @@ fn tars_url(raw: &str) -> Option<String> {
     let rest = ["http://", "https://"]
         .iter()
         .find_map(|scheme| lower.strip_prefix(scheme))?;
-    if rest.is_empty() || rest.starts_with('/') || url.chars().any(char::is_whitespace) {
+    if rest.is_empty() || rest.starts_with('/') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return None;
     }
     Some(if url.ends_with('/') {
@@ -215,6 +270,8 @@ fn chain_settings(raw: &RawChain, errors: &mut Vec<ConfigError>) -> ChainSetting
             format!("the chain_id must be letters|numbers, invalid value: `{chain_id}`"),
             Some("use only A-Z, a-z and 0-9, e.g. `chain0`"),
         ));
+    } else if let Some(e) = too_long("chain.chain_id", raw.chain_id.as_ref(), "chain_id") {
+        errors.push(e);
     }
     for (key, field) in [
         ("rpc_sm_ssl", &raw.rpc_sm_ssl),
@@ -257,6 +314,20 @@ fn agency(index: usize, raw: &RawAgency, errors: &mut Vec<ConfigError>) -> Optio
             ),
             Some("use only A-Z, a-z and 0-9, e.g. `agencyA`"),
         ));
+    } else if let Some(e) = too_long(&format!("{path}.name"), raw.name.as_ref(), "agency name") {
+        errors.push(e);
+    }
+    for (key, field) in [
+        ("failover_cluster_url", &raw.failover_cluster_url),
+        ("key_center_url", &raw.key_center_url),
+        ("cipher_data_key", &raw.cipher_data_key),
+    ] {
+        if let Some(e) = field
+            .as_ref()
+            .and_then(|f| unsafe_text(&format!("{path}.{key}"), f))
+        {
+            errors.push(e);
+        }
     }
     // Services are checked even when the name is missing, so every error shows at once.
     let rpc = raw
@@ -277,6 +348,70 @@ fn agency(index: usize, raw: &RawAgency, errors: &mut Vec<ConfigError>) -> Optio
         rpc: rpc.flatten(),
         gateway: gateway.flatten(),
     })
+}
+
+/// An error when `field` has more than [`MAX_NAME_CHARS`] characters.
+fn too_long(path: &str, field: Option<&Located<String>>, what: &str) -> Option<ConfigError> {
+    let field = field?;
+    let count = field.value.chars().count();
+    (count > MAX_NAME_CHARS).then(|| {
+        err(
+            path,
+            field.loc,
+            format!("the {what} has {count} characters; at most {MAX_NAME_CHARS} are allowed"),
+            Some("Tars limits application and server names; choose a shorter name"),
+        )
+    })
+}
+
+/// An error when text rendered into `config.ini` holds a control or bidi character
+/// (a newline would add lines to the file). The value itself is never quoted: it may
+/// be a key.
+fn unsafe_text(path: &str, field: &Located<String>) -> Option<ConfigError> {
+    let (at, c) = field
+        .value
+        .trim()
+        .chars()
+        .enumerate()
+        .find(|(_, c)| is_forbidden_char(*c))?;
+    let name = match c {
+        '\n' => "a newline".to_string(),
+        '\r' => "a carriage return".to_string(),
+        '\t' => "a tab".to_string(),
+        c => format!("the character U+{:04X}", c as u32),
+    };
+    let key = path.rsplit('.').next().unwrap_or(path);
+    Some(err(
+        path,
+        field.loc,
+        format!(
+            "`{key}` contains {name} (character {} of the value); it is written into config.ini, where it would forge or break lines",
+            at + 1
+        ),
+        Some("write the value on one line, without control or text-direction characters"),
+    ))
+}
+
+/// Control characters, bidi controls and invisible format characters.
+fn is_forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}'
+        )
+}
+
+/// Why `ip` cannot be a Tars node's address, if it cannot.
+fn not_a_node_ip(ip: IpAddr) -> Option<&'static str> {
+    if ip.is_unspecified() {
+        Some("the unspecified address (it means \"any interface\", not a host)")
+    } else if ip.is_multicast() {
+        Some("a multicast address")
+    } else if matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()) {
+        Some("the broadcast address")
+    } else {
+        None
+    }
 }
 
 fn service(
@@ -321,6 +456,8 @@ fn service(
         listen_port,
         thread_count,
         peers,
+        prevent_destroy: raw.prevent_destroy.as_ref().map(|b| b.value),
+        nodes: Default::default(),
     })
 }
 
@@ -345,6 +482,12 @@ fn deploy_ips(path: &str, raw: &RawService, errors: &mut Vec<ConfigError>) -> Op
                 item.loc,
                 format!("`{}` is not an IP address", item.value),
                 Some("each entry is the IP of a Tars node, e.g. \"172.25.0.5\""),
+            )),
+            Ok(ip) if not_a_node_ip(ip).is_some() => errors.push(err(
+                item_path,
+                item.loc,
+                format!("{ip} is {}", not_a_node_ip(ip).unwrap_or_default()),
+                Some("each entry is the IP a Tars node registered with, e.g. \"172.25.0.5\""),
             )),
             Ok(ip) => match seen.get(&ip) {
                 Some(first) => errors.push(err(
@@ -661,6 +804,125 @@ mod tests {
         let errs = run(&r, None).unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].hint.as_deref(), Some("set `rpc_sm_ssl = false`"));
+    }
+
+    #[test]
+    fn control_characters_in_rendered_text_are_refused_without_quoting_it() {
+        let mut a = agency("a", Some(service(&["10.0.0.1"], None)), None);
+        a.key_center_url = Some(Located {
+            value: "127.0.0.1:31443\n[storage_security]\nenable=false".into(),
+            loc: Some((7, 18)),
+        });
+        a.cipher_data_key = Some(loc("0123456789abcdef\u{202e}".into()));
+        a.failover_cluster_url = Some(loc("127.0.0.1:2379\u{1b}[31m".into()));
+        let errs = run(&raw(vec![a]), None).unwrap_err();
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "agency[0].failover_cluster_url",
+                "agency[0].key_center_url",
+                "agency[0].cipher_data_key"
+            ]
+        );
+        assert_eq!(errs[1].location, Some((7, 18)));
+        assert!(
+            errs[1].message.contains("a newline (character 16"),
+            "{}",
+            errs[1].message
+        );
+        assert!(errs[2].message.contains("U+202E"), "{}", errs[2].message);
+        assert!(errs.iter().all(|e| !e.message.contains("0123456789abcdef")));
+        assert!(errs.iter().all(|e| e.hint.is_some()));
+    }
+
+    #[test]
+    fn long_names_are_refused() {
+        let long = "a".repeat(MAX_NAME_CHARS + 1);
+        let mut r = raw(vec![agency(&long, None, None)]);
+        r.chain = Some(RawChain {
+            chain_id: Some(loc(long.clone())),
+            ..RawChain::default()
+        });
+        let errs = run(&r, None).unwrap_err();
+        let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["chain.chain_id", "agency[0].name"]);
+        let ok = "a".repeat(MAX_NAME_CHARS);
+        assert!(run(&raw(vec![agency(&ok, None, None)]), None).is_ok());
+    }
+
+    #[test]
+    fn unspecified_broadcast_and_multicast_node_ips_are_refused() {
+        let bad = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "239.1.2.3",
+            "::",
+            "ff02::1",
+        ];
+        let mut ips = bad.to_vec();
+        ips.push("10.0.0.255");
+        let errs = run(&raw(vec![agency("a", Some(service(&ips, None)), None)]), None).unwrap_err();
+        assert_eq!(errs.len(), bad.len(), "{errs:?}");
+        for (i, e) in errs.iter().enumerate() {
+            assert_eq!(e.path, format!("agency[0].rpc.deploy_ip[{i}]"));
+        }
+        assert!(errs[0].message.contains("unspecified"));
+        assert!(errs[1].message.contains("broadcast"));
+        assert!(errs[2].message.contains("multicast"));
+    }
+
+    #[test]
+    fn credentials_in_tars_url_are_refused_and_never_shown() {
+        for url in ["http://admin:hunter22@127.0.0.1:3000", "https://admin@tars:3000/"] {
+            let mut r = raw(vec![]);
+            r.tars.as_mut().unwrap().tars_url = Some(Located {
+                value: url.into(),
+                loc: Some((2, 12)),
+            });
+            let errs = run(&r, None).unwrap_err();
+            assert_eq!(errs.len(), 1, "{errs:?}");
+            assert_eq!(
+                (errs[0].path.as_str(), errs[0].location),
+                ("tars.tars_url", Some((2, 12)))
+            );
+            assert!(
+                errs[0].message.contains("user name or password"),
+                "{}",
+                errs[0].message
+            );
+            assert!(!errs[0].message.contains("hunter22") && !errs[0].message.contains("admin"));
+        }
+        assert!(!has_credentials("http://127.0.0.1:3000/path?x=a@b"));
+        assert!(has_credentials("http://u:p#x@127.0.0.1:3000"));
+        assert_eq!(
+            without_credentials("http://u:p#x@h:1/a"),
+            "http://(sensitive)@h:1/a"
+        );
+    }
+
+    #[test]
+    fn short_tokens_are_refused_wherever_they_come_from() {
+        let mut r = raw(vec![]);
+        r.tars.as_mut().unwrap().tars_token = Some(Located {
+            value: Secret::new("t"),
+            loc: Some((3, 14)),
+        });
+        let errs = run(&r, None).unwrap_err();
+        assert_eq!(
+            (errs[0].path.as_str(), errs[0].location),
+            ("tars.tars_token", Some((3, 14)))
+        );
+        assert!(errs[0].message.contains("shorter than 8"), "{}", errs[0].message);
+        let errs = run(&raw(vec![]), Some("short")).unwrap_err();
+        assert_eq!(errs[0].path, "TARSFORM_TARS_TOKEN");
+        assert!(run(&r, Some("long-enough-token")).is_ok());
+        r.tars.as_mut().unwrap().tars_token = None;
+        assert!(
+            run(&r, None).is_ok(),
+            "no token at all is fine for offline commands"
+        );
     }
 
     #[test]

@@ -30,8 +30,30 @@ pub enum PlanError {
     },
 
     #[error(
-        "`{cert}`: the CA at `{dir}` has ca.crt but no ca.key, so the certificate cannot be signed\n\
-         hint: restore `{dir}/ca.key`"
+        "the {kind} CA at `{dir}` {problem}; existing {kind} nodes:\n{}\nnothing was changed\nhint: {hint}",
+        nodes.join("\n")
+    )]
+    CaContinuity {
+        kind: String,
+        dir: String,
+        problem: String,
+        nodes: Vec<String>,
+        hint: String,
+    },
+
+    #[error(
+        "this plan would destroy {} node(s) that tarsform imported (it did not create them):\n{}\nnothing was changed\n\
+         hint: if a topology file is missing (BcosBuilder users keep the chain in config.toml and expansions in expand.toml), \
+         pass every file: `-c config.toml -c expand.toml`; to destroy them on purpose, target them (`--target 'node[\"<server>\"][\"<ip>\"]'`) \
+         or set `prevent_destroy = false` in the service's section",
+        nodes.len(),
+        nodes.iter().map(|n| format!("  - {n}")).collect::<Vec<_>>().join("\n")
+    )]
+    ProtectedNodes { nodes: Vec<String> },
+
+    #[error(
+        "`{cert}`: no ca.key at `{dir}`, so the certificate cannot be signed\n\
+         hint: restore `{dir}` (ca.crt and ca.key of the CA the existing nodes use), then plan again"
     )]
     CaKeyMissing { cert: String, dir: String },
 

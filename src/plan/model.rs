@@ -161,6 +161,10 @@ pub struct Summary {
     pub destroy: usize,
     pub import: usize,
     pub read: usize,
+    /// Nodes whose apply restarts them (a restart or a re-patch of a running node).
+    pub restart: usize,
+    /// Nodes undeployed (deleted or replaced).
+    pub nodes_destroyed: usize,
 }
 
 impl Plan {
@@ -175,12 +179,50 @@ impl Plan {
                     s.destroy += 1
                 }
                 Action::Delete => s.destroy += 1,
-                Action::Import => s.import += 1,
+                Action::Import => {
+                    s.import += 1;
+                    // Like Terraform: an import that also changes counts as a change.
+                    if c.attr("restart_reason").is_some() {
+                        s.change += 1;
+                    }
+                }
                 Action::Read => s.read += 1,
                 Action::NoOp => {}
             }
         }
+        s.restart = self.restarts().len();
+        s.nodes_destroyed = self.nodes_destroyed().len();
         s
+    }
+
+    /// Node changes whose apply restarts a node that runs, with the reason.
+    pub fn restarts(&self) -> Vec<&ResourceChange> {
+        self.changes
+            .iter()
+            .filter(|c| c.address.kind() == crate::addr::ResourceKind::Node)
+            .filter(|c| match c.action {
+                Action::Update => true,
+                Action::Import => c.attr("restart_reason").is_some(),
+                _ => false,
+            })
+            .collect()
+    }
+
+    /// Node changes that undeploy a node (delete, or replace).
+    pub fn nodes_destroyed(&self) -> Vec<&ResourceChange> {
+        self.changes
+            .iter()
+            .filter(|c| c.address.kind() == crate::addr::ResourceKind::Node)
+            .filter(|c| matches!(c.action, Action::Delete | Action::Replace))
+            .collect()
+    }
+
+    /// Whether any node is created, changed, imported or destroyed.
+    pub fn touches_nodes(&self) -> bool {
+        self.changes.iter().any(|c| {
+            c.address.kind() == crate::addr::ResourceKind::Node
+                && !matches!(c.action, Action::NoOp | Action::Read)
+        })
     }
 
     /// True when apply would change something (reads alone change nothing).

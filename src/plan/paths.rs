@@ -44,7 +44,7 @@ impl Paths {
         )
     }
 
-    /// `<root>/<server>.tgz`.
+    /// `<root>/packages/<server>.tgz` (BcosBuilder's `<root>/<server>.tgz` is left alone).
     pub fn package_path(&self, server: &str) -> String {
         text(&self.layout.package_path(server))
     }
@@ -79,7 +79,10 @@ mod tests {
             p.cert_paths(ServiceKind::Rpc, rpc, ip, "sdk").0,
             "generated/rpc/chain0/agencyABcosRpcService/172.25.0.5/sdk/sdk.crt"
         );
-        assert_eq!(p.package_path(rpc), "generated/agencyABcosRpcService.tgz");
+        assert_eq!(
+            p.package_path(rpc),
+            "generated/packages/agencyABcosRpcService.tgz"
+        );
         assert_eq!(
             p.package_source(ServiceKind::Gateway),
             "binary/BcosGatewayService.tgz"

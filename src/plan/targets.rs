@@ -50,6 +50,15 @@ pub(super) fn scope(
         }
         if changes.get(&a).is_some_and(|c| c.action == Action::Delete) {
             stack.extend(dependents.get(&a).into_iter().flatten().map(|d| (*d).clone()));
+            // A node going takes its certs and configs with it.
+            if a.kind() == ResourceKind::Node {
+                stack.extend(
+                    universe
+                        .iter()
+                        .filter(|o| o.owning_node().as_ref() == Some(&a))
+                        .map(|o| (*o).clone()),
+                );
+            }
         } else {
             stack.extend(input.graph.dependencies(&a));
         }

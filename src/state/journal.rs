@@ -24,6 +24,9 @@ pub struct Journal {
     /// RFC 3339.
     pub started: String,
     pub plan_digest: String,
+    /// The lineage of the state this run writes; a state with another is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
     pub entries: Vec<JournalEntry>,
 }
 
@@ -89,8 +92,15 @@ impl Journal {
             operation: operation.into(),
             started: started.into(),
             plan_digest: plan_digest.into(),
+            lineage: None,
             entries: Vec::new(),
         }
+    }
+
+    /// Records the lineage of the state this run writes.
+    pub fn with_lineage(mut self, lineage: impl Into<String>) -> Self {
+        self.lineage = Some(lineage.into());
+        self
     }
 
     /// Each step's entries, steps in the order they first appear.
@@ -184,6 +194,8 @@ struct Header {
     operation: String,
     started: String,
     plan_digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lineage: Option<String>,
 }
 
 impl JournalFile {
@@ -208,6 +220,7 @@ impl JournalFile {
             operation: journal.operation.clone(),
             started: journal.started.clone(),
             plan_digest: journal.plan_digest.clone(),
+            lineage: journal.lineage.clone(),
         });
         for entry in &journal.entries {
             check_secret(store.name(), entry)?;
@@ -249,6 +262,7 @@ impl JournalFile {
             operation: header.operation,
             started: header.started,
             plan_digest: header.plan_digest,
+            lineage: header.lineage,
             entries,
         }))
     }

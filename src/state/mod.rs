@@ -5,11 +5,12 @@
 //! `store` locks and saves through it; `journal` frames the apply journal.
 
 pub mod backend;
+mod errored_dump;
 pub mod journal;
 pub mod model;
 pub mod store;
 
 pub use backend::{StateBackend, StateLocation};
 pub use journal::{Journal, JournalEntry, JournalFile, StepHistory, StepPhase};
-pub use model::{ResourceState, ResourceStatus, State};
+pub use model::{IdentityError, ResourceState, ResourceStatus, State};
 pub use store::{LockInfo, StateError, StateStore, default_state_path, force_unlock, read_state};

@@ -63,6 +63,15 @@ impl ResourceStatus {
     }
 }
 
+/// Why a state file is not the one this run may use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    #[error("holds the state of chain `{found}`, but the topology is chain `{expected}`")]
+    ForeignChain { found: String, expected: String },
+    #[error("has lineage {state}, but the journal beside it was written for lineage {journal}")]
+    ForeignJournal { state: String, journal: String },
+}
+
 /// Where a secret-looking value was found: the resource and the attribute path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretFound {
@@ -146,6 +155,30 @@ impl State {
             .filter(|(_, r)| r.dependencies.contains(address))
             .map(|(a, _)| a)
             .collect()
+    }
+
+    /// Refuses this state when it belongs to another chain than `chain_id` (when the
+    /// topology is known) or another lineage than the journal beside it.
+    pub fn check_identity(
+        &self,
+        chain_id: Option<&str>,
+        journal_lineage: Option<&str>,
+    ) -> Result<(), IdentityError> {
+        if let Some(expected) = chain_id
+            && self.chain_id != expected
+        {
+            return Err(IdentityError::ForeignChain {
+                found: self.chain_id.clone(),
+                expected: expected.to_string(),
+            });
+        }
+        match journal_lineage {
+            Some(journal) if journal != self.lineage => Err(IdentityError::ForeignJournal {
+                state: self.lineage.clone(),
+                journal: journal.to_string(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The first attribute that looks like private key material, if any.
@@ -237,6 +270,18 @@ mod tests {
         assert_eq!(v["format_version"], json!(FORMAT_VERSION));
         let back: State = serde_json::from_value(v).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn identity_needs_this_chain_and_the_journal_lineage() {
+        let s = State::new("chain0", "lineage-1");
+        assert_eq!(s.check_identity(Some("chain0"), Some("lineage-1")), Ok(()));
+        assert_eq!(s.check_identity(None, None), Ok(()));
+        let err = s.check_identity(Some("chain1"), None).unwrap_err();
+        assert!(matches!(err, IdentityError::ForeignChain { .. }));
+        assert!(err.to_string().contains("chain `chain0`") && err.to_string().contains("`chain1`"));
+        let err = s.check_identity(Some("chain0"), Some("lineage-2")).unwrap_err();
+        assert!(matches!(err, IdentityError::ForeignJournal { .. }), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::dto::{
 use super::error::TarsError;
 use super::http::{Body, Call, ClientConfig, Reply, Transport};
 use super::task::{Task, TaskRequest};
+use crate::secret::Secret;
 
 /// The real Tars client. Cheap to clone; clones share one connection pool.
 #[derive(Debug, Clone)]
@@ -51,17 +52,37 @@ impl HttpTarsClient {
         self.transport.config.timeout
     }
 
+    /// Every call made after `limit` has passed from now fails with
+    /// [`TarsError::RunDeadline`]: the whole-run `--timeout`.
+    pub fn with_run_limit(mut self, limit: Duration) -> Self {
+        self.transport.set_run_limit(limit);
+        self
+    }
+
+    /// Secrets besides the token (e.g. `cipher_data_key`) that errors must never show.
+    pub fn with_secrets(self, secrets: impl IntoIterator<Item = Secret>) -> Self {
+        secrets
+            .into_iter()
+            .for_each(|s| self.transport.redactor.add_secret(&s));
+        self
+    }
+
     async fn call(&self, call: Call) -> Result<Reply, TarsError> {
         self.transport.call(&call).await
     }
 
-    async fn application_known(&self, app: &str) -> bool {
-        if let Ok(names) = self.application_list().await
-            && names.iter().any(|n| n == app)
-        {
-            return true;
+    /// Whether Tars knows `app`; only the run's deadline stops the check.
+    async fn application_known(&self, app: &str) -> Result<bool, TarsError> {
+        match self.application_list().await {
+            Ok(names) if names.iter().any(|n| n == app) => return Ok(true),
+            Err(e @ TarsError::RunDeadline { .. }) => return Err(e),
+            _ => {}
         }
-        matches!(self.server_list(app, None).await, Ok(rows) if !rows.is_empty())
+        match self.server_list(app, None).await {
+            Ok(rows) => Ok(!rows.is_empty()),
+            Err(e @ TarsError::RunDeadline { .. }) => Err(e),
+            Err(_) => Ok(false),
+        }
     }
 }
 
@@ -111,7 +132,7 @@ impl TarsApi for HttpTarsClient {
         match self.call(call).await {
             Ok(_) => Ok(AppCreated::Created),
             Err(err @ (TarsError::Api(_) | TarsError::AlreadyExists { .. })) => {
-                if self.application_known(app).await {
+                if self.application_known(app).await? {
                     Ok(AppCreated::AlreadyExists)
                 } else {
                     Err(err)

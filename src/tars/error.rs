@@ -16,7 +16,8 @@ pub const BODY_EXCERPT_CHARS: usize = 512;
 pub const TOKEN_HINT: &str =
     "get a token from Tars web → admin → user center → token management and set TARSFORM_TARS_TOKEN";
 
-/// One failed HTTP call, safe to print.
+/// One failed HTTP call, safe to print: `message` and `body` come from TarsWeb only
+/// through the transport's redaction and escaping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallFailure {
     /// `GET` or `POST`.
@@ -50,15 +51,6 @@ impl fmt::Display for CallFailure {
     }
 }
 
-/// Cuts `body` to [`BODY_EXCERPT_CHARS`] characters, marking the cut.
-pub fn excerpt(body: &str) -> String {
-    let mut chars = body.char_indices();
-    match chars.nth(BODY_EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", &body[..cut]),
-        None => body.to_string(),
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum TarsError {
     #[error("cannot reach TarsWeb: {0}\nhint: check `tars_url` in [tars] and that TarsWeb is running")]
@@ -69,6 +61,11 @@ pub enum TarsError {
         call: Box<CallFailure>,
         timeout: Duration,
     },
+
+    #[error(
+        "the run's time limit of {limit:?} (--timeout) has passed: {call}\nhint: what this run changed is in its journal; run `tarsform rollback` or `tarsform apply`, with a larger --timeout if Tars is slow"
+    )]
+    RunDeadline { call: Box<CallFailure>, limit: Duration },
 
     #[error("TarsWeb rejected the token: {0}\nhint: {TOKEN_HINT}")]
     Unauthorized(Box<CallFailure>),
@@ -123,7 +120,9 @@ impl TarsError {
             | TarsError::Api(c)
             | TarsError::Http(c)
             | TarsError::Protocol(c) => Some(c),
-            TarsError::Timeout { call, .. } | TarsError::AlreadyExists { call, .. } => Some(call),
+            TarsError::Timeout { call, .. }
+            | TarsError::RunDeadline { call, .. }
+            | TarsError::AlreadyExists { call, .. } => Some(call),
             _ => None,
         }
     }
@@ -147,15 +146,6 @@ impl TarsError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn excerpt_cuts_on_char_boundaries() {
-        let long = "系".repeat(BODY_EXCERPT_CHARS + 10);
-        let cut = excerpt(&long);
-        assert_eq!(cut.chars().count(), BODY_EXCERPT_CHARS + 1);
-        assert!(cut.ends_with('…'));
-        assert_eq!(excerpt("short"), "short");
-    }
 
     #[test]
     fn display_names_method_url_status_and_code() {

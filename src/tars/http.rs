@@ -6,16 +6,28 @@
 //! 503, 504); calls that change state are retried only when the connection could not
 //! be made, since then nothing reached TarsWeb. Every error is built from redacted
 //! text: the token is replaced by `(sensitive)` in URLs, messages and bodies.
+//!
+//! TarsWeb is not trusted: redirects are followed only within `tars_url`'s origin and
+//! never for POST, bodies are read up to [`MAX_BODY_BYTES`] within the per-call limit,
+//! what it sends back is shown only through [`Redactor::shown`], and an optional
+//! whole-run deadline bounds every call and retry.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::envelope::{self, Verdict};
-use super::error::{CallFailure, TarsError, excerpt};
-use crate::secret::{REDACTED, Secret};
+use super::error::{BODY_EXCERPT_CHARS, CallFailure, TarsError};
+use super::untrusted::{MESSAGE_MAX_CHARS, Redactor};
+use crate::secret::{MIN_TOKEN_CHARS, REDACTED, Secret};
+
+/// The largest response body read; TarsWeb's real answers are far smaller.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Redirects followed within one origin before giving up.
+const MAX_REDIRECTS: usize = 5;
 
 /// Settings of [`super::HttpTarsClient`].
 #[derive(Debug, Clone)]
@@ -127,17 +139,21 @@ impl Call {
 pub(crate) struct Reply {
     pub data: Value,
     failure: CallFailure,
-    /// Redacted from messages: a decoding error quotes the values it rejects.
-    token: Secret,
+    /// A decoding error quotes the values it rejects: shown only through this.
+    redactor: Redactor,
 }
 
 impl Reply {
     /// Decodes `data` into `T`; a mismatch is a `Protocol` error naming the call.
     pub fn decode<T: DeserializeOwned>(self) -> Result<T, TarsError> {
-        let Reply { data, failure, token } = self;
+        let Reply {
+            data,
+            failure,
+            redactor,
+        } = self;
         serde_json::from_value(data).map_err(|e| {
             TarsError::Protocol(Box::new(CallFailure {
-                message: token.redact_in(&format!("cannot decode `data`: {e}")),
+                message: redactor.shown(&format!("cannot decode `data`: {e}"), MESSAGE_MAX_CHARS),
                 ..failure
             }))
         })
@@ -146,7 +162,7 @@ impl Reply {
     /// This reply's call, described by `message`.
     pub fn failure_with(&self, message: impl Into<String>) -> Box<CallFailure> {
         Box::new(CallFailure {
-            message: self.token.redact_in(&message.into()),
+            message: self.redactor.shown(&message.into(), MESSAGE_MAX_CHARS),
             ..self.failure.clone()
         })
     }
@@ -160,9 +176,15 @@ impl Reply {
 /// The HTTP side of the client.
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
+    /// Follows redirects within `base`'s origin (for GET).
     http: reqwest::Client,
+    /// Follows no redirect at all (for POST: the body is never re-sent).
+    http_no_redirect: reqwest::Client,
     base: Url,
     pub config: ClientConfig,
+    pub redactor: Redactor,
+    /// When the whole run must end, and the limit it came from (`--timeout`).
+    run_deadline: Option<(Instant, Duration)>,
 }
 
 /// Stands in for the ticket in the URL shown to people.
@@ -181,38 +203,113 @@ impl Transport {
             text.push('/');
         }
         let base = Url::parse(&text).map_err(|e| {
-            TarsError::Config(format!(
-                "tars_url `{}` is not a URL ({e})\nhint: write it like http://127.0.0.1:3000",
+            // Never echo what could be a password.
+            let shown = if config.base_url.contains('@') {
+                "(sensitive)".to_string()
+            } else {
                 config.token.redact_in(&config.base_url)
+            };
+            TarsError::Config(format!(
+                "tars_url `{shown}` is not a URL ({e})\nhint: write it like http://127.0.0.1:3000"
             ))
         })?;
         if !matches!(base.scheme(), "http" | "https") {
             return Err(TarsError::Config(format!(
-                "tars_url `{base}` must start with http:// or https://"
+                "tars_url `{}` must start with http:// or https://",
+                origin(&base)
             )));
         }
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| TarsError::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Transport { http, base, config })
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(TarsError::Config(format!(
+                "tars_url `{}` carries a user name or password\nhint: remove `user:password@`; TarsWeb is reached with the token only",
+                origin(&base)
+            )));
+        }
+        if config.token.is_too_short() {
+            return Err(TarsError::Config(format!(
+                "the Tars token is shorter than {MIN_TOKEN_CHARS} characters\nhint: use a token from Tars web → admin → user center → token management"
+            )));
+        }
+        let builder = |policy| {
+            reqwest::Client::builder()
+                .timeout(config.timeout)
+                .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+                .redirect(policy)
+                .build()
+                .map_err(|e| TarsError::Config(format!("cannot build the HTTP client: {e}")))
+        };
+        let http = builder(same_origin_redirects())?;
+        let http_no_redirect = builder(reqwest::redirect::Policy::none())?;
+        Ok(Transport {
+            http,
+            http_no_redirect,
+            base,
+            redactor: Redactor::new(config.token.clone()),
+            config,
+            run_deadline: None,
+        })
+    }
+
+    /// Every later call fails once `limit` has passed from now.
+    pub fn set_run_limit(&mut self, limit: Duration) {
+        self.run_deadline = Some((Instant::now() + limit, limit));
+    }
+
+    /// Time left for one attempt of `call`: its own limit, cut to the run's deadline.
+    fn attempt_limit(&self, call: &Call, failure: &CallFailure) -> Result<Duration, TarsError> {
+        let limit = call.timeout.unwrap_or(self.config.timeout);
+        let Some((deadline, run_limit)) = self.run_deadline else {
+            return Ok(limit);
+        };
+        match deadline.checked_duration_since(Instant::now()) {
+            Some(left) if !left.is_zero() => Ok(limit.min(left)),
+            _ => Err(TarsError::RunDeadline {
+                call: Box::new(failure.clone()),
+                limit: run_limit,
+            }),
+        }
+    }
+
+    /// The run's deadline has passed.
+    fn past_deadline(&self) -> bool {
+        self.run_deadline.is_some_and(|(d, _)| Instant::now() >= d)
     }
 
     /// Makes `call`, retrying as the module doc says; `Ok` only for a successful envelope.
     pub async fn call(&self, call: &Call) -> Result<Reply, TarsError> {
+        self.remember_sensitive(&call.body);
         let mut attempt = 0;
         loop {
             match self.attempt(call).await {
                 Ok(reply) => return Ok(reply),
                 Err(AttemptError { error, retryable }) => {
-                    if !retryable || attempt >= self.config.retries {
+                    let error = match error {
+                        TarsError::Timeout { call: failed, .. } if self.past_deadline() => {
+                            TarsError::RunDeadline {
+                                call: failed,
+                                limit: self.run_deadline.map(|(_, l)| l).unwrap_or_default(),
+                            }
+                        }
+                        other => other,
+                    };
+                    if !retryable || attempt >= self.config.retries || self.past_deadline() {
                         return Err(error);
                     }
                     let factor = 2u32.saturating_pow(attempt);
                     tokio::time::sleep(self.config.retry_backoff.saturating_mul(factor)).await;
                     attempt += 1;
                 }
+            }
+        }
+    }
+
+    /// Private keys this call sends are redacted from every later error.
+    fn remember_sensitive(&self, body: &Body) {
+        match body {
+            Body::None => {}
+            Body::Json(value) => self.redactor.remember_sent(value),
+            Body::Form(fields) | Body::Multipart { fields, .. } => {
+                fields.iter().for_each(|(_, v)| self.redactor.remember_text(v));
             }
         }
     }
@@ -255,8 +352,13 @@ impl Transport {
             message: String::new(),
             body: String::new(),
         };
-        let timeout = call.timeout.unwrap_or(self.config.timeout);
-        let mut request = self.http.request(call.method.clone(), url).timeout(timeout);
+        let timeout = self.attempt_limit(call, &failure).map_err(fatal)?;
+        let http = if call.method == Method::GET {
+            &self.http
+        } else {
+            &self.http_no_redirect
+        };
+        let mut request = http.request(call.method.clone(), url).timeout(timeout);
         request = match &call.body {
             Body::None => request,
             Body::Json(value) => request.json(value),
@@ -283,13 +385,18 @@ impl Transport {
             error: self.transport_error(&failure, e, timeout),
         })?;
         let status = response.status().as_u16();
-        let text = response.text().await.map_err(|e| AttemptError {
-            retryable: call.idempotent,
-            error: self.transport_error(&failure, e, timeout),
-        })?;
         let failure = CallFailure {
             status: Some(status),
-            body: excerpt(&self.config.token.redact_in(&text)),
+            ..failure
+        };
+        if response.status().is_redirection() {
+            return Err(fatal(self.refused_redirect(call, &response, failure)));
+        }
+        let text = self
+            .read_body(response, &failure, timeout, call.idempotent)
+            .await?;
+        let failure = CallFailure {
+            body: self.redactor.shown(&text, BODY_EXCERPT_CHARS),
             ..failure
         };
         if status != 200 {
@@ -310,7 +417,7 @@ impl Transport {
         let verdict = envelope::verdict(&envelope);
         let failure = CallFailure {
             ret_code: Some(envelope.ret_code),
-            message: self.config.token.redact_in(&envelope.err_msg),
+            message: self.redactor.shown(&envelope.err_msg, MESSAGE_MAX_CHARS),
             ..failure
         };
         let boxed = Box::new(failure.clone());
@@ -319,7 +426,7 @@ impl Transport {
                 return Ok(Reply {
                     data: envelope.data,
                     failure,
-                    token: self.config.token.clone(),
+                    redactor: self.redactor.clone(),
                 });
             }
             Verdict::Unauthorized => TarsError::Unauthorized(boxed),
@@ -349,7 +456,7 @@ impl Transport {
             source = cause.source();
         }
         let call = Box::new(CallFailure {
-            message: self.config.token.redact_in(&message),
+            message: self.redactor.shown(&message, MESSAGE_MAX_CHARS),
             ..failure.clone()
         });
         if timed_out {
@@ -360,4 +467,96 @@ impl Transport {
             TarsError::Protocol(call)
         }
     }
+}
+
+impl Transport {
+    /// The body as text, at most [`MAX_BODY_BYTES`]; slow bodies are bounded by the
+    /// request's own time limit, which covers reading the body.
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+        failure: &CallFailure,
+        timeout: Duration,
+        idempotent: bool,
+    ) -> Result<String, AttemptError> {
+        let too_big = || AttemptError {
+            retryable: false,
+            error: TarsError::Protocol(Box::new(CallFailure {
+                message: format!(
+                    "the response body is larger than {} MiB; TarsWeb never sends that much",
+                    MAX_BODY_BYTES / (1024 * 1024)
+                ),
+                ..failure.clone()
+            })),
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+        {
+            return Err(too_big());
+        }
+        let mut bytes = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                        return Err(too_big());
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(AttemptError {
+                        retryable: idempotent,
+                        error: self.transport_error(failure, e, timeout),
+                    });
+                }
+            }
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The error for a redirect the client would not follow.
+    fn refused_redirect(&self, call: &Call, response: &reqwest::Response, failure: CallFailure) -> TarsError {
+        let target = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| response.url().join(l).ok())
+            .map(|u| origin(&u))
+            .unwrap_or_else(|| "an unknown place".to_string());
+        let rule = if call.method == Method::GET {
+            "tarsform follows redirects only within tars_url's origin"
+        } else {
+            "tarsform never follows a redirect of a call that sends data"
+        };
+        TarsError::Http(Box::new(CallFailure {
+            status: Some(response.status().as_u16()),
+            message: format!(
+                "TarsWeb redirected to {}; {rule}\nhint: set tars_url to the address TarsWeb itself answers on",
+                self.redactor.shown(&target, 256)
+            ),
+            ..failure
+        }))
+    }
+}
+
+/// `scheme://host:port` of `url`: never its user, password, path or query.
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Follows a redirect only to the origin of the first request, at most [`MAX_REDIRECTS`] times.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if same && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }

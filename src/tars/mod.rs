@@ -11,6 +11,7 @@ mod envelope;
 mod error;
 mod http;
 mod task;
+mod untrusted;
 pub mod wait;
 
 pub use api::TarsApi;
@@ -20,8 +21,9 @@ pub use dto::{
     ExpandServer, Patch, ServerConf, TarsNodeInfo,
 };
 pub use error::{BODY_EXCERPT_CHARS, CallFailure, TOKEN_HINT, TarsError};
-pub use http::ClientConfig;
+pub use http::{ClientConfig, MAX_BODY_BYTES};
 pub use task::{Numbering, Task, TaskCommand, TaskItem, TaskItemRequest, TaskRequest, TaskState};
+pub use untrusted::{MESSAGE_MAX_CHARS, escape_unsafe, redact_private_keys};
 pub use wait::{TaskReport, run_task};
 
 /// A fresh id for `upload_patch_package`'s `task_id` (BcosBuilder uses a UUID v4).

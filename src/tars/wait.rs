@@ -9,6 +9,12 @@ use std::time::{Duration, Instant};
 use super::api::TarsApi;
 use super::error::TarsError;
 use super::task::{Task, TaskRequest, TaskState};
+use super::untrusted::{MESSAGE_MAX_CHARS, cut, escape_unsafe};
+
+/// A value from Tars, safe to put in an error.
+fn shown(text: &str) -> String {
+    cut(&escape_unsafe(text), MESSAGE_MAX_CHARS)
+}
 
 /// A task that finished successfully.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,10 +55,10 @@ pub async fn wait_task<C: TarsApi>(
         let now = Instant::now();
         if now >= deadline {
             return Err(TarsError::TaskTimeout {
-                task_no: task_no.to_string(),
+                task_no: shown(task_no),
                 command: command.to_string(),
                 waited: now - started,
-                last,
+                last: shown(&last),
             });
         }
         tokio::time::sleep(poll.min(deadline - now)).await;
@@ -80,17 +86,17 @@ fn finish(
         .min_by_key(|item| (item.state(numbering) != TaskState::Failed, item.item_no.clone()));
     if let Some(item) = failed {
         return Err(TarsError::TaskFailed {
-            task_no: task_no.to_string(),
-            command: item.command.clone(),
-            node: item.node_name.clone(),
+            task_no: shown(task_no),
+            command: shown(&item.command),
+            node: shown(&item.node_name),
             status: item.state(numbering),
-            execute_info: item.execute_info.clone(),
+            execute_info: shown(&item.execute_info),
         });
     }
     let state = task.state();
     if state != TaskState::Success {
         return Err(TarsError::TaskFailed {
-            task_no: task_no.to_string(),
+            task_no: shown(task_no),
             command: command.to_string(),
             node: "(no items reported)".to_string(),
             status: state,

@@ -40,6 +40,9 @@ pub fn human(plan: &Plan, color: bool) -> String {
             let _ = writeln!(out, "{} {label}", style.action(action, &symbol));
         }
     }
+    if let Some(banner) = destroy_banner(plan) {
+        let _ = writeln!(out, "\n{}", style.bold(&banner));
+    }
     out.push_str("\ntarsform will perform the following actions:\n");
     for change in &shown {
         out.push('\n');
@@ -61,10 +64,40 @@ pub(crate) fn summary_line(plan: &Plan) -> String {
     } else {
         String::new()
     };
+    let restarts = if plan.touches_nodes() {
+        format!(" Restarts: {} node(s).", s.restart)
+    } else {
+        String::new()
+    };
     format!(
-        "Plan: {import}{} to add, {} to change, {} to destroy.",
+        "Plan: {import}{} to add, {} to change, {} to destroy.{restarts}",
         s.add, s.change, s.destroy
     )
+}
+
+/// `Warning: this plan destroys N node(s): …` when it undeploys any node.
+pub(crate) fn destroy_banner(plan: &Plan) -> Option<String> {
+    let nodes = plan.nodes_destroyed();
+    if nodes.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = nodes.iter().map(|c| c.address.to_string()).collect();
+    Some(format!(
+        "Warning: this plan destroys {} node(s): {}",
+        nodes.len(),
+        names.join(", ")
+    ))
+}
+
+/// Each node that restarts, with why; `None` when none does.
+pub(crate) fn restart_lines(plan: &Plan) -> Vec<String> {
+    plan.restarts()
+        .iter()
+        .map(|c| {
+            let why = c.attr_str("restart_reason").unwrap_or(c.reason.as_str());
+            format!("{}: {why}", c.address)
+        })
+        .collect()
 }
 
 fn push_change(out: &mut String, change: &ResourceChange, style: Style) {

@@ -28,7 +28,14 @@ pub fn json(plan: &Plan) -> String {
             "add": summary.add,
             "change": summary.change,
             "destroy": summary.destroy,
+            "restart": summary.restart,
+            "nodes_destroyed": summary.nodes_destroyed,
         },
+        "restarts": plan.restarts().iter().map(|c| json!({
+            "address": c.address.to_string(),
+            "reason": c.attr_str("restart_reason").unwrap_or(c.reason.as_str()),
+        })).collect::<Vec<_>>(),
+        "warnings": super::human::destroy_banner(plan).into_iter().collect::<Vec<_>>(),
     });
     let mut text = serde_json::to_string_pretty(&doc).expect("plan JSON serializes");
     text.push('\n');

@@ -37,6 +37,17 @@ pub fn markdown(plan: &Plan) -> String {
             destroyed[..destroyed.len().min(MAX_LISTED)].join(", ")
         );
     }
+    if let Some(banner) = super::human::destroy_banner(plan) {
+        let _ = writeln!(out, "> **{banner}**\n");
+    }
+    let restarts = super::human::restart_lines(plan);
+    if !restarts.is_empty() {
+        let _ = writeln!(out, "**Restarts ({}):**\n", restarts.len());
+        for line in &restarts {
+            let _ = writeln!(out, "- {}", cell(line));
+        }
+        out.push('\n');
+    }
     if !plan.refreshed {
         out.push_str("_Planned from the state only: Tars was not read (`--refresh=false`)._\n\n");
     }

@@ -66,9 +66,10 @@ impl Layout {
         }
     }
 
-    /// `<root>/<server>.tgz`: the package uploaded to Tars.
+    /// `<root>/packages/<server>.tgz`: the package uploaded to Tars. Never BcosBuilder's
+    /// `<root>/<server>.tgz`, which tarsform does not write over.
     pub fn package_path(&self, server: &str) -> PathBuf {
-        self.root.join(format!("{server}.tgz"))
+        self.root.join("packages").join(format!("{server}.tgz"))
     }
 }
 
@@ -99,7 +100,7 @@ mod tests {
         );
         assert_eq!(
             layout.package_path(server),
-            PathBuf::from("generated/agencyABcosRpcService.tgz")
+            PathBuf::from("generated/packages/agencyABcosRpcService.tgz")
         );
     }
 }

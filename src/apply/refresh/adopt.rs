@@ -89,7 +89,8 @@ pub fn adopt(
         .with_attribute("server", server)
         .with_attribute("ip", ip)
         .with_attribute("obj_name", kind.obj_name())
-        .with_attribute("server_id", node.server_id);
+        .with_attribute("server_id", node.server_id)
+        .with_attribute("imported", true);
     if let Ok(patch) = node.patch_version.trim().parse::<u64>() {
         entry = entry.with_attribute("patch_id", patch);
     }

@@ -278,7 +278,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 let (pem, created) = blocking(move || local_ops::create_ca(&dir, keys.as_mut())).await?;
                 let entry = Self::entry(
                     change,
-                    &[("cert_sha256", json!(pem_sha256(&pem)))],
+                    &[("cert_sha256", json!(pem_sha256(&pem))), ("cert_pem", json!(pem))],
                     ResourceStatus::Ready,
                 );
                 Ok(Outcome {
@@ -308,6 +308,21 @@ impl<C: TarsApi> TarsRunner<C> {
             Op::IssueCert => self.issue_cert(change).await,
             Op::UploadPackage => self.upload(change, &app).await,
             Op::RegisterNode => self.register(change, &app).await,
+            Op::ImportServer => {
+                let server = address.server_name().unwrap_or_default();
+                let planned = change.attr("patch_id").and_then(Value::as_u64);
+                let running = tars_ops::running_patches(&*self.api, &app, server).await?;
+                if running.is_empty() || running.iter().any(|p| *p != planned) {
+                    return Err(plan_err(format!(
+                        "server `{server}`: Tars no longer runs patch {} on every node; run `tarsform plan` again",
+                        planned.map_or("?".to_string(), |p| p.to_string())
+                    )));
+                }
+                Ok(nothing(vec![(
+                    address.clone(),
+                    Some(Self::entry(change, &[], ResourceStatus::Ready)),
+                )]))
+            }
             Op::ImportNode => {
                 let (server, ip) = node_keys(address);
                 let row = tars_ops::find_node(&*self.api, &app, server, ip)

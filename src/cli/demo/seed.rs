@@ -154,10 +154,10 @@ mod tests {
 
     #[test]
     fn expansion_points_at_the_emulator_and_keeps_the_seed_topology() {
-        let text = expansion_toml("http://127.0.0.1:4321/", "t0k").unwrap();
+        let text = expansion_toml("http://127.0.0.1:4321/", "t0k-demo-ticket").unwrap();
         let topology = config::parse_str(&text, Format::Toml, "config.toml", None).unwrap();
         assert_eq!(topology.tars.url, "http://127.0.0.1:4321/");
-        assert_eq!(topology.tars.token.expose(), "t0k");
+        assert_eq!(topology.tars.token.expose(), "t0k-demo-ticket");
         let new: IpAddr = NEW_HOST.parse().unwrap();
         let ports: Vec<(String, Vec<IpAddr>, u16)> = topology
             .services()

@@ -13,8 +13,14 @@ impl Planner<'_> {
             let before = self.state_attrs(&address);
             let mut after = Desired::default();
             after.set("dir", ca.dir.clone());
-            after.set("imported", ca.pem.is_some());
+            let imported = before.and_then(|b| b.get("imported")).cloned();
+            after.set("imported", imported.unwrap_or(Value::Bool(ca.pem.is_some())));
             let old = before.and_then(|b| b.get("cert_sha256")).and_then(Value::as_str);
+            let pem_recorded = before.is_some_and(|b| b.contains_key("cert_pem"));
+            match &ca.pem {
+                Some(pem) => after.set("cert_pem", pem.clone()),
+                None => after.unknown("cert_pem"),
+            }
             let (action, reason) = match (&ca.digest, before) {
                 (Some(d), None) => {
                     after.set("cert_sha256", d.clone());
@@ -22,10 +28,22 @@ impl Planner<'_> {
                 }
                 (Some(d), Some(_)) => {
                     after.set("cert_sha256", d.clone());
-                    if old == Some(d) {
-                        (Action::NoOp, String::new())
-                    } else {
+                    if !ca.local {
+                        self.notes.push(format!(
+                            "{address}: no ca.crt at {}; CA continuity is checked against the CA certificate in state",
+                            ca.dir
+                        ));
+                    }
+                    if old != Some(d) {
                         (Action::Update, format!("ca.crt at {} differs from state", ca.dir))
+                    } else if !pem_recorded {
+                        (
+                            Action::Update,
+                            "record the CA certificate in state, so plans can check CA continuity without the CA files"
+                                .to_string(),
+                        )
+                    } else {
+                        (Action::NoOp, String::new())
                     }
                 }
                 (None, before) => {

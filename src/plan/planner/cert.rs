@@ -49,14 +49,19 @@ impl Planner<'_> {
                 Action::Create,
                 format!("new RSA-2048 key and certificate ({purpose})"),
             ),
-            (None, Some(_)) => (
-                Action::Replace,
-                format!("key or certificate missing under {}: generate new ones", node.dir),
-            ),
+            (None, Some(_)) => {
+                // Tars holds what the node runs; new keys are never made implicitly.
+                self.notes.push(format!(
+                    "{address}: no local copy under {}; kept as recorded in state (`tarsform taint {address}` makes new ones)",
+                    node.dir
+                ));
+                (Action::NoOp, String::new())
+            }
         };
         let fresh = matches!(action, Action::Create | Action::Replace);
-        match local {
-            Some(c) if !fresh => after.set("cert_sha256", pem_sha256(&c.cert_pem)),
+        match (local, old("cert_sha256")) {
+            (Some(c), _) if !fresh => after.set("cert_sha256", pem_sha256(&c.cert_pem)),
+            (None, Some(d)) if !fresh => after.set("cert_sha256", d.to_string()),
             _ => after.unknown("cert_sha256"),
         }
         if fresh {
@@ -90,7 +95,7 @@ impl Planner<'_> {
                 .get(&Address::cert(node.server, node.ip, "ssl"))
             {
                 Some(c) => Content::Text(c.cert_pem.clone(), sha256_hex(c.cert_pem.as_bytes())),
-                None => Content::Unknown,
+                None => self.recorded_content(node, file),
             },
             _ => match self
                 .input
@@ -99,8 +104,16 @@ impl Planner<'_> {
                 .get(&Address::config(node.server, node.ip, file))
             {
                 Some(d) => Content::KeyDigest(d.clone()),
-                None => Content::Unknown,
+                None => self.recorded_content(node, file),
             },
         }
+    }
+
+    /// Without a local copy: what the state says the node was given (Tars keeps it).
+    fn recorded_content(&self, node: &NodeCtx<'_>, file: &str) -> Content {
+        self.state_attrs(&Address::config(node.server, node.ip, file))
+            .and_then(|a| a.get("content_sha256"))
+            .and_then(Value::as_str)
+            .map_or(Content::Unknown, |d| Content::KeyDigest(d.to_string()))
     }
 }

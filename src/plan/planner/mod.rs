@@ -18,10 +18,12 @@ use crate::graph::kind_of_server;
 use crate::render;
 
 mod ca;
+mod ca_continuity;
 mod cert;
 mod config;
 mod delete;
 mod node;
+mod protect;
 mod server;
 mod tarsnode;
 
@@ -33,10 +35,12 @@ const SENSITIVE_FILES: [&str; 1] = ["ssl.key"];
 pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut p = Planner::new(input);
     if !input.options.destroy {
+        p.check_ca_continuity()?;
         for svc in input.topology.services() {
             p.plan_service(svc);
         }
         p.plan_cas();
+        p.note_full_restarts();
     }
     p.plan_deletions();
     let scope = targets::scope(input, &p.changes);
@@ -47,6 +51,7 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     if let Some((_, err)) = p.blockers.into_iter().next() {
         return Err(err);
     }
+    protect::check(input, &p.changes)?;
     let mut changes = p.changes;
     let mut preconditions = p.preconditions;
     plan_tarsnodes(input, &mut changes, &mut preconditions, scope.as_ref())?;
@@ -76,11 +81,16 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
 /// What the planner knows about the CA of one service type.
 struct CaFacts {
     dir: String,
+    /// The CA certificate in use: the local `ca.crt`, else the one recorded in state.
     pem: Option<String>,
     digest: Option<String>,
     /// sha256 of the `ca.crt` bytes, as pushed to nodes.
     file_digest: String,
     key_present: bool,
+    /// Whether `ca.crt` is on disk (else `pem` comes from state, if anywhere).
+    local: bool,
+    /// The CA fingerprint recorded in state.
+    state_digest: Option<String>,
 }
 
 /// The desired content of one config file.
@@ -125,13 +135,23 @@ impl<'a> Planner<'a> {
             .into_iter()
             .map(|kind| {
                 let local = input.local.cas.get(&kind);
-                let pem = local.and_then(|c| c.cert_pem.clone());
+                let local_pem = local.and_then(|c| c.cert_pem.clone());
+                let recorded = input
+                    .state
+                    .and_then(|s| s.resources.get(&Address::ca(kind)))
+                    .map(|r| &r.attributes);
+                let recorded_str = |key: &str| recorded.and_then(|a| a.get(key)).and_then(Value::as_str);
+                let state_digest = recorded_str("cert_sha256").map(str::to_string);
+                let is_local = local_pem.is_some();
+                let pem = local_pem.or_else(|| recorded_str("cert_pem").map(str::to_string));
                 let facts = CaFacts {
                     dir: Paths::new(topology, &input.options.generated_root).ca_dir(topology, kind),
                     digest: pem.as_deref().map(pem_sha256),
                     file_digest: sha256_hex(pem.as_deref().unwrap_or_default().as_bytes()),
                     pem,
                     key_present: local.is_some_and(|c| c.key_present),
+                    local: is_local,
+                    state_digest,
                 };
                 (kind, facts)
             })
@@ -266,6 +286,29 @@ impl<'a> Planner<'a> {
             },
         );
         action
+    }
+
+    /// Says so when every running node of a server restarts in this plan.
+    fn note_full_restarts(&mut self) {
+        for svc in self.topology.services() {
+            let server = svc.server_name();
+            let running = self.existing_nodes(&server);
+            let restarting = running
+                .iter()
+                .filter(|ip| {
+                    self.changes.get(&Address::node(&server, ip)).is_some_and(|c| {
+                        c.action == Action::Update
+                            || (c.action == Action::Import && c.attr("restart_reason").is_some())
+                    })
+                })
+                .count();
+            if restarting > 0 && restarting == running.len() {
+                self.notes.push(format!(
+                    "every node of server `{server}` restarts ({restarting} node(s), one at a time); \
+                     with one node the service is down while it restarts"
+                ));
+            }
+        }
     }
 
     fn plan_service(&mut self, svc: ServiceRef<'_>) {

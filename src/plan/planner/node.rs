@@ -31,7 +31,12 @@ impl Planner<'_> {
         after.set("obj_name", node.kind.obj_name());
         after.set("package_sha256", server_package.clone());
         let refreshed = self.observed().is_some();
-        let package_changed = matches!(server_action, Action::Update | Action::Import)
+        let adopted_as_is = self
+            .changes
+            .get(&Address::server(node.server))
+            .is_some_and(|c| c.attr("adopted_as_is").is_some());
+        let package_changed = server_action == Action::Update
+            || (server_action == Action::Import && !adopted_as_is)
             || before
                 .and_then(|b| b.get("package_sha256"))
                 .and_then(Value::as_str)
@@ -45,6 +50,7 @@ impl Planner<'_> {
         let gone = before.is_some() && refreshed && node.observed.is_none();
         let (action, reason) = if let (None, Some(obs)) = (before, node.observed) {
             after.set("server_id", obs.server_id);
+            after.set("imported", true);
             if let Some(port) = obs.adapter_port {
                 after.set("adapter_port", port);
             }

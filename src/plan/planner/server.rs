@@ -29,10 +29,24 @@ impl Planner<'_> {
             .and_then(|b| b.get("package_sha256"))
             .and_then(Value::as_str);
         let in_tars = self.observed().is_some_and(|o| o.servers.contains_key(server));
+        let running = self.running_patch(server);
         let (action, reason) = match (before, digest.as_deref()) {
+            (None, _) if in_tars && running.is_some() => {
+                let patch = running.unwrap_or_default();
+                after.set("patch_id", patch);
+                after.unknown.remove("patch_id");
+                after.set("adopted_as_is", true);
+                // What Tars runs is the package; only a new archive later is a change.
+                let recorded = digest.clone().unwrap_or_else(|| format!("tars-patch:{patch}"));
+                after.set("package_sha256", recorded);
+                let reason = format!(
+                    "exists in Tars running patch {patch}: adopt it as it runs (no upload, no restart)"
+                );
+                return self.push(address, Action::Import, reason, before, after);
+            }
             (None, _) if in_tars => (
                 Action::Import,
-                "exists in Tars: adopt it and upload the package".to_string(),
+                "exists in Tars with no patched node: adopt it and upload the package".to_string(),
             ),
             (None, _) => (Action::Create, format!("new Tars server; upload {server}.tgz")),
             (Some(_), Some(new)) if old != Some(new) => (
@@ -60,5 +74,15 @@ impl Planner<'_> {
             }
         }
         self.push(address, action, reason, before, after)
+    }
+
+    /// The patch every node of `server` runs in Tars, when they agree on one.
+    fn running_patch(&self, server: &str) -> Option<u64> {
+        let nodes = &self.observed()?.servers.get(server)?.nodes;
+        let patches: BTreeSet<&str> = nodes.values().map(|n| n.patch_version.trim()).collect();
+        match patches.into_iter().collect::<Vec<_>>().as_slice() {
+            [one] => one.parse().ok(),
+            _ => None,
+        }
     }
 }

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{Expected, JournalStore, StateBackend, StateVersion};
+use crate::state::errored_dump::dump_errored;
 use crate::state::journal::JOURNAL_SUFFIX;
 use crate::state::model::State;
 use crate::state::store::{
-    BACKUP_SUFFIX, ERRORED_SUFFIX, LOCK_SUFFIX, LockInfo, StateError, dir_of, read_state, sibling_path,
-    write_atomic,
+    BACKUP_SUFFIX, LOCK_SUFFIX, LockInfo, StateError, dir_of, read_state, sibling_path, write_atomic,
 };
 
 pub(crate) type Writer = fn(&Path, &[u8]) -> io::Result<()>;
@@ -293,13 +293,6 @@ fn modified(path: &Path) -> String {
                 .unwrap_or_default()
         })
         .unwrap_or_default()
-}
-
-/// Best effort: `<file>.errored.json`, else the same name in the temp directory.
-fn dump_errored(path: &Path, bytes: &[u8]) -> Option<PathBuf> {
-    let beside = sibling_path(path, ERRORED_SUFFIX);
-    let in_tmp = std::env::temp_dir().join(beside.file_name().unwrap_or_default());
-    [beside, in_tmp].into_iter().find(|p| fs::write(p, bytes).is_ok())
 }
 
 fn read_lock_info(lock_path: &Path) -> Option<LockInfo> {
