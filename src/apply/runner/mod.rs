@@ -626,8 +626,14 @@ impl<C: TarsApi> Runner for TarsRunner<C> {
     }
 
     async fn undo(&self, step: &Step, record: &UndoRecord) -> Result<(), String> {
-        let result = self.run_undo(&record.undo).await;
-        let result = match result {
+        self.undo_recorded(&step.id, record).await
+    }
+}
+
+impl<C: TarsApi> TarsRunner<C> {
+    /// Runs one inverse, puts back the state it replaced, and journals the outcome.
+    async fn undo_recorded(&self, step: &str, record: &UndoRecord) -> Result<(), String> {
+        let result = match self.run_undo(&record.undo).await {
             Ok(()) => self.restore_prior(&record.prior_state).await,
             Err(e) => Err(format!("{e}\n  by hand: {}", record.undo.manual_hint())),
         };
@@ -636,7 +642,7 @@ impl<C: TarsApi> Runner for TarsRunner<C> {
         } else {
             StepPhase::UndoFailed
         };
-        self.journal_phase(&step.id, phase, json!({ "error": result.as_ref().err() }))
+        self.journal_phase(step, phase, json!({ "error": result.as_ref().err() }))
             .await;
         result
     }

@@ -129,18 +129,7 @@ impl<C: TarsApi> TarsRunner<C> {
         let unsettled = std::mem::take(&mut *self.unsettled.lock().expect("unsettled lock"));
         let mut failures = Vec::new();
         for (step, record) in unsettled {
-            let result = match self.run_undo(&record.undo).await {
-                Ok(()) => self.restore_prior(&record.prior_state).await,
-                Err(e) => Err(format!("{e}\n  by hand: {}", record.undo.manual_hint())),
-            };
-            let phase = if result.is_ok() {
-                StepPhase::Undone
-            } else {
-                StepPhase::UndoFailed
-            };
-            self.journal_phase(&step, phase, json!({ "error": result.as_ref().err() }))
-                .await;
-            if let Err(e) = result {
+            if let Err(e) = self.undo_recorded(&step, &record).await {
                 failures.push((step, e));
             }
         }
