@@ -34,7 +34,7 @@ fn kill_where(
     args: &[&str],
     hit: impl Fn(&tarsform::state::Journal) -> bool,
 ) -> (Bed, tarsform::emulator::ModelView) {
-    for k in 3..300 {
+    for k in 1..300 {
         let bed = Bed::new(start, Tars::default());
         setup(&bed);
         let before = bed.snapshot();
