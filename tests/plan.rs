@@ -38,6 +38,7 @@ fn service(kind: ServiceKind, ips: &[&str], port: u16) -> Service {
             ],
             ServiceKind::Rpc => vec![],
         },
+        peers_auto: false,
         prevent_destroy: None,
         nodes: Default::default(),
     }

@@ -36,6 +36,7 @@ fn service(kind: ServiceKind, deploy: &[&str], port: u16, peers: &[&str]) -> Ser
         listen_port: port,
         thread_count: 4,
         peers: peers.iter().map(|p| p.to_string()).collect(),
+        peers_auto: false,
         prevent_destroy: None,
         nodes: Default::default(),
     }

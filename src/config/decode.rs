@@ -150,7 +150,7 @@ fn decode_service(
         listen_port: s.integer("listen_port", errors),
         thread_count: s.integer("thread_count", errors),
         peers: if gateway {
-            s.string_list("peers", errors)
+            s.string_or_list("peers", errors)
         } else {
             None
         },
@@ -345,6 +345,23 @@ impl<'a> Section<'a> {
             value: out,
             loc: list.loc,
         })
+    }
+
+    /// A list of strings, or one string standing for a list of one (`peers = "auto"`).
+    fn string_or_list(
+        &mut self,
+        key: &'static str,
+        errors: &mut Vec<ConfigError>,
+    ) -> Opt<Vec<Located<String>>> {
+        match self.entries.iter().find(|e| e.key == key).map(|e| &e.node) {
+            Some(node) if matches!(node.value, Value::Str(_)) => {
+                self.string(key, errors).map(|one| Located {
+                    loc: one.loc,
+                    value: vec![one],
+                })
+            }
+            _ => self.string_list(key, errors),
+        }
     }
 
     /// Reports every key nobody took.

@@ -74,6 +74,7 @@ pub fn merge(
         }
     }
     check_ports(&merged, &mut errors);
+    super::peers::resolve_auto(&mut merged);
     if errors.is_empty() {
         Ok(merged)
     } else {
@@ -141,6 +142,7 @@ fn merge_service(
             ours.nodes.insert(ip, wanted);
         }
     }
+    ours.peers_auto |= theirs.peers_auto;
     for peer in theirs.peers {
         if !ours.peers.contains(&peer) {
             ours.peers.push(peer);

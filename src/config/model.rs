@@ -176,6 +176,10 @@ pub struct Service {
     pub thread_count: u32,
     /// Gateway only: `ip:port` strings written to nodes.json (validated).
     pub peers: Vec<String>,
+    /// `peers = "auto"` (or `"auto"` in the list): `peers` also lists every gateway of the
+    /// chain, filled in once all files are read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub peers_auto: bool,
     /// `prevent_destroy`: `None` protects the nodes tarsform imported, `Some(false)`
     /// lets plans destroy them, `Some(true)` protects every node of the service.
     pub prevent_destroy: Option<bool>,

@@ -16,6 +16,7 @@ pub(crate) fn service(kind: ServiceKind, ips: &[&str], port: u16) -> Service {
             ServiceKind::Gateway => vec!["172.25.0.3:30300".into(), "172.25.0.5:40300".into()],
             ServiceKind::Rpc => vec![],
         },
+        peers_auto: false,
         prevent_destroy: None,
         nodes: Default::default(),
     }
