@@ -69,6 +69,7 @@ fn topology() -> Topology {
                 listen_port: port,
                 thread_count: 4,
                 peers: vec!["10.0.0.1:30300".into()],
+                peers_auto: false,
                 prevent_destroy: None,
                 nodes: Default::default(),
             };
