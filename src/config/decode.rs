@@ -157,6 +157,7 @@ fn decode_service(
         tars_listen_ip: s.string("tars_listen_ip", errors),
         tars_listen_port: s.integer("tars_listen_port", errors),
         prevent_destroy: s.boolean("prevent_destroy", errors),
+        state: s.string("state", errors),
         node,
         loc: At(loc),
     };
@@ -195,6 +196,7 @@ fn decode_nodes(path: &str, entry: &Entry, errors: &mut Vec<ConfigError>) -> BTr
             listen_ip: s.string("listen_ip", errors),
             listen_port: s.integer("listen_port", errors),
             thread_count: s.integer("thread_count", errors),
+            state: s.string("state", errors),
             loc: At(item.key_loc.or(item.node.loc)),
         };
         s.finish(errors);

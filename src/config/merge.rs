@@ -166,13 +166,17 @@ fn settings(service: &Service, ip: IpAddr) -> NodeSettings {
         listen_ip: one.listen_ip,
         listen_port: one.listen_port,
         thread_count: one.thread_count,
+        state: one.state,
     }
 }
 
 fn describe(s: &NodeSettings) -> String {
     format!(
-        "listen_ip {}, listen_port {}, thread_count {}",
-        s.listen_ip, s.listen_port, s.thread_count
+        "listen_ip {}, listen_port {}, thread_count {}, state {}",
+        s.listen_ip,
+        s.listen_port,
+        s.thread_count,
+        s.state.as_str()
     )
 }
 

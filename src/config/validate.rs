@@ -417,10 +417,12 @@ fn service(
         },
     };
     let (peers, peers_auto) = peers(path, raw, errors);
+    let state = super::nodes::run_state(&format!("{path}.state"), &raw.state, errors).unwrap_or_default();
     let defaults = super::NodeSettings {
         listen_ip: listen_ip.clone(),
         listen_port,
         thread_count,
+        state,
     };
     let nodes = super::nodes::node_settings(path, raw, deploy_ip.as_deref(), &defaults, errors);
     Some(Service {
@@ -429,6 +431,7 @@ fn service(
         listen_ip,
         listen_port,
         thread_count,
+        state,
         peers,
         peers_auto,
         prevent_destroy: raw.prevent_destroy.as_ref().map(|b| b.value),

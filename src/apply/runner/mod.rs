@@ -196,7 +196,9 @@ impl<C: TarsApi> TarsRunner<C> {
         let mut attributes = change.after.clone().unwrap_or_default();
         // State keeps digests, ids and paths, not file contents (DESIGN.md §5).
         attributes.remove("content");
-        attributes.remove("restart_reason");
+        for key in crate::plan::TRANSIENT_ATTRS {
+            attributes.remove(key);
+        }
         attributes.remove("register");
         for (k, v) in filled {
             attributes.insert((*k).to_string(), v.clone());
@@ -495,11 +497,15 @@ impl<C: TarsApi> TarsRunner<C> {
                 });
                 entry.status = ResourceStatus::Ready;
                 entry.attributes.insert("patch_id".into(), json!(patch));
+                if let Some(run) = change.attr("run_state") {
+                    entry.attributes.insert("run_state".into(), run.clone());
+                }
                 Ok(Outcome {
                     undo,
                     state: vec![(address.clone(), Some(entry))],
                 })
             }
+            Op::StopNode => self.stop(change, &app).await,
             Op::RestartNode => self.restart(change, &app).await,
             Op::UndeployForReplace => self.undeploy(change, &app, true).await,
             Op::UndeployNode => self.undeploy(change, &app, false).await,
