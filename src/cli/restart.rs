@@ -29,10 +29,11 @@ pub struct RestartArgs {
 }
 
 pub fn run(args: RestartArgs) -> anyhow::Result<Outcome> {
+    let targets = node_targets(&args.target);
     execute(Request {
         config: &args.config.config,
         state: args.state.state.as_deref(),
-        targets: &args.target,
+        targets: &targets,
         destroy: false,
         auto_approve: args.auto_approve,
         parallelism: 10,
@@ -43,6 +44,19 @@ pub fn run(args: RestartArgs) -> anyhow::Result<Outcome> {
         switch_crypto: false,
         restart: true,
     })
+}
+
+/// The targets, plus `node["S"]` for each `server["S"]`: restarting a server restarts
+/// its nodes.
+fn node_targets(targets: &[String]) -> Vec<String> {
+    let mut out = targets.to_vec();
+    out.extend(
+        targets
+            .iter()
+            .filter_map(|t| t.trim().strip_prefix("server["))
+            .map(|keys| format!("node[{keys}")),
+    );
+    out
 }
 
 /// A restart plan holds requested restarts only: anything else pending (drift, a
@@ -72,4 +86,25 @@ pub(super) fn check_only_restarts(plan: &Plan) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_target_restarts_its_nodes() {
+        let t = node_targets(&[
+            r#"server["agencyABcosRpcService"]"#.into(),
+            r#"node["x"]["10.0.0.1"]"#.into(),
+        ]);
+        assert_eq!(
+            t,
+            [
+                r#"server["agencyABcosRpcService"]"#,
+                r#"node["x"]["10.0.0.1"]"#,
+                r#"node["agencyABcosRpcService"]"#
+            ]
+        );
+    }
 }

@@ -250,6 +250,22 @@ impl<C: TarsApi> TarsRunner<C> {
             .cloned()
     }
 
+    /// The patch a restart or start of `change`'s node runs: the server's package when
+    /// the plan changes the package (`repatch`), else the one the node runs (recorded,
+    /// or `running` as Tars shows it), so adopted nodes keep the package they run.
+    async fn node_patch(&self, change: &ResourceChange, running: Option<u64>) -> StepResult<u64> {
+        let server = change.address.server_name().unwrap_or_default();
+        let recorded = change
+            .before
+            .as_ref()
+            .and_then(|b| b.get("patch_id"))
+            .and_then(Value::as_u64);
+        match recorded.or(running) {
+            Some(own) if change.attr("repatch").is_none() => Ok(own),
+            _ => self.patch_id_of(server).await,
+        }
+    }
+
     async fn patch_id_of(&self, server: &str) -> StepResult<u64> {
         self.state_attr(&Address::server(server), "patch_id")
             .await
@@ -482,7 +498,12 @@ impl<C: TarsApi> TarsRunner<C> {
             Op::PushConfig => self.push_config(change, &app).await,
             Op::StartNode => {
                 let (server, ip) = node_keys(address);
-                let patch = self.patch_id_of(server).await?;
+                // A registered node gets the server's package; a stopped one keeps its own.
+                let patch = if change.action == Action::Update {
+                    self.node_patch(change, None).await?
+                } else {
+                    self.patch_id_of(server).await?
+                };
                 let undo = Undo::StopNode {
                     server: server.into(),
                     ip: ip.into(),

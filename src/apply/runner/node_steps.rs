@@ -151,8 +151,8 @@ impl<C: TarsApi> TarsRunner<C> {
                     "server `{server}`: node {ip} is not in Tars; run `tarsform plan`"
                 ))
             })?;
-        let patch = self.patch_id_of(server).await?;
         let previous = row.patch_id();
+        let patch = self.node_patch(change, previous).await?;
         let repatched = previous != Some(patch);
         let undo = Undo::RestartNode {
             server: server.into(),

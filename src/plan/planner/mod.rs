@@ -31,7 +31,7 @@ pub use node::RESTART_REQUESTED;
 use tarsnode::{needs_ca, plan_tarsnodes};
 
 /// Attributes that say what apply does, not what is: never carried into state.
-pub const TRANSIENT_ATTRS: [&str; 2] = ["restart_reason", "run_command"];
+pub const TRANSIENT_ATTRS: [&str; 3] = ["restart_reason", "run_command", "repatch"];
 
 /// Files whose content is a private key (RSA or SM): never in a plan.
 const SENSITIVE_FILES: [&str; 3] = crate::config::SECRET_FILES;

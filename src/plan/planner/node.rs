@@ -7,6 +7,9 @@ use crate::config::RunState;
 /// Why a node restarts in a plan made by `tarsform restart`.
 pub const RESTART_REQUESTED: &str = "requested (`tarsform restart`)";
 
+/// The fix of a node whose patch changed outside tarsform.
+const REPATCH_FIX: &str = "re-patch to the recorded package";
+
 /// `state = "stopped"` in a reason.
 const STOPPED: &str = "state = \"stopped\"";
 
@@ -72,6 +75,12 @@ impl Planner<'_> {
                     None => fix,
                 });
             }
+        }
+        // Apply runs the server's package only when it changes; else the node's own.
+        if ((before.is_some() || node.observed.is_some()) && package_changed)
+            || restart.as_deref().is_some_and(|r| r.contains(REPATCH_FIX))
+        {
+            after.set("repatch", true);
         }
         let gone = before.is_some() && refreshed && node.observed.is_none();
         let (action, reason) = if let (None, Some(obs)) = (before, node.observed) {
@@ -230,7 +239,7 @@ impl Planner<'_> {
             self.drift.push(format!(
                 "{address}: Tars runs patch {running}, tarsform recorded patch {recorded} (patched outside tarsform)"
             ));
-            fixes.push("re-patch to the recorded package".to_string());
+            fixes.push(REPATCH_FIX.to_string());
         } else if let Some(package) = before
             .get("package_sha256")
             .and_then(Value::as_str)
