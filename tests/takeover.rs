@@ -364,6 +364,19 @@ name = "agencyA"
     std::fs::write(bed.path().join("one.toml"), &one).unwrap();
     let single = bed.run(&["plan", "-c", "one.toml"]);
     assert!(single.stdout.contains("No changes."), "{one}\n{}", single.both());
+    // `peers = "auto"` derives the same list from the gateways of the chain.
+    let auto = one.replace(
+        &format!(r#"peers = ["{OLD}:30300", "{NEW}:40300"]"#),
+        r#"peers = "auto""#,
+    );
+    assert_ne!(auto, one);
+    std::fs::write(bed.path().join("auto.toml"), &auto).unwrap();
+    let derived = bed.run(&["plan", "-c", "auto.toml"]);
+    assert!(
+        derived.stdout.contains("No changes."),
+        "{auto}\n{}",
+        derived.both()
+    );
 
     // Forgetting the expand file would destroy BcosBuilder's nodes: refused.
     let forgot = bed.run(&["plan", "-c", "config.toml"]);
