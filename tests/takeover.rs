@@ -684,6 +684,11 @@ fn restart_is_a_rolling_plan_of_restarts_only() {
         "{}",
         run.stdout
     );
+    assert!(
+        !run.stdout.contains(&format!("server `{gateway}` restarts")),
+        "notes only what the target restarts: {}",
+        run.stdout
+    );
     let rpc_after = pids(rpc);
     assert!(
         rpc_after.iter().zip(&rpc_before).all(|(a, b)| a != b),
