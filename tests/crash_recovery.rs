@@ -449,6 +449,26 @@ fn report(results: &[(Scenario, Counts)]) {
 
 #[test]
 fn killed_runs_recover_to_the_pre_apply_model_or_the_planned_result() {
+    // `TARSFORM_CRASH_POINTS=entry:38,save:6` replays chosen kill points of the seed
+    // expansion (odd: rolled back, even: rolled forward) and prints each outcome in full.
+    if let Ok(points) = std::env::var("TARSFORM_CRASH_POINTS") {
+        let planned = planned_model(Scenario::SeedExpansion);
+        let pair = (ModelView::default(), planned);
+        for point in points.split(',') {
+            let (kind, k) = point.split_once(':').expect("POINT is entry:K or save:K");
+            let kind = if kind == "save" {
+                KillAfter::Save
+            } else {
+                KillAfter::Entry
+            };
+            let k: usize = k.parse().expect("K is a number");
+            match crash_after(Scenario::SeedExpansion, kind, k, &pair) {
+                Ok(t) => eprintln!("{point}: {t:?}"),
+                Err(e) => panic!("{point}: {e}"),
+            }
+        }
+        return;
+    }
     if std::env::var_os("TARSFORM_CRASH_SWEEP").is_some() {
         let results: Vec<_> = ALL.iter().map(|s| (*s, sweep(*s, None, true))).collect();
         report(&results);
