@@ -346,10 +346,12 @@ fn cert_saved_but_unfinished(bed: &Bed) -> bool {
         .any(|address| resources.contains_key(address))
 }
 
-/// A fresh bed killed right after the first state save that lists an unfinished cert.
-fn killed_between_cert_save_and_record() -> Bed {
+/// A fresh bed killed right after the first state save that lists an unfinished cert,
+/// with the model from before the run.
+fn killed_between_cert_save_and_record() -> (Bed, tarsform::emulator::ModelView) {
     for k in 1..200 {
         let bed = Bed::new(Start::Fresh, Tars::default());
+        let before = bed.snapshot();
         let run = bed.run_env(APPLY1, &[("TARSFORM_CRASH_AFTER_SAVE", &k.to_string())]);
         assert!(
             run.code.is_none(),
@@ -357,7 +359,7 @@ fn killed_between_cert_save_and_record() -> Bed {
             run.both()
         );
         if cert_saved_but_unfinished(&bed) {
-            return bed;
+            return (bed, before);
         }
     }
     panic!("no kill point between a certificate's state save and its journal record");
@@ -365,7 +367,7 @@ fn killed_between_cert_save_and_record() -> Bed {
 
 #[test]
 fn a_kill_between_a_certificate_save_and_its_record_rolls_forward() {
-    let bed = killed_between_cert_save_and_record();
+    let (bed, _) = killed_between_cert_save_and_record();
     let run = bed.run(APPLY1);
     assert_eq!(run.code, Some(0), "{}", run.both());
     assert_contains(&run.stdout, "Apply complete!", "roll forward");
@@ -374,14 +376,13 @@ fn a_kill_between_a_certificate_save_and_its_record_rolls_forward() {
 
 #[test]
 fn a_kill_between_a_certificate_save_and_its_record_rolls_back_then_forward() {
-    let bed = killed_between_cert_save_and_record();
-    let before = bed.snapshot();
+    let (bed, before) = killed_between_cert_save_and_record();
     let rollback = bed.run(&["rollback", "-c", "config.toml", "--auto-approve"]);
     assert_eq!(rollback.code, Some(0), "{}", rollback.both());
     assert_model_eq(
         &before,
         &bed.snapshot(),
-        "rollback of a run that made no Tars change",
+        "after the rollback",
     );
     let run = bed.run(APPLY1);
     assert_eq!(run.code, Some(0), "{}", run.both());
