@@ -379,11 +379,7 @@ fn a_kill_between_a_certificate_save_and_its_record_rolls_back_then_forward() {
     let (bed, before) = killed_between_cert_save_and_record();
     let rollback = bed.run(&["rollback", "-c", "config.toml", "--auto-approve"]);
     assert_eq!(rollback.code, Some(0), "{}", rollback.both());
-    assert_model_eq(
-        &before,
-        &bed.snapshot(),
-        "after the rollback",
-    );
+    assert_model_eq(&before, &bed.snapshot(), "after the rollback");
     let run = bed.run(APPLY1);
     assert_eq!(run.code, Some(0), "{}", run.both());
     assert_eq!(bed.run(PLAN).code, Some(0), "no changes after the roll forward");
