@@ -452,7 +452,7 @@ impl StateStore {
         match written {
             Ok(()) => {
                 self.backed_up = true;
-                crash_point_after_save();
+                super::crash_point::after_state_save();
                 Ok(())
             }
             Err(source) => Err(StateError::WriteFailed {
@@ -593,28 +593,6 @@ pub fn force_unlock(path: &Path, id: &str) -> Result<LockInfo, StateError> {
         source,
     })?;
     Ok(info)
-}
-
-/// The crash harness (tests/crash_*.rs) sets `TARSFORM_CRASH_AFTER_SAVE=N` to have the
-/// process SIGKILL itself right after its N-th state save: a kill between a step's state
-/// save and its journal record.
-fn crash_point_after_save() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static SAVES: AtomicUsize = AtomicUsize::new(0);
-    static AT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
-    let at = AT.get_or_init(|| {
-        std::env::var("TARSFORM_CRASH_AFTER_SAVE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    });
-    if at.is_some() && *at == Some(SAVES.fetch_add(1, Ordering::SeqCst) + 1) {
-        #[cfg(unix)]
-        // SAFETY: raising a signal on our own process has no memory-safety preconditions.
-        unsafe {
-            libc::raise(libc::SIGKILL);
-        }
-        std::process::abort();
-    }
 }
 
 #[cfg(test)]
