@@ -32,6 +32,8 @@ pub enum Op {
     ImportNode,
     PushConfig,
     StartNode,
+    /// `state = "stopped"`: stop a node (its inverse starts it again).
+    StopNode,
     RestartNode,
     /// Undeploy before registering again (tainted node).
     UndeployForReplace,
@@ -54,6 +56,7 @@ impl Op {
             Op::ImportNode => "import-node",
             Op::PushConfig => "push-config",
             Op::StartNode => "start",
+            Op::StopNode => "stop",
             Op::RestartNode => "restart",
             Op::UndeployForReplace => "undeploy-for-replace",
             Op::UndeployNode => "undeploy",
@@ -109,6 +112,11 @@ impl StepInfo for Step {
 pub struct Expanded {
     pub steps: Vec<Step>,
     pub edges: Vec<(String, String)>,
+}
+
+/// A new node with `state = "stopped"`: registered and configured, never started.
+fn stays_stopped(change: &crate::plan::ResourceChange) -> bool {
+    change.attr_str("run_state") == Some("stopped")
 }
 
 pub fn step_id(op: Op, address: Option<&Address>) -> String {
@@ -178,13 +186,23 @@ pub fn expand(plan: &Plan) -> Expanded {
                 &[Op::ImportServer]
             }
             (ResourceKind::Server, _) => &[Op::UploadPackage],
+            (ResourceKind::Node, Action::Create) if stays_stopped(change) => &[Op::RegisterNode],
             (ResourceKind::Node, Action::Create) => &[Op::RegisterNode, Op::StartNode],
+            (ResourceKind::Node, Action::Replace) if stays_stopped(change) => {
+                &[Op::UndeployForReplace, Op::RegisterNode]
+            }
             (ResourceKind::Node, Action::Replace) => {
                 &[Op::UndeployForReplace, Op::RegisterNode, Op::StartNode]
             }
-            (ResourceKind::Node, Action::Update) => &[Op::RestartNode],
+            (ResourceKind::Node, Action::Update) => match change.attr_str("run_command") {
+                Some("stop") => &[Op::StopNode],
+                Some("start") => &[Op::StartNode],
+                _ => &[Op::RestartNode],
+            },
             (ResourceKind::Node, Action::Import) => {
-                if change.attr("restart_reason").is_some() {
+                if change.attr_str("run_command") == Some("stop") {
+                    &[Op::ImportNode, Op::StopNode]
+                } else if change.attr("restart_reason").is_some() {
                     &[Op::ImportNode, Op::RestartNode]
                 } else {
                     &[Op::ImportNode]
@@ -193,7 +211,8 @@ pub fn expand(plan: &Plan) -> Expanded {
             (ResourceKind::Node, Action::Delete) => &[Op::UndeployNode],
         };
         for op in ops {
-            let lane = (*op == Op::RestartNode).then(|| a.server_name().unwrap_or_default().to_string());
+            let lane = matches!(op, Op::RestartNode | Op::StopNode)
+                .then(|| a.server_name().unwrap_or_default().to_string());
             b.add(*op, a, lane);
         }
     }
@@ -250,7 +269,7 @@ pub fn expand(plan: &Plan) -> Expanded {
                     b.depend(&step.id, dep);
                 }
             }
-            Op::StartNode | Op::RestartNode => {
+            Op::StartNode | Op::RestartNode | Op::StopNode => {
                 let dep = b.find(Op::RegisterNode, a).or_else(|| b.find(Op::ImportNode, a));
                 b.depend(&step.id, dep);
                 let dep = upload(&b);

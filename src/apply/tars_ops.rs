@@ -350,6 +350,24 @@ pub async fn command_node<C: TarsApi>(
     Ok(())
 }
 
+/// Stops a node and checks that Tars shows it set to inactive.
+pub async fn stop_node<C: TarsApi>(
+    api: &C,
+    timing: Timing,
+    app: &str,
+    server: &str,
+    ip: &str,
+) -> OpResult<()> {
+    command_node(api, timing, app, server, ip, TaskCommand::Stop).await?;
+    let row = require_node(api, app, server, ip).await?;
+    if row.setting_state == "active" {
+        return Err(OpError::Refused(format!(
+            "server `{server}`: node {ip} is still set to active after the stop task; stop it in Tars web"
+        )));
+    }
+    Ok(())
+}
+
 /// The server-level (placeholder) row of `file`, created with content "\n" if missing.
 async fn server_row<C: TarsApi>(api: &C, app: &str, server: &str, file: &str) -> OpResult<ConfigFile> {
     let find = |rows: Vec<ConfigFile>| rows.into_iter().find(|r| r.filename == file);

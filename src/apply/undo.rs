@@ -64,6 +64,11 @@ pub enum Undo {
         server: String,
         ip: String,
     },
+    /// Start a node this run stopped (`state = "stopped"`).
+    StartNode {
+        server: String,
+        ip: String,
+    },
     /// Restart a node after its configs are restored (and re-patch the old package).
     RestartNode {
         server: String,
@@ -121,6 +126,7 @@ impl Undo {
                 "restore config row {id} ({file}) in Tars web, or run `tarsform rollback` (the journal keeps the old content)"
             ),
             Undo::StopNode { server, ip } => format!("stop {server} on {ip} in Tars web"),
+            Undo::StartNode { server, ip } => format!("start {server} on {ip} in Tars web"),
             Undo::RestartNode { server, ip, .. } => format!("restart {server} on {ip} in Tars web"),
             Undo::Redeploy { server, ip, .. } => {
                 format!("run `tarsform rollback` to register {server} on {ip} again")

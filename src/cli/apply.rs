@@ -24,19 +24,21 @@ use crate::state::{Journal, JournalEntry, JournalFile, StateStore, StepPhase};
 use crate::tars::HttpTarsClient;
 use crate::view;
 
-/// What the user asked for, common to apply and destroy.
-struct Request<'a> {
-    config: &'a Path,
-    state: Option<&'a Path>,
-    targets: &'a [String],
-    destroy: bool,
-    auto_approve: bool,
-    parallelism: usize,
-    rollback: bool,
-    planfile: Option<&'a Path>,
-    timing: Timing,
-    run_timeout: std::time::Duration,
-    switch_crypto: bool,
+/// What the user asked for, common to apply, destroy and restart.
+pub(super) struct Request<'a> {
+    pub config: &'a Path,
+    pub state: Option<&'a Path>,
+    pub targets: &'a [String],
+    pub destroy: bool,
+    pub auto_approve: bool,
+    pub parallelism: usize,
+    pub rollback: bool,
+    pub planfile: Option<&'a Path>,
+    pub timing: Timing,
+    pub run_timeout: std::time::Duration,
+    pub switch_crypto: bool,
+    /// `tarsform restart`: a plan of restarts only.
+    pub restart: bool,
 }
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
@@ -52,6 +54,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
         timing: args.health.timing(),
         run_timeout: args.run_timeout.timeout,
         switch_crypto: args.switch_crypto,
+        restart: false,
     })
 }
 
@@ -68,10 +71,11 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
         timing: args.health.timing(),
         run_timeout: args.run_timeout.timeout,
         switch_crypto: false,
+        restart: false,
     })
 }
 
-fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
+pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(req.config)?;
     let state_path = inputs::state_path(req.state, &topology.chain.chain_id);
     let operation = if req.destroy { "destroy" } else { "apply" };
@@ -118,6 +122,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
                 destroy: req.destroy,
                 generated_root: GENERATED_ROOT.into(),
                 switch_crypto: req.switch_crypto,
+                restart: req.restart,
             };
             plan::plan(&PlanInput {
                 topology: &ctx.topology,
@@ -129,6 +134,9 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
             })?
         }
     };
+    if req.restart {
+        super::restart::check_only_restarts(&plan)?;
+    }
     let token = &topology.tars.token;
     print!("{}", token.redact_in(&view::human(&plan, inputs::stdout_color())));
     std::io::stdout().flush().ok();

@@ -22,6 +22,7 @@ mod keycenter;
 mod plan;
 mod refresh;
 mod render;
+mod restart;
 mod rollback;
 mod run_timeout;
 mod show;
@@ -119,6 +120,11 @@ pub enum Command {
         after_help = "Example:\n  tarsform destroy -c config.toml --target 'node[\"agencyABcosRpcService\"][\"172.25.0.5\"]'"
     )]
     Destroy(DestroyArgs),
+    /// Restart the nodes one at a time per server, as a plan, with the health gate.
+    #[command(
+        after_help = "Example:\n  tarsform restart -c config.toml --target 'server[\"agencyABcosRpcService\"]'"
+    )]
+    Restart(restart::RestartArgs),
     /// Show a saved plan, or the state.
     #[command(after_help = "Example:\n  tarsform show plans/expand.plan.json --json")]
     Show(ShowArgs),
@@ -446,6 +452,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Keycenter(a) => keycenter::run(a),
         Command::Apply(a) => apply::run(a),
         Command::Destroy(a) => apply::run_destroy(a),
+        Command::Restart(a) => restart::run(a),
         Command::Rollback(a) => rollback::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Refresh(a) => refresh::run(a),

@@ -56,6 +56,11 @@ impl<C: TarsApi> TarsRunner<C> {
                     tars_ops::command_node(api, self.timing, &app, server, ip, TaskCommand::Stop).await?;
                 }
             }
+            Undo::StartNode { server, ip } => {
+                if tars_ops::find_node(api, &app, server, ip).await?.is_some() {
+                    tars_ops::command_node(api, self.timing, &app, server, ip, TaskCommand::Start).await?;
+                }
+            }
             Undo::RestartNode {
                 server,
                 ip,
