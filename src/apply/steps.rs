@@ -89,7 +89,7 @@ impl StepInfo for Step {
     /// Rough Tars round trips (a task counts its polls), for the critical path.
     fn weight(&self) -> u32 {
         match self.op {
-            Op::StartNode | Op::RestartNode | Op::UploadPackage => 6,
+            Op::StartNode | Op::RestartNode | Op::StopNode | Op::UploadPackage => 6,
             Op::UndeployNode | Op::UndeployForReplace => 5,
             Op::RegisterNode => 4,
             Op::Preflight | Op::PushConfig | Op::ImportServer | Op::ImportNode => 2,
