@@ -26,7 +26,9 @@ pub use task::{
     Numbering, Task, TaskCommand, TaskItem, TaskItemRequest, TaskRequest, TaskState, is_transient_failure,
 };
 pub use untrusted::{MESSAGE_MAX_CHARS, escape_unsafe, redact_private_keys};
-pub use wait::{HealthGate, NotRunning, TaskReport, run_task, wait_running};
+pub use wait::{
+    HealthGate, NotRunning, TaskReport, describe_row, run_task, wait_running, wait_running_replacing,
+};
 
 /// A fresh id for `upload_patch_package`'s `task_id` (BcosBuilder uses a UUID v4).
 pub fn new_upload_task_id() -> String {
