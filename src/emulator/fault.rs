@@ -1,8 +1,8 @@
 //! Fault injection rules (`--fail RULE`) and the per-endpoint call counters they use.
 //!
 //! Owns the rule grammar (`api:ENDPOINT#N`, `task:COMMAND@IP`, `node-down:IP`,
-//! `late:ENDPOINT#N@MS`, `crash:SERVER@IP`, `dies-later:SERVER@IP`, `late-start:IP@MS`) and the questions
-//! the server asks of the active rules. No I/O.
+//! `late:ENDPOINT#N@MS`, `crash:SERVER@IP`, `dies-later:SERVER@IP`, `late-start:IP@MS`, `no-restart:IP`) and
+//! the questions the server asks of the active rules. No I/O.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,12 +45,16 @@ pub enum FaultRule {
     /// patch lands, the node stays `inactive`, and tarsnode's keep-alive starts it
     /// `delay_ms` later (unless another launch came first).
     LateStart { ip: String, delay_ms: u64 },
+    /// AdminRegistry gives up on tarsnode `ip` before the restart of a patch: the patch
+    /// lands, a running node keeps its old process (a stopped one is started by
+    /// tarsnode's keep-alive), and the item is reported FAILED (`iRet:1002`).
+    NoRestart { ip: String },
 }
 
 /// A `--fail` value that matches none of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, registry-down, busy:IP, late-start:IP@MS, patch-not-ready:IP#N, crash:SERVER@IP, dies-later:SERVER@IP (SERVER or IP may be *) or late:ENDPOINT#N@MS (e.g. late:update_config_file#1@3000)"
+    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, registry-down, busy:IP, late-start:IP@MS, no-restart:IP, patch-not-ready:IP#N, crash:SERVER@IP, dies-later:SERVER@IP (SERVER or IP may be *) or late:ENDPOINT#N@MS (e.g. late:update_config_file#1@3000)"
 )]
 pub struct FaultRuleError {
     pub rule: String,
@@ -118,6 +122,7 @@ impl FromStr for FaultRule {
                 })
             }
             "busy" if !rest.is_empty() => Ok(FaultRule::Busy { ip: rest.to_string() }),
+            "no-restart" if !rest.is_empty() => Ok(FaultRule::NoRestart { ip: rest.to_string() }),
             "late-start" => {
                 let (ip, delay) = rest
                     .split_once('@')
@@ -184,6 +189,7 @@ impl fmt::Display for FaultRule {
             FaultRule::PatchNotReady { ip, count } => write!(f, "patch-not-ready:{ip}#{count}"),
             FaultRule::DiesLater { server, ip } => write!(f, "dies-later:{server}@{ip}"),
             FaultRule::LateStart { ip, delay_ms } => write!(f, "late-start:{ip}@{delay_ms}"),
+            FaultRule::NoRestart { ip } => write!(f, "no-restart:{ip}"),
         }
     }
 }
@@ -267,6 +273,13 @@ impl Faults {
             .any(|rule| matches!(rule, FaultRule::Busy { ip } if ip == node))
     }
 
+    /// Patches on `node` land, but their restart does not happen.
+    pub fn no_restart(&self, node: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| matches!(rule, FaultRule::NoRestart { ip } if ip == node))
+    }
+
     /// Counts a patch on `node`; true while a `patch-not-ready` rule still refuses it.
     pub fn refuse_patch(&mut self, node: &str) -> bool {
         let limit = self
@@ -333,6 +346,7 @@ mod tests {
             "busy:127.0.0.1",
             "patch-not-ready:127.0.0.1#2",
             "late-start:127.0.0.1@2000",
+            "no-restart:127.0.0.1",
         ] {
             let rule: FaultRule = text.parse().unwrap();
             assert_eq!(rule.to_string(), text);

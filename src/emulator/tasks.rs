@@ -309,7 +309,22 @@ fn execute(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String, Stri
             "tarsAdminRegistry batchPatch error, ret:-1, info:tarspatch preparePatchFile error: ServantProxy::invoke errno:-7 ({node})"
         ));
     }
+    let running = inner
+        .model
+        .server_mut(&item.application, &item.server_name, node)
+        .filter(|row| row.present_state == "active")
+        .map(|row| row.process_id);
     let outcome = execute_item(inner, item, uid);
+    if outcome.is_ok() && is_patch(&item.command) && inner.faults.no_restart(node) {
+        if let Some(pid) = running
+            && let Some(row) = inner.model.server_mut(&item.application, &item.server_name, node)
+        {
+            // The patch landed; the restart never reached tarsnode: the old process runs.
+            row.present_state = "active".into();
+            row.process_id = pid;
+        }
+        return Err(format!("getPatchPercent {node} error, iRet:1002"));
+    }
     if outcome.is_ok() && inner.faults.busy(node) {
         // The work is done, but AdminRegistry's call timed out: a false failure.
         return Err(format!("getPatchPercent {node} error, iRet:1002"));
