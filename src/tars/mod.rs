@@ -21,7 +21,7 @@ pub use dto::{
     ExpandServer, Patch, ServerConf, TarsNodeInfo,
 };
 pub use error::{BODY_EXCERPT_CHARS, CallFailure, TOKEN_HINT, TarsError};
-pub use http::{ClientConfig, MAX_BODY_BYTES};
+pub use http::{ClientConfig, MAX_BODY_BYTES, POOL_IDLE_TIMEOUT};
 pub use task::{
     Numbering, Task, TaskCommand, TaskItem, TaskItemRequest, TaskRequest, TaskState, is_transient_failure,
 };
