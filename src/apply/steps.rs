@@ -86,13 +86,24 @@ impl StepInfo for Step {
     fn lane(&self) -> Option<&str> {
         self.lane.as_deref()
     }
-    /// Tars calls first; certificate steps, whose keys are made in the background, later,
-    /// so they do not hold slots while keys are still being generated.
-    fn priority(&self) -> u8 {
+    /// Rough Tars round trips (a task counts its polls), for the critical path.
+    fn weight(&self) -> u32 {
         match self.op {
-            Op::IssueCert => 1,
-            _ => 0,
+            Op::StartNode | Op::RestartNode | Op::StopNode | Op::UploadPackage => 6,
+            Op::UndeployNode | Op::UndeployForReplace => 5,
+            Op::RegisterNode => 4,
+            Op::Preflight | Op::PushConfig | Op::ImportServer | Op::ImportNode => 2,
+            Op::CreateCa | Op::IssueCert => 1,
+            Op::Adopt | Op::Barrier | Op::Forget => 0,
         }
+    }
+    /// Certificate and CA work (keys are made on background threads) and state-only
+    /// steps never hold one of the Tars slots.
+    fn calls_tars(&self) -> bool {
+        !matches!(
+            self.op,
+            Op::CreateCa | Op::IssueCert | Op::Adopt | Op::Barrier | Op::Forget
+        )
     }
 }
 
@@ -217,7 +228,13 @@ pub fn expand(plan: &Plan) -> Expanded {
             node.as_ref()
                 .and_then(|n| b.find(Op::RegisterNode, n).or_else(|| b.find(Op::ImportNode, n)))
         };
-        let upload = |b: &Builder| server.as_ref().and_then(|s| b.find(Op::UploadPackage, s));
+        // The server's package in place: uploaded, or recorded as Tars runs it.
+        let upload = |b: &Builder| {
+            server.as_ref().and_then(|s| {
+                b.find(Op::UploadPackage, s)
+                    .or_else(|| b.find(Op::ImportServer, s))
+            })
+        };
         match step.op {
             Op::IssueCert => {
                 if let Some(kind) = crate::config::ServiceKind::ALL
@@ -453,6 +470,25 @@ mod tests {
         }
         let cert = deps(&e, &format!("issue-cert cert[\"{RPC}\"][\"10.0.0.5\"][\"ssl\"]"));
         assert!(cert.contains(&"adopt ca[\"rpc\"]".to_string()), "{cert:?}");
+    }
+
+    #[test]
+    fn a_node_waits_for_its_server_recorded_as_tars_runs_it() {
+        let mut p = seed_like();
+        let server = p
+            .changes
+            .iter_mut()
+            .find(|c| c.address == Address::server(RPC))
+            .unwrap();
+        server
+            .after
+            .get_or_insert_with(Attrs::new)
+            .insert("adopted_as_is".into(), json!(true));
+        let e = expand(&p);
+        let node = format!("node[\"{RPC}\"][\"10.0.0.5\"]");
+        let import = format!("import-server server[\"{RPC}\"]");
+        assert!(deps(&e, &format!("start {node}")).contains(&import));
+        assert!(deps(&e, &format!("register {node}")).contains(&import));
     }
 
     #[test]

@@ -77,14 +77,22 @@ pub enum Undo {
         repatched: bool,
     },
     /// Register an undeployed node again as it was: expanded from a remaining node
-    /// (deployed when none remains), its config rows' old contents, its old patch.
+    /// (deployed when none remains), its config rows' old contents, its old patch, and
+    /// started only when it was (a node registered but never started stays inactive).
     Redeploy {
         server: String,
         ip: String,
         obj_name: String,
         patch_id: Option<u64>,
         configs: Vec<KeptConfig>,
+        #[serde(default = "was_active_by_default")]
+        was_active: bool,
     },
+}
+
+/// Records written before `was_active` existed were made for running nodes.
+fn was_active_by_default() -> bool {
+    true
 }
 
 /// A step's inverse plus the state entries it replaced.

@@ -79,7 +79,7 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(req.config)?;
     let state_path = inputs::state_path(req.state, &topology.chain.chain_id);
     let operation = if req.destroy { "destroy" } else { "apply" };
-    let store = StateStore::open(&state_path, operation).map_err(anyhow::Error::new)?;
+    let mut store = StateStore::open(&state_path, operation).map_err(anyhow::Error::new)?;
     if let Some(old) = store.abandoned_lock() {
         eprintln!(
             "note: took over the lock left by a killed run ({} by {}, pid {})",
@@ -90,9 +90,7 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     // Half-created CAs and certificates of the interrupted run go before planning, so
     // the plan creates them afresh.
     if let Some(j) = &leftover {
-        for problem in crate::apply::recover::clean_local_leftovers(j) {
-            eprintln!("warning: cleaning what the interrupted run left: {problem}");
-        }
+        clean_leftovers(j, &mut store)?;
     }
     let rt = runtime()?;
     let api = Arc::new(client_for(&topology)?.with_run_limit(req.run_timeout));
@@ -225,6 +223,26 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     }
     report_calls(&plan, client.calls());
     finish(&plan, runner, report, verdict, req.destroy)
+}
+
+/// Removes the half-made CAs and certificates of an interrupted run and puts their
+/// state entries back as they were before it, so the plan issues them afresh.
+fn clean_leftovers(journal: &Journal, store: &mut StateStore) -> anyhow::Result<()> {
+    let cleaned = crate::apply::recover::clean_local_leftovers(journal);
+    for problem in &cleaned.problems {
+        eprintln!("warning: cleaning what the interrupted run left: {problem}");
+    }
+    if let Some(mut state) = store.load().map_err(anyhow::Error::new)?
+        && cleaned.fix_state(&mut state)
+    {
+        store.save(&mut state).map_err(anyhow::Error::new)?;
+        let names: Vec<String> = cleaned.state_fixes.keys().map(ToString::to_string).collect();
+        eprintln!(
+            "note: the interrupted run left {} half made; removed its files and put the state back for it",
+            names.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// What the verification pass found: differences, or why it could not look.

@@ -398,7 +398,8 @@ pub struct EmulatorArgs {
     #[arg(long = "task-ms", default_value_t = 200)]
     pub task_ms: u64,
     /// Fault rules: api:ENDPOINT#N, task:COMMAND@IP, node-down:IP, crash:SERVER@IP,
-    /// dies-later:SERVER@IP (repeatable; SERVER or IP may be *).
+    /// dies-later:SERVER@IP, busy:IP, late-start:IP@MS, no-restart:IP, patch-not-ready:IP#N, registry-down,
+    /// late:ENDPOINT#N@MS (repeatable; SERVER or IP may be *).
     #[arg(long = "fail")]
     pub fail: Vec<String>,
     /// Like a real TarsWeb: callers from 127.0.0.1 are admin whatever their ticket.

@@ -232,6 +232,7 @@ impl<C: TarsApi> TarsRunner<C> {
             obj_name: obj,
             patch_id: row.patch_id(),
             configs,
+            was_active: row.setting_state == "active",
         };
         self.prepare(&step, &undo).await?;
         let files = self.local_files_of(server, ip).await;
