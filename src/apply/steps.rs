@@ -38,6 +38,9 @@ pub enum Op {
     UndeployNode,
     /// Drop a deleted config, cert or server from state (Tars rows went with the node).
     Forget,
+    /// Delete a config row of a node that stays (the other certificate set after
+    /// `--switch-crypto`).
+    DeleteConfig,
 }
 
 impl Op {
@@ -58,12 +61,13 @@ impl Op {
             Op::UndeployForReplace => "undeploy-for-replace",
             Op::UndeployNode => "undeploy",
             Op::Forget => "forget",
+            Op::DeleteConfig => "delete-config",
         }
     }
 
     /// Steps that only tear down; they run after the barrier.
     pub fn is_teardown(self) -> bool {
-        matches!(self, Op::UndeployNode | Op::Forget)
+        matches!(self, Op::UndeployNode | Op::Forget | Op::DeleteConfig)
     }
 }
 
@@ -160,6 +164,7 @@ pub fn expand(plan: &Plan) -> Expanded {
             (ResourceKind::Cert, Action::Import) => &[Op::Adopt],
             (ResourceKind::Cert, Action::Delete) => &[Op::Forget],
             (ResourceKind::Cert, _) => &[Op::IssueCert],
+            (ResourceKind::Config, Action::Delete) if node_stays(plan, a) => &[Op::DeleteConfig],
             (ResourceKind::Config, Action::Delete) => &[Op::Forget],
             (ResourceKind::Config, _) => &[Op::PushConfig],
             (ResourceKind::Server, Action::Delete) => &[Op::Forget],
@@ -182,7 +187,14 @@ pub fn expand(plan: &Plan) -> Expanded {
             (ResourceKind::Node, Action::Delete) => &[Op::UndeployNode],
         };
         for op in ops {
-            let lane = (*op == Op::RestartNode).then(|| a.server_name().unwrap_or_default().to_string());
+            let server = a.server_name().unwrap_or_default();
+            // Row deletions of one server run one at a time: the last one also removes
+            // the server-level row (see `delete_config`).
+            let lane = match op {
+                Op::RestartNode => Some(server.to_string()),
+                Op::DeleteConfig => Some(format!("{server} config rows")),
+                _ => None,
+            };
             b.add(*op, a, lane);
         }
     }
@@ -304,6 +316,16 @@ fn server_suffix(kind: crate::config::ServiceKind) -> &'static str {
         crate::config::ServiceKind::Rpc => "BcosRpcService",
         crate::config::ServiceKind::Gateway => "BcosGatewayService",
     }
+}
+
+/// Whether the node owning config `a` stays in Tars (not deleted or registered again by
+/// this plan): its deleted rows must then be removed in Tars, not only forgotten.
+fn node_stays(plan: &Plan, a: &Address) -> bool {
+    a.owning_node().is_some_and(|n| {
+        !plan
+            .change(&n)
+            .is_some_and(|c| matches!(c.action, Action::Delete | Action::Replace))
+    })
 }
 
 /// The node a new node is expanded from, when the plan says so.
@@ -434,6 +456,30 @@ mod tests {
         }
         let cert = deps(&e, &format!("issue-cert cert[\"{RPC}\"][\"10.0.0.5\"][\"ssl\"]"));
         assert!(cert.contains(&"adopt ca[\"rpc\"]".to_string()), "{cert:?}");
+    }
+
+    #[test]
+    fn a_deleted_row_of_a_node_that_stays_is_deleted_in_tars_one_per_server_at_a_time() {
+        let mut p = seed_like();
+        for file in ["ca.crt", "ssl.key"] {
+            p.changes.push(change(
+                Address::config(RPC, "10.0.0.4", file),
+                Action::Delete,
+                Attrs::new(),
+            ));
+        }
+        p.changes.sort_by(|a, b| a.address.cmp(&b.address));
+        let e = expand(&p);
+        let step = |id: String| e.steps.iter().find(|s| s.id == id).cloned();
+        for file in ["ca.crt", "ssl.key"] {
+            let id = format!("delete-config config[\"{RPC}\"][\"10.0.0.4\"][\"{file}\"]");
+            let s = step(id.clone()).unwrap_or_else(|| panic!("{id} missing"));
+            assert_eq!(s.lane.as_deref(), Some(format!("{RPC} config rows").as_str()));
+            assert!(deps(&e, &id).contains(&"barrier".to_string()));
+        }
+        // The row of a node this plan undeploys is only forgotten.
+        let forget = format!("forget config[\"{RPC}\"][\"10.0.0.9\"][\"config.ini\"]");
+        assert!(step(forget).is_some());
     }
 
     #[test]
