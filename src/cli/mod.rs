@@ -28,6 +28,7 @@ mod show;
 mod state;
 mod status;
 mod tars_client;
+mod terraform_flags;
 mod validate;
 
 pub use run_timeout::RunTimeoutArg;
@@ -421,9 +422,18 @@ pub struct DemoArgs {
     pub sm: bool,
 }
 
-/// Parses the command line, runs the command and maps its outcome to an exit code.
+/// Parses the command line, runs the command and maps its outcome to an exit code:
+/// 0 success, 1 error (usage errors too), 2 only for changes present, 3 rollback incomplete.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse_from(config_files::take_repeated(std::env::args_os().collect()));
+    let args = terraform_flags::to_double_dash(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(config_files::take_repeated(args)) {
+        Ok(cli) => cli,
+        // Help and version exit 0; a usage error exits 1 (clap's 2 is "changes present").
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(u8::from(err.use_stderr()));
+        }
+    };
     match run(cli.command) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
