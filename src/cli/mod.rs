@@ -12,6 +12,7 @@ mod apply;
 mod completions;
 mod config_files;
 mod demo;
+mod diagnostics;
 mod emulator;
 mod force_unlock;
 mod graph;
@@ -238,6 +239,9 @@ pub struct ApplyArgs {
     pub target: Vec<String>,
     #[command(flatten)]
     pub run_timeout: RunTimeoutArg,
+    /// Stream machine-readable events to stdout, one JSON object per line.
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +263,9 @@ pub struct DestroyArgs {
     pub health: health::HealthArgs,
     #[command(flatten)]
     pub run_timeout: RunTimeoutArg,
+    /// Stream machine-readable events to stdout, one JSON object per line.
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -434,10 +441,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(u8::from(err.use_stderr()));
         }
     };
+    let json_output = diagnostics::wanted(&cli.command);
     match run(cli.command) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
             eprintln!("error: {err:#}");
+            print!("{}", diagnostics::render(json_output, &err));
             ExitCode::from(1)
         }
     }
