@@ -25,6 +25,7 @@ mod delete;
 mod node;
 mod protect;
 mod server;
+mod switch;
 mod tarsnode;
 
 pub use node::RESTART_REQUESTED;
@@ -46,6 +47,7 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         for svc in input.topology.services() {
             p.plan_service(svc);
         }
+        p.plan_switch_leftovers();
         p.plan_cas();
         restart_notes_at = Some(p.notes.len());
         p.notes.extend(crate::config::peer_warnings(input.topology));
@@ -500,10 +502,13 @@ impl Planner<'_> {
                     });
                 }
                 self.notes.push(format!(
-                    "{}: switches from {} to {} certificates: every certificate and key is replaced",
+                    "{}: switches from {} to {} certificates: every certificate and key is replaced \
+                     (a {} CA and leaves already in the workspace are used again), and the {} rows are removed from Tars",
                     Address::node(&server, &ip),
                     other.key_type(),
-                    mode.key_type()
+                    mode.key_type(),
+                    mode.key_type(),
+                    other.key_type()
                 ));
                 self.switching.insert(kind);
             }
