@@ -565,6 +565,7 @@ fn a_node_started_outside_tarsform_while_it_should_be_stopped_is_drift() {
     // Adopting a running node with state = "stopped" stops it, and restarts nothing.
     let plan = plan_json(&bed);
     assert_eq!(plan["summary"]["restart"], 0, "{:#}", plan["restarts"]);
+    assert_eq!(plan["summary"]["change"], 1, "the stop counts as a change");
     assert_eq!(bed.apply().code, Some(0));
     let gateway = ("agencyABcosGatewayService".to_string(), OLD.to_string());
     let state_of = |bed: &Bed| {
