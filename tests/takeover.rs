@@ -630,13 +630,13 @@ fn a_failed_stop_is_rolled_back_and_the_stopped_nodes_start_again() {
         std::fs::write(&path, toml).unwrap();
     }
     bed.handle()
-        .add_fault(format!("task:stop@{OLD}").parse().unwrap());
+        .add_fault(format!("task:stop@{NEW}").parse().unwrap());
     let run = bed.run(&apply);
     assert_eq!(run.code, Some(1), "{}", run.both());
-    // The rpc nodes stop one at a time: the new host's stop ran, and was undone.
+    // The rpc nodes stop one at a time (in step order): the old host's stop ran, and was undone.
     assert!(
         run.stderr
-            .contains(&format!(r#"undo stop node["agencyABcosRpcService"]["{NEW}"]"#)),
+            .contains(&format!(r#"undo stop node["agencyABcosRpcService"]["{OLD}"]"#)),
         "{}",
         run.both()
     );
