@@ -32,6 +32,8 @@ pub enum Op {
     ImportNode,
     PushConfig,
     StartNode,
+    /// `state = "stopped"`: stop a node (its inverse starts it again).
+    StopNode,
     RestartNode,
     /// Undeploy before registering again (tainted node).
     UndeployForReplace,
@@ -57,6 +59,7 @@ impl Op {
             Op::ImportNode => "import-node",
             Op::PushConfig => "push-config",
             Op::StartNode => "start",
+            Op::StopNode => "stop",
             Op::RestartNode => "restart",
             Op::UndeployForReplace => "undeploy-for-replace",
             Op::UndeployNode => "undeploy",
@@ -87,13 +90,24 @@ impl StepInfo for Step {
     fn lane(&self) -> Option<&str> {
         self.lane.as_deref()
     }
-    /// Tars calls first; certificate steps, whose keys are made in the background, later,
-    /// so they do not hold slots while keys are still being generated.
-    fn priority(&self) -> u8 {
+    /// Rough Tars round trips (a task counts its polls), for the critical path.
+    fn weight(&self) -> u32 {
         match self.op {
-            Op::IssueCert => 1,
-            _ => 0,
+            Op::StartNode | Op::RestartNode | Op::StopNode | Op::UploadPackage => 6,
+            Op::UndeployNode | Op::UndeployForReplace => 5,
+            Op::RegisterNode => 4,
+            Op::Preflight | Op::PushConfig | Op::DeleteConfig | Op::ImportServer | Op::ImportNode => 2,
+            Op::CreateCa | Op::IssueCert => 1,
+            Op::Adopt | Op::Barrier | Op::Forget => 0,
         }
+    }
+    /// Certificate and CA work (keys are made on background threads) and state-only
+    /// steps never hold one of the Tars slots.
+    fn calls_tars(&self) -> bool {
+        !matches!(
+            self.op,
+            Op::CreateCa | Op::IssueCert | Op::Adopt | Op::Barrier | Op::Forget
+        )
     }
 }
 
@@ -102,6 +116,11 @@ impl StepInfo for Step {
 pub struct Expanded {
     pub steps: Vec<Step>,
     pub edges: Vec<(String, String)>,
+}
+
+/// A new node with `state = "stopped"`: registered and configured, never started.
+fn stays_stopped(change: &crate::plan::ResourceChange) -> bool {
+    change.attr_str("run_state") == Some("stopped")
 }
 
 pub fn step_id(op: Op, address: Option<&Address>) -> String {
@@ -172,13 +191,23 @@ pub fn expand(plan: &Plan) -> Expanded {
                 &[Op::ImportServer]
             }
             (ResourceKind::Server, _) => &[Op::UploadPackage],
+            (ResourceKind::Node, Action::Create) if stays_stopped(change) => &[Op::RegisterNode],
             (ResourceKind::Node, Action::Create) => &[Op::RegisterNode, Op::StartNode],
+            (ResourceKind::Node, Action::Replace) if stays_stopped(change) => {
+                &[Op::UndeployForReplace, Op::RegisterNode]
+            }
             (ResourceKind::Node, Action::Replace) => {
                 &[Op::UndeployForReplace, Op::RegisterNode, Op::StartNode]
             }
-            (ResourceKind::Node, Action::Update) => &[Op::RestartNode],
+            (ResourceKind::Node, Action::Update) => match change.attr_str("run_command") {
+                Some("stop") => &[Op::StopNode],
+                Some("start") => &[Op::StartNode],
+                _ => &[Op::RestartNode],
+            },
             (ResourceKind::Node, Action::Import) => {
-                if change.attr("restart_reason").is_some() {
+                if change.attr_str("run_command") == Some("stop") {
+                    &[Op::ImportNode, Op::StopNode]
+                } else if change.attr("restart_reason").is_some() {
                     &[Op::ImportNode, Op::RestartNode]
                 } else {
                     &[Op::ImportNode]
@@ -191,7 +220,7 @@ pub fn expand(plan: &Plan) -> Expanded {
             // Row deletions of one server run one at a time: the last one also removes
             // the server-level row (see `delete_config`).
             let lane = match op {
-                Op::RestartNode => Some(server.to_string()),
+                Op::RestartNode | Op::StopNode => Some(server.to_string()),
                 Op::DeleteConfig => Some(format!("{server} config rows")),
                 _ => None,
             };
@@ -210,7 +239,13 @@ pub fn expand(plan: &Plan) -> Expanded {
             node.as_ref()
                 .and_then(|n| b.find(Op::RegisterNode, n).or_else(|| b.find(Op::ImportNode, n)))
         };
-        let upload = |b: &Builder| server.as_ref().and_then(|s| b.find(Op::UploadPackage, s));
+        // The server's package in place: uploaded, or recorded as Tars runs it.
+        let upload = |b: &Builder| {
+            server.as_ref().and_then(|s| {
+                b.find(Op::UploadPackage, s)
+                    .or_else(|| b.find(Op::ImportServer, s))
+            })
+        };
         match step.op {
             Op::IssueCert => {
                 if let Some(kind) = crate::config::ServiceKind::ALL
@@ -245,7 +280,7 @@ pub fn expand(plan: &Plan) -> Expanded {
                     b.depend(&step.id, dep);
                 }
             }
-            Op::StartNode | Op::RestartNode => {
+            Op::StartNode | Op::RestartNode | Op::StopNode => {
                 let dep = b.find(Op::RegisterNode, a).or_else(|| b.find(Op::ImportNode, a));
                 b.depend(&step.id, dep);
                 let dep = upload(&b);
@@ -456,6 +491,25 @@ mod tests {
         }
         let cert = deps(&e, &format!("issue-cert cert[\"{RPC}\"][\"10.0.0.5\"][\"ssl\"]"));
         assert!(cert.contains(&"adopt ca[\"rpc\"]".to_string()), "{cert:?}");
+    }
+
+    #[test]
+    fn a_node_waits_for_its_server_recorded_as_tars_runs_it() {
+        let mut p = seed_like();
+        let server = p
+            .changes
+            .iter_mut()
+            .find(|c| c.address == Address::server(RPC))
+            .unwrap();
+        server
+            .after
+            .get_or_insert_with(Attrs::new)
+            .insert("adopted_as_is".into(), json!(true));
+        let e = expand(&p);
+        let node = format!("node[\"{RPC}\"][\"10.0.0.5\"]");
+        let import = format!("import-server server[\"{RPC}\"]");
+        assert!(deps(&e, &format!("start {node}")).contains(&import));
+        assert!(deps(&e, &format!("register {node}")).contains(&import));
     }
 
     #[test]

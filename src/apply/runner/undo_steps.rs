@@ -68,6 +68,11 @@ impl<C: TarsApi> TarsRunner<C> {
                     tars_ops::command_node(api, self.timing, &app, server, ip, TaskCommand::Stop).await?;
                 }
             }
+            Undo::StartNode { server, ip } => {
+                if tars_ops::find_node(api, &app, server, ip).await?.is_some() {
+                    tars_ops::command_node(api, self.timing, &app, server, ip, TaskCommand::Start).await?;
+                }
+            }
             Undo::RestartNode {
                 server,
                 ip,
@@ -90,6 +95,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 obj_name,
                 patch_id,
                 configs,
+                was_active,
             } => {
                 // Registered as at first: expanded from a remaining node (TarsWeb copies its
                 // adapter settings), deployed when none remains. Skipped when the undeploy
@@ -124,7 +130,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 let running = row
                     .as_ref()
                     .is_some_and(|r| r.setting_state == "active" && r.patch_id() == *patch_id);
-                if let (Some(patch), false) = (patch_id, running) {
+                if let (Some(patch), true, false) = (patch_id, *was_active, running) {
                     let started =
                         tars_ops::patch_and_check(api, self.timing, &app, server, ip, *patch).await?;
                     self.note(started.note);

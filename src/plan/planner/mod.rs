@@ -28,7 +28,11 @@ mod server;
 mod switch;
 mod tarsnode;
 
+pub use node::RESTART_REQUESTED;
 use tarsnode::{needs_ca, plan_tarsnodes};
+
+/// Attributes that say what apply does, not what is: never carried into state.
+pub const TRANSIENT_ATTRS: [&str; 3] = ["restart_reason", "run_command", "repatch"];
 
 /// Files whose content is a private key (RSA or SM): never in a plan.
 const SENSITIVE_FILES: [&str; 3] = crate::config::SECRET_FILES;
@@ -282,7 +286,10 @@ impl<'a> Planner<'a> {
         if let (Some(before), Action::Update | Action::Import) = (&before, action) {
             // Ids and ports Tars gave earlier stay what they are.
             for (key, value) in before {
-                if !after.attrs.contains_key(key) && !after.unknown.contains(key) && key != "restart_reason" {
+                if !after.attrs.contains_key(key)
+                    && !after.unknown.contains(key)
+                    && !TRANSIENT_ATTRS.contains(&key.as_str())
+                {
                     after.attrs.insert(key.clone(), value.clone());
                 }
             }
@@ -313,7 +320,7 @@ impl<'a> Planner<'a> {
                 .iter()
                 .filter(|ip| {
                     self.changes.get(&Address::node(&server, ip)).is_some_and(|c| {
-                        c.action == Action::Update
+                        (c.action == Action::Update && c.attr("run_command").is_none())
                             || (c.action == Action::Import && c.attr("restart_reason").is_some())
                     })
                 })
@@ -367,6 +374,7 @@ impl<'a> Planner<'a> {
                 kind,
                 dir: &node_dir,
                 observed: self.observed().and_then(|o| o.node(&server, &ip)),
+                run: one.state,
             };
             let mode = self.topology.chain.cert_mode(kind);
             let mut new_certs = BTreeSet::new();
@@ -402,6 +410,8 @@ struct NodeCtx<'n> {
     kind: ServiceKind,
     dir: &'n str,
     observed: Option<&'n ObservedNode>,
+    /// `state = "started" | "stopped"` of this node.
+    run: crate::config::RunState,
 }
 
 /// The `after` side of a change being built.
