@@ -245,7 +245,7 @@ mod tests {
         assert!(!shows_landed(&row("6", "2026-11-29 10:00:01"), &fresh, 7));
         // An expanded node shows its source's version before any patch of its own.
         let copied = row("7", "2026-11-29 09:00:00");
-        assert!(!shows_landed(&copied.clone(), &copied, 7));
+        assert!(!shows_landed(&copied, &copied, 7));
         assert!(shows_landed(&row("7", "2026-11-29 10:00:01"), &copied, 7));
     }
 }
