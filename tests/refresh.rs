@@ -218,12 +218,18 @@ fn actions(plan: &Value) -> std::collections::BTreeMap<String, Vec<String>> {
         .unwrap()
         .iter()
         .map(|c| {
-            let acts = c["change"]["actions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_string())
-                .collect();
+            // Terraform's JSON marks an import with `change.importing` (its actions are
+            // `no-op`, or `update` when it also changes the resource).
+            let acts = if c["change"]["importing"].is_object() {
+                vec!["import".to_string()]
+            } else {
+                c["change"]["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+                    .collect()
+            };
             (c["address"].as_str().unwrap().to_string(), acts)
         })
         .collect()
@@ -384,7 +390,7 @@ fn status_shows_live_nodes_with_config_health() {
     bed.handle()
         .edit_node_config(APP, GATEWAY, OLD, "nodes.json", "{\"nodes\":[]}");
     let json: Value = serde_json::from_str(&bed.ok(&["status", "-c", "config.toml", "--json"])).unwrap();
-    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["format_version"], "1.0");
     assert_eq!(json["application"], APP);
     assert_eq!(json["tarsnodes"][0]["ip"], OLD);
     assert_eq!(json["tarsnodes"][0]["alive"], true);

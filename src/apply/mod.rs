@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod health;
+pub mod json_events;
 pub mod key_pool;
 pub mod local_ops;
 pub mod progress;

@@ -40,6 +40,9 @@ pub enum Op {
     UndeployNode,
     /// Drop a deleted config, cert or server from state (Tars rows went with the node).
     Forget,
+    /// Delete a config row of a node that stays (the other certificate set after
+    /// `--switch-crypto`).
+    DeleteConfig,
 }
 
 impl Op {
@@ -61,12 +64,13 @@ impl Op {
             Op::UndeployForReplace => "undeploy-for-replace",
             Op::UndeployNode => "undeploy",
             Op::Forget => "forget",
+            Op::DeleteConfig => "delete-config",
         }
     }
 
     /// Steps that only tear down; they run after the barrier.
     pub fn is_teardown(self) -> bool {
-        matches!(self, Op::UndeployNode | Op::Forget)
+        matches!(self, Op::UndeployNode | Op::Forget | Op::DeleteConfig)
     }
 }
 
@@ -92,7 +96,7 @@ impl StepInfo for Step {
             Op::StartNode | Op::RestartNode | Op::StopNode | Op::UploadPackage => 6,
             Op::UndeployNode | Op::UndeployForReplace => 5,
             Op::RegisterNode => 4,
-            Op::Preflight | Op::PushConfig | Op::ImportServer | Op::ImportNode => 2,
+            Op::Preflight | Op::PushConfig | Op::DeleteConfig | Op::ImportServer | Op::ImportNode => 2,
             Op::CreateCa | Op::IssueCert => 1,
             Op::Adopt | Op::Barrier | Op::Forget => 0,
         }
@@ -179,6 +183,7 @@ pub fn expand(plan: &Plan) -> Expanded {
             (ResourceKind::Cert, Action::Import) => &[Op::Adopt],
             (ResourceKind::Cert, Action::Delete) => &[Op::Forget],
             (ResourceKind::Cert, _) => &[Op::IssueCert],
+            (ResourceKind::Config, Action::Delete) if node_stays(plan, a) => &[Op::DeleteConfig],
             (ResourceKind::Config, Action::Delete) => &[Op::Forget],
             (ResourceKind::Config, _) => &[Op::PushConfig],
             (ResourceKind::Server, Action::Delete) => &[Op::Forget],
@@ -211,8 +216,14 @@ pub fn expand(plan: &Plan) -> Expanded {
             (ResourceKind::Node, Action::Delete) => &[Op::UndeployNode],
         };
         for op in ops {
-            let lane = matches!(op, Op::RestartNode | Op::StopNode)
-                .then(|| a.server_name().unwrap_or_default().to_string());
+            let server = a.server_name().unwrap_or_default();
+            // Row deletions of one server run one at a time: the last one also removes
+            // the server-level row (see `delete_config`).
+            let lane = match op {
+                Op::RestartNode | Op::StopNode => Some(server.to_string()),
+                Op::DeleteConfig => Some(format!("{server} config rows")),
+                _ => None,
+            };
             b.add(*op, a, lane);
         }
     }
@@ -340,6 +351,16 @@ fn server_suffix(kind: crate::config::ServiceKind) -> &'static str {
         crate::config::ServiceKind::Rpc => "BcosRpcService",
         crate::config::ServiceKind::Gateway => "BcosGatewayService",
     }
+}
+
+/// Whether the node owning config `a` stays in Tars (not deleted or registered again by
+/// this plan): its deleted rows must then be removed in Tars, not only forgotten.
+fn node_stays(plan: &Plan, a: &Address) -> bool {
+    a.owning_node().is_some_and(|n| {
+        !plan
+            .change(&n)
+            .is_some_and(|c| matches!(c.action, Action::Delete | Action::Replace))
+    })
 }
 
 /// The node a new node is expanded from, when the plan says so.
@@ -489,6 +510,30 @@ mod tests {
         let import = format!("import-server server[\"{RPC}\"]");
         assert!(deps(&e, &format!("start {node}")).contains(&import));
         assert!(deps(&e, &format!("register {node}")).contains(&import));
+    }
+
+    #[test]
+    fn a_deleted_row_of_a_node_that_stays_is_deleted_in_tars_one_per_server_at_a_time() {
+        let mut p = seed_like();
+        for file in ["ca.crt", "ssl.key"] {
+            p.changes.push(change(
+                Address::config(RPC, "10.0.0.4", file),
+                Action::Delete,
+                Attrs::new(),
+            ));
+        }
+        p.changes.sort_by(|a, b| a.address.cmp(&b.address));
+        let e = expand(&p);
+        let step = |id: String| e.steps.iter().find(|s| s.id == id).cloned();
+        for file in ["ca.crt", "ssl.key"] {
+            let id = format!("delete-config config[\"{RPC}\"][\"10.0.0.4\"][\"{file}\"]");
+            let s = step(id.clone()).unwrap_or_else(|| panic!("{id} missing"));
+            assert_eq!(s.lane.as_deref(), Some(format!("{RPC} config rows").as_str()));
+            assert!(deps(&e, &id).contains(&"barrier".to_string()));
+        }
+        // The row of a node this plan undeploys is only forgotten.
+        let forget = format!("forget config[\"{RPC}\"][\"10.0.0.9\"][\"config.ini\"]");
+        assert!(step(forget).is_some());
     }
 
     #[test]

@@ -59,6 +59,17 @@ pub enum Undo {
         file: String,
         old: Kept,
     },
+    /// Add back a node config row this run deleted (a node that stays, after
+    /// `--switch-crypto`) with its old content, and the server-level row with its old
+    /// content when the run deleted that too.
+    RecreateConfigRow {
+        server: String,
+        ip: String,
+        file: String,
+        old: Kept,
+        #[serde(default)]
+        server_old: Option<Kept>,
+    },
     /// Stop a node this run started.
     StopNode {
         server: String,
@@ -124,6 +135,9 @@ impl Undo {
             }
             Undo::RestoreConfig { id, file, .. } => format!(
                 "restore config row {id} ({file}) in Tars web, or run `tarsform rollback` (the journal keeps the old content)"
+            ),
+            Undo::RecreateConfigRow { server, ip, file, .. } => format!(
+                "add the node config {file} of {server} on {ip} again in Tars web, or run `tarsform rollback` (the journal keeps the old content)"
             ),
             Undo::StopNode { server, ip } => format!("stop {server} on {ip} in Tars web"),
             Undo::StartNode { server, ip } => format!("start {server} on {ip} in Tars web"),

@@ -12,6 +12,7 @@ mod apply;
 mod completions;
 mod config_files;
 mod demo;
+mod diagnostics;
 mod emulator;
 mod force_unlock;
 mod graph;
@@ -29,6 +30,7 @@ mod show;
 mod state;
 mod status;
 mod tars_client;
+mod terraform_flags;
 mod validate;
 
 pub use run_timeout::RunTimeoutArg;
@@ -243,6 +245,9 @@ pub struct ApplyArgs {
     pub target: Vec<String>,
     #[command(flatten)]
     pub run_timeout: RunTimeoutArg,
+    /// Stream machine-readable events to stdout, one JSON object per line.
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -264,6 +269,9 @@ pub struct DestroyArgs {
     pub health: health::HealthArgs,
     #[command(flatten)]
     pub run_timeout: RunTimeoutArg,
+    /// Stream machine-readable events to stdout, one JSON object per line.
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -428,13 +436,24 @@ pub struct DemoArgs {
     pub sm: bool,
 }
 
-/// Parses the command line, runs the command and maps its outcome to an exit code.
+/// Parses the command line, runs the command and maps its outcome to an exit code:
+/// 0 success, 1 error (usage errors too), 2 only for changes present, 3 rollback incomplete.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse_from(config_files::take_repeated(std::env::args_os().collect()));
+    let args = terraform_flags::to_double_dash(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(config_files::take_repeated(args)) {
+        Ok(cli) => cli,
+        // Help and version exit 0; a usage error exits 1 (clap's 2 is "changes present").
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(u8::from(err.use_stderr()));
+        }
+    };
+    let json_output = diagnostics::wanted(&cli.command);
     match run(cli.command) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
             eprintln!("error: {err:#}");
+            print!("{}", diagnostics::render(json_output, &err));
             ExitCode::from(1)
         }
     }

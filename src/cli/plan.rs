@@ -40,7 +40,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
     let text = match args.format {
         PlanFormat::Human => view::human(&plan, inputs::stdout_color()),
         PlanFormat::Markdown => view::markdown(&plan),
-        PlanFormat::Json => view::json(&plan),
+        PlanFormat::Json => view::json_with_state(&plan, ctx.state.as_ref()),
     };
     print!("{}", token.redact_in(&text));
     if let Some(out) = &args.out {

@@ -43,6 +43,7 @@ pub fn run(args: RestartArgs) -> anyhow::Result<Outcome> {
         run_timeout: args.run_timeout.timeout,
         switch_crypto: false,
         restart: true,
+        json: false,
     })
 }
 

@@ -15,11 +15,11 @@ use crate::plan::{Observed, ObservedNode, sha256_hex};
 use crate::state::State;
 
 /// Version of the `status --json` document.
-pub const STATUS_FORMAT_VERSION: u32 = 1;
+pub const STATUS_FORMAT_VERSION: &str = "1.0";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusReport {
-    pub format_version: u32,
+    pub format_version: &'static str,
     pub application: String,
     pub tarsnodes: Vec<TarsnodeStatus>,
     pub servers: Vec<ServerStatus>,

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 mod node_steps;
 mod preflight_and_local;
 mod storage_security;
+mod switch_rows;
 mod undo_steps;
 
 pub use storage_security::{StorageSecurity, storage_security_of};
@@ -531,6 +532,7 @@ impl<C: TarsApi> TarsRunner<C> {
             Op::UndeployForReplace => self.undeploy(change, &app, true).await,
             Op::UndeployNode => self.undeploy(change, &app, false).await,
             Op::Forget => Ok(nothing(vec![(address.clone(), None)])),
+            Op::DeleteConfig => self.delete_config(&step.id, change, &app).await,
         }
     }
 

@@ -39,6 +39,8 @@ impl<C: TarsApi> TarsRunner<C> {
                         api.delete_config_file(row.id).await?;
                     }
                 }
+                // The server-level row the push may have added, when no node uses it.
+                self.drop_unused_server_row(server, file).await?;
                 if let Some(p) = created_local {
                     local_ops::undo_files(std::slice::from_ref(p), &[])?;
                 }
@@ -50,6 +52,16 @@ impl<C: TarsApi> TarsRunner<C> {
                     tars_ops::update_config(api, self.timing, *id, "", &old, "tarsform rollback").await?;
                 }
                 let _ = file;
+            }
+            Undo::RecreateConfigRow {
+                server,
+                ip,
+                file,
+                old,
+                server_old,
+            } => {
+                self.recreate_config(server, ip, file, old, server_old.as_ref())
+                    .await?
             }
             Undo::StopNode { server, ip } => {
                 if tars_ops::find_node(api, &app, server, ip).await?.is_some() {

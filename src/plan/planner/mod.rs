@@ -25,6 +25,7 @@ mod delete;
 mod node;
 mod protect;
 mod server;
+mod switch;
 mod tarsnode;
 
 pub use node::RESTART_REQUESTED;
@@ -38,14 +39,17 @@ const SENSITIVE_FILES: [&str; 3] = crate::config::SECRET_FILES;
 
 pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut p = Planner::new(input);
+    // Full-restart notes go here, once targets have narrowed the changes.
+    let mut restart_notes_at = None;
     if !input.options.destroy {
         p.check_crypto_switches()?;
         p.check_ca_continuity()?;
         for svc in input.topology.services() {
             p.plan_service(svc);
         }
+        p.plan_switch_leftovers();
         p.plan_cas();
-        p.note_full_restarts();
+        restart_notes_at = Some(p.notes.len());
         p.notes.extend(crate::config::peer_warnings(input.topology));
     }
     p.plan_deletions();
@@ -53,6 +57,11 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     if let Some(scope) = &scope {
         p.changes.retain(|a, _| scope.contains(a));
         p.blockers.retain(|(a, _)| scope.contains(a));
+    }
+    if let Some(at) = restart_notes_at {
+        let others = p.notes.split_off(at);
+        p.note_full_restarts();
+        p.notes.extend(others);
     }
     if let Some((_, err)) = p.blockers.into_iter().next() {
         return Err(err);
@@ -493,10 +502,13 @@ impl Planner<'_> {
                     });
                 }
                 self.notes.push(format!(
-                    "{}: switches from {} to {} certificates: every certificate and key is replaced",
+                    "{}: switches from {} to {} certificates: every certificate and key is replaced \
+                     (a {} CA and leaves already in the workspace are used again), and the {} rows are removed from Tars",
                     Address::node(&server, &ip),
                     other.key_type(),
-                    mode.key_type()
+                    mode.key_type(),
+                    mode.key_type(),
+                    other.key_type()
                 ));
                 self.switching.insert(kind);
             }

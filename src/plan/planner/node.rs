@@ -182,7 +182,7 @@ impl Planner<'_> {
     fn check_ca_for_new_node(&mut self, node: &NodeCtx<'_>) {
         let kind = node.kind;
         let ca = &self.cas[&kind];
-        let tars_ca = self.observed().and_then(|o| o.ca_crt.get(&kind));
+        let tars_ca = self.served_ca(kind);
         let matches_tars = match (tars_ca, &ca.digest) {
             (Some(t), Some(d)) => Some(pem_sha256(t) == *d),
             _ => None,
