@@ -68,7 +68,7 @@ pub async fn patch_and_check<C: TarsApi>(
             Err(e) => return Err(e.into()),
         };
         let failed = format!("Tars reported patch_tars task {task_no} FAILED (\"{execute_info}\")");
-        match node.landed(patch_id).await? {
+        match node.landed(patch_id, &before).await? {
             Landing::Landed(row) => {
                 let nudged = node.nudge(&row, old_pid).await?;
                 let gate = timing.gate();
@@ -147,13 +147,13 @@ struct Node<'a, C> {
 }
 
 impl<C: TarsApi> Node<'_, C> {
-    /// Reads the row until it shows `patch_id` or the evidence window passed.
-    async fn landed(&self, patch_id: u64) -> OpResult<Landing> {
+    /// Reads the row until it shows that `patch_id` landed, or the evidence window passed.
+    async fn landed(&self, patch_id: u64, before: &ServerConf) -> OpResult<Landing> {
         let until = Instant::now() + self.timing.evidence_window();
         let poll = self.timing.gate().poll;
         loop {
             let row = find_node(self.api, self.app, self.server, self.ip).await?;
-            if let Some(row) = row.as_ref().filter(|r| r.patch_id() == Some(patch_id)) {
+            if let Some(row) = row.as_ref().filter(|r| shows_landed(r, before, patch_id)) {
                 return Ok(Landing::Landed(row.clone()));
             }
             if Instant::now() >= until {
@@ -197,6 +197,14 @@ impl<C: TarsApi> Node<'_, C> {
     }
 }
 
+/// The row shows `patch_id` as a change: a new version, or the same version with a new
+/// `patch_time` (tarsnode reports both when a patch lands). A row that showed `patch_id`
+/// before (an expanded node copies its source's version) proves nothing by its version.
+fn shows_landed(row: &ServerConf, before: &ServerConf, patch_id: u64) -> bool {
+    row.patch_id() == Some(patch_id)
+        && (before.patch_id() != Some(patch_id) || row.patch_time != before.patch_time)
+}
+
 async fn node_row<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -> OpResult<ServerConf> {
     find_node(api, app, server, ip).await?.ok_or_else(|| {
         OpError::Refused(format!(
@@ -215,4 +223,29 @@ pub(super) fn not_running_message(
     format!(
         "server `{server}`: node {ip} is not running although {command} task {task_no} succeeded: it {not_running}\nhint: the binary may exit at start; read its log on {ip} (Tars web → server → logs, or <tars root>/app_log/<app>/{server}/)"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(version: &str, time: &str) -> ServerConf {
+        serde_json::from_value(serde_json::json!({
+            "id": 1, "node_name": "127.0.0.1", "setting_state": "active",
+            "present_state": "inactive", "process_id": 0,
+            "patch_version": version, "patch_time": time
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_patch_landed_only_when_the_row_changed_to_it() {
+        let fresh = row("", "");
+        assert!(shows_landed(&row("7", "2026-11-29 10:00:01"), &fresh, 7));
+        assert!(!shows_landed(&row("6", "2026-11-29 10:00:01"), &fresh, 7));
+        // An expanded node shows its source's version before any patch of its own.
+        let copied = row("7", "2026-11-29 09:00:00");
+        assert!(!shows_landed(&copied, &copied, 7));
+        assert!(shows_landed(&row("7", "2026-11-29 10:00:01"), &copied, 7));
+    }
 }
