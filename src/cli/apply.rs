@@ -25,21 +25,23 @@ use crate::state::{Journal, JournalEntry, JournalFile, StateStore, StepPhase};
 use crate::tars::HttpTarsClient;
 use crate::view;
 
-/// What the user asked for, common to apply and destroy.
-struct Request<'a> {
-    config: &'a Path,
-    state: Option<&'a Path>,
-    targets: &'a [String],
-    destroy: bool,
-    auto_approve: bool,
-    parallelism: usize,
-    rollback: bool,
-    planfile: Option<&'a Path>,
-    timing: Timing,
-    run_timeout: std::time::Duration,
-    switch_crypto: bool,
+/// What the user asked for, common to apply, destroy and restart.
+pub(super) struct Request<'a> {
+    pub config: &'a Path,
+    pub state: Option<&'a Path>,
+    pub targets: &'a [String],
+    pub destroy: bool,
+    pub auto_approve: bool,
+    pub parallelism: usize,
+    pub rollback: bool,
+    pub planfile: Option<&'a Path>,
+    pub timing: Timing,
+    pub run_timeout: std::time::Duration,
+    pub switch_crypto: bool,
+    /// `tarsform restart`: a plan of restarts only.
+    pub restart: bool,
     /// Stream JSON events to stdout instead of the human report.
-    json: bool,
+    pub json: bool,
 }
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
@@ -55,6 +57,7 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
         timing: args.health.timing(),
         run_timeout: args.run_timeout.timeout,
         switch_crypto: args.switch_crypto,
+        restart: false,
         json: args.json,
     })
 }
@@ -72,15 +75,16 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
         timing: args.health.timing(),
         run_timeout: args.run_timeout.timeout,
         switch_crypto: false,
+        restart: false,
         json: args.json,
     })
 }
 
-fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
+pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(req.config)?;
     let state_path = inputs::state_path(req.state, &topology.chain.chain_id);
     let operation = if req.destroy { "destroy" } else { "apply" };
-    let store = StateStore::open(&state_path, operation).map_err(anyhow::Error::new)?;
+    let mut store = StateStore::open(&state_path, operation).map_err(anyhow::Error::new)?;
     if let Some(old) = store.abandoned_lock() {
         eprintln!(
             "note: took over the lock left by a killed run ({} by {}, pid {})",
@@ -91,9 +95,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     // Half-created CAs and certificates of the interrupted run go before planning, so
     // the plan creates them afresh.
     if let Some(j) = &leftover {
-        for problem in crate::apply::recover::clean_local_leftovers(j) {
-            eprintln!("warning: cleaning what the interrupted run left: {problem}");
-        }
+        clean_leftovers(j, &mut store)?;
     }
     let rt = runtime()?;
     let api = Arc::new(client_for(&topology)?.with_run_limit(req.run_timeout));
@@ -125,6 +127,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
                 destroy: req.destroy,
                 generated_root: GENERATED_ROOT.into(),
                 switch_crypto: req.switch_crypto,
+                restart: req.restart,
             };
             plan::plan(&PlanInput {
                 topology: &ctx.topology,
@@ -136,6 +139,9 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
             })?
         }
     };
+    if req.restart {
+        super::restart::check_only_restarts(&plan)?;
+    }
     let token = &topology.tars.token;
     let events = req.json.then(|| Arc::new(JsonLines::default()));
     match (&events, req.planfile) {
@@ -248,6 +254,26 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         events.emit(&view::events::change_summary(&plan, operation, &now_rfc3339()));
     }
     Ok(outcome)
+}
+
+/// Removes the half-made CAs and certificates of an interrupted run and puts their
+/// state entries back as they were before it, so the plan issues them afresh.
+fn clean_leftovers(journal: &Journal, store: &mut StateStore) -> anyhow::Result<()> {
+    let cleaned = crate::apply::recover::clean_local_leftovers(journal);
+    for problem in &cleaned.problems {
+        eprintln!("warning: cleaning what the interrupted run left: {problem}");
+    }
+    if let Some(mut state) = store.load().map_err(anyhow::Error::new)?
+        && cleaned.fix_state(&mut state)
+    {
+        store.save(&mut state).map_err(anyhow::Error::new)?;
+        let names: Vec<String> = cleaned.state_fixes.keys().map(ToString::to_string).collect();
+        eprintln!(
+            "note: the interrupted run left {} half made; removed its files and put the state back for it",
+            names.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// What the verification pass found: differences, or why it could not look.

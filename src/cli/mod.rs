@@ -24,6 +24,7 @@ mod plan;
 mod policy;
 mod refresh;
 mod render;
+mod restart;
 mod rollback;
 mod run_timeout;
 mod show;
@@ -122,6 +123,11 @@ pub enum Command {
         after_help = "Example:\n  tarsform destroy -c config.toml --target 'node[\"agencyABcosRpcService\"][\"172.25.0.5\"]'"
     )]
     Destroy(DestroyArgs),
+    /// Restart the nodes one at a time per server, as a plan, with the health gate.
+    #[command(
+        after_help = "Example:\n  tarsform restart -c config.toml --target 'server[\"agencyABcosRpcService\"]'"
+    )]
+    Restart(restart::RestartArgs),
     /// Show a saved plan, or the state.
     #[command(after_help = "Example:\n  tarsform show plans/expand.plan.json --json")]
     Show(ShowArgs),
@@ -404,7 +410,8 @@ pub struct EmulatorArgs {
     #[arg(long = "task-ms", default_value_t = 200)]
     pub task_ms: u64,
     /// Fault rules: api:ENDPOINT#N, task:COMMAND@IP, node-down:IP, crash:SERVER@IP,
-    /// dies-later:SERVER@IP (repeatable; SERVER or IP may be *).
+    /// dies-later:SERVER@IP, busy:IP, late-start:IP@MS, no-restart:IP, patch-not-ready:IP#N, registry-down,
+    /// late:ENDPOINT#N@MS (repeatable; SERVER or IP may be *).
     #[arg(long = "fail")]
     pub fail: Vec<String>,
     /// Like a real TarsWeb: callers from 127.0.0.1 are admin whatever their ticket.
@@ -469,6 +476,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Keycenter(a) => keycenter::run(a),
         Command::Apply(a) => apply::run(a),
         Command::Destroy(a) => apply::run_destroy(a),
+        Command::Restart(a) => restart::run(a),
         Command::Rollback(a) => rollback::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Refresh(a) => refresh::run(a),

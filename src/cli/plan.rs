@@ -26,6 +26,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
         destroy: args.destroy,
         generated_root: GENERATED_ROOT.into(),
         switch_crypto: args.switch_crypto,
+        restart: false,
     };
     let plan = plan::plan(&PlanInput {
         topology: &ctx.topology,

@@ -3,6 +3,7 @@
 //!
 //! `model` is pure; `store` and the I/O half of `journal` touch the file system.
 
+mod crash_point;
 mod errored_dump;
 pub mod journal;
 pub mod model;
