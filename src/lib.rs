@@ -13,6 +13,7 @@ pub mod graph;
 pub mod keycenter;
 pub mod pki;
 pub mod plan;
+pub mod policy;
 pub mod render;
 pub mod secret;
 pub mod state;

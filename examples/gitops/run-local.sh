@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GitOps sequence of examples/gitops/.github/workflows/tarsform.yml, run locally
+# The GitOps sequence of examples/gitops/.github/workflows/ (tarsform-plan.yml, tarsform-apply.yml), run locally
 # against `tarsform emulator`:
 #
 #   1. pull request: plan --format markdown --out plans/pr.plan.json, show the saved plan

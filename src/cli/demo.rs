@@ -167,6 +167,7 @@ fn plan_args(detailed_exitcode: bool) -> PlanArgs {
         destroy: false,
         detailed_exitcode,
         switch_crypto: false,
+        policy: None,
     }
 }
 

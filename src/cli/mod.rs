@@ -21,6 +21,7 @@ mod import;
 pub mod inputs;
 mod keycenter;
 mod plan;
+mod policy;
 mod refresh;
 mod render;
 mod restart;
@@ -216,6 +217,9 @@ pub struct PlanArgs {
     /// (`rpc_sm_ssl`/`gateway_sm_ssl` changed): every certificate is replaced.
     #[arg(long = "switch-crypto")]
     pub switch_crypto: bool,
+    /// Check the plan against the Rego policies in this directory; any `deny` fails it.
+    #[arg(long = "policy", value_name = "DIR")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -37,12 +37,34 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
         options: &options,
     })?;
     let token = &ctx.topology.tars.token;
+    let plan_json = view::json_with_state(&plan, ctx.state.as_ref());
+    let verdict = match &args.policy {
+        Some(dir) => Some(super::policy::check(dir, &plan_json)?),
+        None => None,
+    };
+    let denied = verdict.as_ref().is_some_and(|v| !v.passed());
     let text = match args.format {
         PlanFormat::Human => view::human(&plan, inputs::stdout_color()),
         PlanFormat::Markdown => view::markdown(&plan),
-        PlanFormat::Json => view::json_with_state(&plan, ctx.state.as_ref()),
+        // A denied plan's JSON is replaced by the diagnostics (one document on stdout).
+        PlanFormat::Json if denied => String::new(),
+        PlanFormat::Json => plan_json,
     };
     print!("{}", token.redact_in(&text));
+    if let (Some(v), Some(dir)) = (&verdict, &args.policy) {
+        eprint!("{}", token.redact_in(&super::policy::warnings(v)));
+        if denied {
+            anyhow::bail!(
+                "{}",
+                token.redact_in(&super::policy::denial(v, dir, args.out.is_some()))
+            );
+        }
+        eprintln!(
+            "Policies in {} passed ({} warning(s)).",
+            dir.display(),
+            v.warnings.len()
+        );
+    }
     if let Some(out) = &args.out {
         write_plan_file(out, &token.redact_in(&saved::to_file_text(&plan)))?;
         eprintln!(

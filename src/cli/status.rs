@@ -77,8 +77,13 @@ fn table(report: &StatusReport) -> String {
         out.push_str(&format!(" (down: {})", down.join(", ")));
     }
     out.push('\n');
+    out.push_str(GLOSSARY_HINT);
     out
 }
+
+/// Where the table's Tars words (SETTING, PRESENT, PATCH, tarsnode) are explained.
+const GLOSSARY_HINT: &str =
+    "SETTING = state asked for, PRESENT = state Tars sees; more words in docs/glossary.md\n";
 
 fn row(server: &str, node: &NodeStatus) -> [String; 9] {
     let text = |v: &Option<String>| match v.as_deref() {

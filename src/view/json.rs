@@ -114,12 +114,9 @@ fn actions(c: &ResourceChange) -> Value {
     }
 }
 
+/// Like the plan's summary: an import changes the resource when it restarts it.
 fn import_changes(c: &ResourceChange) -> bool {
     c.attr("restart_reason").is_some()
-        || c.before
-            .as_ref()
-            .zip(c.after.as_ref())
-            .is_some_and(|(b, a)| b != a)
 }
 
 fn resource_change(plan: &Plan, c: &ResourceChange) -> Value {
