@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tokio::sync::watch;
 
+use super::backend;
 use super::inputs::{self, GENERATED_ROOT};
 use super::tars_client::{client_for, runtime};
 use super::{ApplyArgs, DestroyArgs, Outcome};
@@ -73,16 +74,10 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
 
 fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(req.config)?;
-    let state_path = inputs::state_path(req.state, &topology.chain.chain_id);
+    let location = backend::location(req.state, req.config, &topology)?;
     let operation = if req.destroy { "destroy" } else { "apply" };
-    let store = StateStore::open(&state_path, operation).map_err(anyhow::Error::new)?;
-    if let Some(old) = store.abandoned_lock() {
-        eprintln!(
-            "note: took over the lock left by a killed run ({} by {}, pid {})",
-            old.id, old.who, old.pid
-        );
-    }
-    let leftover = JournalFile::load(&state_path).map_err(anyhow::Error::new)?;
+    let store = backend::open_store(&location, operation)?;
+    let leftover = JournalFile::load(store.journal()?).map_err(anyhow::Error::new)?;
     // Half-created CAs and certificates of the interrupted run go before planning, so
     // the plan creates them afresh.
     if let Some(j) = &leftover {
@@ -90,9 +85,10 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
             eprintln!("warning: cleaning what the interrupted run left: {problem}");
         }
     }
+    let mut keys = backend::keys_on_runner(req.config, &location, &store, &topology)?;
     let rt = runtime()?;
     let api = Arc::new(client_for(&topology)?.with_run_limit(req.run_timeout));
-    let ctx = inputs::gather(req.config, Some(&state_path), GENERATED_ROOT)?;
+    let ctx = inputs::gather_at(req.config, topology.clone(), location, GENERATED_ROOT)?;
     let plan = match req.planfile {
         Some(path) => {
             let text =
@@ -142,7 +138,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     }
     if !plan.has_changes() {
         if leftover.is_some() {
-            discard_journal(&state_path)?;
+            discard_journal(&store)?;
         }
         return Ok(Outcome::Success);
     }
@@ -150,14 +146,14 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         confirm(operation)?;
     }
     if leftover.is_some() {
-        discard_journal(&state_path)?;
+        discard_journal(&store)?;
     }
     let state = store
         .load_or_new(&topology.chain.chain_id)
         .map_err(anyhow::Error::new)?;
     let plan = Arc::new(plan);
     let mut journal = JournalFile::create(
-        &state_path,
+        store.journal()?,
         Journal::new(
             uuid::Uuid::new_v4().to_string(),
             operation,
@@ -216,7 +212,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         eprintln!("note: {note}");
     }
     report_calls(&plan, client.calls());
-    finish(&plan, runner, report, verdict, req.destroy)
+    finish(&plan, runner, report, verdict, req.destroy, &mut keys)
 }
 
 /// What the verification pass found: differences, or why it could not look.
@@ -315,6 +311,7 @@ fn finish(
     report: ExecReport,
     verdict: Verdict,
     destroy: bool,
+    keys: &mut super::key_custody::KeysOnRunner,
 ) -> anyhow::Result<Outcome> {
     let sidecar = runner.sidecar().clone();
     if report.succeeded() {
@@ -324,6 +321,7 @@ fn finish(
         let book = runner.into_book();
         book.journal.remove().map_err(anyhow::Error::new)?;
         sidecar.remove().map_err(anyhow::Error::new)?;
+        keys.upload(&book.store)?;
         match verdict {
             Ok(d) if d.is_empty() => {}
             Ok(d) => bail!(
@@ -416,13 +414,11 @@ pub(super) fn print_verdict(verdict: &Verdict) {
     }
 }
 
-fn discard_journal(state_path: &Path) -> anyhow::Result<()> {
-    if let Some(file) = JournalFile::resume(state_path).map_err(anyhow::Error::new)? {
+fn discard_journal(store: &StateStore) -> anyhow::Result<()> {
+    if let Some(file) = JournalFile::resume(store.journal()?).map_err(anyhow::Error::new)? {
         file.remove().map_err(anyhow::Error::new)?;
     }
-    crate::state::Sidecar::for_state(state_path)
-        .remove()
-        .map_err(anyhow::Error::new)
+    store.sidecar().remove().map_err(anyhow::Error::new)
 }
 
 /// Asks for `yes` on a terminal; refuses to run unattended.
