@@ -68,7 +68,9 @@ fn topology() -> Topology {
                 listen_ip: "0.0.0.0".into(),
                 listen_port: port,
                 thread_count: 4,
+                state: Default::default(),
                 peers: vec!["10.0.0.1:30300".into()],
+                peers_auto: false,
                 prevent_destroy: None,
                 nodes: Default::default(),
             };

@@ -42,7 +42,7 @@ fn each_shell_script_completes_commands_and_flags() {
 #[test]
 fn an_unknown_shell_is_refused() {
     let out = tarsform(&["completions", "cmd.exe"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1), "a usage error exits 1, not 2");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("possible values"), "{stderr}");
 }

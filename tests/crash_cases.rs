@@ -324,3 +324,63 @@ fn a_saved_plan_naming_a_path_outside_the_workspace_is_refused() {
     assert!(!evil.exists(), "written outside the workspace");
     assert_model_eq(&before, &bed.snapshot(), "after the refused plan");
 }
+
+/// True when the state lists a certificate whose `issue-cert` step has no "completed"
+/// record: the run was killed between the state save and the journal record.
+fn cert_saved_but_unfinished(bed: &Bed) -> bool {
+    let journal = journal_of(bed);
+    let Some(resources) = bed.resources() else {
+        return false;
+    };
+    journal
+        .entries
+        .iter()
+        .filter(|e| e.step.starts_with("issue-cert ") && e.phase == StepPhase::Started)
+        .filter(|started| {
+            !journal
+                .entries
+                .iter()
+                .any(|e| e.step == started.step && e.phase == StepPhase::Completed)
+        })
+        .filter_map(|e| e.detail.get("address").and_then(|a| a.as_str()))
+        .any(|address| resources.contains_key(address))
+}
+
+/// A fresh bed killed right after the first state save that lists an unfinished cert,
+/// with the model from before the run.
+fn killed_between_cert_save_and_record() -> (Bed, tarsform::emulator::ModelView) {
+    for k in 1..200 {
+        let bed = Bed::new(Start::Fresh, Tars::default());
+        let before = bed.snapshot();
+        let run = bed.run_env(APPLY1, &[("TARSFORM_CRASH_AFTER_SAVE", &k.to_string())]);
+        assert!(
+            run.code.is_none(),
+            "the run ended before save {k}: {}",
+            run.both()
+        );
+        if cert_saved_but_unfinished(&bed) {
+            return (bed, before);
+        }
+    }
+    panic!("no kill point between a certificate's state save and its journal record");
+}
+
+#[test]
+fn a_kill_between_a_certificate_save_and_its_record_rolls_forward() {
+    let (bed, _) = killed_between_cert_save_and_record();
+    let run = bed.run(APPLY1);
+    assert_eq!(run.code, Some(0), "{}", run.both());
+    assert_contains(&run.stdout, "Apply complete!", "roll forward");
+    assert_eq!(bed.run(PLAN).code, Some(0), "no changes after the roll forward");
+}
+
+#[test]
+fn a_kill_between_a_certificate_save_and_its_record_rolls_back_then_forward() {
+    let (bed, before) = killed_between_cert_save_and_record();
+    let rollback = bed.run(&["rollback", "-c", "config.toml", "--auto-approve"]);
+    assert_eq!(rollback.code, Some(0), "{}", rollback.both());
+    assert_model_eq(&before, &bed.snapshot(), "after the rollback");
+    let run = bed.run(APPLY1);
+    assert_eq!(run.code, Some(0), "{}", run.both());
+    assert_eq!(bed.run(PLAN).code, Some(0), "no changes after the roll forward");
+}

@@ -6,7 +6,8 @@
 //! Kill points are deterministic: `TARSFORM_CRASH_AFTER_ENTRY=K` kills the process
 //! right after the K-th journal entry is synced (after a step's `started`, its
 //! write-ahead `prepared` record — inside the step, before its Tars call — or its
-//! `completed`), sweeping K from 1 until a run finishes; and a `late:` emulator rule
+//! `completed`), sweeping K from 1 until a run finishes; `TARSFORM_CRASH_AFTER_SAVE=K`
+//! kills it right after the K-th state save (a step saved, its record not yet written); and a `late:` emulator rule
 //! holds the answer of a write that already landed while the test kills the run
 //! (inside the step, after its Tars call). Trials alternate: odd K rolls back and must
 //! give the model from before the run; even K rolls forward and must give the
@@ -239,24 +240,47 @@ fn recover_and_check(
 }
 
 /// Kills the change after journal entry `k`, then recovers.
+/// Where a kill lands: after the K-th journal entry, or after the K-th state save (between
+/// a step's state save and its journal record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KillAfter {
+    Entry,
+    Save,
+}
+
+impl KillAfter {
+    fn variable(self) -> &'static str {
+        match self {
+            KillAfter::Entry => "TARSFORM_CRASH_AFTER_ENTRY",
+            KillAfter::Save => "TARSFORM_CRASH_AFTER_SAVE",
+        }
+    }
+}
+
 fn crash_after_entry(
     scenario: Scenario,
+    k: usize,
+    before_planned: &(ModelView, ModelView),
+) -> Result<Trial, String> {
+    crash_after(scenario, KillAfter::Entry, k, before_planned)
+}
+
+fn crash_after(
+    scenario: Scenario,
+    point: KillAfter,
     k: usize,
     before_planned: &(ModelView, ModelView),
 ) -> Result<Trial, String> {
     let bed = scenario.bed(None);
     let before = bed.snapshot();
     let planned = &before_planned.1;
-    let run = bed.run_env(
-        scenario.command(),
-        &[("TARSFORM_CRASH_AFTER_ENTRY", &k.to_string())],
-    );
+    let run = bed.run_env(scenario.command(), &[(point.variable(), &k.to_string())]);
     match run.code {
         Some(0) => return Ok(Trial::Finished),
         None => {}
         other => {
             return Err(format!(
-                "{scenario:?} k={k}: exit {other:?} before the kill\n{}",
+                "{scenario:?} {point:?} k={k}: exit {other:?} before the kill\n{}",
                 run.both()
             ));
         }
@@ -268,7 +292,7 @@ fn crash_after_entry(
         &before,
         planned,
         k % 2 == 1,
-        &format!("killed after entry {k}"),
+        &format!("killed after {point:?} {k}"),
     )
 }
 
@@ -370,12 +394,14 @@ fn sweep(scenario: Scenario, ks: Option<&[usize]>, inside: bool) -> Counts {
             }
         }
         None => {
-            for k in 1.. {
-                let r = crash_after_entry(scenario, k, &pair);
-                let done = r == Ok(Trial::Finished);
-                tally(r, &mut counts);
-                if done || k > 400 {
-                    break;
+            for point in [KillAfter::Entry, KillAfter::Save] {
+                for k in 1.. {
+                    let r = crash_after(scenario, point, k, &pair);
+                    let done = r == Ok(Trial::Finished);
+                    tally(r, &mut counts);
+                    if done || k > 400 {
+                        break;
+                    }
                 }
             }
         }
@@ -423,6 +449,26 @@ fn report(results: &[(Scenario, Counts)]) {
 
 #[test]
 fn killed_runs_recover_to_the_pre_apply_model_or_the_planned_result() {
+    // `TARSFORM_CRASH_POINTS=entry:38,save:6` replays chosen kill points of the seed
+    // expansion (odd: rolled back, even: rolled forward) and prints each outcome in full.
+    if let Ok(points) = std::env::var("TARSFORM_CRASH_POINTS") {
+        let planned = planned_model(Scenario::SeedExpansion);
+        let pair = (ModelView::default(), planned);
+        for point in points.split(',') {
+            let (kind, k) = point.split_once(':').expect("POINT is entry:K or save:K");
+            let kind = if kind == "save" {
+                KillAfter::Save
+            } else {
+                KillAfter::Entry
+            };
+            let k: usize = k.parse().expect("K is a number");
+            match crash_after(Scenario::SeedExpansion, kind, k, &pair) {
+                Ok(t) => eprintln!("{point}: {t:?}"),
+                Err(e) => panic!("{point}: {e}"),
+            }
+        }
+        return;
+    }
     if std::env::var_os("TARSFORM_CRASH_SWEEP").is_some() {
         let results: Vec<_> = ALL.iter().map(|s| (*s, sweep(*s, None, true))).collect();
         report(&results);
@@ -443,6 +489,12 @@ fn killed_runs_recover_to_the_pre_apply_model_or_the_planned_result() {
     ];
     report(&results);
     let planned = planned_model(Scenario::SeedExpansion);
+    let pair = (ModelView::default(), planned.clone());
+    // Between a step's state save and its journal record (rolled back, then forward).
+    for k in [3, 4] {
+        let trial = crash_after(Scenario::SeedExpansion, KillAfter::Save, k, &pair);
+        assert!(trial.is_ok(), "{trial:?}");
+    }
     let inside = crash_inside_write(Scenario::SeedExpansion, "update_config_file", 2, true, &planned);
     assert!(matches!(inside, Ok(Some(Trial::RolledBack))), "{inside:?}");
 }

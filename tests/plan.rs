@@ -30,6 +30,7 @@ fn service(kind: ServiceKind, ips: &[&str], port: u16) -> Service {
         listen_ip: "0.0.0.0".into(),
         listen_port: port,
         thread_count: 4,
+        state: Default::default(),
         peers: match kind {
             ServiceKind::Gateway => vec![
                 "172.25.0.3:30300".into(),
@@ -38,6 +39,7 @@ fn service(kind: ServiceKind, ips: &[&str], port: u16) -> Service {
             ],
             ServiceKind::Rpc => vec![],
         },
+        peers_auto: false,
         prevent_destroy: None,
         nodes: Default::default(),
     }
@@ -302,10 +304,11 @@ fn actions(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-fn snapshot_all(name: &str, plan: &Plan) {
+/// `prior` is the state the plan was made against (it fills the JSON's `prior_state`).
+fn snapshot_all(name: &str, plan: &Plan, prior: Option<&State>) {
     let human = view::human(plan, false);
     let markdown = view::markdown(plan);
-    let json = view::json(plan);
+    let json = view::json_with_state(plan, prior);
     for text in [&human, &markdown, &json, &saved::to_file_text(plan)] {
         assert!(!text.contains(TOKEN), "the token leaked into {name}");
         assert!(!text.contains("s3cr3t"), "the token leaked into {name}");
@@ -339,7 +342,7 @@ fn seed_expansion_from_empty_state() {
         colored.contains("\x1b[32m  +\x1b[0m node["),
         "creates are green on a terminal"
     );
-    snapshot_all("seed_expansion", &plan);
+    snapshot_all("seed_expansion", &plan, w.state.as_ref());
 }
 
 #[test]
@@ -355,7 +358,7 @@ fn replanning_after_apply_is_a_no_op() {
     );
     let offline = w.plan_with(false, PlanOptions::default()).unwrap();
     assert!(!offline.has_changes(), "{}", view::human(&offline, false));
-    snapshot_all("no_op", &plan);
+    snapshot_all("no_op", &plan, w.state.as_ref());
 }
 
 #[test]
@@ -379,7 +382,7 @@ fn changed_listen_port_updates_config_and_restarts_the_node() {
         view::human(&plan, false).contains("-listen_port = 10200\n            +listen_port = 10201")
             || view::human(&plan, false).contains("+listen_port = 10201")
     );
-    snapshot_all("listen_port_changed", &plan);
+    snapshot_all("listen_port_changed", &plan, w.state.as_ref());
 }
 
 #[test]
@@ -396,7 +399,7 @@ fn removed_ip_deletes_its_node_configs_and_certs() {
     );
     assert!(plan.changes.iter().all(|c| c.address.ip() == Some("172.25.0.6")));
     assert_eq!(plan.summary().destroy, 2 + 3 + 9);
-    snapshot_all("removed_ip", &plan);
+    snapshot_all("removed_ip", &plan, w.state.as_ref());
 }
 
 #[test]
@@ -416,7 +419,7 @@ fn removed_agency_deletes_its_servers_and_keeps_the_cas() {
     );
     assert!(plan.change(&Address::server("agencyBBcosRpcService")).is_some());
     assert!(plan.change(&Address::ca(ServiceKind::Rpc)).is_none());
-    snapshot_all("removed_agency", &plan);
+    snapshot_all("removed_agency", &plan, w.state.as_ref());
 }
 
 #[test]

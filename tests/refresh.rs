@@ -384,7 +384,7 @@ fn status_shows_live_nodes_with_config_health() {
     bed.handle()
         .edit_node_config(APP, GATEWAY, OLD, "nodes.json", "{\"nodes\":[]}");
     let json: Value = serde_json::from_str(&bed.ok(&["status", "-c", "config.toml", "--json"])).unwrap();
-    assert_eq!(json["format_version"], 1);
+    assert_eq!(json["format_version"], "1.0");
     assert_eq!(json["application"], APP);
     assert_eq!(json["tarsnodes"][0]["ip"], OLD);
     assert_eq!(json["tarsnodes"][0]["alive"], true);

@@ -35,7 +35,9 @@ fn service(kind: ServiceKind, deploy: &[&str], port: u16, peers: &[&str]) -> Ser
         listen_ip: "0.0.0.0".into(),
         listen_port: port,
         thread_count: 4,
+        state: Default::default(),
         peers: peers.iter().map(|p| p.to_string()).collect(),
+        peers_auto: false,
         prevent_destroy: None,
         nodes: Default::default(),
     }

@@ -192,6 +192,11 @@ fn switching_a_running_service_to_sm_needs_the_flag_and_replaces_every_certifica
         node_files(&bed, GATEWAY).contains_key("ssl.key"),
         "the gateway stays RSA"
     );
-    // Known gap: the old `ca.crt`/`ssl.*` rows stay in Tars (unused by an SM node), and
-    // the CA continuity check then refuses re-plans until they are removed.
+    // The RSA rows are gone, and the next plan (CA continuity on the SM rows) is clean.
+    assert!(
+        !rpc.contains_key("ca.crt") && !rpc.contains_key("ssl.key"),
+        "{rpc:?}"
+    );
+    let replan = bed.run(&["plan", "-c", "config.toml", "--detailed-exitcode"]);
+    assert_eq!(replan.code, Some(0), "re-plan shows changes:\n{}", replan.both());
 }

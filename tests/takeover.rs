@@ -461,3 +461,239 @@ fn drift_that_matters_is_shown_and_fixed_out_of_band_patch_and_stopped_node() {
     let status = bed.run(&["status", "-c", "config.toml"]);
     assert_eq!(status.code, Some(0), "{}", status.both());
 }
+
+/// `(server, ip, setting_state)` of every node in the emulator.
+fn setting_states(bed: &Bed) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = bed
+        .snapshot()
+        .servers
+        .into_iter()
+        .map(|r| (r.server_name, r.node_name, r.setting_state))
+        .collect();
+    out.sort();
+    out
+}
+
+/// `config.toml` with `line` added under `[agency.<service>]`.
+fn with_service_line(bed: &Bed, service: &str, line: &str) {
+    let path = bed.path().join("config.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    let header = format!("    [agency.{service}]\n");
+    assert!(toml.contains(&header), "{toml}");
+    std::fs::write(&path, toml.replacen(&header, &format!("{header}    {line}\n"), 1)).unwrap();
+}
+
+fn rpc_node_attrs(bed: &Bed) -> Value {
+    bed.resources().unwrap()[&format!(r#"node["agencyABcosRpcService"]["{OLD}"]"#)]["attributes"].clone()
+}
+
+#[test]
+fn run_state_stopped_then_started_is_planned_applied_and_recorded() {
+    let bed = bcosbuilder_chain();
+    assert_eq!(bed.apply().code, Some(0));
+    let patches = patch_versions(&bed);
+    let original = std::fs::read_to_string(bed.path().join("config.toml")).unwrap();
+
+    with_service_line(&bed, "rpc", r#"state = "stopped""#);
+    let plan = plan_json(&bed);
+    assert_eq!(plan["summary"]["change"], 1, "{:#}", plan["resource_changes"]);
+    assert_eq!(
+        plan["summary"]["restart"], 0,
+        "a stop is no restart: {:#}",
+        plan["restarts"]
+    );
+    let human = bed.run(&["plan", "-c", "config.toml"]);
+    assert!(
+        human.stdout.contains(r#"stop it (state = "stopped")"#),
+        "{}",
+        human.stdout
+    );
+    assert_eq!(bed.apply().code, Some(0));
+    let states = setting_states(&bed);
+    assert!(
+        states.contains(&("agencyABcosRpcService".into(), OLD.into(), "inactive".into()))
+            && states.contains(&("agencyABcosGatewayService".into(), OLD.into(), "active".into())),
+        "{states:?}"
+    );
+    assert_eq!(rpc_node_attrs(&bed)["run_state"], "stopped");
+    assert!(rpc_node_attrs(&bed).get("run_command").is_none());
+    // Stopped on purpose: no drift, no change, and status is fine with it.
+    let again = bed.run(&["plan", "-c", "config.toml"]);
+    assert!(again.stdout.contains("No changes."), "{}", again.both());
+    assert!(!again.stdout.contains("outside tarsform"), "{}", again.stdout);
+    let status = bed.run(&["status", "-c", "config.toml"]);
+    assert_eq!(status.code, Some(0), "{}", status.both());
+    assert!(
+        status.stdout.contains(r#"stopped (state = "stopped")"#),
+        "{}",
+        status.stdout
+    );
+
+    // Back to started (the key removed): a start, then nothing to do.
+    std::fs::write(bed.path().join("config.toml"), &original).unwrap();
+    let human = bed.run(&["plan", "-c", "config.toml"]);
+    assert!(
+        human.stdout.contains(r#"start it (state = "started")"#),
+        "{}",
+        human.stdout
+    );
+    assert_eq!(bed.apply().code, Some(0));
+    assert!(setting_states(&bed).iter().all(|(_, _, s)| s == "active"));
+    assert_eq!(patch_versions(&bed), patches, "started with the package it had");
+    assert_eq!(rpc_node_attrs(&bed)["run_state"], "started");
+    let again = bed.run(&["plan", "-c", "config.toml"]);
+    assert!(again.stdout.contains("No changes."), "{}", again.both());
+}
+
+#[test]
+fn a_node_started_outside_tarsform_while_it_should_be_stopped_is_drift() {
+    let bed = bcosbuilder_chain();
+    with_service_line(&bed, "gateway", r#"state = "stopped""#);
+    // Adopting a running node with state = "stopped" stops it, and restarts nothing.
+    let plan = plan_json(&bed);
+    assert_eq!(plan["summary"]["restart"], 0, "{:#}", plan["restarts"]);
+    assert_eq!(bed.apply().code, Some(0));
+    let gateway = ("agencyABcosGatewayService".to_string(), OLD.to_string());
+    let state_of = |bed: &Bed| {
+        setting_states(bed)
+            .into_iter()
+            .find(|(s, n, _)| (s, n) == (&gateway.0, &gateway.1))
+            .unwrap()
+            .2
+    };
+    assert_eq!(state_of(&bed), "inactive");
+
+    let api = HttpTarsClient::new(ClientConfig::new(
+        bed.emulator.base_url(),
+        Secret::new(common::TOKEN),
+    ))
+    .unwrap();
+    let rt = common::runtime();
+    let row = rt
+        .block_on(api.server_list(APP, Some(&gateway.0)))
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let start = TaskRequest::single(row.id, TaskCommand::Start, Default::default());
+    rt.block_on(run_task(
+        &api,
+        &start,
+        Duration::from_millis(20),
+        Duration::from_secs(10),
+    ))
+    .unwrap();
+    assert_eq!(state_of(&bed), "active");
+    let human = bed.run(&["plan", "-c", "config.toml"]);
+    assert!(
+        human.stdout.contains("Objects have changed outside tarsform")
+            && human.stdout.contains("(started outside tarsform)"),
+        "{}",
+        human.stdout
+    );
+    assert_eq!(bed.apply().code, Some(0));
+    assert_eq!(state_of(&bed), "inactive");
+}
+
+#[test]
+fn a_failed_stop_is_rolled_back_and_the_stopped_nodes_start_again() {
+    let bed = bcosbuilder_expanded_chain();
+    let files = ["-c", "config.toml", "-c", "expand.toml"];
+    let mut apply = vec!["apply"];
+    apply.extend(files);
+    apply.push("--auto-approve");
+    assert_eq!(bed.run(&apply).code, Some(0));
+    let before = setting_states(&bed);
+    let state_before = bed.resources().unwrap();
+    for file in ["config.toml", "expand.toml"] {
+        let path = bed.path().join(file);
+        let toml = std::fs::read_to_string(&path).unwrap();
+        let toml = toml.replacen(
+            "    [agency.rpc]\n",
+            "    [agency.rpc]\n    state = \"stopped\"\n",
+            1,
+        );
+        std::fs::write(&path, toml).unwrap();
+    }
+    bed.handle()
+        .add_fault(format!("task:stop@{OLD}").parse().unwrap());
+    let run = bed.run(&apply);
+    assert_eq!(run.code, Some(1), "{}", run.both());
+    // The rpc nodes stop one at a time: the new host's stop ran, and was undone.
+    assert!(
+        run.stderr
+            .contains(&format!(r#"undo stop node["agencyABcosRpcService"]["{NEW}"]"#)),
+        "{}",
+        run.both()
+    );
+    assert_eq!(setting_states(&bed), before, "{}", run.both());
+    assert_eq!(bed.resources().unwrap(), state_before, "{}", run.both());
+}
+
+#[test]
+fn restart_is_a_rolling_plan_of_restarts_only() {
+    let bed = bcosbuilder_expanded_chain();
+    let files = ["-c", "config.toml", "-c", "expand.toml"];
+    let mut apply = vec!["apply"];
+    apply.extend(files);
+    apply.push("--auto-approve");
+    assert_eq!(bed.run(&apply).code, Some(0));
+    let patches = patch_versions(&bed);
+    let api = HttpTarsClient::new(ClientConfig::new(
+        bed.emulator.base_url(),
+        Secret::new(common::TOKEN),
+    ))
+    .unwrap();
+    let rt = common::runtime();
+    let pids = |server: &str| -> Vec<i64> {
+        let mut rows = rt.block_on(api.server_list(APP, Some(server))).unwrap();
+        rows.sort_by(|a, b| a.node_name.cmp(&b.node_name));
+        rows.iter().map(|r| r.process_id).collect()
+    };
+    let (rpc, gateway) = ("agencyABcosRpcService", "agencyABcosGatewayService");
+    let (rpc_before, gateway_before) = (pids(rpc), pids(gateway));
+
+    let target = format!(r#"server["{rpc}"]"#);
+    let mut restart = vec!["restart"];
+    restart.extend(files);
+    restart.extend(["--target", target.as_str(), "--auto-approve"]);
+    let run = bed.run(&restart);
+    assert_eq!(run.code, Some(0), "{}", run.both());
+    assert!(run.stdout.contains("Restarts: 2 node(s)."), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("requested (`tarsform restart`)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("every node of server `{rpc}` restarts")),
+        "{}",
+        run.stdout
+    );
+    let rpc_after = pids(rpc);
+    assert!(
+        rpc_after.iter().zip(&rpc_before).all(|(a, b)| a != b),
+        "{rpc_before:?} → {rpc_after:?}"
+    );
+    assert_eq!(pids(gateway), gateway_before, "outside the target");
+    assert_eq!(patch_versions(&bed), patches);
+    let mut plan = vec!["plan"];
+    plan.extend(files);
+    let again = bed.run(&plan);
+    assert!(again.stdout.contains("No changes."), "{}", again.both());
+
+    // With other changes pending, a restart would carry them: refused, nothing changed.
+    let path = bed.path().join("config.toml");
+    let toml = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, toml.replace("thread_count = 4", "thread_count = 8")).unwrap();
+    let mut restart = vec!["restart"];
+    restart.extend(files);
+    restart.push("--auto-approve");
+    let before = bed.snapshot();
+    let refused = bed.run(&restart);
+    assert_eq!(refused.code, Some(1), "{}", refused.both());
+    assert!(refused.stderr.contains("pending change(s)"), "{}", refused.both());
+    assert!(refused.stderr.contains("config.ini"), "{}", refused.both());
+    common::assert_model_eq(&before, &bed.snapshot(), "a refused restart");
+}

@@ -236,6 +236,78 @@ mod garbage {
         }
     }
 
+    /// Answers the first request of every connection with keep-alive, then closes the
+    /// connection without an answer when another request comes on it: TarsWeb (Node.js)
+    /// closing an idle keep-alive connection as the client reuses it.
+    async fn closes_reused_connections() -> (String, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    // One request: headers, then Content-Length bytes of body.
+                    loop {
+                        let Ok(n) = socket.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&seen);
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let length: usize = text[..end]
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().to_string())
+                                })
+                                .and_then(|v| v.parse().ok())
+                                .unwrap_or(0);
+                            if seen.len() >= end + 4 + length {
+                                break;
+                            }
+                        }
+                    }
+                    let body = r#"{"data":{"id":7,"filename":"config.ini","config":"x"},"ret_code":200,"err_msg":""}"#;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if socket.write_all(reply.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    // The next request on this connection is met with a close.
+                    let _ = socket.read(&mut buf).await;
+                });
+            }
+        });
+        (base, connections)
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_not_reused_after_the_pool_idle_timeout() {
+        let (base, connections) = closes_reused_connections().await;
+        let api = client(&base);
+        api.update_config_file(7, "x", "first").await.unwrap();
+        tokio::time::sleep(tarsform::tars::POOL_IDLE_TIMEOUT + Duration::from_millis(500)).await;
+        // A write on the idle connection would fail with an unknown outcome.
+        let second = api.update_config_file(7, "x", "second").await;
+        assert!(second.is_ok(), "{second:?}");
+        assert_eq!(
+            connections.load(Ordering::SeqCst),
+            2,
+            "a fresh connection was opened"
+        );
+    }
+
     #[tokio::test]
     async fn gateway_errors_are_retried_for_reads_only() {
         let hits = Arc::new(AtomicUsize::new(0));

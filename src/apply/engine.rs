@@ -4,14 +4,15 @@
 //! `Transaction`: rollback is data). It knows nothing about Tars; a [`Runner`] does
 //! the work of each step and returns the data its undo needs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
-use tokio::sync::{Mutex, Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 
 /// What the engine needs to know about a step.
 pub trait StepInfo {
@@ -21,9 +22,18 @@ pub trait StepInfo {
     fn lane(&self) -> Option<&str> {
         None
     }
-    /// Among ready steps, lower values start first (ties by id).
+    /// Among ready steps, lower values start first (then the critical path, then the id).
     fn priority(&self) -> u8 {
         0
+    }
+    /// Relative cost, for the critical path (the longest chain of waiting work starts first).
+    fn weight(&self) -> u32 {
+        1
+    }
+    /// Steps that call Tars take one of the `parallelism` slots; local ones (key and
+    /// certificate work, state bookkeeping) have slots of their own.
+    fn calls_tars(&self) -> bool {
+        true
     }
 }
 
@@ -211,6 +221,11 @@ enum Done<U> {
 }
 
 /// Runs the DAG. `cancel` flips to `true` on Ctrl-C/SIGTERM: no new step starts.
+///
+/// The scheduler starts a step only when it can run at once: its lane is free and a slot
+/// of its kind is (`parallelism` slots for steps that call Tars, as many again for local
+/// ones). Among startable steps, lower `priority` first, then the longest remaining chain
+/// of work (critical path), then the id.
 pub async fn execute<R: Runner>(
     dag: StepDag<R::Step>,
     runner: Arc<R>,
@@ -218,20 +233,26 @@ pub async fn execute<R: Runner>(
     mut cancel: watch::Receiver<bool>,
     reporter: Arc<dyn Reporter>,
 ) -> ExecReport {
+    let rank = critical_path_rank(&dag.graph);
     let graph = Arc::new(dag.graph);
-    let semaphore = Arc::new(Semaphore::new(options.parallelism.max(1)));
-    let mut lanes: HashMap<String, Arc<Mutex<()>>> = HashMap::new();
+    let limit = options.parallelism.max(1);
     let mut waiting: HashMap<NodeIndex, usize> = graph
         .node_indices()
         .map(|n| (n, graph.neighbors_directed(n, Direction::Incoming).count()))
         .collect();
-    let mut ready: std::collections::BTreeSet<(u8, String, NodeIndex)> = waiting
+    let key = |n: NodeIndex| ReadyKey {
+        priority: graph[n].priority(),
+        rank: Reverse(rank[n.index()]),
+        id: graph[n].id().to_string(),
+        node: n,
+    };
+    let mut ready: BTreeSet<ReadyKey> = waiting
         .iter()
         .filter(|(_, d)| **d == 0)
-        .map(|(n, _)| (graph[*n].priority(), graph[*n].id().to_string(), *n))
+        .map(|(n, _)| key(*n))
         .collect();
     let (tx, mut rx) = mpsc::unbounded_channel::<Done<R::Undo>>();
-    let mut in_flight = 0usize;
+    let mut slots = Slots::default();
     let mut stopping = *cancel.borrow();
     let mut report = ExecReport {
         cancelled: stopping,
@@ -243,58 +264,50 @@ pub async fn execute<R: Runner>(
     let mut watching = true;
 
     loop {
-        while let Some((_, _, node)) = (!stopping).then(|| ready.pop_first()).flatten() {
-            started.insert(node);
-            in_flight += 1;
-            let lane = graph[node].lane().map(|l| {
-                lanes
-                    .entry(l.to_string())
-                    .or_insert_with(|| Arc::new(Mutex::new(())))
-                    .clone()
-            });
-            let (graph, runner, semaphore, tx, reporter, halt) = (
-                graph.clone(),
-                runner.clone(),
-                semaphore.clone(),
-                tx.clone(),
-                reporter.clone(),
-                halt.clone(),
-            );
-            tokio::spawn(async move {
-                let _lane = match &lane {
-                    Some(l) => Some(l.lock().await),
-                    None => None,
-                };
-                let _permit = semaphore.acquire().await.expect("semaphore never closed");
-                if halt.load(Ordering::SeqCst) {
-                    let _ = tx.send(Done::NotRun(node));
-                    return;
-                }
-                let step = &graph[node];
-                reporter.event(Event::Started { step: step.id() });
-                let done = match runner.run(step).await {
-                    Ok(undo) => {
-                        reporter.event(Event::Completed { step: step.id() });
-                        Done::Ok(node, undo)
+        if !stopping {
+            for picked in slots.pick(&ready, &*graph, limit) {
+                ready.remove(&picked);
+                let node = picked.node;
+                started.insert(node);
+                let (graph, runner, tx, reporter, halt) = (
+                    graph.clone(),
+                    runner.clone(),
+                    tx.clone(),
+                    reporter.clone(),
+                    halt.clone(),
+                );
+                tokio::spawn(async move {
+                    if halt.load(Ordering::SeqCst) {
+                        let _ = tx.send(Done::NotRun(node));
+                        return;
                     }
-                    Err(e) => {
-                        reporter.event(Event::Failed {
-                            step: step.id(),
-                            error: &e,
-                        });
-                        Done::Err(node, e)
-                    }
-                };
-                let _ = tx.send(done);
-            });
+                    let step = &graph[node];
+                    reporter.event(Event::Started { step: step.id() });
+                    let done = match runner.run(step).await {
+                        Ok(undo) => {
+                            reporter.event(Event::Completed { step: step.id() });
+                            Done::Ok(node, undo)
+                        }
+                        Err(e) => {
+                            reporter.event(Event::Failed {
+                                step: step.id(),
+                                error: &e,
+                            });
+                            Done::Err(node, e)
+                        }
+                    };
+                    let _ = tx.send(done);
+                });
+            }
         }
-        if in_flight == 0 {
+        if slots.in_flight() == 0 {
             break;
         }
         tokio::select! {
             done = rx.recv() => {
-                in_flight -= 1;
-                match done.expect("sender held by the loop") {
+                let done = done.expect("sender held by the loop");
+                slots.release(&graph[done.node()]);
+                match done {
                     Done::Ok(node, undo) => {
                         report.completed.push(graph[node].id().to_string());
                         completed.push((node, undo));
@@ -302,7 +315,7 @@ pub async fn execute<R: Runner>(
                             let d = waiting.get_mut(&next).expect("node index");
                             *d -= 1;
                             if *d == 0 {
-                                ready.insert((graph[next].priority(), graph[next].id().to_string(), next));
+                                ready.insert(key(next));
                             }
                         }
                     }
@@ -366,6 +379,97 @@ pub async fn execute<R: Runner>(
     report
 }
 
+/// A ready step's place in the queue.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct ReadyKey {
+    priority: u8,
+    rank: Reverse<u64>,
+    id: String,
+    node: NodeIndex,
+}
+
+/// Steps in flight: per kind of slot, and the lanes in use.
+#[derive(Default)]
+struct Slots {
+    tars: usize,
+    local: usize,
+    lanes: HashSet<String>,
+}
+
+impl Slots {
+    fn in_flight(&self) -> usize {
+        self.tars + self.local
+    }
+
+    /// Takes the ready steps that can start now, in queue order, and marks their slots.
+    fn pick<S: StepInfo>(
+        &mut self,
+        ready: &BTreeSet<ReadyKey>,
+        graph: &DiGraph<S, ()>,
+        limit: usize,
+    ) -> Vec<ReadyKey> {
+        let mut picked = Vec::new();
+        for key in ready {
+            if self.tars >= limit && self.local >= limit {
+                break;
+            }
+            let step = &graph[key.node];
+            let count = if step.calls_tars() { self.tars } else { self.local };
+            if count >= limit || step.lane().is_some_and(|l| self.lanes.contains(l)) {
+                continue;
+            }
+            self.take(step);
+            picked.push(key.clone());
+        }
+        picked
+    }
+
+    fn take<S: StepInfo>(&mut self, step: &S) {
+        if step.calls_tars() {
+            self.tars += 1;
+        } else {
+            self.local += 1;
+        }
+        if let Some(lane) = step.lane() {
+            self.lanes.insert(lane.to_string());
+        }
+    }
+
+    fn release<S: StepInfo>(&mut self, step: &S) {
+        if step.calls_tars() {
+            self.tars -= 1;
+        } else {
+            self.local -= 1;
+        }
+        if let Some(lane) = step.lane() {
+            self.lanes.remove(lane);
+        }
+    }
+}
+
+/// For each step, its weight plus the heaviest chain of steps that wait on it.
+fn critical_path_rank<S: StepInfo>(graph: &DiGraph<S, ()>) -> Vec<u64> {
+    let mut rank = vec![0u64; graph.node_count()];
+    let order = petgraph::algo::toposort(graph, None).unwrap_or_default();
+    for node in order.into_iter().rev() {
+        let below = graph
+            .neighbors_directed(node, Direction::Outgoing)
+            .map(|n| rank[n.index()])
+            .max()
+            .unwrap_or(0);
+        rank[node.index()] = u64::from(graph[node].weight()) + below;
+    }
+    rank
+}
+
+impl<U> Done<U> {
+    fn node(&self) -> NodeIndex {
+        match self {
+            Done::Ok(n, _) | Done::Err(n, _) | Done::NotRun(n) => *n,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,6 +525,114 @@ mod tests {
         };
         execute(dag, runner.clone(), opts, rx, Arc::new(Quiet)).await;
         assert_eq!(*runner.0.lock().unwrap(), vec!["b-early", "c-early", "a-late"]);
+    }
+
+    /// A step with a weight and a kind of slot, recording start and end order.
+    struct Weighted {
+        id: &'static str,
+        weight: u32,
+        tars: bool,
+    }
+
+    impl StepInfo for Weighted {
+        fn id(&self) -> &str {
+            self.id
+        }
+        fn weight(&self) -> u32 {
+            self.weight
+        }
+        fn calls_tars(&self) -> bool {
+            self.tars
+        }
+    }
+
+    #[derive(Default)]
+    struct Timeline(StdMutex<Vec<String>>);
+
+    impl Runner for Timeline {
+        type Step = Weighted;
+        type Undo = ();
+
+        async fn run(&self, step: &Weighted) -> Result<(), String> {
+            self.0.lock().unwrap().push(format!("start {}", step.id));
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            self.0.lock().unwrap().push(format!("end {}", step.id));
+            Ok(())
+        }
+
+        async fn undo(&self, _: &Weighted, _: &()) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    async fn timeline(steps: Vec<Weighted>, edges: &[(&str, &str)], parallelism: usize) -> Vec<String> {
+        let edges: Vec<(String, String)> = edges
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let dag = StepDag::new(steps, &edges).unwrap();
+        let runner = Arc::new(Timeline::default());
+        let (_tx, rx) = watch::channel(false);
+        let opts = ExecOptions {
+            parallelism,
+            rollback: true,
+        };
+        let report = execute(dag, runner.clone(), opts, rx, Arc::new(Quiet)).await;
+        assert!(report.succeeded(), "{report:?}");
+        runner.0.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn the_head_of_the_longest_chain_starts_first() {
+        let step = |id, weight| Weighted {
+            id,
+            weight,
+            tars: true,
+        };
+        // "a-short" sorts first by id, but "z-head" leads the heavier chain.
+        let steps = vec![step("a-short", 1), step("z-head", 1), step("z-tail", 5)];
+        let seen = timeline(steps, &[("z-tail", "z-head")], 1).await;
+        assert_eq!(seen[0], "start z-head", "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn local_steps_do_not_take_the_tars_slots() {
+        let steps = vec![
+            Weighted {
+                id: "tars-call",
+                weight: 1,
+                tars: true,
+            },
+            Weighted {
+                id: "make-cert",
+                weight: 1,
+                tars: false,
+            },
+        ];
+        let seen = timeline(steps, &[], 1).await;
+        // Both start before either ends: the local step ran beside the Tars call.
+        assert!(
+            seen[0].starts_with("start") && seen[1].starts_with("start"),
+            "{seen:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn tars_steps_are_bounded_by_parallelism_alone() {
+        let steps = vec![
+            Weighted {
+                id: "a",
+                weight: 1,
+                tars: true,
+            },
+            Weighted {
+                id: "b",
+                weight: 1,
+                tars: true,
+            },
+        ];
+        let seen = timeline(steps, &[], 1).await;
+        assert_eq!(seen, vec!["start a", "end a", "start b", "end b"]);
     }
 
     impl StepInfo for TestStep {

@@ -3,6 +3,8 @@
 //! back on failure. See DESIGN.md §4.
 
 pub mod engine;
+pub mod health;
+pub mod json_events;
 pub mod key_pool;
 pub mod local_ops;
 pub mod progress;

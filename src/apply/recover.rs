@@ -6,8 +6,10 @@ use serde_json::Value;
 use super::local_ops;
 use super::steps::Op;
 use super::undo::{Undo, UndoRecord};
+use std::collections::BTreeMap;
+
 use crate::addr::Address;
-use crate::state::{Journal, StepHistory, StepPhase};
+use crate::state::{Journal, ResourceState, StepHistory, StepPhase};
 
 /// One step of a leftover journal, as rollback needs it.
 #[derive(Debug, Clone)]
@@ -69,20 +71,56 @@ pub fn pending(journal: &Journal, skip: &[&str]) -> Vec<Recorded> {
         .collect()
 }
 
+/// What cleaning a killed run's half-done local steps did.
+#[derive(Debug, Default)]
+pub struct Cleaned {
+    /// Steps whose files could not be put back, with the reason.
+    pub problems: Vec<String>,
+    /// State entries to put back as they were before each cleaned step (`None`: absent),
+    /// so the state never lists a CA or certificate whose files were just removed.
+    pub state_fixes: BTreeMap<Address, Option<ResourceState>>,
+}
+
+impl Cleaned {
+    /// Applies the state fixes; true when the state changed.
+    pub fn fix_state(&self, state: &mut crate::state::State) -> bool {
+        let mut changed = false;
+        for (address, prior) in &self.state_fixes {
+            let before = state.get(address).cloned();
+            if before.as_ref() == prior.as_ref() {
+                continue;
+            }
+            match prior {
+                Some(entry) => state.insert(address.clone(), entry.clone()),
+                None => state.remove(address),
+            };
+            changed = true;
+        }
+        changed
+    }
+}
+
 /// Undoes the local steps (CA, certificates) a killed run left without an outcome, so
-/// rolling forward starts from clean files. Returns the problems met.
-pub fn clean_local_leftovers(journal: &Journal) -> Vec<String> {
-    let mut problems = Vec::new();
+/// rolling forward starts from clean files, and says which state entries go back with
+/// them (the step may have saved its entry before the kill).
+pub fn clean_local_leftovers(journal: &Journal) -> Cleaned {
+    let mut cleaned = Cleaned::default();
+    // Latest first: the earliest step's prior entry for an address is the one kept.
     for r in pending(journal, &[]) {
         let local = matches!(r.op, Some(Op::CreateCa | Op::IssueCert));
         let unfinished = !matches!(r.last_phase, StepPhase::Completed | StepPhase::Undone);
-        if let (true, true, Undo::RemoveFiles { paths, replaced }) = (local, unfinished, &r.record.undo)
-            && let Err(e) = local_ops::undo_files(paths, replaced)
-        {
-            problems.push(format!("{}: {e}", r.step));
+        let Undo::RemoveFiles { paths, replaced } = &r.record.undo else {
+            continue;
+        };
+        if !(local && unfinished) {
+            continue;
+        }
+        match local_ops::undo_files(paths, replaced) {
+            Ok(()) => cleaned.state_fixes.extend(r.record.prior_state.clone()),
+            Err(e) => cleaned.problems.push(format!("{}: {e}", r.step)),
         }
     }
-    problems
+    cleaned
 }
 
 #[cfg(test)]
@@ -142,7 +180,7 @@ mod tests {
                 json!({"undo": undo}),
             ),
         ]);
-        assert!(clean_local_leftovers(&j).is_empty());
+        assert!(clean_local_leftovers(&j).problems.is_empty());
         assert!(
             !ca.exists(),
             "the emptied CA folder stays: {:?}",

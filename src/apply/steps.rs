@@ -32,12 +32,17 @@ pub enum Op {
     ImportNode,
     PushConfig,
     StartNode,
+    /// `state = "stopped"`: stop a node (its inverse starts it again).
+    StopNode,
     RestartNode,
     /// Undeploy before registering again (tainted node).
     UndeployForReplace,
     UndeployNode,
     /// Drop a deleted config, cert or server from state (Tars rows went with the node).
     Forget,
+    /// Delete a config row of a node that stays (the other certificate set after
+    /// `--switch-crypto`).
+    DeleteConfig,
 }
 
 impl Op {
@@ -54,16 +59,18 @@ impl Op {
             Op::ImportNode => "import-node",
             Op::PushConfig => "push-config",
             Op::StartNode => "start",
+            Op::StopNode => "stop",
             Op::RestartNode => "restart",
             Op::UndeployForReplace => "undeploy-for-replace",
             Op::UndeployNode => "undeploy",
             Op::Forget => "forget",
+            Op::DeleteConfig => "delete-config",
         }
     }
 
     /// Steps that only tear down; they run after the barrier.
     pub fn is_teardown(self) -> bool {
-        matches!(self, Op::UndeployNode | Op::Forget)
+        matches!(self, Op::UndeployNode | Op::Forget | Op::DeleteConfig)
     }
 }
 
@@ -83,13 +90,24 @@ impl StepInfo for Step {
     fn lane(&self) -> Option<&str> {
         self.lane.as_deref()
     }
-    /// Tars calls first; certificate steps, whose keys are made in the background, later,
-    /// so they do not hold slots while keys are still being generated.
-    fn priority(&self) -> u8 {
+    /// Rough Tars round trips (a task counts its polls), for the critical path.
+    fn weight(&self) -> u32 {
         match self.op {
-            Op::IssueCert => 1,
-            _ => 0,
+            Op::StartNode | Op::RestartNode | Op::StopNode | Op::UploadPackage => 6,
+            Op::UndeployNode | Op::UndeployForReplace => 5,
+            Op::RegisterNode => 4,
+            Op::Preflight | Op::PushConfig | Op::DeleteConfig | Op::ImportServer | Op::ImportNode => 2,
+            Op::CreateCa | Op::IssueCert => 1,
+            Op::Adopt | Op::Barrier | Op::Forget => 0,
         }
+    }
+    /// Certificate and CA work (keys are made on background threads) and state-only
+    /// steps never hold one of the Tars slots.
+    fn calls_tars(&self) -> bool {
+        !matches!(
+            self.op,
+            Op::CreateCa | Op::IssueCert | Op::Adopt | Op::Barrier | Op::Forget
+        )
     }
 }
 
@@ -98,6 +116,11 @@ impl StepInfo for Step {
 pub struct Expanded {
     pub steps: Vec<Step>,
     pub edges: Vec<(String, String)>,
+}
+
+/// A new node with `state = "stopped"`: registered and configured, never started.
+fn stays_stopped(change: &crate::plan::ResourceChange) -> bool {
+    change.attr_str("run_state") == Some("stopped")
 }
 
 pub fn step_id(op: Op, address: Option<&Address>) -> String {
@@ -160,6 +183,7 @@ pub fn expand(plan: &Plan) -> Expanded {
             (ResourceKind::Cert, Action::Import) => &[Op::Adopt],
             (ResourceKind::Cert, Action::Delete) => &[Op::Forget],
             (ResourceKind::Cert, _) => &[Op::IssueCert],
+            (ResourceKind::Config, Action::Delete) if node_stays(plan, a) => &[Op::DeleteConfig],
             (ResourceKind::Config, Action::Delete) => &[Op::Forget],
             (ResourceKind::Config, _) => &[Op::PushConfig],
             (ResourceKind::Server, Action::Delete) => &[Op::Forget],
@@ -167,13 +191,23 @@ pub fn expand(plan: &Plan) -> Expanded {
                 &[Op::ImportServer]
             }
             (ResourceKind::Server, _) => &[Op::UploadPackage],
+            (ResourceKind::Node, Action::Create) if stays_stopped(change) => &[Op::RegisterNode],
             (ResourceKind::Node, Action::Create) => &[Op::RegisterNode, Op::StartNode],
+            (ResourceKind::Node, Action::Replace) if stays_stopped(change) => {
+                &[Op::UndeployForReplace, Op::RegisterNode]
+            }
             (ResourceKind::Node, Action::Replace) => {
                 &[Op::UndeployForReplace, Op::RegisterNode, Op::StartNode]
             }
-            (ResourceKind::Node, Action::Update) => &[Op::RestartNode],
+            (ResourceKind::Node, Action::Update) => match change.attr_str("run_command") {
+                Some("stop") => &[Op::StopNode],
+                Some("start") => &[Op::StartNode],
+                _ => &[Op::RestartNode],
+            },
             (ResourceKind::Node, Action::Import) => {
-                if change.attr("restart_reason").is_some() {
+                if change.attr_str("run_command") == Some("stop") {
+                    &[Op::ImportNode, Op::StopNode]
+                } else if change.attr("restart_reason").is_some() {
                     &[Op::ImportNode, Op::RestartNode]
                 } else {
                     &[Op::ImportNode]
@@ -182,7 +216,14 @@ pub fn expand(plan: &Plan) -> Expanded {
             (ResourceKind::Node, Action::Delete) => &[Op::UndeployNode],
         };
         for op in ops {
-            let lane = (*op == Op::RestartNode).then(|| a.server_name().unwrap_or_default().to_string());
+            let server = a.server_name().unwrap_or_default();
+            // Row deletions of one server run one at a time: the last one also removes
+            // the server-level row (see `delete_config`).
+            let lane = match op {
+                Op::RestartNode | Op::StopNode => Some(server.to_string()),
+                Op::DeleteConfig => Some(format!("{server} config rows")),
+                _ => None,
+            };
             b.add(*op, a, lane);
         }
     }
@@ -198,7 +239,13 @@ pub fn expand(plan: &Plan) -> Expanded {
             node.as_ref()
                 .and_then(|n| b.find(Op::RegisterNode, n).or_else(|| b.find(Op::ImportNode, n)))
         };
-        let upload = |b: &Builder| server.as_ref().and_then(|s| b.find(Op::UploadPackage, s));
+        // The server's package in place: uploaded, or recorded as Tars runs it.
+        let upload = |b: &Builder| {
+            server.as_ref().and_then(|s| {
+                b.find(Op::UploadPackage, s)
+                    .or_else(|| b.find(Op::ImportServer, s))
+            })
+        };
         match step.op {
             Op::IssueCert => {
                 if let Some(kind) = crate::config::ServiceKind::ALL
@@ -233,7 +280,7 @@ pub fn expand(plan: &Plan) -> Expanded {
                     b.depend(&step.id, dep);
                 }
             }
-            Op::StartNode | Op::RestartNode => {
+            Op::StartNode | Op::RestartNode | Op::StopNode => {
                 let dep = b.find(Op::RegisterNode, a).or_else(|| b.find(Op::ImportNode, a));
                 b.depend(&step.id, dep);
                 let dep = upload(&b);
@@ -304,6 +351,16 @@ fn server_suffix(kind: crate::config::ServiceKind) -> &'static str {
         crate::config::ServiceKind::Rpc => "BcosRpcService",
         crate::config::ServiceKind::Gateway => "BcosGatewayService",
     }
+}
+
+/// Whether the node owning config `a` stays in Tars (not deleted or registered again by
+/// this plan): its deleted rows must then be removed in Tars, not only forgotten.
+fn node_stays(plan: &Plan, a: &Address) -> bool {
+    a.owning_node().is_some_and(|n| {
+        !plan
+            .change(&n)
+            .is_some_and(|c| matches!(c.action, Action::Delete | Action::Replace))
+    })
 }
 
 /// The node a new node is expanded from, when the plan says so.
@@ -434,6 +491,49 @@ mod tests {
         }
         let cert = deps(&e, &format!("issue-cert cert[\"{RPC}\"][\"10.0.0.5\"][\"ssl\"]"));
         assert!(cert.contains(&"adopt ca[\"rpc\"]".to_string()), "{cert:?}");
+    }
+
+    #[test]
+    fn a_node_waits_for_its_server_recorded_as_tars_runs_it() {
+        let mut p = seed_like();
+        let server = p
+            .changes
+            .iter_mut()
+            .find(|c| c.address == Address::server(RPC))
+            .unwrap();
+        server
+            .after
+            .get_or_insert_with(Attrs::new)
+            .insert("adopted_as_is".into(), json!(true));
+        let e = expand(&p);
+        let node = format!("node[\"{RPC}\"][\"10.0.0.5\"]");
+        let import = format!("import-server server[\"{RPC}\"]");
+        assert!(deps(&e, &format!("start {node}")).contains(&import));
+        assert!(deps(&e, &format!("register {node}")).contains(&import));
+    }
+
+    #[test]
+    fn a_deleted_row_of_a_node_that_stays_is_deleted_in_tars_one_per_server_at_a_time() {
+        let mut p = seed_like();
+        for file in ["ca.crt", "ssl.key"] {
+            p.changes.push(change(
+                Address::config(RPC, "10.0.0.4", file),
+                Action::Delete,
+                Attrs::new(),
+            ));
+        }
+        p.changes.sort_by(|a, b| a.address.cmp(&b.address));
+        let e = expand(&p);
+        let step = |id: String| e.steps.iter().find(|s| s.id == id).cloned();
+        for file in ["ca.crt", "ssl.key"] {
+            let id = format!("delete-config config[\"{RPC}\"][\"10.0.0.4\"][\"{file}\"]");
+            let s = step(id.clone()).unwrap_or_else(|| panic!("{id} missing"));
+            assert_eq!(s.lane.as_deref(), Some(format!("{RPC} config rows").as_str()));
+            assert!(deps(&e, &id).contains(&"barrier".to_string()));
+        }
+        // The row of a node this plan undeploys is only forgotten.
+        let forget = format!("forget config[\"{RPC}\"][\"10.0.0.9\"][\"config.ini\"]");
+        assert!(step(forget).is_some());
     }
 
     #[test]

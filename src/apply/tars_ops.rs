@@ -46,8 +46,8 @@ impl Timing {
         HealthGate::new(self.settle, self.start_timeout)
     }
 
-    /// How long a node whose task was reported FAILED gets to show it runs anyway.
-    fn evidence_window(&self) -> Duration {
+    /// How long a node whose patch was reported FAILED gets to show the patch landed.
+    pub(crate) fn evidence_window(&self) -> Duration {
         (self.settle * 4).max(Duration::from_millis(500))
     }
 }
@@ -222,106 +222,8 @@ pub async fn run_on_node<C: TarsApi>(api: &C, timing: Timing, req: TaskRequest) 
     Ok(())
 }
 
-/// `patch_tars` with `patch_id` (restarts the node), then the health gate: the node must
-/// run `patch_id`, `active` with one pid for the settle window. A FAILED task whose node
-/// passes the gate anyway counts as done (with a note); a transient framework error
-/// (tarspatch not ready, a busy tarsnode) is retried `timing.task_retries` times.
-pub async fn patch_and_check<C: TarsApi>(
-    api: &C,
-    timing: Timing,
-    app: &str,
-    server: &str,
-    ip: &str,
-    patch_id: u64,
-) -> OpResult<Started> {
-    let row = require_node(api, app, server, ip).await?;
-    let req = TaskRequest::patch(row.id, patch_id);
-    let mut notes = Vec::new();
-    let mut attempt = 0;
-    loop {
-        let verdict = run_task(api, &req, timing.poll, timing.task_timeout).await;
-        let (gate, failure) = match verdict {
-            Ok(report) => (timing.gate(), TaskEvidence::Succeeded(report.task_no)),
-            Err(TarsError::TaskFailed {
-                task_no,
-                execute_info,
-                ..
-            }) => (
-                timing.gate().within(timing.evidence_window()),
-                TaskEvidence::Failed {
-                    task_no,
-                    execute_info,
-                },
-            ),
-            Err(e) => return Err(e.into()),
-        };
-        match wait_running(api, app, server, ip, Some(patch_id), gate).await? {
-            Ok(row) => {
-                if let TaskEvidence::Failed {
-                    task_no,
-                    execute_info,
-                } = &failure
-                {
-                    notes.push(format!(
-                        "Tars reported patch_tars task {task_no} FAILED (\"{execute_info}\"), but node {ip} runs patch {patch_id}, active with pid {} for {:.1}s: counted as done",
-                        row.process_id,
-                        timing.settle.as_secs_f64()
-                    ));
-                }
-                let note = (!notes.is_empty()).then(|| format!("server `{server}`: {}", notes.join("; ")));
-                return Ok(Started { row, note });
-            }
-            Err(not_running) => match failure {
-                TaskEvidence::Failed {
-                    task_no,
-                    execute_info,
-                } if attempt < timing.task_retries && crate::tars::is_transient_failure(&execute_info) => {
-                    attempt += 1;
-                    notes.push(format!(
-                        "patch_tars task {task_no} failed with a transient framework error (\"{execute_info}\"); retried ({attempt} of {})",
-                        timing.task_retries
-                    ));
-                    tokio::time::sleep(timing.settle.max(timing.poll) * attempt).await;
-                }
-                TaskEvidence::Failed {
-                    task_no,
-                    execute_info,
-                } => {
-                    return Err(OpError::Refused(format!(
-                        "server `{server}`: patch_tars task {task_no} on node {ip} FAILED: \"{execute_info}\"; the node {not_running}"
-                    )));
-                }
-                TaskEvidence::Succeeded(task_no) => {
-                    return Err(OpError::NotRunning(not_running_message(
-                        server,
-                        ip,
-                        "patch_tars",
-                        &task_no,
-                        &not_running,
-                    )));
-                }
-            },
-        }
-    }
-}
-
-/// What the task said, before the node is read.
-enum TaskEvidence {
-    Succeeded(String),
-    Failed { task_no: String, execute_info: String },
-}
-
-fn not_running_message(
-    server: &str,
-    ip: &str,
-    command: &str,
-    task_no: &str,
-    not_running: &crate::tars::NotRunning,
-) -> String {
-    format!(
-        "server `{server}`: node {ip} is not running although {command} task {task_no} succeeded: it {not_running}\nhint: the binary may exit at start; read its log on {ip} (Tars web → server → logs, or <tars root>/app_log/<app>/{server}/)"
-    )
-}
+use super::health::not_running_message;
+pub use super::health::patch_and_check;
 
 /// A plain task (`stop`, `restart`, `undeploy_tars`) on a registered node; a `start` or
 /// `restart` must then pass the health gate.
@@ -335,16 +237,50 @@ pub async fn command_node<C: TarsApi>(
 ) -> OpResult<()> {
     let row = require_node(api, app, server, ip).await?;
     let req = TaskRequest::single(row.id, command, BTreeMap::new());
-    let report = run_task(api, &req, timing.poll, timing.task_timeout).await?;
-    if matches!(command, TaskCommand::Start | TaskCommand::Restart)
-        && let Err(not_running) = wait_running(api, app, server, ip, None, timing.gate()).await?
-    {
+    let starts = matches!(command, TaskCommand::Start | TaskCommand::Restart);
+    let task_no = match run_task(api, &req, timing.poll, timing.task_timeout).await {
+        Ok(report) => report.task_no,
+        // A start whose verdict is FAILED is evidence too: the node's row decides.
+        Err(TarsError::TaskFailed {
+            task_no,
+            execute_info,
+            ..
+        }) if starts && crate::tars::is_transient_failure(&execute_info) => {
+            return match wait_running(api, app, server, ip, None, timing.gate()).await? {
+                Ok(_) => Ok(()),
+                Err(not_running) => Err(OpError::Refused(format!(
+                    "server `{server}`: {} task {task_no} on node {ip} FAILED: \"{execute_info}\"; the node {not_running}",
+                    command.as_str()
+                ))),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if starts && let Err(not_running) = wait_running(api, app, server, ip, None, timing.gate()).await? {
         return Err(OpError::NotRunning(not_running_message(
             server,
             ip,
             command.as_str(),
-            &report.task_no,
+            &task_no,
             &not_running,
+        )));
+    }
+    Ok(())
+}
+
+/// Stops a node and checks that Tars shows it set to inactive.
+pub async fn stop_node<C: TarsApi>(
+    api: &C,
+    timing: Timing,
+    app: &str,
+    server: &str,
+    ip: &str,
+) -> OpResult<()> {
+    command_node(api, timing, app, server, ip, TaskCommand::Stop).await?;
+    let row = require_node(api, app, server, ip).await?;
+    if row.setting_state == "active" {
+        return Err(OpError::Refused(format!(
+            "server `{server}`: node {ip} is still set to active after the stop task; stop it in Tars web"
         )));
     }
     Ok(())

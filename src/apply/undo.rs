@@ -59,8 +59,24 @@ pub enum Undo {
         file: String,
         old: Kept,
     },
+    /// Add back a node config row this run deleted (a node that stays, after
+    /// `--switch-crypto`) with its old content, and the server-level row with its old
+    /// content when the run deleted that too.
+    RecreateConfigRow {
+        server: String,
+        ip: String,
+        file: String,
+        old: Kept,
+        #[serde(default)]
+        server_old: Option<Kept>,
+    },
     /// Stop a node this run started.
     StopNode {
+        server: String,
+        ip: String,
+    },
+    /// Start a node this run stopped (`state = "stopped"`).
+    StartNode {
         server: String,
         ip: String,
     },
@@ -72,14 +88,22 @@ pub enum Undo {
         repatched: bool,
     },
     /// Register an undeployed node again as it was: expanded from a remaining node
-    /// (deployed when none remains), its config rows' old contents, its old patch.
+    /// (deployed when none remains), its config rows' old contents, its old patch, and
+    /// started only when it was (a node registered but never started stays inactive).
     Redeploy {
         server: String,
         ip: String,
         obj_name: String,
         patch_id: Option<u64>,
         configs: Vec<KeptConfig>,
+        #[serde(default = "was_active_by_default")]
+        was_active: bool,
     },
+}
+
+/// Records written before `was_active` existed were made for running nodes.
+fn was_active_by_default() -> bool {
+    true
 }
 
 /// A step's inverse plus the state entries it replaced.
@@ -112,7 +136,11 @@ impl Undo {
             Undo::RestoreConfig { id, file, .. } => format!(
                 "restore config row {id} ({file}) in Tars web, or run `tarsform rollback` (the journal keeps the old content)"
             ),
+            Undo::RecreateConfigRow { server, ip, file, .. } => format!(
+                "add the node config {file} of {server} on {ip} again in Tars web, or run `tarsform rollback` (the journal keeps the old content)"
+            ),
             Undo::StopNode { server, ip } => format!("stop {server} on {ip} in Tars web"),
+            Undo::StartNode { server, ip } => format!("start {server} on {ip} in Tars web"),
             Undo::RestartNode { server, ip, .. } => format!("restart {server} on {ip} in Tars web"),
             Undo::Redeploy { server, ip, .. } => {
                 format!("run `tarsform rollback` to register {server} on {ip} again")

@@ -212,7 +212,8 @@ pub fn compare(expected: &Observation, found: &Observation, mode: Expect, fix_cm
 }
 
 /// The planned result for the touched nodes, from the plan and the state the run
-/// wrote: nodes the state no longer holds absent; others active with their server's patch and each
+/// wrote: nodes the state no longer holds absent; others active with their server's patch
+/// (inactive with their own, when stopped by `state = "stopped"`) and each
 /// config row holding the content whose digest the state records.
 pub fn planned_result(plan: &Plan, state: &State) -> Observation {
     let mut out = Observation::new();
@@ -223,10 +224,20 @@ pub fn planned_result(plan: &Plan, state: &State) -> Observation {
             continue;
         }
         let server = Address::server(&node.keys()[0]);
+        // `state = "stopped"`: set inactive, with the patch it had (none if never started).
+        let stopped = state
+            .get(&node)
+            .and_then(|r| r.attributes.get("run_state"))
+            .and_then(|v| v.as_str())
+            == Some("stopped");
         let patch = state
             .get(&node)
             .and_then(|r| r.attributes.get("patch_id"))
-            .or_else(|| state.get(&server).and_then(|r| r.attributes.get("patch_id")))
+            .or_else(|| {
+                (!stopped)
+                    .then(|| state.get(&server).and_then(|r| r.attributes.get("patch_id")))
+                    .flatten()
+            })
             .and_then(|v| v.as_u64())
             .map(|p| p.to_string())
             .unwrap_or_default();
@@ -249,7 +260,7 @@ pub fn planned_result(plan: &Plan, state: &State) -> Observation {
             node,
             Some(NodeSeen {
                 id: 0,
-                setting_state: "active".into(),
+                setting_state: if stopped { "inactive" } else { "active" }.into(),
                 patch_version: patch,
                 configs,
             }),

@@ -13,6 +13,7 @@ use super::inputs::{self, GENERATED_ROOT};
 use super::tars_client::{client_for, runtime};
 use super::{ApplyArgs, DestroyArgs, Outcome};
 use crate::apply::engine::{self, ExecOptions, ExecReport, StepDag};
+use crate::apply::json_events::JsonLines;
 use crate::apply::key_pool::{keys_needed, pooled_keys};
 use crate::apply::progress::Progress;
 use crate::apply::runner::{Book, TarsRunner};
@@ -25,19 +26,23 @@ use crate::state::{Journal, JournalEntry, JournalFile, StateStore, StepPhase};
 use crate::tars::HttpTarsClient;
 use crate::view;
 
-/// What the user asked for, common to apply and destroy.
-struct Request<'a> {
-    config: &'a Path,
-    state: Option<&'a Path>,
-    targets: &'a [String],
-    destroy: bool,
-    auto_approve: bool,
-    parallelism: usize,
-    rollback: bool,
-    planfile: Option<&'a Path>,
-    timing: Timing,
-    run_timeout: std::time::Duration,
-    switch_crypto: bool,
+/// What the user asked for, common to apply, destroy and restart.
+pub(super) struct Request<'a> {
+    pub config: &'a Path,
+    pub state: Option<&'a Path>,
+    pub targets: &'a [String],
+    pub destroy: bool,
+    pub auto_approve: bool,
+    pub parallelism: usize,
+    pub rollback: bool,
+    pub planfile: Option<&'a Path>,
+    pub timing: Timing,
+    pub run_timeout: std::time::Duration,
+    pub switch_crypto: bool,
+    /// `tarsform restart`: a plan of restarts only.
+    pub restart: bool,
+    /// Stream JSON events to stdout instead of the human report.
+    pub json: bool,
 }
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
@@ -53,6 +58,8 @@ pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
         timing: args.health.timing(),
         run_timeout: args.run_timeout.timeout,
         switch_crypto: args.switch_crypto,
+        restart: false,
+        json: args.json,
     })
 }
 
@@ -69,21 +76,21 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
         timing: args.health.timing(),
         run_timeout: args.run_timeout.timeout,
         switch_crypto: false,
+        restart: false,
+        json: args.json,
     })
 }
 
-fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
+pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(req.config)?;
     let location = backend::location(req.state, req.config, &topology)?;
     let operation = if req.destroy { "destroy" } else { "apply" };
-    let store = backend::open_store(&location, operation)?;
+    let mut store = backend::open_store(&location, operation)?;
     let leftover = JournalFile::load(store.journal()?).map_err(anyhow::Error::new)?;
     // Half-created CAs and certificates of the interrupted run go before planning, so
     // the plan creates them afresh.
     if let Some(j) = &leftover {
-        for problem in crate::apply::recover::clean_local_leftovers(j) {
-            eprintln!("warning: cleaning what the interrupted run left: {problem}");
-        }
+        clean_leftovers(j, &mut store)?;
     }
     let mut keys = backend::keys_on_runner(req.config, &location, &store, &topology)?;
     let rt = runtime()?;
@@ -116,6 +123,7 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
                 destroy: req.destroy,
                 generated_root: GENERATED_ROOT.into(),
                 switch_crypto: req.switch_crypto,
+                restart: req.restart,
             };
             plan::plan(&PlanInput {
                 topology: &ctx.topology,
@@ -127,8 +135,24 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
             })?
         }
     };
+    if req.restart {
+        super::restart::check_only_restarts(&plan)?;
+    }
     let token = &topology.tars.token;
-    print!("{}", token.redact_in(&view::human(&plan, inputs::stdout_color())));
+    let events = req.json.then(|| Arc::new(JsonLines::default()));
+    match (&events, req.planfile) {
+        (Some(events), _) => {
+            events.emit(&view::events::version(&now_rfc3339()));
+            for c in &plan.changes {
+                events.emit(&token.redact_in(&view::events::planned_change(c, &now_rfc3339())));
+            }
+        }
+        (None, Some(path)) => print!(
+            "{}",
+            token.redact_in(&view::saved_plan_brief(&plan, &path.display().to_string()))
+        ),
+        (None, None) => print!("{}", token.redact_in(&view::human(&plan, inputs::stdout_color()))),
+    }
     std::io::stdout().flush().ok();
     if let Some(j) = &leftover {
         eprintln!(
@@ -140,9 +164,17 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         if leftover.is_some() {
             discard_journal(&store)?;
         }
+        if let Some(events) = &events {
+            events.emit(&view::events::change_summary(&plan, operation, &now_rfc3339()));
+        }
         return Ok(Outcome::Success);
     }
     if req.planfile.is_none() && !req.auto_approve {
+        if req.json {
+            bail!(
+                "--json needs --auto-approve or a saved plan: there is no prompt in a JSON stream\nhint: `tarsform plan --out FILE`, review it, then `tarsform apply --json FILE`"
+            );
+        }
         confirm(operation)?;
     }
     if leftover.is_some() {
@@ -205,14 +237,47 @@ fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
             bail!("reading Tars before the first step (the rollback baseline): {e}");
         }
     };
-    let (report, runner) = rt.block_on(run_steps(&plan, runner, options))?;
+    let reporter = events.clone().map(|e| e as Arc<dyn engine::Reporter>);
+    let (report, runner) = rt.block_on(run_steps(&plan, runner, options, reporter))?;
     let runner = Arc::try_unwrap(runner).map_err(|_| anyhow::anyhow!("apply steps still running"))?;
     let verdict = rt.block_on(verify_outcome(&runner, &report, &baseline, options.rollback));
     for note in runner.take_notes() {
         eprintln!("note: {note}");
     }
     report_calls(&plan, client.calls());
-    finish(&plan, runner, report, verdict, req.destroy, &mut keys)
+    let outcome = finish(
+        &plan,
+        runner,
+        report,
+        verdict,
+        req.destroy,
+        events.is_none(),
+        &mut keys,
+    )?;
+    if let (Some(events), Outcome::Success) = (&events, outcome) {
+        events.emit(&view::events::change_summary(&plan, operation, &now_rfc3339()));
+    }
+    Ok(outcome)
+}
+
+/// Removes the half-made CAs and certificates of an interrupted run and puts their
+/// state entries back as they were before it, so the plan issues them afresh.
+fn clean_leftovers(journal: &Journal, store: &mut StateStore) -> anyhow::Result<()> {
+    let cleaned = crate::apply::recover::clean_local_leftovers(journal);
+    for problem in &cleaned.problems {
+        eprintln!("warning: cleaning what the interrupted run left: {problem}");
+    }
+    if let Some(mut state) = store.load().map_err(anyhow::Error::new)?
+        && cleaned.fix_state(&mut state)
+    {
+        store.save(&mut state).map_err(anyhow::Error::new)?;
+        let names: Vec<String> = cleaned.state_fixes.keys().map(ToString::to_string).collect();
+        eprintln!(
+            "note: the interrupted run left {} half made; removed its files and put the state back for it",
+            names.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// What the verification pass found: differences, or why it could not look.
@@ -252,21 +317,24 @@ fn report_calls(plan: &Plan, calls: u64) {
 
 /// Expands the plan, runs it, and (after a failure) restarts nodes whose configs were restored.
 /// Hands the runner back once no step task holds it any more.
+/// `reporter` replaces the progress bar (`apply --json`).
 async fn run_steps(
     plan: &Plan,
     runner: Arc<TarsRunner<HttpTarsClient>>,
     options: ExecOptions,
+    reporter: Option<Arc<dyn engine::Reporter>>,
 ) -> anyhow::Result<(ExecReport, Arc<TarsRunner<HttpTarsClient>>)> {
     let expanded = steps::expand(plan);
     let dag = StepDag::new(expanded.steps, &expanded.edges).map_err(anyhow::Error::new)?;
     let progress = Arc::new(Progress::new(dag.len(), std::io::stderr().is_terminal()));
+    let reporter = reporter.unwrap_or_else(|| progress.clone());
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let signals = tokio::spawn(async move {
         let interrupted = wait_for_signal().await;
         eprintln!("\n{interrupted}: no new step starts; finishing the steps in flight, then rolling back");
         let _ = cancel_tx.send(true);
     });
-    let mut report = engine::execute(dag, runner.clone(), options, cancel_rx, progress.clone()).await;
+    let mut report = engine::execute(dag, runner.clone(), options, cancel_rx, reporter).await;
     signals.abort();
     // Step tasks drop their handle on the runner just after reporting; wait for them.
     for _ in 0..500 {
@@ -311,6 +379,7 @@ fn finish(
     report: ExecReport,
     verdict: Verdict,
     destroy: bool,
+    print_summary: bool,
     keys: &mut super::key_custody::KeysOnRunner,
 ) -> anyhow::Result<Outcome> {
     let sidecar = runner.sidecar().clone();
@@ -333,6 +402,9 @@ fn finish(
             ),
         }
         let s = plan.summary();
+        if !print_summary {
+            return Ok(Outcome::Success);
+        }
         if destroy {
             println!("\nDestroy complete! Resources: {} destroyed.", s.destroy);
         } else {

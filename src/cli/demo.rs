@@ -108,6 +108,7 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             target: Vec::new(),
             health: emulator_health(),
             run_timeout: RunTimeoutArg::default(),
+            json: false,
         })?,
     )?;
 
@@ -139,6 +140,7 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             parallelism: 10,
             health: emulator_health(),
             run_timeout: RunTimeoutArg::default(),
+            json: false,
         })?,
     )?;
     check::destroy_left_old_host_alone(&before, &emulator.handle().snapshot(), OLD_HOST, NEW_HOST)?;

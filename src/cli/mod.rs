@@ -13,6 +13,7 @@ mod backend;
 mod completions;
 mod config_files;
 mod demo;
+mod diagnostics;
 mod emulator;
 mod force_unlock;
 mod graph;
@@ -24,6 +25,7 @@ mod keycenter;
 mod plan;
 mod refresh;
 mod render;
+mod restart;
 mod rollback;
 mod run_timeout;
 mod show;
@@ -31,6 +33,7 @@ mod state;
 mod state_sync;
 mod status;
 mod tars_client;
+mod terraform_flags;
 mod validate;
 
 pub use run_timeout::RunTimeoutArg;
@@ -142,6 +145,11 @@ pub enum Command {
         after_help = "Example:\n  tarsform destroy -c config.toml --target 'node[\"agencyABcosRpcService\"][\"172.25.0.5\"]'"
     )]
     Destroy(DestroyArgs),
+    /// Restart the nodes one at a time per server, as a plan, with the health gate.
+    #[command(
+        after_help = "Example:\n  tarsform restart -c config.toml --target 'server[\"agencyABcosRpcService\"]'"
+    )]
+    Restart(restart::RestartArgs),
     /// Show a saved plan, or the state.
     #[command(after_help = "Example:\n  tarsform show plans/expand.plan.json --json")]
     Show(ShowArgs),
@@ -260,6 +268,9 @@ pub struct ApplyArgs {
     pub target: Vec<String>,
     #[command(flatten)]
     pub run_timeout: RunTimeoutArg,
+    /// Stream machine-readable events to stdout, one JSON object per line.
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -281,6 +292,9 @@ pub struct DestroyArgs {
     pub health: health::HealthArgs,
     #[command(flatten)]
     pub run_timeout: RunTimeoutArg,
+    /// Stream machine-readable events to stdout, one JSON object per line.
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -461,7 +475,8 @@ pub struct EmulatorArgs {
     #[arg(long = "task-ms", default_value_t = 200)]
     pub task_ms: u64,
     /// Fault rules: api:ENDPOINT#N, task:COMMAND@IP, node-down:IP, crash:SERVER@IP,
-    /// dies-later:SERVER@IP (repeatable; SERVER or IP may be *).
+    /// dies-later:SERVER@IP, busy:IP, late-start:IP@MS, no-restart:IP, patch-not-ready:IP#N, registry-down,
+    /// late:ENDPOINT#N@MS (repeatable; SERVER or IP may be *).
     #[arg(long = "fail")]
     pub fail: Vec<String>,
     /// Like a real TarsWeb: callers from 127.0.0.1 are admin whatever their ticket.
@@ -490,9 +505,19 @@ pub struct DemoArgs {
     pub sm: bool,
 }
 
-/// Parses the command line, runs the command and maps its outcome to an exit code.
+/// Parses the command line, runs the command and maps its outcome to an exit code:
+/// 0 success, 1 error (usage errors too), 2 only for changes present, 3 rollback incomplete.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse_from(config_files::take_repeated(std::env::args_os().collect()));
+    let args = terraform_flags::to_double_dash(std::env::args_os().collect());
+    let cli = match Cli::try_parse_from(config_files::take_repeated(args)) {
+        Ok(cli) => cli,
+        // Help and version exit 0; a usage error exits 1 (clap's 2 is "changes present").
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(u8::from(err.use_stderr()));
+        }
+    };
+    let json_output = diagnostics::wanted(&cli.command);
     backend::set_flags(backend::BackendFlags {
         backend: cli.backend.backend.clone(),
         lock_timeout: cli.backend.lock_timeout,
@@ -501,6 +526,7 @@ pub fn main() -> ExitCode {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
             eprintln!("error: {err:#}");
+            print!("{}", diagnostics::render(json_output, &err));
             ExitCode::from(1)
         }
     }
@@ -519,6 +545,7 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Keycenter(a) => keycenter::run(a),
         Command::Apply(a) => apply::run(a),
         Command::Destroy(a) => apply::run_destroy(a),
+        Command::Restart(a) => restart::run(a),
         Command::Rollback(a) => rollback::run(a),
         Command::Completions(a) => completions::run(a),
         Command::Refresh(a) => refresh::run(a),

@@ -26,6 +26,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
         destroy: args.destroy,
         generated_root: GENERATED_ROOT.into(),
         switch_crypto: args.switch_crypto,
+        restart: false,
     };
     let plan = plan::plan(&PlanInput {
         topology: &ctx.topology,
@@ -39,7 +40,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
     let text = match args.format {
         PlanFormat::Human => view::human(&plan, inputs::stdout_color()),
         PlanFormat::Markdown => view::markdown(&plan),
-        PlanFormat::Json => view::json(&plan),
+        PlanFormat::Json => view::json_with_state(&plan, ctx.state.as_ref()),
     };
     print!("{}", token.redact_in(&text));
     if let Some(out) = &args.out {

@@ -14,7 +14,15 @@ pub fn run(args: ShowArgs) -> anyhow::Result<Outcome> {
             std::fs::read_to_string(path).with_context(|| format!("reading the plan {}", path.display()))?;
         let plan = saved::from_file_text(&text).with_context(|| format!("{}", path.display()))?;
         let out = if args.json {
-            view::json(&plan)
+            let state_path = inputs::state_path(args.state.state.as_deref(), &plan.chain_id);
+            // The plan's prior state fills `prior_state` and the unchanged resources;
+            // without it the JSON still lists every change.
+            let prior = inputs::read_checked_state(&StateLocation::Local(state_path), Some(&plan.chain_id))
+                .unwrap_or_else(|e| {
+                    eprintln!("warning: {e:#}; prior_state lists only the changed resources");
+                    None
+                });
+            view::json_with_state(&plan, prior.as_ref())
         } else {
             view::human(&plan, inputs::stdout_color())
         };

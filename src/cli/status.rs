@@ -21,7 +21,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
         .servers
         .iter()
         .flat_map(|s| s.nodes.iter().map(move |n| (s, n)))
-        .filter(|(_, n)| n.managed && !n.is_active())
+        .filter(|(_, n)| n.managed && !n.is_active() && !n.stopped_by_config)
         .map(|(s, n)| format!("node[\"{}\"][\"{}\"]", s.server, n.ip))
         .collect();
     if !down.is_empty() {
@@ -96,6 +96,9 @@ fn row(server: &str, node: &NodeStatus) -> [String; 9] {
             "not managed"
         });
     }
+    if node.stopped_by_config {
+        notes.push("stopped (state = \"stopped\")");
+    }
     if node.managed && !node.declared {
         notes.push("not in the topology");
     }
@@ -135,6 +138,7 @@ mod tests {
             present_state: Some("active\nagencyX  172.25.0.9  active\u{1b}[2J".into()),
             patch_version: Some("12\u{202e}".into()),
             adapter_port: None,
+            stopped_by_config: false,
             tarsnode_alive: Some(true),
             config: ConfigHealth::Ok,
             configs: Default::default(),

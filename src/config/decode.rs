@@ -169,13 +169,14 @@ fn decode_service(
         listen_port: s.integer("listen_port", errors),
         thread_count: s.integer("thread_count", errors),
         peers: if gateway {
-            s.string_list("peers", errors)
+            s.string_or_list("peers", errors)
         } else {
             None
         },
         tars_listen_ip: s.string("tars_listen_ip", errors),
         tars_listen_port: s.integer("tars_listen_port", errors),
         prevent_destroy: s.boolean("prevent_destroy", errors),
+        state: s.string("state", errors),
         node,
         loc: At(loc),
     };
@@ -214,6 +215,7 @@ fn decode_nodes(path: &str, entry: &Entry, errors: &mut Vec<ConfigError>) -> BTr
             listen_ip: s.string("listen_ip", errors),
             listen_port: s.integer("listen_port", errors),
             thread_count: s.integer("thread_count", errors),
+            state: s.string("state", errors),
             loc: At(item.key_loc.or(item.node.loc)),
         };
         s.finish(errors);
@@ -364,6 +366,23 @@ impl<'a> Section<'a> {
             value: out,
             loc: list.loc,
         })
+    }
+
+    /// A list of strings, or one string standing for a list of one (`peers = "auto"`).
+    fn string_or_list(
+        &mut self,
+        key: &'static str,
+        errors: &mut Vec<ConfigError>,
+    ) -> Opt<Vec<Located<String>>> {
+        match self.entries.iter().find(|e| e.key == key).map(|e| &e.node) {
+            Some(node) if matches!(node.value, Value::Str(_)) => {
+                self.string(key, errors).map(|one| Located {
+                    loc: one.loc,
+                    value: vec![one],
+                })
+            }
+            _ => self.string_list(key, errors),
+        }
     }
 
     /// Reports every key nobody took.

@@ -74,6 +74,7 @@ pub fn merge(
         }
     }
     check_ports(&merged, &mut errors);
+    super::peers::resolve_auto(&mut merged);
     if errors.is_empty() {
         Ok(merged)
     } else {
@@ -141,6 +142,7 @@ fn merge_service(
             ours.nodes.insert(ip, wanted);
         }
     }
+    ours.peers_auto |= theirs.peers_auto;
     for peer in theirs.peers {
         if !ours.peers.contains(&peer) {
             ours.peers.push(peer);
@@ -164,13 +166,17 @@ fn settings(service: &Service, ip: IpAddr) -> NodeSettings {
         listen_ip: one.listen_ip,
         listen_port: one.listen_port,
         thread_count: one.thread_count,
+        state: one.state,
     }
 }
 
 fn describe(s: &NodeSettings) -> String {
     format!(
-        "listen_ip {}, listen_port {}, thread_count {}",
-        s.listen_ip, s.listen_port, s.thread_count
+        "listen_ip {}, listen_port {}, thread_count {}, state {}",
+        s.listen_ip,
+        s.listen_port,
+        s.thread_count,
+        s.state.as_str()
     )
 }
 

@@ -194,7 +194,8 @@ pub fn parse_full(
                     .and_then(|t| t.tars_token.as_ref())
                     .map(|t| t.value.clone()),
             );
-            let topology = validate::validate(&raw, env_token, &mut errors);
+            let mut topology = validate::validate(&raw, env_token, &mut errors);
+            topology.iter_mut().for_each(peers::resolve_auto);
             let backend = validate::backend_settings(&raw, &mut Vec::new());
             name_agencies(&mut errors, &raw);
             topology.map(|t| (t, backend))

@@ -188,8 +188,15 @@ pub struct Service {
     pub listen_ip: String,
     pub listen_port: u16,
     pub thread_count: u32,
+    /// `state = "started" | "stopped"`: whether the nodes run.
+    #[serde(skip_serializing_if = "RunState::is_started")]
+    pub state: RunState,
     /// Gateway only: `ip:port` strings written to nodes.json (validated).
     pub peers: Vec<String>,
+    /// `peers = "auto"` (or `"auto"` in the list): `peers` also lists every gateway of the
+    /// chain, filled in once all files are read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub peers_auto: bool,
     /// `prevent_destroy`: `None` protects the nodes tarsform imported, `Some(false)`
     /// lets plans destroy them, `Some(true)` protects every node of the service.
     pub prevent_destroy: Option<bool>,
@@ -198,12 +205,45 @@ pub struct Service {
     pub nodes: BTreeMap<IpAddr, NodeSettings>,
 }
 
-/// `listen_ip`, `listen_port` and `thread_count` of one node.
+/// `listen_ip`, `listen_port`, `thread_count` and run state of one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeSettings {
     pub listen_ip: String,
     pub listen_port: u16,
     pub thread_count: u32,
+    #[serde(skip_serializing_if = "RunState::is_started")]
+    pub state: RunState,
+}
+
+/// Whether a node should run (`state = "started"`, the default) or stay stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    #[default]
+    Started,
+    Stopped,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Started => "started",
+            RunState::Stopped => "stopped",
+        }
+    }
+
+    pub fn is_started(&self) -> bool {
+        *self == RunState::Started
+    }
+
+    /// `"started"` / `"stopped"`; anything else is `None`.
+    pub fn parse(value: &str) -> Option<RunState> {
+        match value.trim() {
+            "started" => Some(RunState::Started),
+            "stopped" => Some(RunState::Stopped),
+            _ => None,
+        }
+    }
 }
 
 impl Service {
@@ -214,6 +254,7 @@ impl Service {
             one.listen_ip = n.listen_ip.clone();
             one.listen_port = n.listen_port;
             one.thread_count = n.thread_count;
+            one.state = n.state;
         }
         one.nodes.clear();
         one

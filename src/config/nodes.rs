@@ -71,6 +71,9 @@ pub(super) fn node_settings(
         ) {
             settings.thread_count = t as u32;
         }
+        if let Some(state) = run_state(&format!("{node_path}.state"), &node.state, errors) {
+            settings.state = state;
+        }
         if settings != *service {
             out.insert(ip, settings);
         }
@@ -85,6 +88,25 @@ pub(super) fn raw_port_of(raw: &RawService, ip: IpAddr) -> Option<i64> {
         .flatten()
         .find(|(k, _)| k.trim().parse::<IpAddr>().ok() == Some(ip))
         .and_then(|(_, n)| n.listen_port.as_ref().map(|p| p.value))
+}
+
+/// `"started"` or `"stopped"`; anything else is an error naming the key.
+pub(super) fn run_state(
+    path: &str,
+    field: &Opt<String>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<super::RunState> {
+    let f = field.as_ref()?;
+    let state = super::RunState::parse(&f.value);
+    if state.is_none() {
+        errors.push(ConfigError {
+            path: path.to_string(),
+            location: f.loc,
+            message: format!("`{}` is not a run state", f.value),
+            hint: Some("write `state = \"started\"` (the default) or `state = \"stopped\"`".into()),
+        });
+    }
+    state
 }
 
 fn number(path: &str, field: &Opt<i64>, min: i64, max: i64, errors: &mut Vec<ConfigError>) -> Option<i64> {

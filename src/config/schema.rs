@@ -120,6 +120,8 @@ pub struct RawService {
     /// tarsform only: whether plans may destroy nodes of this service that tarsform
     /// imported (default: protected).
     pub prevent_destroy: Opt<bool>,
+    /// tarsform only: `"started"` (default) or `"stopped"`, for every node of the service.
+    pub state: Opt<String>,
     /// tarsform only: `[agency.rpc.node."<ip>"]` settings of one node.
     pub node: Option<std::collections::BTreeMap<String, RawNode>>,
     /// Used only by BcosBuilder's no-Tars `build` mode: type-checked, then ignored.
@@ -136,6 +138,8 @@ pub struct RawNode {
     pub listen_ip: Opt<String>,
     pub listen_port: Opt<i64>,
     pub thread_count: Opt<i64>,
+    /// `"started"` or `"stopped"`: the node's own run state.
+    pub state: Opt<String>,
     /// Where the node's table starts.
     #[serde(skip)]
     pub loc: At,

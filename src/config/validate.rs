@@ -483,11 +483,13 @@ fn service(
             }
         },
     };
-    let peers = peers(path, raw, errors);
+    let (peers, peers_auto) = peers(path, raw, errors);
+    let state = super::nodes::run_state(&format!("{path}.state"), &raw.state, errors).unwrap_or_default();
     let defaults = super::NodeSettings {
         listen_ip: listen_ip.clone(),
         listen_port,
         thread_count,
+        state,
     };
     let nodes = super::nodes::node_settings(path, raw, deploy_ip.as_deref(), &defaults, errors);
     Some(Service {
@@ -496,7 +498,9 @@ fn service(
         listen_ip,
         listen_port,
         thread_count,
+        state,
         peers,
+        peers_auto,
         prevent_destroy: raw.prevent_destroy.as_ref().map(|b| b.value),
         nodes,
     })
@@ -563,23 +567,29 @@ fn port(path: &str, field: &Opt<i64>, errors: &mut Vec<ConfigError>) -> Option<u
     }
 }
 
-fn peers(path: &str, raw: &RawService, errors: &mut Vec<ConfigError>) -> Vec<String> {
+/// The `ip:port` entries, and whether `"auto"` is one of them.
+fn peers(path: &str, raw: &RawService, errors: &mut Vec<ConfigError>) -> (Vec<String>, bool) {
     let Some(list) = &raw.peers else {
-        return Vec::new();
+        return (Vec::new(), false);
     };
     let mut out = Vec::new();
+    let mut auto = false;
     for (i, item) in list.value.iter().enumerate() {
+        if item.value.trim() == super::peers::AUTO {
+            auto = true;
+            continue;
+        }
         match item.value.trim().parse::<SocketAddr>() {
             Ok(addr) if addr.port() != 0 => out.push(item.value.trim().to_string()),
             _ => errors.push(err(
                 format!("{path}.peers[{i}]"),
                 item.loc,
                 format!("`{}` is not `ip:port` with a port in 1..65535", item.value),
-                Some("write each peer as \"172.25.0.3:30300\""),
+                Some("write each peer as \"172.25.0.3:30300\", or \"auto\" for every gateway of the chain"),
             )),
         }
     }
-    out
+    (out, auto)
 }
 
 /// BcosBuilder keeps the last of two agencies with one name; here it is an error.

@@ -1,8 +1,8 @@
 //! Fault injection rules (`--fail RULE`) and the per-endpoint call counters they use.
 //!
 //! Owns the rule grammar (`api:ENDPOINT#N`, `task:COMMAND@IP`, `node-down:IP`,
-//! `late:ENDPOINT#N@MS`, `crash:SERVER@IP`, `dies-later:SERVER@IP`) and the questions the server asks of the
-//! active rules. No I/O.
+//! `late:ENDPOINT#N@MS`, `crash:SERVER@IP`, `dies-later:SERVER@IP`, `late-start:IP@MS`, `no-restart:IP`) and
+//! the questions the server asks of the active rules. No I/O.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -40,12 +40,21 @@ pub enum FaultRule {
     /// The binary comes up `active`, then exits five task durations later and tarsnode
     /// starts it again (`activating`, a new process id).
     DiesLater { server: String, ip: String },
+    /// tarsnode `ip` is so busy that AdminRegistry's start call times out: `patch_tars`,
+    /// `start` and `restart` items end FAILED ("succ:server state is Inactive."), the
+    /// patch lands, the node stays `inactive`, and tarsnode's keep-alive starts it
+    /// `delay_ms` later (unless another launch came first).
+    LateStart { ip: String, delay_ms: u64 },
+    /// AdminRegistry gives up on tarsnode `ip` before the restart of a patch: the patch
+    /// lands, a running node keeps its old process (a stopped one is started by
+    /// tarsnode's keep-alive), and the item is reported FAILED (`iRet:1002`).
+    NoRestart { ip: String },
 }
 
 /// A `--fail` value that matches none of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, registry-down, busy:IP, patch-not-ready:IP#N, crash:SERVER@IP, dies-later:SERVER@IP (SERVER or IP may be *) or late:ENDPOINT#N@MS (e.g. late:update_config_file#1@3000)"
+    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, registry-down, busy:IP, late-start:IP@MS, no-restart:IP, patch-not-ready:IP#N, crash:SERVER@IP, dies-later:SERVER@IP (SERVER or IP may be *) or late:ENDPOINT#N@MS (e.g. late:update_config_file#1@3000)"
 )]
 pub struct FaultRuleError {
     pub rule: String,
@@ -113,6 +122,22 @@ impl FromStr for FaultRule {
                 })
             }
             "busy" if !rest.is_empty() => Ok(FaultRule::Busy { ip: rest.to_string() }),
+            "no-restart" if !rest.is_empty() => Ok(FaultRule::NoRestart { ip: rest.to_string() }),
+            "late-start" => {
+                let (ip, delay) = rest
+                    .split_once('@')
+                    .ok_or_else(|| fail("missing `@MS` (when tarsnode starts the node)"))?;
+                let delay_ms: u64 = delay
+                    .parse()
+                    .map_err(|_| fail("MS must be a whole number of milliseconds"))?;
+                if ip.is_empty() {
+                    return Err(fail("the IP must be named"));
+                }
+                Ok(FaultRule::LateStart {
+                    ip: ip.to_string(),
+                    delay_ms,
+                })
+            }
             "patch-not-ready" => {
                 let (ip, count) = rest
                     .split_once('#')
@@ -163,6 +188,8 @@ impl fmt::Display for FaultRule {
             FaultRule::Busy { ip } => write!(f, "busy:{ip}"),
             FaultRule::PatchNotReady { ip, count } => write!(f, "patch-not-ready:{ip}#{count}"),
             FaultRule::DiesLater { server, ip } => write!(f, "dies-later:{server}@{ip}"),
+            FaultRule::LateStart { ip, delay_ms } => write!(f, "late-start:{ip}@{delay_ms}"),
+            FaultRule::NoRestart { ip } => write!(f, "no-restart:{ip}"),
         }
     }
 }
@@ -174,6 +201,8 @@ pub struct Faults {
     calls: BTreeMap<String, u32>,
     /// Patches refused per node by `patch-not-ready` rules so far.
     refused_patches: BTreeMap<String, u32>,
+    /// Per server row: the number of its latest launch (a late start fires only for it).
+    launches: BTreeMap<u64, u64>,
 }
 
 impl Faults {
@@ -182,7 +211,31 @@ impl Faults {
             rules,
             calls: BTreeMap::new(),
             refused_patches: BTreeMap::new(),
+            launches: BTreeMap::new(),
         }
+    }
+
+    /// How long after a launch on `node` tarsnode starts the server, when a
+    /// `late-start` rule names it.
+    pub fn late_start(&self, node: &str) -> Option<std::time::Duration> {
+        self.rules.iter().find_map(|rule| match rule {
+            FaultRule::LateStart { ip, delay_ms } if ip == node => {
+                Some(std::time::Duration::from_millis(*delay_ms))
+            }
+            _ => None,
+        })
+    }
+
+    /// Counts a launch of server row `row`; the number identifies it.
+    pub fn launch(&mut self, row: u64) -> u64 {
+        let count = self.launches.entry(row).or_insert(0);
+        *count += 1;
+        *count
+    }
+
+    /// Whether `launch` is still the latest launch of `row`.
+    pub fn is_latest_launch(&self, row: u64, launch: u64) -> bool {
+        self.launches.get(&row) == Some(&launch)
     }
 
     /// Counts a call of `endpoint`; true when a rule makes exactly this call fail.
@@ -218,6 +271,13 @@ impl Faults {
         self.rules
             .iter()
             .any(|rule| matches!(rule, FaultRule::Busy { ip } if ip == node))
+    }
+
+    /// Patches on `node` land, but their restart does not happen.
+    pub fn no_restart(&self, node: &str) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| matches!(rule, FaultRule::NoRestart { ip } if ip == node))
     }
 
     /// Counts a patch on `node`; true while a `patch-not-ready` rule still refuses it.
@@ -285,6 +345,8 @@ mod tests {
             "registry-down",
             "busy:127.0.0.1",
             "patch-not-ready:127.0.0.1#2",
+            "late-start:127.0.0.1@2000",
+            "no-restart:127.0.0.1",
         ] {
             let rule: FaultRule = text.parse().unwrap();
             assert_eq!(rule.to_string(), text);
@@ -303,6 +365,8 @@ mod tests {
             "late:x#1@soon",
             "crash:agencyA",
             "dies-later:@1.2.3.4",
+            "late-start:127.0.0.1",
+            "late-start:@5",
         ] {
             let err = text.parse::<FaultRule>().unwrap_err().to_string();
             assert!(err.contains("api:ENDPOINT#N"), "{err}");
@@ -319,6 +383,22 @@ mod tests {
         assert!(!faults.crashes("agencyABcosRpcService", "172.25.0.6"));
         assert!(faults.dies_later("anything", "172.25.0.6"));
         assert!(!faults.dies_later("anything", "172.25.0.5"));
+    }
+
+    #[test]
+    fn a_late_start_fires_only_for_the_latest_launch_of_its_row() {
+        let mut faults = Faults::new(vec!["late-start:10.0.0.1@250".parse().unwrap()]);
+        assert_eq!(
+            faults.late_start("10.0.0.1"),
+            Some(std::time::Duration::from_millis(250))
+        );
+        assert_eq!(faults.late_start("10.0.0.2"), None);
+        let first = faults.launch(7);
+        let other_row = faults.launch(8);
+        assert!(faults.is_latest_launch(7, first) && faults.is_latest_launch(8, other_row));
+        let second = faults.launch(7);
+        assert!(!faults.is_latest_launch(7, first));
+        assert!(faults.is_latest_launch(7, second));
     }
 
     #[test]

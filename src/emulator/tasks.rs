@@ -197,8 +197,15 @@ async fn run_item(shared: &Arc<Shared>, task_no: &str, index: usize, serial: boo
     tokio::time::sleep(shared.settings.task_duration - half).await;
     let mut ok = false;
     let mut dies_later = None;
+    let mut late_start = None;
     update(shared, task_no, |task, inner| {
-        let outcome = execute(inner, &task.items[index], &task.user_name);
+        let mut outcome = execute(inner, &task.items[index], &task.user_name);
+        if outcome.is_ok()
+            && let Some(late) = delay_launch(inner, &task.items[index])
+        {
+            late_start = Some(late);
+            outcome = Err("succ:server state is Inactive.".into());
+        }
         ok = outcome.is_ok();
         let item = &mut task.items[index];
         if ok && inner.faults.dies_later(&item.server_name, &item.node_name) {
@@ -219,6 +226,27 @@ async fn run_item(shared: &Arc<Shared>, task_no: &str, index: usize, serial: boo
             }
         }
     });
+    if let Some((id, launch, delay)) = late_start {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let mut inner = shared.lock();
+            if !inner.faults.is_latest_launch(id, launch) {
+                return;
+            }
+            if let Some(row) = inner
+                .model
+                .servers
+                .iter_mut()
+                .find(|r| r.id == id && r.setting_state == "active" && r.present_state == "inactive")
+            {
+                // tarsnode's keep-alive starts the server AdminRegistry gave up on.
+                row.present_state = "active".into();
+                row.process_id = next_pid();
+                inner.dirty = true;
+            }
+        });
+    }
     if let Some((id, pid)) = dies_later {
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -238,6 +266,26 @@ async fn run_item(shared: &Arc<Shared>, task_no: &str, index: usize, serial: boo
         });
     }
     ok
+}
+
+/// A `late-start` rule on the item's node: the launch the item just did has not
+/// happened yet (the node is left `inactive`); the row id, the launch number and when
+/// tarsnode's keep-alive will start it.
+fn delay_launch(inner: &mut Inner, item: &TaskItem) -> Option<(u64, u64, std::time::Duration)> {
+    let launches = match item.command.as_str() {
+        "start" | "restart" => true,
+        "patch_tars" | "grace_patch_tars" => item.parameters.get("bak_flag").map(String::as_str) != Some("1"),
+        _ => false,
+    };
+    let delay = inner.faults.late_start(&item.node_name).filter(|_| launches)?;
+    let row = inner
+        .model
+        .server_mut(&item.application, &item.server_name, &item.node_name)?;
+    row.present_state = "inactive".into();
+    row.process_id = 0;
+    let id = row.id;
+    inner.dirty = true;
+    Some((id, inner.faults.launch(id), delay))
 }
 
 /// Applies `change` to the task (taken out of the table meanwhile) and the model.
@@ -261,7 +309,22 @@ fn execute(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String, Stri
             "tarsAdminRegistry batchPatch error, ret:-1, info:tarspatch preparePatchFile error: ServantProxy::invoke errno:-7 ({node})"
         ));
     }
+    let running = inner
+        .model
+        .server_mut(&item.application, &item.server_name, node)
+        .filter(|row| row.present_state == "active")
+        .map(|row| row.process_id);
     let outcome = execute_item(inner, item, uid);
+    if outcome.is_ok() && is_patch(&item.command) && inner.faults.no_restart(node) {
+        if let Some(pid) = running
+            && let Some(row) = inner.model.server_mut(&item.application, &item.server_name, node)
+        {
+            // The patch landed; the restart never reached tarsnode: the old process runs.
+            row.present_state = "active".into();
+            row.process_id = pid;
+        }
+        return Err(format!("getPatchPercent {node} error, iRet:1002"));
+    }
     if outcome.is_ok() && inner.faults.busy(node) {
         // The work is done, but AdminRegistry's call timed out: a false failure.
         return Err(format!("getPatchPercent {node} error, iRet:1002"));

@@ -12,10 +12,12 @@ pub(crate) fn service(kind: ServiceKind, ips: &[&str], port: u16) -> Service {
         listen_ip: "0.0.0.0".into(),
         listen_port: port,
         thread_count: 4,
+        state: Default::default(),
         peers: match kind {
             ServiceKind::Gateway => vec!["172.25.0.3:30300".into(), "172.25.0.5:40300".into()],
             ServiceKind::Rpc => vec![],
         },
+        peers_auto: false,
         prevent_destroy: None,
         nodes: Default::default(),
     }

@@ -154,6 +154,14 @@ pub fn verify_sm_leaf(ca: &SmIssuer, cert_pem: &str, key_pem: &Secret, what: &st
     check_match(&cert, &key, &key_what, what)
 }
 
+/// Whether SM2 certificate `leaf_pem` is signed (SM2 with SM3) by the key of SM2
+/// certificate `ca_pem`; `None` when either is not a readable SM2 certificate.
+pub fn sm_signed_by(leaf_pem: &str, ca_pem: &str) -> Option<bool> {
+    let leaf = parse(leaf_pem, "certificate").ok()?;
+    let ca = parse(ca_pem, "CA certificate").ok()?;
+    Some(signed_by(&leaf, &ca))
+}
+
 /// The SM CA certificate as PEM.
 pub fn issuer_cert_pem(ca: &SmIssuer) -> Result<String, PkiError> {
     ca.cert.to_pem(LineEnding::LF).map_err(|e| PkiError::BadCert {

@@ -132,3 +132,16 @@ fn system_keys_prefetch_makes_rsa_2048_keys() {
         a.public_key_raw().len()
     );
 }
+
+#[test]
+fn sm_signed_by_tells_an_sm_leaf_of_its_ca_from_one_of_another_ca() {
+    use super::sm2::{issue_sm_leaf, load_sm_issuer, new_sm_ca, sm_signed_by};
+    let mut keys = fixed_keys();
+    let ca = new_sm_ca(&mut keys).unwrap();
+    let other = new_sm_ca(&mut keys).unwrap();
+    let issuer = load_sm_issuer(&ca.cert_pem, &ca.key_pem).unwrap();
+    let leaf = issue_sm_leaf(&issuer, "sm_ssl", &mut keys).unwrap();
+    assert_eq!(sm_signed_by(&leaf.cert_pem, &ca.cert_pem), Some(true));
+    assert_eq!(sm_signed_by(&leaf.cert_pem, &other.cert_pem), Some(false));
+    assert_eq!(sm_signed_by("not a certificate", &ca.cert_pem), None);
+}

@@ -22,7 +22,7 @@ pub use errors::PlanError;
 pub use local::{LocalCa, LocalCert, LocalFiles, LocalPackage};
 pub use model::*;
 pub use observed::{Observed, ObservedConfig, ObservedNode, ObservedServer};
-pub use planner::{redact_cipher_key, restore_cipher_key};
+pub use planner::{RESTART_REQUESTED, TRANSIENT_ATTRS, redact_cipher_key, restore_cipher_key};
 pub use simulate::state_after;
 
 use crate::addr::Target;
@@ -53,6 +53,8 @@ pub struct PlanOptions {
     pub generated_root: String,
     /// Allow a running service to switch between RSA and SM certificates.
     pub switch_crypto: bool,
+    /// `tarsform restart`: restart every started node in scope, one at a time per server.
+    pub restart: bool,
 }
 
 impl Default for PlanOptions {
@@ -62,6 +64,7 @@ impl Default for PlanOptions {
             destroy: false,
             generated_root: "generated".into(),
             switch_crypto: false,
+            restart: false,
         }
     }
 }

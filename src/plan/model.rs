@@ -201,13 +201,14 @@ impl Plan {
         s
     }
 
-    /// Node changes whose apply restarts a node that runs, with the reason.
+    /// Node changes whose apply restarts a node that runs, with the reason (a stop or a
+    /// start by `state = ...` is no restart).
     pub fn restarts(&self) -> Vec<&ResourceChange> {
         self.changes
             .iter()
             .filter(|c| c.address.kind() == crate::addr::ResourceKind::Node)
             .filter(|c| match c.action {
-                Action::Update => true,
+                Action::Update => c.attr("run_command").is_none(),
                 Action::Import => c.attr("restart_reason").is_some(),
                 _ => false,
             })

@@ -34,7 +34,9 @@ pub fn state_after(
                 }
                 // State keeps digests, ids and paths, not file contents (DESIGN.md §5).
                 attributes.remove("content");
-                attributes.remove("restart_reason");
+                for key in super::TRANSIENT_ATTRS {
+                    attributes.remove(key);
+                }
                 attributes.remove("register");
                 state.resources.insert(
                     change.address.clone(),

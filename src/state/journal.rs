@@ -428,33 +428,13 @@ impl JournalFile {
             return Err(e);
         }
         self.journal.entries.push(entry);
-        crash_point_after_append(self.journal.entries.len());
+        super::crash_point::after_journal_entry(self.journal.entries.len());
         Ok(())
     }
 
     /// Deletes the journal: the run committed or was fully rolled back.
     pub fn remove(mut self) -> Result<(), StateError> {
         self.store.clear()
-    }
-}
-
-/// The crash-consistency harness (tests/crash_*.rs) sets `TARSFORM_CRASH_AFTER_ENTRY=N`
-/// to have the process SIGKILL itself right after the N-th entry is synced: a crash at
-/// an exact, repeatable point of the journal's step list.
-fn crash_point_after_append(entries: usize) {
-    static AT: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
-    let at = AT.get_or_init(|| {
-        std::env::var("TARSFORM_CRASH_AFTER_ENTRY")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    });
-    if *at == Some(entries) {
-        #[cfg(unix)]
-        // SAFETY: raising a signal on our own process has no memory-safety preconditions.
-        unsafe {
-            libc::raise(libc::SIGKILL);
-        }
-        std::process::abort();
     }
 }
 

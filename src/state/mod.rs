@@ -5,6 +5,7 @@
 //! `store` locks and saves through it; `journal` frames the apply journal.
 
 pub mod backend;
+mod crash_point;
 pub mod custody;
 mod errored_dump;
 pub mod journal;

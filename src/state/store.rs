@@ -220,6 +220,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// Removes the temp files a killed writer of this state (or its backup, journal sidecar)
+/// left behind. Called with the lock held, so no other writer has one open.
+pub(crate) fn remove_stale_temp_files(path: &Path) {
+    let prefix = format!(".{}.", path.file_name().unwrap_or_default().to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir_of(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && name.starts_with(&prefix) && name.ends_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 pub(crate) fn dir_of(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -432,6 +448,10 @@ impl StateStore {
             Err(e) if !matches!(e, StateError::WriteFailed { .. }) => {
                 (state.serial, state.format_version, state.tool_version) = before;
                 Err(e)
+            }
+            Ok(()) => {
+                super::crash_point::after_state_save();
+                Ok(())
             }
             done => done,
         }
@@ -677,6 +697,24 @@ mod tests {
             assert_eq!(s.serial, 0);
         }
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn the_lock_holder_removes_temp_files_a_killed_writer_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = path_in(&dir);
+        let state_dir = path.parent().unwrap();
+        std::fs::create_dir_all(state_dir).unwrap();
+        let stale = state_dir.join(format!(
+            ".{}.a1B2c3.tmp",
+            path.file_name().unwrap().to_string_lossy()
+        ));
+        let foreign = state_dir.join(".other.json.a1B2c3.tmp");
+        std::fs::write(&stale, "half a state").unwrap();
+        std::fs::write(&foreign, "not ours").unwrap();
+        let _store = StateStore::open(&path, "apply").unwrap();
+        assert!(!stale.exists());
+        assert!(foreign.exists(), "only this state's temp files go");
     }
 
     #[test]

@@ -24,6 +24,11 @@ use super::error::{BODY_EXCERPT_CHARS, CallFailure, TarsError};
 use super::untrusted::{MESSAGE_MAX_CHARS, Redactor};
 use crate::secret::{MIN_TOKEN_CHARS, REDACTED, Secret};
 
+/// A pooled connection idle this long is not reused: TarsWeb (Node.js) closes keep-alive
+/// connections after 5 s idle, and a request sent on one it is closing fails with
+/// "connection closed before message completed" — for a write, with an unknown outcome.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The largest response body read; TarsWeb's real answers are far smaller.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
@@ -254,6 +259,7 @@ impl Transport {
         }
         let builder = |policy| {
             reqwest::Client::builder()
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
                 .timeout(config.timeout)
                 .connect_timeout(config.timeout.min(Duration::from_secs(10)))
                 .redirect(policy)

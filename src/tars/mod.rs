@@ -21,12 +21,14 @@ pub use dto::{
     ExpandServer, Patch, ServerConf, TarsNodeInfo,
 };
 pub use error::{BODY_EXCERPT_CHARS, CallFailure, TOKEN_HINT, TarsError};
-pub use http::{ClientConfig, MAX_BODY_BYTES};
+pub use http::{ClientConfig, MAX_BODY_BYTES, POOL_IDLE_TIMEOUT};
 pub use task::{
     Numbering, Task, TaskCommand, TaskItem, TaskItemRequest, TaskRequest, TaskState, is_transient_failure,
 };
 pub use untrusted::{MESSAGE_MAX_CHARS, escape_unsafe, redact_private_keys};
-pub use wait::{HealthGate, NotRunning, TaskReport, run_task, wait_running};
+pub use wait::{
+    HealthGate, NotRunning, TaskReport, describe_row, run_task, wait_running, wait_running_replacing,
+};
 
 /// A fresh id for `upload_patch_package`'s `task_id` (BcosBuilder uses a UUID v4).
 pub fn new_upload_task_id() -> String {

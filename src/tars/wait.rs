@@ -183,8 +183,25 @@ pub async fn wait_running<C: TarsApi>(
     patch: Option<u64>,
     gate: HealthGate,
 ) -> Result<Result<ServerConf, NotRunning>, TarsError> {
+    wait_running_replacing(api, app, server, ip, patch, None, gate).await
+}
+
+/// [`wait_running`], where a row that still shows `old_pid` (the process from before a
+/// restart) does not count: a patch whose restart never happened leaves the old binary up.
+pub async fn wait_running_replacing<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    ip: &str,
+    patch: Option<u64>,
+    old_pid: Option<i64>,
+    gate: HealthGate,
+) -> Result<Result<ServerConf, NotRunning>, TarsError> {
     let started = Instant::now();
-    let mut watch = Watch::default();
+    let mut watch = Watch {
+        old_pid,
+        ..Watch::default()
+    };
     loop {
         let row = api
             .server_list(app, Some(server))
@@ -207,9 +224,10 @@ pub async fn wait_running<C: TarsApi>(
             let reason = match &watch.last {
                 None => format!("is not listed in Tars after {:.1}s", waited.as_secs_f64()),
                 Some(row) => format!(
-                    "did not stay active within {:.1}s: last seen {}{}",
+                    "did not stay active within {:.1}s: last seen {}{}{}",
                     waited.as_secs_f64(),
                     describe_row(row, patch),
+                    watch.old_process_note(row),
                     watch.restart_note()
                 ),
             };
@@ -246,6 +264,8 @@ struct Watch {
     active_since: Option<(Instant, i64)>,
     restarts: Vec<String>,
     last: Option<ServerConf>,
+    /// The process from before a restart: it does not count as the started node.
+    old_pid: Option<i64>,
 }
 
 enum Verdict {
@@ -269,7 +289,8 @@ impl Watch {
             return Verdict::Waiting;
         };
         let on_patch = patch.is_none_or(|p| row.patch_id() == Some(p));
-        let active = row.is_running() && on_patch;
+        let replaced = self.old_pid.is_none_or(|old| old != row.process_id);
+        let active = row.is_running() && on_patch && replaced;
         let broke = match (self.active_since, active) {
             (Some((_, pid)), true) if pid != row.process_id => {
                 Some(format!("its process changed (pid {pid} → {})", row.process_id))
@@ -309,6 +330,15 @@ impl Watch {
         };
         self.last = Some(row);
         verdict
+    }
+
+    /// " (still the process from before the restart)" when the row shows the old pid.
+    fn old_process_note(&self, row: &ServerConf) -> &'static str {
+        if self.old_pid == Some(row.process_id) && row.process_id != 0 {
+            " (still the process from before the restart)"
+        } else {
+            ""
+        }
     }
 
     /// " (it left `active` once: …)" for timeout messages.
@@ -384,6 +414,36 @@ mod tests {
             feed(&steps, 1000),
             ["waiting", "waiting", "waiting", "waiting", "waiting", "broke"]
         );
+    }
+
+    #[test]
+    fn the_process_from_before_the_restart_is_not_the_started_node() {
+        let mut watch = Watch {
+            old_pid: Some(5),
+            ..Watch::default()
+        };
+        let start = Instant::now();
+        let settle = Duration::from_millis(100);
+        assert!(matches!(
+            watch.observe(row("active", 5), Some(7), start, settle),
+            Verdict::Waiting
+        ));
+        assert!(matches!(
+            watch.observe(row("active", 5), Some(7), start + Duration::from_secs(1), settle),
+            Verdict::Waiting
+        ));
+        assert_eq!(
+            watch.old_process_note(watch.last.as_ref().unwrap()),
+            " (still the process from before the restart)"
+        );
+        assert!(matches!(
+            watch.observe(row("active", 6), Some(7), start + Duration::from_secs(2), settle),
+            Verdict::Waiting
+        ));
+        assert!(matches!(
+            watch.observe(row("active", 6), Some(7), start + Duration::from_secs(3), settle),
+            Verdict::Running(_)
+        ));
     }
 
     #[test]

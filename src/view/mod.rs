@@ -4,7 +4,9 @@
 //! Pure: every function returns a `String`; the CLI decides where it goes. Sensitive
 //! attributes print as `(sensitive)`, values known only at apply as `(known after apply)`.
 
+mod brief;
 mod diff;
+pub mod events;
 pub mod graph;
 mod human;
 mod json;
@@ -13,8 +15,9 @@ pub mod state;
 mod style;
 mod values;
 
+pub use brief::saved_plan as saved_plan_brief;
 pub use human::human;
-pub use json::json;
+pub use json::{JSON_FORMAT_VERSION, json, json_with_state};
 pub use markdown::markdown;
 
 /// Shown in place of a secret.

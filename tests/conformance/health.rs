@@ -70,6 +70,81 @@ fn a_failed_task_whose_node_runs_counts_as_done_with_a_note() {
 }
 
 #[test]
+fn a_failed_patch_whose_node_starts_late_is_waited_for_not_rolled_back() {
+    // AdminRegistry's start call times out (FAILED "succ:server state is Inactive."),
+    // the patch landed, and tarsnode's keep-alive starts the node 2 s later: longer than
+    // the evidence window of a FAILED verdict (4 settle windows), within --start-timeout.
+    // Patching again would only start the wait over.
+    let t = with_fault("late-start:127.0.0.1@2000");
+    let w = Workspace::new(&t, "hlate");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
+    let run = w.ok(APPLY);
+    assert!(run.stdout.contains("Apply complete"), "{}", run.both());
+    assert!(
+        run.stderr.contains("FAILED (\"succ:server state is Inactive.\")"),
+        "{}",
+        run.both()
+    );
+    assert!(run.stderr.contains("counted as done"), "{}", run.both());
+    assert!(!run.stderr.contains("retried"), "{}", run.both());
+    assert!(t.not_running("hlate").is_empty());
+
+    // Bounded: a node that tarsnode starts only after --start-timeout fails the apply.
+    let t = with_fault("late-start:127.0.0.1@60000");
+    let w = Workspace::new(&t, "hlate");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
+    let run = w.run_env(APPLY, &[("TARSFORM_START_TIMEOUT", "1s")]);
+    assert_eq!(run.code, Some(1), "{}", run.both());
+    assert!(run.stderr.contains("the patch landed"), "{}", run.both());
+    assert!(run.stderr.contains("Rollback complete"), "{}", run.both());
+    assert!(t.servers("hlate").is_empty());
+}
+
+#[test]
+fn a_failed_patch_that_left_the_old_process_running_is_restarted() {
+    // An upgrade whose patch lands but whose restart never reaches tarsnode: the row shows
+    // the new patch and `active`, but the pid is the old binary's. That is not done.
+    let t = Target::emulator();
+    let w = Workspace::new(&t, "hnorestart");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
+    w.ok(APPLY);
+    let pids = |t: &Target| -> Vec<(String, i64, String)> {
+        t.servers("hnorestart")
+            .into_iter()
+            .map(|s| (s.server_name, s.process_id, s.patch_version))
+            .collect()
+    };
+    let before = pids(&t);
+    t.handle()
+        .unwrap()
+        .add_fault("no-restart:127.0.0.1".parse::<FaultRule>().unwrap());
+    w.new_release("2");
+    let run = w.ok(APPLY);
+    assert!(run.stdout.contains("Apply complete"), "{}", run.both());
+    assert!(
+        run.stderr.contains("on its old process: sent `restart`"),
+        "{}",
+        run.both()
+    );
+    let after = pids(&t);
+    assert_eq!(after.len(), 2, "{after:?}");
+    for ((server, old_pid, old_patch), (_, new_pid, new_patch)) in before.iter().zip(&after) {
+        assert_ne!(old_pid, new_pid, "{server} still runs its old process: {after:?}");
+        assert_ne!(old_patch, new_patch, "{server}: {after:?}");
+    }
+    assert!(t.not_running("hnorestart").is_empty());
+}
+
+#[test]
 fn a_failed_task_whose_node_does_not_run_fails() {
     let t = with_fault("task:patch_tars@127.0.0.2");
     let w = Workspace::new(&t, "hfail");

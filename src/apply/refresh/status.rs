@@ -15,11 +15,11 @@ use crate::plan::{Observed, ObservedNode, sha256_hex};
 use crate::state::State;
 
 /// Version of the `status --json` document.
-pub const STATUS_FORMAT_VERSION: u32 = 1;
+pub const STATUS_FORMAT_VERSION: &str = "1.0";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusReport {
-    pub format_version: u32,
+    pub format_version: &'static str,
     pub application: String,
     pub tarsnodes: Vec<TarsnodeStatus>,
     pub servers: Vec<ServerStatus>,
@@ -55,6 +55,8 @@ pub struct NodeStatus {
     pub patch_version: Option<String>,
     /// From the state (Tars' adapters are not read).
     pub adapter_port: Option<u64>,
+    /// The state records the node as stopped by `state = "stopped"`.
+    pub stopped_by_config: bool,
     /// `None` when the tarsnode is not registered.
     pub tarsnode_alive: Option<bool>,
     /// The worst of `configs`; `unmanaged` when the state has no rows for the node.
@@ -163,6 +165,10 @@ fn node_status(server: &str, ip: &str, state: Option<&State>, observed: &Observe
         adapter_port: node_attrs
             .and_then(|r| r.attributes.get("adapter_port"))
             .and_then(Value::as_u64),
+        stopped_by_config: node_attrs
+            .and_then(|r| r.attributes.get("run_state"))
+            .and_then(Value::as_str)
+            == Some("stopped"),
         tarsnode_alive: observed.tarsnodes.get(ip).copied(),
         config: configs.values().copied().max().unwrap_or(ConfigHealth::Unmanaged),
         configs,

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 mod node_steps;
 mod preflight_and_local;
 mod storage_security;
+mod switch_rows;
 mod undo_steps;
 
 pub use storage_security::{StorageSecurity, storage_security_of};
@@ -196,7 +197,9 @@ impl<C: TarsApi> TarsRunner<C> {
         let mut attributes = change.after.clone().unwrap_or_default();
         // State keeps digests, ids and paths, not file contents (DESIGN.md §5).
         attributes.remove("content");
-        attributes.remove("restart_reason");
+        for key in crate::plan::TRANSIENT_ATTRS {
+            attributes.remove(key);
+        }
         attributes.remove("register");
         for (k, v) in filled {
             attributes.insert((*k).to_string(), v.clone());
@@ -246,6 +249,22 @@ impl<C: TarsApi> TarsRunner<C> {
             .get(address)
             .and_then(|r| r.attributes.get(key))
             .cloned()
+    }
+
+    /// The patch a restart or start of `change`'s node runs: the server's package when
+    /// the plan changes the package (`repatch`), else the one the node runs (recorded,
+    /// or `running` as Tars shows it), so adopted nodes keep the package they run.
+    async fn node_patch(&self, change: &ResourceChange, running: Option<u64>) -> StepResult<u64> {
+        let server = change.address.server_name().unwrap_or_default();
+        let recorded = change
+            .before
+            .as_ref()
+            .and_then(|b| b.get("patch_id"))
+            .and_then(Value::as_u64);
+        match recorded.or(running) {
+            Some(own) if change.attr("repatch").is_none() => Ok(own),
+            _ => self.patch_id_of(server).await,
+        }
     }
 
     async fn patch_id_of(&self, server: &str) -> StepResult<u64> {
@@ -480,7 +499,12 @@ impl<C: TarsApi> TarsRunner<C> {
             Op::PushConfig => self.push_config(change, &app).await,
             Op::StartNode => {
                 let (server, ip) = node_keys(address);
-                let patch = self.patch_id_of(server).await?;
+                // A registered node gets the server's package; a stopped one keeps its own.
+                let patch = if change.action == Action::Update {
+                    self.node_patch(change, None).await?
+                } else {
+                    self.patch_id_of(server).await?
+                };
                 let undo = Undo::StopNode {
                     server: server.into(),
                     ip: ip.into(),
@@ -495,15 +519,20 @@ impl<C: TarsApi> TarsRunner<C> {
                 });
                 entry.status = ResourceStatus::Ready;
                 entry.attributes.insert("patch_id".into(), json!(patch));
+                if let Some(run) = change.attr("run_state") {
+                    entry.attributes.insert("run_state".into(), run.clone());
+                }
                 Ok(Outcome {
                     undo,
                     state: vec![(address.clone(), Some(entry))],
                 })
             }
+            Op::StopNode => self.stop(change, &app).await,
             Op::RestartNode => self.restart(change, &app).await,
             Op::UndeployForReplace => self.undeploy(change, &app, true).await,
             Op::UndeployNode => self.undeploy(change, &app, false).await,
             Op::Forget => Ok(nothing(vec![(address.clone(), None)])),
+            Op::DeleteConfig => self.delete_config(&step.id, change, &app).await,
         }
     }
 

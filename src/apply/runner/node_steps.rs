@@ -105,6 +105,43 @@ impl<C: TarsApi> TarsRunner<C> {
         })
     }
 
+    /// `state = "stopped"`: stops the node (write-ahead: start it again, when it ran)
+    /// and records the run state once Tars shows the node set to inactive.
+    pub(super) async fn stop(&self, change: &ResourceChange, app: &str) -> StepResult<Outcome> {
+        let (server, ip) = node_keys(&change.address);
+        let row = tars_ops::find_node(&*self.api, app, server, ip)
+            .await?
+            .ok_or_else(|| {
+                plan_err(format!(
+                    "server `{server}`: node {ip} is not in Tars; run `tarsform plan`"
+                ))
+            })?;
+        let undo = if row.setting_state == "active" || row.present_state == "active" {
+            Undo::StartNode {
+                server: server.into(),
+                ip: ip.into(),
+            }
+        } else {
+            Undo::Nothing
+        };
+        self.prepare(&step_id(Op::StopNode, Some(&change.address)), &undo)
+            .await?;
+        tars_ops::stop_node(&*self.api, self.timing, app, server, ip).await?;
+        let mut entry = self
+            .current_entry(&change.address)
+            .await
+            .unwrap_or_else(|| Self::entry(change, &[("server_id", json!(row.id))], ResourceStatus::Ready));
+        entry.attributes.insert(
+            "run_state".into(),
+            json!(crate::config::RunState::Stopped.as_str()),
+        );
+        entry.status = ResourceStatus::Ready;
+        Ok(Outcome {
+            undo,
+            state: vec![(change.address.clone(), Some(entry))],
+        })
+    }
+
     pub(super) async fn restart(&self, change: &ResourceChange, app: &str) -> StepResult<Outcome> {
         let (server, ip) = node_keys(&change.address);
         let row = tars_ops::find_node(&*self.api, app, server, ip)
@@ -114,8 +151,8 @@ impl<C: TarsApi> TarsRunner<C> {
                     "server `{server}`: node {ip} is not in Tars; run `tarsform plan`"
                 ))
             })?;
-        let patch = self.patch_id_of(server).await?;
         let previous = row.patch_id();
+        let patch = self.node_patch(change, previous).await?;
         let repatched = previous != Some(patch);
         let undo = Undo::RestartNode {
             server: server.into(),
@@ -139,7 +176,8 @@ impl<C: TarsApi> TarsRunner<C> {
             .unwrap_or_else(|| Self::entry(change, &[("server_id", json!(row.id))], ResourceStatus::Ready));
         for (k, v) in change.after.clone().unwrap_or_default() {
             if !change.after_unknown.contains(&k)
-                && !matches!(k.as_str(), "restart_reason" | "register" | "content")
+                && !matches!(k.as_str(), "register" | "content")
+                && !crate::plan::TRANSIENT_ATTRS.contains(&k.as_str())
             {
                 entry.attributes.insert(k, v);
             }
@@ -194,6 +232,7 @@ impl<C: TarsApi> TarsRunner<C> {
             obj_name: obj,
             patch_id: row.patch_id(),
             configs,
+            was_active: row.setting_state == "active",
         };
         self.prepare(&step, &undo).await?;
         let files = self.local_files_of(server, ip).await;

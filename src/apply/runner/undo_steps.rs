@@ -39,6 +39,8 @@ impl<C: TarsApi> TarsRunner<C> {
                         api.delete_config_file(row.id).await?;
                     }
                 }
+                // The server-level row the push may have added, when no node uses it.
+                self.drop_unused_server_row(server, file).await?;
                 if let Some(p) = created_local {
                     local_ops::undo_files(std::slice::from_ref(p), &[])?;
                 }
@@ -51,9 +53,24 @@ impl<C: TarsApi> TarsRunner<C> {
                 }
                 let _ = file;
             }
+            Undo::RecreateConfigRow {
+                server,
+                ip,
+                file,
+                old,
+                server_old,
+            } => {
+                self.recreate_config(server, ip, file, old, server_old.as_ref())
+                    .await?
+            }
             Undo::StopNode { server, ip } => {
                 if tars_ops::find_node(api, &app, server, ip).await?.is_some() {
                     tars_ops::command_node(api, self.timing, &app, server, ip, TaskCommand::Stop).await?;
+                }
+            }
+            Undo::StartNode { server, ip } => {
+                if tars_ops::find_node(api, &app, server, ip).await?.is_some() {
+                    tars_ops::command_node(api, self.timing, &app, server, ip, TaskCommand::Start).await?;
                 }
             }
             Undo::RestartNode {
@@ -78,6 +95,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 obj_name,
                 patch_id,
                 configs,
+                was_active,
             } => {
                 // Registered as at first: expanded from a remaining node (TarsWeb copies its
                 // adapter settings), deployed when none remains. Skipped when the undeploy
@@ -112,7 +130,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 let running = row
                     .as_ref()
                     .is_some_and(|r| r.setting_state == "active" && r.patch_id() == *patch_id);
-                if let (Some(patch), false) = (patch_id, running) {
+                if let (Some(patch), true, false) = (patch_id, *was_active, running) {
                     let started =
                         tars_ops::patch_and_check(api, self.timing, &app, server, ip, *patch).await?;
                     self.note(started.note);

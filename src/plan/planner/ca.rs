@@ -17,6 +17,9 @@ impl Planner<'_> {
             after.set("imported", imported.unwrap_or(Value::Bool(ca.pem.is_some())));
             if let Some(file) = super::node::sm_ca_file(self.topology, kind) {
                 after.set("cert_file", file);
+            } else if before.is_some_and(|b| b.contains_key("cert_file")) {
+                // Switched back from SM: the RSA CA's file, not the recorded SM one.
+                after.set("cert_file", "ca.crt");
             }
             let old = before.and_then(|b| b.get("cert_sha256")).and_then(Value::as_str);
             let pem_recorded = before.is_some_and(|b| b.contains_key("cert_pem"));
@@ -37,7 +40,13 @@ impl Planner<'_> {
                             ca.dir
                         ));
                     }
-                    if old != Some(d) {
+                    if old != Some(d) && self.switching.contains(&kind) {
+                        let key_type = self.topology.chain.cert_mode(kind).key_type();
+                        (
+                            Action::Update,
+                            format!("--switch-crypto: use the {key_type} CA at {}", ca.dir),
+                        )
+                    } else if old != Some(d) {
                         (Action::Update, format!("ca.crt at {} differs from state", ca.dir))
                     } else if !pem_recorded {
                         (

@@ -98,7 +98,13 @@ impl Planner<'_> {
         if let Some(s) = self.state() {
             servers.extend(s.resources.keys().filter_map(|a| a.server_name()));
         }
-        let kind_ca = self.observed().and_then(|o| o.ca_crt.get(&kind));
+        let kind_ca = self.served_ca(kind);
+        // The rows of the certificate set in use (`ca.crt`/`ssl.crt`, or `sm_ca.crt`/
+        // `sm_ssl.crt`): rows of the other set are left over from a switch.
+        let mode = self.topology.chain.cert_mode(kind);
+        let ca_file = mode.ca_cert_file();
+        let leaf = mode.cert_purposes(kind)[0];
+        let leaf_file = format!("{leaf}.crt");
         let mut out = Vec::new();
         for server in servers.into_iter().filter(|s| kind_of_server(s) == Some(kind)) {
             for ip in self.existing_nodes(server) {
@@ -110,18 +116,26 @@ impl Planner<'_> {
                         .and_then(Value::as_str)
                         .map(str::to_string)
                 };
-                let tars_ca = row("ca.crt").or_else(|| kind_ca.cloned());
+                let tars_ca = row(ca_file).or_else(|| kind_ca.cloned());
                 out.push(Served {
                     node: Address::node(server, &ip),
                     from_tars: tars_ca.is_some(),
                     ca: tars_ca.as_deref().map(pem_sha256),
-                    ca_file_in_state: state_str(Address::config(server, &ip, "ca.crt"), "content_sha256"),
-                    ssl_pem: row("ssl.crt"),
-                    ssl_ca_in_state: state_str(Address::cert(server, &ip, "ssl"), "ca_sha256"),
+                    ca_file_in_state: state_str(Address::config(server, &ip, ca_file), "content_sha256"),
+                    ssl_pem: row(&leaf_file),
+                    ssl_ca_in_state: state_str(Address::cert(server, &ip, leaf), "ca_sha256"),
                 });
             }
         }
         out
+    }
+
+    /// The CA Tars serves to nodes of `kind`, when it is of the key type in use.
+    pub(super) fn served_ca(&self, kind: ServiceKind) -> Option<&'_ String> {
+        let sm = self.topology.chain.cert_mode(kind).is_sm();
+        self.observed()
+            .and_then(|o| o.ca_crt.get(&kind))
+            .filter(|pem| crate::pki::sm2::is_sm2_cert(pem) == sm)
     }
 
     fn continuous(&self, s: &Served, ca: &CaFacts) -> bool {
@@ -176,6 +190,10 @@ fn short(digest: &str) -> String {
 /// Whether `leaf_pem` is signed by the key of `ca_pem`; `None` when either is not a
 /// parseable certificate.
 pub(super) fn signed_by(leaf_pem: &str, ca_pem: &str) -> Option<bool> {
+    // x509-parser does not verify SM2 signatures.
+    if crate::pki::sm2::is_sm2_cert(ca_pem) {
+        return crate::pki::sm2::sm_signed_by(leaf_pem, ca_pem);
+    }
     let ca_der = pem_der(ca_pem)?;
     let leaf_der = pem_der(leaf_pem)?;
     let (_, ca) = X509Certificate::from_der(&ca_der).ok()?;

@@ -45,7 +45,9 @@ impl Planner<'_> {
     }
 
     fn deletion_reason(&self, address: &Address) -> String {
-        let why = self.why_deleted(address);
+        let why = self
+            .switch_deletion_reason(address)
+            .unwrap_or_else(|| self.why_deleted(address));
         match self.unmanaged_nodes(address) {
             0 => why,
             n => format!(

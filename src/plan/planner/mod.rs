@@ -25,9 +25,14 @@ mod delete;
 mod node;
 mod protect;
 mod server;
+mod switch;
 mod tarsnode;
 
+pub use node::RESTART_REQUESTED;
 use tarsnode::{needs_ca, plan_tarsnodes};
+
+/// Attributes that say what apply does, not what is: never carried into state.
+pub const TRANSIENT_ATTRS: [&str; 3] = ["restart_reason", "run_command", "repatch"];
 
 /// Files whose content is a private key (RSA or SM): never in a plan.
 const SENSITIVE_FILES: [&str; 3] = crate::config::SECRET_FILES;
@@ -40,6 +45,7 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         for svc in input.topology.services() {
             p.plan_service(svc);
         }
+        p.plan_switch_leftovers();
         p.plan_cas();
         p.note_full_restarts();
         p.notes.extend(crate::config::peer_warnings(input.topology));
@@ -280,7 +286,10 @@ impl<'a> Planner<'a> {
         if let (Some(before), Action::Update | Action::Import) = (&before, action) {
             // Ids and ports Tars gave earlier stay what they are.
             for (key, value) in before {
-                if !after.attrs.contains_key(key) && !after.unknown.contains(key) && key != "restart_reason" {
+                if !after.attrs.contains_key(key)
+                    && !after.unknown.contains(key)
+                    && !TRANSIENT_ATTRS.contains(&key.as_str())
+                {
                     after.attrs.insert(key.clone(), value.clone());
                 }
             }
@@ -311,7 +320,7 @@ impl<'a> Planner<'a> {
                 .iter()
                 .filter(|ip| {
                     self.changes.get(&Address::node(&server, ip)).is_some_and(|c| {
-                        c.action == Action::Update
+                        (c.action == Action::Update && c.attr("run_command").is_none())
                             || (c.action == Action::Import && c.attr("restart_reason").is_some())
                     })
                 })
@@ -365,6 +374,7 @@ impl<'a> Planner<'a> {
                 kind,
                 dir: &node_dir,
                 observed: self.observed().and_then(|o| o.node(&server, &ip)),
+                run: one.state,
             };
             let mode = self.topology.chain.cert_mode(kind);
             let mut new_certs = BTreeSet::new();
@@ -400,6 +410,8 @@ struct NodeCtx<'n> {
     kind: ServiceKind,
     dir: &'n str,
     observed: Option<&'n ObservedNode>,
+    /// `state = "started" | "stopped"` of this node.
+    run: crate::config::RunState,
 }
 
 /// The `after` side of a change being built.
@@ -483,10 +495,13 @@ impl Planner<'_> {
                     });
                 }
                 self.notes.push(format!(
-                    "{}: switches from {} to {} certificates: every certificate and key is replaced",
+                    "{}: switches from {} to {} certificates: every certificate and key is replaced \
+                     (a {} CA and leaves already in the workspace are used again), and the {} rows are removed from Tars",
                     Address::node(&server, &ip),
                     other.key_type(),
-                    mode.key_type()
+                    mode.key_type(),
+                    mode.key_type(),
+                    other.key_type()
                 ));
                 self.switching.insert(kind);
             }

@@ -1,7 +1,17 @@
-//! `node[...]`: registration (deploy or expand), import and restarts of one node,
-//! and the CA check for new nodes.
+//! `node[...]`: registration (deploy or expand), import, restarts, stops and starts
+//! (`state = "started" | "stopped"`) of one node, and the CA check for new nodes.
 
 use super::*;
+use crate::config::RunState;
+
+/// Why a node restarts in a plan made by `tarsform restart`.
+pub const RESTART_REQUESTED: &str = "requested (`tarsform restart`)";
+
+/// The fix of a node whose patch changed outside tarsform.
+const REPATCH_FIX: &str = "re-patch to the recorded package";
+
+/// `state = "stopped"` in a reason.
+const STOPPED: &str = "state = \"stopped\"";
 
 impl Planner<'_> {
     pub(super) fn plan_node(
@@ -30,6 +40,15 @@ impl Planner<'_> {
         after.set("ip", node.ip);
         after.set("obj_name", node.kind.obj_name());
         after.set("package_sha256", server_package.clone());
+        let want_stopped = node.run == RunState::Stopped;
+        let recorded_stopped = before.and_then(|b| b.get("run_state")).and_then(Value::as_str)
+            == Some(RunState::Stopped.as_str());
+        let running = node.observed.map(is_running);
+        if want_stopped {
+            after.set("run_state", RunState::Stopped.as_str());
+        } else if recorded_stopped {
+            after.set("run_state", RunState::Started.as_str());
+        }
         let refreshed = self.observed().is_some();
         let adopted_as_is = self
             .changes
@@ -50,12 +69,18 @@ impl Planner<'_> {
         if let (Some(b), Some(obs)) = (before, node.observed)
             && !self.is_tainted(&address)
         {
-            for fix in self.node_drift(&address, b, obs) {
+            for fix in self.node_drift(&address, b, obs, want_stopped || recorded_stopped) {
                 restart = Some(match restart {
                     Some(r) => format!("{r}; {fix}"),
                     None => fix,
                 });
             }
+        }
+        // Apply runs the server's package only when it changes; else the node's own.
+        if ((before.is_some() || node.observed.is_some()) && package_changed)
+            || restart.as_deref().is_some_and(|r| r.contains(REPATCH_FIX))
+        {
+            after.set("repatch", true);
         }
         let gone = before.is_some() && refreshed && node.observed.is_none();
         let (action, reason) = if let (None, Some(obs)) = (before, node.observed) {
@@ -68,7 +93,12 @@ impl Planner<'_> {
                 "exists in Tars (server id {}): adopt it, never re-deploy",
                 obs.server_id
             );
-            if let Some(r) = &restart {
+            if want_stopped {
+                if running == Some(true) {
+                    after.set("run_command", "stop");
+                    reason.push_str(&format!("; stop it ({STOPPED})"));
+                }
+            } else if let Some(r) = &restart {
                 after.set("restart_reason", r.clone());
                 reason.push_str(&format!("; restart: {r}"));
             }
@@ -89,13 +119,18 @@ impl Planner<'_> {
             after.set("register", register);
             after.unknown("server_id");
             after.unknown("adapter_port");
-            let reason = if gone {
+            let mut reason = if gone {
                 format!("in state but gone from Tars: register again ({how})")
             } else if before.is_some() {
                 format!("tainted: an earlier apply did not finish it; undeploy and register again ({how})")
+            } else if want_stopped {
+                format!("new node: {how}, push configs")
             } else {
                 format!("new node: {how}, push configs, patch and start")
             };
+            if want_stopped {
+                reason.push_str(&format!("; it stays stopped ({STOPPED})"));
+            }
             (
                 if before.is_some() && !gone {
                     Action::Replace
@@ -104,9 +139,39 @@ impl Planner<'_> {
                 },
                 reason,
             )
+        } else if want_stopped && (running == Some(true) || (running.is_none() && !recorded_stopped)) {
+            after.set("run_command", "stop");
+            if recorded_stopped {
+                self.drift.push(format!(
+                    "{address}: runs, though tarsform stopped it (started outside tarsform)"
+                ));
+            }
+            let mut reason = format!("stop it ({STOPPED})");
+            if let Some(r) = restart {
+                reason.push_str(&format!("; {r}: takes effect when it starts"));
+            }
+            (Action::Update, reason)
+        } else if want_stopped && !recorded_stopped {
+            after.set("run_command", "stop");
+            (
+                Action::Update,
+                format!("stopped in Tars: record it as stopped ({STOPPED})"),
+            )
+        } else if want_stopped {
+            (Action::NoOp, String::new())
+        } else if recorded_stopped {
+            after.set("run_command", "start");
+            let mut reason = "start it (state = \"started\")".to_string();
+            if let Some(r) = restart {
+                reason.push_str(&format!(" with what changed: {r}"));
+            }
+            (Action::Update, reason)
         } else if let Some(r) = restart {
             after.set("restart_reason", r.clone());
             (Action::Update, format!("restart: {r}"))
+        } else if self.input.options.restart {
+            after.set("restart_reason", RESTART_REQUESTED);
+            (Action::Update, format!("restart: {RESTART_REQUESTED}"))
         } else {
             (Action::NoOp, String::new())
         };
@@ -117,7 +182,7 @@ impl Planner<'_> {
     fn check_ca_for_new_node(&mut self, node: &NodeCtx<'_>) {
         let kind = node.kind;
         let ca = &self.cas[&kind];
-        let tars_ca = self.observed().and_then(|o| o.ca_crt.get(&kind));
+        let tars_ca = self.served_ca(kind);
         let matches_tars = match (tars_ca, &ca.digest) {
             (Some(t), Some(d)) => Some(pem_sha256(t) == *d),
             _ => None,
@@ -156,7 +221,15 @@ impl Planner<'_> {
 
     /// Differences between what Tars runs and what the state records, each recorded as
     /// drift; returns the fix for each (the node restart carries it out).
-    fn node_drift(&mut self, address: &Address, before: &Attrs, obs: &ObservedNode) -> Vec<String> {
+    /// `stopped_on_purpose`: the node is stopped by `state = "stopped"` (wanted or
+    /// recorded), so a stopped node is no drift and nothing restarts it.
+    fn node_drift(
+        &mut self,
+        address: &Address,
+        before: &Attrs,
+        obs: &ObservedNode,
+        stopped_on_purpose: bool,
+    ) -> Vec<String> {
         let mut fixes = Vec::new();
         let recorded = before.get("patch_id").and_then(Value::as_u64);
         let running = obs.patch_version.trim().parse::<u64>().ok();
@@ -166,7 +239,7 @@ impl Planner<'_> {
             self.drift.push(format!(
                 "{address}: Tars runs patch {running}, tarsform recorded patch {recorded} (patched outside tarsform)"
             ));
-            fixes.push("re-patch to the recorded package".to_string());
+            fixes.push(REPATCH_FIX.to_string());
         } else if let Some(package) = before
             .get("package_sha256")
             .and_then(Value::as_str)
@@ -176,7 +249,10 @@ impl Planner<'_> {
                 "{address}: runs patch {package}, which tarsform did not upload (found by refresh)"
             ));
         }
-        if obs.setting_state != "active" || obs.present_state != "active" {
+        if stopped_on_purpose {
+            // A re-patch waits for the start; a restart would start the node.
+            fixes.clear();
+        } else if !is_running(obs) {
             self.drift.push(format!(
                 "{address}: setting_state `{}`, present_state `{}` (stopped outside tarsform)",
                 obs.setting_state, obs.present_state
@@ -185,6 +261,11 @@ impl Planner<'_> {
         }
         fixes
     }
+}
+
+/// Whether Tars runs the node (set to run, and running).
+fn is_running(obs: &ObservedNode) -> bool {
+    obs.setting_state == "active" && obs.present_state == "active"
 }
 
 /// `Some("sm_ca.crt")` when `kind` uses SM certificates: plans name the SM CA file and

@@ -14,7 +14,8 @@ use crate::state::journal::JOURNAL_SUFFIX;
 use crate::state::model::State;
 use crate::state::sidecar::Sidecar;
 use crate::state::store::{
-    BACKUP_SUFFIX, LOCK_SUFFIX, LockInfo, StateError, dir_of, read_state, sibling_path, write_atomic,
+    BACKUP_SUFFIX, LOCK_SUFFIX, LockInfo, StateError, dir_of, read_state, remove_stale_temp_files,
+    sibling_path, write_atomic,
 };
 
 pub(crate) type Writer = fn(&Path, &[u8]) -> io::Result<()>;
@@ -79,6 +80,7 @@ impl LocalBackend {
             let mut file = file;
             let abandoned = read_info_from(&mut file);
             write_lock_info(&mut file, lock).map_err(|e| self.io_err("write its lock file", e))?;
+            remove_stale_temp_files(&self.path);
             self.lock_file = Some(file);
             return Ok(Some(abandoned));
         }

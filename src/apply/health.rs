@@ -1,0 +1,218 @@
+//! Patching a node and proving it runs: a task's verdict is evidence, the node's row
+//! decides (issue 11).
+//!
+//! A real AdminRegistry gives a busy tarsnode 5 s per call. Under load a `patch_tars`
+//! item ends FAILED ("getPatchPercent … iRet:1002", or the stop step's "succ:server state
+//! is Inactive." when the start timed out) although tarsnode finishes the patch, reports
+//! the new `patch_version` itself and its keep-alive starts the server seconds later. So
+//! after a FAILED patch the node is read: the patch landed → wait for it to run (within
+//! `--start-timeout`), nudging it with `start`/`restart` when the framework left it
+//! stopped or on its old process; the patch did not land → submit it again after a
+//! bounded back-off when the failure was a transient framework error.
+
+use std::time::{Duration, Instant};
+
+use super::tars_ops::{OpError, OpResult, Started, Timing, find_node};
+use crate::tars::{
+    NotRunning, ServerConf, TarsApi, TarsError, TaskCommand, TaskRequest, describe_row, is_transient_failure,
+    run_task, wait_running_replacing,
+};
+
+/// `patch_tars` with `patch_id` (restarts the node), then the health gate: the node must
+/// run `patch_id` in a new process, `active` with one pid for the settle window. A FAILED
+/// task whose node runs anyway counts as done (with a note); a patch that did not land
+/// after a transient framework error is submitted again, `timing.task_retries` times.
+pub async fn patch_and_check<C: TarsApi>(
+    api: &C,
+    timing: Timing,
+    app: &str,
+    server: &str,
+    ip: &str,
+    patch_id: u64,
+) -> OpResult<Started> {
+    let before = node_row(api, app, server, ip).await?;
+    // The process a restart must replace (none when the node was not running).
+    let old_pid = (before.present_state == "active" && before.process_id > 0).then_some(before.process_id);
+    let node = Node {
+        api,
+        timing,
+        app,
+        server,
+        ip,
+    };
+    let req = TaskRequest::patch(before.id, patch_id);
+    let mut notes = Vec::new();
+    let mut attempt = 0;
+    loop {
+        let (task_no, execute_info) = match run_task(api, &req, timing.poll, timing.task_timeout).await {
+            Ok(report) => {
+                let gate = timing.gate();
+                return match wait_running_replacing(api, app, server, ip, Some(patch_id), old_pid, gate)
+                    .await?
+                {
+                    Ok(row) => Ok(started(server, row, notes)),
+                    Err(not_running) => Err(OpError::NotRunning(not_running_message(
+                        server,
+                        ip,
+                        "patch_tars",
+                        &report.task_no,
+                        &not_running,
+                    ))),
+                };
+            }
+            Err(TarsError::TaskFailed {
+                task_no,
+                execute_info,
+                ..
+            }) => (task_no, execute_info),
+            Err(e) => return Err(e.into()),
+        };
+        let failed = format!("Tars reported patch_tars task {task_no} FAILED (\"{execute_info}\")");
+        match node.landed(patch_id).await? {
+            Landing::Landed(row) => {
+                let nudged = node.nudge(&row, old_pid).await?;
+                let gate = timing.gate();
+                match wait_running_replacing(api, app, server, ip, Some(patch_id), old_pid, gate).await? {
+                    Ok(row) => {
+                        notes.push(format!(
+                            "{failed}, but node {ip} took patch {patch_id}{nudged} and runs it, active with pid {} for {:.1}s: counted as done",
+                            row.process_id,
+                            timing.settle.as_secs_f64()
+                        ));
+                        return Ok(started(server, row, notes));
+                    }
+                    Err(not_running) => {
+                        return Err(OpError::Refused(format!(
+                            "server `{server}`: patch_tars task {task_no} on node {ip} FAILED: \"{execute_info}\"; the patch landed{nudged}, but the node {not_running}"
+                        )));
+                    }
+                }
+            }
+            Landing::NotLanded(last)
+                if attempt < timing.task_retries && is_transient_failure(&execute_info) =>
+            {
+                attempt += 1;
+                let wait = back_off(timing, attempt);
+                notes.push(format!(
+                    "{failed} and node {ip} did not take the patch ({}); retried ({attempt} of {}) after {:.1}s",
+                    last.as_ref().map_or("not listed".to_string(), |r| describe_row(r, Some(patch_id))),
+                    timing.task_retries,
+                    wait.as_secs_f64()
+                ));
+                tokio::time::sleep(wait).await;
+            }
+            Landing::NotLanded(last) => {
+                let seen = last.as_ref().map_or("is not listed".to_string(), |r| {
+                    format!("shows {}", describe_row(r, Some(patch_id)))
+                });
+                let tried = if attempt > 0 {
+                    format!(" (after {attempt} retries: {})", notes.join("; "))
+                } else {
+                    String::new()
+                };
+                return Err(OpError::Refused(format!(
+                    "server `{server}`: patch_tars task {task_no} on node {ip} FAILED: \"{execute_info}\"; the node did not take patch {patch_id}: it {seen}{tried}"
+                )));
+            }
+        }
+    }
+}
+
+/// The wait before submitting a patch again: the settle window times the attempt,
+/// at least one poll, at most half a minute.
+fn back_off(timing: Timing, attempt: u32) -> Duration {
+    (timing.settle.max(timing.poll) * attempt).min(Duration::from_secs(30))
+}
+
+fn started(server: &str, row: ServerConf, notes: Vec<String>) -> Started {
+    let note = (!notes.is_empty()).then(|| format!("server `{server}`: {}", notes.join("; ")));
+    Started { row, note }
+}
+
+/// What the node's row says about a patch Tars reported FAILED.
+enum Landing {
+    /// The row shows the new patch version (tarsnode reported it).
+    Landed(ServerConf),
+    /// Not within the evidence window; the last row seen.
+    NotLanded(Option<ServerConf>),
+}
+
+/// One node of one server, for the reads and nudges after a FAILED verdict.
+struct Node<'a, C> {
+    api: &'a C,
+    timing: Timing,
+    app: &'a str,
+    server: &'a str,
+    ip: &'a str,
+}
+
+impl<C: TarsApi> Node<'_, C> {
+    /// Reads the row until it shows `patch_id` or the evidence window passed.
+    async fn landed(&self, patch_id: u64) -> OpResult<Landing> {
+        let until = Instant::now() + self.timing.evidence_window();
+        let poll = self.timing.gate().poll;
+        loop {
+            let row = find_node(self.api, self.app, self.server, self.ip).await?;
+            if let Some(row) = row.as_ref().filter(|r| r.patch_id() == Some(patch_id)) {
+                return Ok(Landing::Landed(row.clone()));
+            }
+            if Instant::now() >= until {
+                return Ok(Landing::NotLanded(row));
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// A landed patch whose restart the framework did not finish: `start` when the node
+    /// was left stopped (setting_state `inactive`), `restart` when the old process still
+    /// runs. Their verdicts are evidence too: the health gate decides. Returns what was
+    /// done, for the note.
+    async fn nudge(&self, row: &ServerConf, old_pid: Option<i64>) -> OpResult<String> {
+        let command = if row.setting_state != "active" {
+            TaskCommand::Start
+        } else if row.present_state == "active" && old_pid == Some(row.process_id) {
+            TaskCommand::Restart
+        } else {
+            return Ok(String::new());
+        };
+        let req = TaskRequest::single(row.id, command, Default::default());
+        let verdict = match run_task(self.api, &req, self.timing.poll, self.timing.task_timeout).await {
+            Ok(report) => format!("task {} succeeded", report.task_no),
+            Err(TarsError::TaskFailed {
+                task_no,
+                execute_info,
+                ..
+            }) => format!("task {task_no} FAILED (\"{execute_info}\")"),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(format!(
+            " (left {}: sent `{}`, {verdict})",
+            if command == TaskCommand::Start {
+                "stopped"
+            } else {
+                "on its old process"
+            },
+            command.as_str()
+        ))
+    }
+}
+
+async fn node_row<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -> OpResult<ServerConf> {
+    find_node(api, app, server, ip).await?.ok_or_else(|| {
+        OpError::Refused(format!(
+            "server `{server}`: node {ip} is not registered in Tars (application {app})"
+        ))
+    })
+}
+
+pub(super) fn not_running_message(
+    server: &str,
+    ip: &str,
+    command: &str,
+    task_no: &str,
+    not_running: &NotRunning,
+) -> String {
+    format!(
+        "server `{server}`: node {ip} is not running although {command} task {task_no} succeeded: it {not_running}\nhint: the binary may exit at start; read its log on {ip} (Tars web → server → logs, or <tars root>/app_log/<app>/{server}/)"
+    )
+}
