@@ -160,6 +160,7 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
             j.operation, j.run_id
         );
     }
+    keys.check_plan(&plan)?;
     if !plan.has_changes() {
         if leftover.is_some() {
             discard_journal(&store)?;

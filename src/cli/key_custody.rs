@@ -3,9 +3,10 @@
 //! keys) kept in the shared backend as one bundle sealed with `age`.
 //!
 //! `apply`/`destroy` fetch the bundle's files that are missing here (keys 0600) before
-//! planning, upload the bundle again after a successful run when it changed, and at
-//! exit remove every bundled file that was not here when the command started: a fresh
-//! runner keeps no key material. Without an identity nothing is fetched (plans work;
+//! planning, upload the bundle again after a successful run when it changed, and, when
+//! they fetched anything, remove at exit every bundled file that was not here when the
+//! command started: a fresh runner keeps no key material (the machine that made the
+//! keys keeps its own). Without an identity nothing is fetched (plans work;
 //! an apply that must sign a certificate stops on the missing `ca.key`).
 
 use std::collections::BTreeMap;
@@ -14,7 +15,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::addr::ResourceKind;
 use crate::config::{ServiceKind, Topology};
+use crate::plan::{Action, Plan};
 use crate::state::StateStore;
 use crate::state::custody::{Custody, IDENTITY_HINT};
 use crate::state::sidecar::open_error;
@@ -36,6 +39,10 @@ pub struct KeysOnRunner {
     /// The bundle as fetched (or empty): uploaded again only when it changed.
     fetched: BTreeMap<String, String>,
     active: bool,
+    /// The backend holds keys this runner cannot open (no identity).
+    locked_away: bool,
+    /// Files were fetched: this is a runner, not the machine that made the keys.
+    fetched_here: bool,
 }
 
 impl KeysOnRunner {
@@ -67,6 +74,8 @@ impl KeysOnRunner {
             custody: custody.clone(),
             fetched: BTreeMap::new(),
             active: true,
+            locked_away: false,
+            fetched_here: false,
         };
         let Some(sealed) = secrets.get(KEYS_SECRET)? else {
             return Ok(keys);
@@ -75,6 +84,7 @@ impl KeysOnRunner {
             eprintln!(
                 "note: the backend keeps this chain's keys (store_keys), but no age identity is set, so none were fetched; an apply that must sign a certificate will stop\n  hint: {IDENTITY_HINT}"
             );
+            keys.locked_away = true;
             return Ok(keys);
         };
         let plain = custody.open(&sealed).map_err(|e| {
@@ -94,12 +104,35 @@ impl KeysOnRunner {
             write_private(&path, content).with_context(|| format!("fetching `{name}` from the backend"))?;
             wrote += 1;
         }
+        keys.fetched_here = wrote > 0;
         if wrote > 0 {
             eprintln!(
                 "Fetched {wrote} key and certificate file(s) from the backend (removed when this command ends)."
             );
         }
         Ok(keys)
+    }
+
+    /// Refuses, before any change, a plan that signs certificates when the CA key is
+    /// in the backend and this runner has no identity to open it.
+    pub fn check_plan(&self, plan: &Plan) -> anyhow::Result<()> {
+        if !self.locked_away {
+            return Ok(());
+        }
+        let signs: Vec<String> = plan
+            .changes
+            .iter()
+            .filter(|c| c.address.kind() == ResourceKind::Cert)
+            .filter(|c| matches!(c.action, Action::Create | Action::Replace | Action::Update))
+            .map(|c| c.address.to_string())
+            .collect();
+        if signs.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "this apply signs {} (with the CA key, ca.key), but the keys are in the backend sealed with age and no age identity is set; nothing was changed\nhint: {IDENTITY_HINT}",
+            signs.join(", ")
+        )
     }
 
     /// After a successful run: uploads the bundle when its files changed.
@@ -132,7 +165,7 @@ impl KeysOnRunner {
 
 impl Drop for KeysOnRunner {
     fn drop(&mut self) {
-        if !self.active {
+        if !self.active || !self.fetched_here {
             return;
         }
         for path in bundled_files(&self.roots) {
