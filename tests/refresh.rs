@@ -218,12 +218,18 @@ fn actions(plan: &Value) -> std::collections::BTreeMap<String, Vec<String>> {
         .unwrap()
         .iter()
         .map(|c| {
-            let acts = c["change"]["actions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap().to_string())
-                .collect();
+            // Terraform's JSON marks an import with `change.importing` (its actions are
+            // `no-op`, or `update` when it also changes the resource).
+            let acts = if c["change"]["importing"].is_object() {
+                vec!["import".to_string()]
+            } else {
+                c["change"]["actions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_string())
+                    .collect()
+            };
             (c["address"].as_str().unwrap().to_string(), acts)
         })
         .collect()

@@ -761,3 +761,107 @@ fn render_command_writes_then_keeps_and_reports_each_file() {
     );
     assert!(!stderr.contains("new one was created"), "{stderr}");
 }
+
+/// BcosBuilder's deploy example plus its expand example, read as one topology
+/// (`-c config-deploy-example.toml -c config-service-expand-example.toml`), and the
+/// same chain written as one file with per-node ports.
+fn deploy_plus_expand() -> (Topology, Topology) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/topology");
+    let load = |f: &str| tarsform::config::load(&dir.join(f)).unwrap();
+    let merged = tarsform::config::merge(
+        load("config-deploy-example.toml"),
+        "config-deploy-example.toml",
+        load("config-service-expand-example.toml"),
+        "config-service-expand-example.toml",
+    )
+    .unwrap();
+    let one = r#"[tars]
+tars_url = "http://127.0.0.1:3000"
+tars_token = "t0ken-for-tests"
+tars_pkg_dir = "binary/"
+
+[chain]
+chain_id = "chain0"
+
+[[agency]]
+name = "agencyA"
+    [agency.rpc]
+    deploy_ip = ["172.25.0.3", "172.25.0.5"]
+    listen_port = 20200
+    [agency.rpc.node."172.25.0.5"]
+    listen_port = 10200
+    [agency.gateway]
+    deploy_ip = ["172.25.0.3", "172.25.0.5"]
+    listen_port = 30300
+    peers = "auto"
+    [agency.gateway.node."172.25.0.5"]
+    listen_port = 40300
+
+[[agency]]
+name = "agencyB"
+    [agency.rpc]
+    deploy_ip = ["172.25.0.3"]
+    listen_port = 20201
+    [agency.gateway]
+    deploy_ip = ["172.25.0.3"]
+    listen_port = 30301
+    peers = "auto"
+"#;
+    let one = tarsform::config::parse_str(one, tarsform::config::Format::Toml, "one.toml", None).unwrap();
+    (merged, one)
+}
+
+/// Each node rendered with its own settings equals what BcosBuilder rendered for it:
+/// the deploy example's file on 172.25.0.3, the expand example's on 172.25.0.5.
+#[test]
+fn deploy_plus_expand_as_one_topology_renders_each_node_as_bcosbuilder_did() {
+    let (merged, one) = deploy_plus_expand();
+    let mut checked = 0;
+    for (form, topology) in [("two_files", &merged), ("one_file", &one)] {
+        for svc in topology.services() {
+            let server = svc.server_name();
+            for &ip in &svc.service.deploy_ip {
+                let node = svc.service.for_node(ip);
+                let one_node = tarsform::config::ServiceRef {
+                    agency: svc.agency,
+                    service: &node,
+                };
+                let ini = render::config_ini(topology, one_node);
+                let example = if ip.to_string() == "172.25.0.5" {
+                    "expand"
+                } else {
+                    "deploy"
+                };
+                let upstream = std::fs::read_to_string(
+                    golden_dir().join(format!("bcosbuilder/{example}/{server}.config.ini")),
+                )
+                .unwrap();
+                assert_eq!(parse_ini(&ini), parse_ini(&upstream), "{server} on {ip}");
+                assert_eq!(section_order(&ini), section_order(&upstream), "{server} on {ip}");
+                assert_golden(&format!("deploy_expand/{form}/{server}/{ip}/config.ini"), &ini);
+                if svc.kind() == ServiceKind::Gateway {
+                    // The expand file gives agencyA the expand example's list; agencyB
+                    // keeps the deploy example's, unless `peers = "auto"` lists them all.
+                    let json = render::nodes_json(one_node);
+                    let source = if form == "two_files" && svc.agency.name == "agencyB" {
+                        "deploy/agencyBBcosGatewayService"
+                    } else {
+                        "expand/agencyABcosGatewayService"
+                    };
+                    let upstream = std::fs::read_to_string(
+                        golden_dir().join(format!("bcosbuilder/{source}.nodes.json")),
+                    )
+                    .unwrap();
+                    assert_eq!(
+                        serde_json::from_str::<serde_json::Value>(&json).unwrap(),
+                        serde_json::from_str::<serde_json::Value>(&upstream).unwrap(),
+                        "{server} on {ip}"
+                    );
+                    assert_golden(&format!("deploy_expand/{form}/{server}/{ip}/nodes.json"), &json);
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 2 * 6, "six nodes, in both forms");
+}

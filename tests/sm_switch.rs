@@ -207,3 +207,30 @@ fn a_switch_killed_after_deleting_an_old_row_is_rolled_back_by_tarsform_rollback
     let plan = bed.run(&["plan", "-c", "config.toml"]);
     assert_contains(&plan.stderr, "--switch-crypto", "after rollback");
 }
+
+#[test]
+fn old_rows_only_tars_holds_are_removed_by_the_switch_too() {
+    let bed = applied(false, Tars::default());
+    // The state forgets the old rows (as after a lost state): only Tars has them.
+    for file in RSA_SET {
+        for server in [RPC, GATEWAY] {
+            let address = format!("config[\"{server}\"][\"{NEW}\"][\"{file}\"]");
+            let rm = bed.run(&["state", "rm", "-c", "config.toml", &address]);
+            assert_eq!(rm.code, Some(0), "{}", rm.both());
+        }
+    }
+    set_sm(&bed, true);
+    let plan = bed.run(&["plan", "-c", "config.toml", "--switch-crypto"]);
+    assert_eq!(plan.code, Some(0), "{}", plan.both());
+    assert_contains(
+        &plan.stdout,
+        &format!("- config[\"{RPC}\"][\"{NEW}\"][\"ssl.key\"]"),
+        "the row only Tars holds is deleted",
+    );
+    assert!(!plan.stdout.contains("BEGIN"), "key material in the plan");
+    let run = switch(&bed);
+    assert_eq!(run.code, Some(0), "{}", run.both());
+    assert_only_set(&bed, true, "RSA → SM");
+    let replan = bed.run(&["plan", "-c", "config.toml", "--detailed-exitcode"]);
+    assert_eq!(replan.code, Some(0), "re-plan shows changes:\n{}", replan.both());
+}

@@ -364,6 +364,19 @@ name = "agencyA"
     std::fs::write(bed.path().join("one.toml"), &one).unwrap();
     let single = bed.run(&["plan", "-c", "one.toml"]);
     assert!(single.stdout.contains("No changes."), "{one}\n{}", single.both());
+    // `peers = "auto"` derives the same list from the gateways of the chain.
+    let auto = one.replace(
+        &format!(r#"peers = ["{OLD}:30300", "{NEW}:40300"]"#),
+        r#"peers = "auto""#,
+    );
+    assert_ne!(auto, one);
+    std::fs::write(bed.path().join("auto.toml"), &auto).unwrap();
+    let derived = bed.run(&["plan", "-c", "auto.toml"]);
+    assert!(
+        derived.stdout.contains("No changes."),
+        "{auto}\n{}",
+        derived.both()
+    );
 
     // Forgetting the expand file would destroy BcosBuilder's nodes: refused.
     let forgot = bed.run(&["plan", "-c", "config.toml"]);
@@ -552,6 +565,7 @@ fn a_node_started_outside_tarsform_while_it_should_be_stopped_is_drift() {
     // Adopting a running node with state = "stopped" stops it, and restarts nothing.
     let plan = plan_json(&bed);
     assert_eq!(plan["summary"]["restart"], 0, "{:#}", plan["restarts"]);
+    assert_eq!(plan["summary"]["change"], 1, "the stop counts as a change");
     assert_eq!(bed.apply().code, Some(0));
     let gateway = ("agencyABcosGatewayService".to_string(), OLD.to_string());
     let state_of = |bed: &Bed| {
@@ -616,13 +630,13 @@ fn a_failed_stop_is_rolled_back_and_the_stopped_nodes_start_again() {
         std::fs::write(&path, toml).unwrap();
     }
     bed.handle()
-        .add_fault(format!("task:stop@{OLD}").parse().unwrap());
+        .add_fault(format!("task:stop@{NEW}").parse().unwrap());
     let run = bed.run(&apply);
     assert_eq!(run.code, Some(1), "{}", run.both());
-    // The rpc nodes stop one at a time: the new host's stop ran, and was undone.
+    // The rpc nodes stop one at a time (in step order): the old host's stop ran, and was undone.
     assert!(
         run.stderr
-            .contains(&format!(r#"undo stop node["agencyABcosRpcService"]["{NEW}"]"#)),
+            .contains(&format!(r#"undo stop node["agencyABcosRpcService"]["{OLD}"]"#)),
         "{}",
         run.both()
     );
@@ -669,6 +683,11 @@ fn restart_is_a_rolling_plan_of_restarts_only() {
         run.stdout
             .contains(&format!("every node of server `{rpc}` restarts")),
         "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains(&format!("server `{gateway}` restarts")),
+        "notes only what the target restarts: {}",
         run.stdout
     );
     let rpc_after = pids(rpc);

@@ -11,10 +11,16 @@ use super::{ServiceKind, Topology};
 pub const AUTO: &str = "auto";
 
 /// For each gateway with `peers = "auto"`: `peers` becomes every gateway endpoint of the
-/// topology (agencies in file order, IPs in `deploy_ip` order), then the entries written
-/// besides `"auto"`. Idempotent, so merged files can be resolved again.
+/// topology, sorted by IP and port (BcosBuilder's examples list them so), then the entries
+/// written besides `"auto"`. Idempotent, so merged files can be resolved again.
 pub fn resolve_auto(topology: &mut Topology) {
-    let all: Vec<String> = gateway_endpoints(topology).into_iter().map(|(_, e)| e).collect();
+    let mut endpoints: Vec<std::net::SocketAddr> = gateway_endpoints(topology)
+        .iter()
+        .filter_map(|(_, e)| e.parse().ok())
+        .collect();
+    endpoints.sort();
+    endpoints.dedup();
+    let all: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
     for agency in &mut topology.agencies {
         let Some(gateway) = agency.gateway.as_mut().filter(|g| g.peers_auto) else {
             continue;

@@ -32,7 +32,15 @@ pub fn summary(t: &Topology) -> String {
             .iter()
             .chain(a.gateway.iter())
             .map(|s| {
-                let ips: Vec<String> = s.deploy_ip.iter().map(IpAddr::to_string).collect();
+                // Nodes with their own port are named with it: "port 10200 on 172.25.0.5".
+                let ips: Vec<String> = s
+                    .deploy_ip
+                    .iter()
+                    .map(|&ip| match s.listen_port_of(ip) {
+                        p if p == s.listen_port => ip.to_string(),
+                        p => format!("{ip} (port {p})"),
+                    })
+                    .collect();
                 let peers = if s.peers.is_empty() {
                     String::new()
                 } else {
@@ -56,4 +64,21 @@ pub fn summary(t: &Topology) -> String {
 
 fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Format, parse_str};
+
+    #[test]
+    fn a_node_with_its_own_port_is_named_with_it() {
+        let text = "[tars]\ntars_url = \"http://127.0.0.1:3000\"\ntars_token = \"t0ken-for-tests\"\n\
+            [[agency]]\nname = \"agencyA\"\n[agency.rpc]\ndeploy_ip = [\"172.25.0.3\", \"172.25.0.5\"]\n\
+            listen_port = 20200\n[agency.rpc.node.\"172.25.0.5\"]\nlisten_port = 10200\n";
+        let s = super::summary(&parse_str(text, Format::Toml, "f.toml", None).unwrap());
+        assert!(
+            s.contains("rpc port 20200 on 172.25.0.3, 172.25.0.5 (port 10200)"),
+            "{s}"
+        );
+    }
 }

@@ -187,8 +187,8 @@ impl Plan {
                 Action::Delete => s.destroy += 1,
                 Action::Import => {
                     s.import += 1;
-                    // Like Terraform: an import that also changes counts as a change.
-                    if c.attr("restart_reason").is_some() {
+                    // Like Terraform: an import that also changes (restart, stop) counts as a change.
+                    if c.attr("restart_reason").is_some() || c.attr("run_command").is_some() {
                         s.change += 1;
                     }
                 }

@@ -39,6 +39,8 @@ const SENSITIVE_FILES: [&str; 3] = crate::config::SECRET_FILES;
 
 pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     let mut p = Planner::new(input);
+    // Full-restart notes go here, once targets have narrowed the changes.
+    let mut restart_notes_at = None;
     if !input.options.destroy {
         p.check_crypto_switches()?;
         p.check_ca_continuity()?;
@@ -47,7 +49,7 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
         }
         p.plan_switch_leftovers();
         p.plan_cas();
-        p.note_full_restarts();
+        restart_notes_at = Some(p.notes.len());
         p.notes.extend(crate::config::peer_warnings(input.topology));
     }
     p.plan_deletions();
@@ -55,6 +57,11 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
     if let Some(scope) = &scope {
         p.changes.retain(|a, _| scope.contains(a));
         p.blockers.retain(|(a, _)| scope.contains(a));
+    }
+    if let Some(at) = restart_notes_at {
+        let others = p.notes.split_off(at);
+        p.note_full_restarts();
+        p.notes.extend(others);
     }
     if let Some((_, err)) = p.blockers.into_iter().next() {
         return Err(err);
