@@ -5,9 +5,16 @@
 //! time, the calls Tars received, their summed latency, the CPU time of the apply and of
 //! the emulator, and the apply's peak RSS.
 //!
+//! `APPLY_SCALE_BACKEND=local,mysql` runs each parallelism once per state backend (mysql:
+//! a private MariaDB on loopback, started as the tests start theirs).
+//!
 //!   cargo bench --bench apply_scale
 //!   APPLY_SCALE_AGENCIES=2 APPLY_SCALE_HOSTS=4 APPLY_SCALE_LATENCY_MS=20 \
 //!   APPLY_SCALE_TASK_MS=50 APPLY_SCALE_PARALLELISM=1,10 cargo bench --bench apply_scale
+//!   APPLY_SCALE_PARALLELISM=10 APPLY_SCALE_BACKEND=local,mysql cargo bench --bench apply_scale
+
+#[path = "../tests/support/mariadb.rs"]
+mod mariadb;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -24,6 +31,7 @@ struct Settings {
     latency: Duration,
     task: Duration,
     parallelism: Vec<usize>,
+    backends: Vec<String>,
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -46,6 +54,10 @@ impl Settings {
             parallelism: env_or("APPLY_SCALE_PARALLELISM", "1,10")
                 .split(',')
                 .map(|p| p.trim().parse().expect("APPLY_SCALE_PARALLELISM: numbers"))
+                .collect(),
+            backends: env_or("APPLY_SCALE_BACKEND", "local")
+                .split(',')
+                .map(|b| b.trim().to_string())
                 .collect(),
         }
     }
@@ -125,7 +137,30 @@ fn vm_hwm(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
-fn apply_once(settings: &Settings, parallelism: usize, rt: &tokio::runtime::Runtime) -> Measured {
+/// Appends a `[backend]` section for a fresh MariaDB database (`mysql`), or nothing.
+fn backend_section(backend: &str, dir: &Path) -> String {
+    match backend {
+        "local" => String::new(),
+        "mysql" => {
+            let db = mariadb::server().expect("APPLY_SCALE_BACKEND=mysql needs MariaDB");
+            let password = dir.join("db.password");
+            std::fs::write(&password, mariadb::PASSWORD).unwrap();
+            format!(
+                "\n[backend]\ntype = \"mysql\"\nurl = \"{}\"\npassword_file = \"{}\"\n",
+                db.fresh_database(),
+                password.display()
+            )
+        }
+        other => panic!("APPLY_SCALE_BACKEND: `{other}` is not local or mysql"),
+    }
+}
+
+fn apply_once(
+    settings: &Settings,
+    parallelism: usize,
+    backend: &str,
+    rt: &tokio::runtime::Runtime,
+) -> Measured {
     let running = rt
         .block_on(emulator::start(EmulatorConfig {
             token: Some(TOKEN.into()),
@@ -146,11 +181,8 @@ fn apply_once(settings: &Settings, parallelism: usize, rt: &tokio::runtime::Runt
         )
         .unwrap();
     }
-    std::fs::write(
-        dir.path().join("config.toml"),
-        settings.topology(&running.base_url()),
-    )
-    .unwrap();
+    let topology = settings.topology(&running.base_url()) + &backend_section(backend, dir.path());
+    std::fs::write(dir.path().join("config.toml"), topology).unwrap();
 
     let time_v = Path::new("/usr/bin/time");
     let rss_file = dir.path().join("time-v.txt");
@@ -237,31 +269,45 @@ fn main() {
         settings.agencies, settings.hosts, settings.latency, settings.task
     );
     let mut results = Vec::new();
-    for &p in &settings.parallelism {
-        let m = apply_once(&settings, p, &rt);
-        let latency_sum = settings.latency * m.calls as u32;
-        println!(
-            "  --parallelism {p:>2}: wall {:>7.2} s | {} calls, summed latency {:>7.2} s ({:.2}x wall) | CPU: apply {}, emulator {:.1} s | peak RSS {}",
-            m.wall.as_secs_f64(),
-            m.calls,
-            latency_sum.as_secs_f64(),
-            latency_sum.as_secs_f64() / m.wall.as_secs_f64(),
-            m.apply_cpu
-                .map(|c| format!("{c:.1} s"))
-                .unwrap_or_else(|| "unknown".into()),
-            m.emulator_cpu,
-            m.peak_rss_kib
-                .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
-                .unwrap_or_else(|| "unknown".into())
-        );
-        results.push((p, m.wall));
+    for backend in &settings.backends {
+        for &p in &settings.parallelism {
+            let m = apply_once(&settings, p, backend, &rt);
+            let latency_sum = settings.latency * m.calls as u32;
+            println!(
+                "  {backend:>5} --parallelism {p:>2}: wall {:>7.2} s | {} calls, summed latency {:>7.2} s ({:.2}x wall) | CPU: apply {}, emulator {:.1} s | peak RSS {}",
+                m.wall.as_secs_f64(),
+                m.calls,
+                latency_sum.as_secs_f64(),
+                latency_sum.as_secs_f64() / m.wall.as_secs_f64(),
+                m.apply_cpu
+                    .map(|c| format!("{c:.1} s"))
+                    .unwrap_or_else(|| "unknown".into()),
+                m.emulator_cpu,
+                m.peak_rss_kib
+                    .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
+                    .unwrap_or_else(|| "unknown".into())
+            );
+            results.push((backend.clone(), p, m.wall));
+        }
     }
-    if let (Some((p0, w0)), Some((p1, w1))) = (results.first(), results.last())
+    let first_backend = &settings.backends[0];
+    let walls = |b: &str| -> Vec<(usize, Duration)> {
+        results.iter().filter(|r| r.0 == b).map(|r| (r.1, r.2)).collect()
+    };
+    if let (Some((p0, w0)), Some((p1, w1))) = (walls(first_backend).first(), walls(first_backend).last())
         && p0 != p1
     {
         println!(
             "  speed-up of --parallelism {p1} over {p0}: {:.2}x",
             w0.as_secs_f64() / w1.as_secs_f64()
         );
+    }
+    for backend in settings.backends.iter().skip(1) {
+        for ((p, base), (_, other)) in walls(first_backend).iter().zip(walls(backend)) {
+            println!(
+                "  {backend} vs {first_backend} at --parallelism {p}: {:+.1} % wall time",
+                (other.as_secs_f64() / base.as_secs_f64() - 1.0) * 100.0
+            );
+        }
     }
 }

@@ -150,7 +150,7 @@ fn terraform_single_dash_spellings_work() {
 #[test]
 fn terraform_flags_tarsform_lacks_are_named_with_two_dashes() {
     for flag in [
-        "-lock-timeout=5s",
+        "-lock=false",
         "-var-file=prod.tfvars",
         "-chdir=infra",
         "-compact-warnings",

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use tokio::sync::watch;
 
+use super::backend;
 use super::inputs::{self, GENERATED_ROOT};
 use super::tars_client::{client_for, runtime};
 use super::{ApplyArgs, DestroyArgs, Outcome};
@@ -82,24 +83,19 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
 
 pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(req.config)?;
-    let state_path = inputs::state_path(req.state, &topology.chain.chain_id);
+    let location = backend::location(req.state, req.config, &topology)?;
     let operation = if req.destroy { "destroy" } else { "apply" };
-    let mut store = StateStore::open(&state_path, operation).map_err(anyhow::Error::new)?;
-    if let Some(old) = store.abandoned_lock() {
-        eprintln!(
-            "note: took over the lock left by a killed run ({} by {}, pid {})",
-            old.id, old.who, old.pid
-        );
-    }
-    let leftover = JournalFile::load(&state_path).map_err(anyhow::Error::new)?;
+    let mut store = backend::open_store(&location, operation)?;
+    let leftover = JournalFile::load(store.journal()?).map_err(anyhow::Error::new)?;
     // Half-created CAs and certificates of the interrupted run go before planning, so
     // the plan creates them afresh.
     if let Some(j) = &leftover {
         clean_leftovers(j, &mut store)?;
     }
+    let mut keys = backend::keys_on_runner(req.config, &location, &store, &topology)?;
     let rt = runtime()?;
     let api = Arc::new(client_for(&topology)?.with_run_limit(req.run_timeout));
-    let ctx = inputs::gather(req.config, Some(&state_path), GENERATED_ROOT)?;
+    let ctx = inputs::gather_at(req.config, topology.clone(), location, GENERATED_ROOT)?;
     let plan = match req.planfile {
         Some(path) => {
             let text =
@@ -164,9 +160,10 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
             j.operation, j.run_id
         );
     }
+    keys.check_plan(&plan)?;
     if !plan.has_changes() {
         if leftover.is_some() {
-            discard_journal(&state_path)?;
+            discard_journal(&store)?;
         }
         if let Some(events) = &events {
             events.emit(&view::events::change_summary(&plan, operation, &now_rfc3339()));
@@ -182,14 +179,14 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         confirm(operation)?;
     }
     if leftover.is_some() {
-        discard_journal(&state_path)?;
+        discard_journal(&store)?;
     }
     let state = store
         .load_or_new(&topology.chain.chain_id)
         .map_err(anyhow::Error::new)?;
     let plan = Arc::new(plan);
     let mut journal = JournalFile::create(
-        &state_path,
+        store.journal()?,
         Journal::new(
             uuid::Uuid::new_v4().to_string(),
             operation,
@@ -249,7 +246,15 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         eprintln!("note: {note}");
     }
     report_calls(&plan, client.calls());
-    let outcome = finish(&plan, runner, report, verdict, req.destroy, events.is_none())?;
+    let outcome = finish(
+        &plan,
+        runner,
+        report,
+        verdict,
+        req.destroy,
+        events.is_none(),
+        &mut keys,
+    )?;
     if let (Some(events), Outcome::Success) = (&events, outcome) {
         events.emit(&view::events::change_summary(&plan, operation, &now_rfc3339()));
     }
@@ -376,6 +381,7 @@ fn finish(
     verdict: Verdict,
     destroy: bool,
     print_summary: bool,
+    keys: &mut super::key_custody::KeysOnRunner,
 ) -> anyhow::Result<Outcome> {
     let sidecar = runner.sidecar().clone();
     if report.succeeded() {
@@ -385,6 +391,7 @@ fn finish(
         let book = runner.into_book();
         book.journal.remove().map_err(anyhow::Error::new)?;
         sidecar.remove().map_err(anyhow::Error::new)?;
+        keys.upload(&book.store)?;
         match verdict {
             Ok(d) if d.is_empty() => {}
             Ok(d) => bail!(
@@ -480,13 +487,11 @@ pub(super) fn print_verdict(verdict: &Verdict) {
     }
 }
 
-fn discard_journal(state_path: &Path) -> anyhow::Result<()> {
-    if let Some(file) = JournalFile::resume(state_path).map_err(anyhow::Error::new)? {
+fn discard_journal(store: &StateStore) -> anyhow::Result<()> {
+    if let Some(file) = JournalFile::resume(store.journal()?).map_err(anyhow::Error::new)? {
         file.remove().map_err(anyhow::Error::new)?;
     }
-    crate::state::Sidecar::for_state(state_path)
-        .remove()
-        .map_err(anyhow::Error::new)
+    store.sidecar().remove().map_err(anyhow::Error::new)
 }
 
 /// Asks for `yes` on a terminal; refuses to run unattended.

@@ -1,22 +1,17 @@
 //! `tarsform force-unlock LOCK_ID`: clears the lock record a killed run left behind.
 //!
-//! Refused when the id differs or a live process still holds the OS lock.
+//! Refused when the id differs or a live process still holds the lock (the OS file
+//! lock, or the database session lock).
 
-use super::state::state_path;
+use super::state::state_location;
 use super::{ForceUnlockArgs, Outcome};
-use crate::state::force_unlock;
 
 pub fn run(args: ForceUnlockArgs) -> anyhow::Result<Outcome> {
-    let path = state_path(&args.state, &args.config)?;
-    let info = force_unlock(&path, &args.lock_id)?;
+    let location = state_location(&args.state, &args.config)?;
+    let info = location.open()?.force_unlock(&args.lock_id)?;
     println!(
-        "Lock {} on `{}` removed (it was taken by {} for `{}`, pid {}, at {}).",
-        info.id,
-        path.display(),
-        info.who,
-        info.operation,
-        info.pid,
-        info.created
+        "Lock {} on `{location}` removed (it was taken by {} for `{}`, pid {}, at {}).",
+        info.id, info.who, info.operation, info.pid, info.created
     );
     Ok(Outcome::Success)
 }

@@ -9,17 +9,16 @@ use super::{ImportArgs, Outcome};
 use crate::addr::Address;
 use crate::apply::refresh::{self, adopt};
 use crate::graph;
-use crate::state::StateStore;
 
 pub fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
     let address: Address = args.address.parse()?;
     let topology = inputs::load_topology(&args.config.config)?;
     let graph = graph::desired(&topology)
         .with_context(|| format!("building the resource graph of {}", args.config.config.display()))?;
-    let path = inputs::state_path(args.state.state.as_deref(), &topology.chain.chain_id);
-    let mut store = StateStore::open(&path, "import")?;
-    inputs::warn_on_journal(&path);
-    inputs::read_checked_state(&path, Some(&topology.chain.chain_id))?;
+    let location = super::backend::location(args.state.state.as_deref(), &args.config.config, &topology)?;
+    let mut store = super::backend::open_store(&location, "import")?;
+    super::backend::warn_on_journal(&location);
+    inputs::read_checked_state(&location, Some(&topology.chain.chain_id))?;
     let mut state = store.load_or_new(&topology.chain.chain_id)?;
     adopt::check_importable(&address, &graph, &state)?;
     let server = address.server_name().unwrap_or_default();
@@ -45,8 +44,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
     }
     println!(
         "Saved the state `{}` (serial {}). Run `tarsform plan` to see what still differs.",
-        path.display(),
-        state.serial
+        location, state.serial
     );
     Ok(Outcome::Success)
 }

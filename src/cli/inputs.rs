@@ -15,7 +15,7 @@ use crate::graph::{self, ResourceGraph};
 use crate::plan::paths::Paths;
 use crate::plan::{LocalCa, LocalCert, LocalFiles, LocalPackage, sha256_hex};
 use crate::render;
-use crate::state::{self, State};
+use crate::state::{self, State, StateLocation};
 
 /// Where generated files live, as BcosBuilder's default `-O`.
 pub const GENERATED_ROOT: &str = "generated";
@@ -24,7 +24,7 @@ pub const GENERATED_ROOT: &str = "generated";
 pub struct PlanContext {
     pub topology: Topology,
     pub graph: ResourceGraph,
-    pub state_path: PathBuf,
+    pub location: StateLocation,
     pub state: Option<State>,
     pub local: LocalFiles,
 }
@@ -51,37 +51,52 @@ pub fn state_path(arg: Option<&Path>, chain_id: &str) -> PathBuf {
 
 pub fn gather(config: &Path, state_arg: Option<&Path>, root: &str) -> anyhow::Result<PlanContext> {
     let topology = load_topology(config)?;
+    let location = super::backend::location(state_arg, config, &topology)?;
+    gather_at(config, topology, location, root)
+}
+
+/// As [`gather`], for a topology already loaded and its state's location.
+pub fn gather_at(
+    config: &Path,
+    topology: Topology,
+    location: StateLocation,
+    root: &str,
+) -> anyhow::Result<PlanContext> {
     let graph = graph::desired(&topology)
         .with_context(|| format!("building the resource graph of {}", config.display()))?;
-    let state_path = state_path(state_arg, &topology.chain.chain_id);
-    let state = read_checked_state(&state_path, Some(&topology.chain.chain_id))?;
-    warn_on_journal(&state_path);
+    let state = read_checked_state(&location, Some(&topology.chain.chain_id))?;
+    super::backend::warn_on_journal(&location);
     let local = gather_local(&topology, &graph, root);
     Ok(PlanContext {
         topology,
         graph,
-        state_path,
+        location,
         state,
         local,
     })
 }
 
-/// Reads the state at `path` (unlocked) and refuses it unless it is this chain's
+/// Reads the state at `location` (unlocked) and refuses it unless it is this chain's
 /// (`chain_id`, when the topology is known) and its journal's.
-pub fn read_checked_state(path: &Path, chain_id: Option<&str>) -> anyhow::Result<Option<State>> {
-    let state = state::read_state(path).with_context(|| format!("reading the state {}", path.display()))?;
+pub fn read_checked_state(location: &StateLocation, chain_id: Option<&str>) -> anyhow::Result<Option<State>> {
+    let state = location
+        .read()
+        .with_context(|| format!("reading the state {location}"))?;
     if let Some(s) = &state {
-        check_identity(path, s, chain_id)?;
+        check_identity(location, s, chain_id)?;
     }
     Ok(state)
 }
 
-/// Refuses `state` (read from `path`) when it belongs to another chain than `chain_id`
-/// or another lineage than the journal beside it. Nothing is read from Tars or
+/// Refuses `state` (read from `location`) when it belongs to another chain than
+/// `chain_id` or another lineage than its journal. Nothing is read from Tars or
 /// written before this check passes.
-pub fn check_identity(path: &Path, state: &State, chain_id: Option<&str>) -> anyhow::Result<()> {
+pub fn check_identity(location: &StateLocation, state: &State, chain_id: Option<&str>) -> anyhow::Result<()> {
     // A journal that cannot be read is reported by the commands that use it.
-    let journal_lineage = state::JournalFile::load(path)
+    let journal_lineage = location
+        .open()
+        .and_then(|backend| backend.journal())
+        .and_then(state::JournalFile::load)
         .ok()
         .flatten()
         .and_then(|j| j.lineage);
@@ -96,19 +111,8 @@ pub fn check_identity(path: &Path, state: &State, chain_id: Option<&str>) -> any
                     "the journal belongs to another state: restore the state that run wrote, or move the journal away once you have checked Tars by hand; nothing was changed"
                 }
             };
-            anyhow::anyhow!("refusing to use state `{}`: it {e}\nhint: {hint}", path.display())
+            anyhow::anyhow!("refusing to use state `{location}`: it {e}\nhint: {hint}")
         })
-}
-
-/// Says so on stderr when an interrupted apply left its journal behind.
-pub fn warn_on_journal(state_path: &Path) {
-    let journal = state::JournalFile::path_for(state_path);
-    if journal.exists() {
-        eprintln!(
-            "warning: an interrupted apply left {}; the plan may not match Tars.\n  hint: run `tarsform rollback` to undo it, or `tarsform apply` to finish it",
-            journal.display()
-        );
-    }
 }
 
 /// Reads what the planner compares, for every resource of the graph.

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod apply;
+mod backend;
 mod completions;
 mod config_files;
 mod demo;
@@ -19,6 +20,7 @@ mod graph;
 mod health;
 mod import;
 pub mod inputs;
+mod key_custody;
 mod keycenter;
 mod plan;
 mod policy;
@@ -29,6 +31,7 @@ mod rollback;
 mod run_timeout;
 mod show;
 mod state;
+mod state_sync;
 mod status;
 mod tars_client;
 mod terraform_flags;
@@ -69,6 +72,26 @@ impl Outcome {
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// Where the state lives, for every command (see `[backend]` in the topology).
+#[derive(Debug, Clone, Args)]
+pub struct BackendArgs {
+    /// State backend: `local`, or `mysql://user@host:port/db` (password from
+    /// TARSFORM_BACKEND_PASSWORD); overrides the topology's `[backend]`.
+    #[arg(long = "backend", global = true, value_name = "URL", env = "TARSFORM_BACKEND")]
+    pub backend: Option<String>,
+    /// Wait this long for another run's state lock (e.g. `30s`, `5m`) instead of failing at once.
+    #[arg(
+        long = "lock-timeout",
+        global = true,
+        value_name = "DURATION",
+        default_value = "0s",
+        value_parser = crate::state::backend::parse_lock_timeout
+    )]
+    pub lock_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -344,6 +367,52 @@ pub enum StateCommand {
         after_help = "Example:\n  tarsform state rm -c config.toml 'node[\"agencyABcosRpcService\"][\"172.25.0.5\"]'"
     )]
     Rm(StateAddrArgs),
+    /// Print the stored state (or one kept version) as JSON.
+    #[command(after_help = "Example:\n  tarsform state pull -c config.toml > chain0.state.json")]
+    Pull(StatePullArgs),
+    /// Write a state file into the backend (same lineage, not older than the stored one).
+    #[command(after_help = "Example:\n  tarsform state push -c config.toml chain0.state.json")]
+    Push(StatePushArgs),
+    /// List the kept versions of the state.
+    #[command(after_help = "Example:\n  tarsform state history -c config.toml")]
+    History(StateListArgs),
+    /// Copy the state to another backend, keeping its lineage and serial.
+    #[command(
+        after_help = "Example:\n  TARSFORM_BACKEND_PASSWORD=… tarsform state migrate -c config.toml --to mysql://tarsform@db:3306/tarsform\n  tarsform state migrate -c config.toml --to local"
+    )]
+    Migrate(StateMigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatePullArgs {
+    /// A kept version instead of the current one.
+    #[arg(long = "serial")]
+    pub serial: Option<u64>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
+}
+
+#[derive(Debug, Args)]
+pub struct StatePushArgs {
+    /// The state file to write, e.g. from `state pull`.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
+}
+
+#[derive(Debug, Args)]
+pub struct StateMigrateArgs {
+    /// Where to: `local`, a state file path, or `mysql://user@host:port/db`.
+    #[arg(long = "to", value_name = "BACKEND")]
+    pub to: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub state: StateArg,
 }
 
 #[derive(Debug, Args)]
@@ -453,6 +522,10 @@ pub fn main() -> ExitCode {
         }
     };
     let json_output = diagnostics::wanted(&cli.command);
+    backend::set_flags(backend::BackendFlags {
+        backend: cli.backend.backend.clone(),
+        lock_timeout: cli.backend.lock_timeout,
+    });
     match run(cli.command) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {

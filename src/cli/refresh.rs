@@ -9,18 +9,18 @@ use super::tars_client::observe_blocking;
 use super::{Outcome, RefreshArgs};
 use crate::apply::refresh::drift::{self, Drift, DriftKind};
 use crate::graph;
-use crate::state::{State, StateStore};
+use crate::state::State;
 
 pub fn run(args: RefreshArgs) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(&args.config.config)?;
     let graph = graph::desired(&topology)
         .with_context(|| format!("building the resource graph of {}", args.config.config.display()))?;
-    let path = inputs::state_path(args.state.state.as_deref(), &topology.chain.chain_id);
-    let mut store = StateStore::open(&path, "refresh")?;
-    inputs::warn_on_journal(&path);
+    let location = super::backend::location(args.state.state.as_deref(), &args.config.config, &topology)?;
+    let mut store = super::backend::open_store(&location, "refresh")?;
+    super::backend::warn_on_journal(&location);
     let existing = store.load()?;
     if let Some(s) = &existing {
-        inputs::check_identity(&path, s, Some(&topology.chain.chain_id))?;
+        inputs::check_identity(&location, s, Some(&topology.chain.chain_id))?;
     }
     let has_state = existing.is_some();
     let mut state = existing.unwrap_or_else(|| State::new(topology.chain.chain_id.clone(), String::new()));
@@ -42,14 +42,10 @@ pub fn run(args: RefreshArgs) -> anyhow::Result<Outcome> {
         println!("Drift: {} difference(s).", drifts.len());
     }
     if !has_state {
-        eprintln!("note: no state at `{}`; nothing was saved", path.display());
+        eprintln!("note: no state at `{}`; nothing was saved", location);
     } else if state != before {
         store.save(&mut state)?;
-        println!(
-            "Updated the state `{}` (serial {}).",
-            path.display(),
-            state.serial
-        );
+        println!("Updated the state `{}` (serial {}).", location, state.serial);
     }
     Ok(Outcome::Success)
 }

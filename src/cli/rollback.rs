@@ -20,18 +20,15 @@ use crate::apply::runner::{Book, OBSERVE_RECORD, RUN_RECORD, TarsRunner, system_
 use crate::apply::steps::{Op, Step};
 use crate::apply::verify::{Expect, Observation};
 use crate::plan::Plan;
-use crate::state::{JournalFile, Sidecar, StateStore};
+use crate::state::JournalFile;
 
 pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(&args.config.config)?;
-    let state_path = inputs::state_path(args.state.state.as_deref(), &topology.chain.chain_id);
-    let store = StateStore::open(&state_path, "rollback").map_err(anyhow::Error::new)?;
-    inputs::read_checked_state(&state_path, Some(&topology.chain.chain_id))?;
-    let Some(decoded) = JournalFile::load_decoded(&state_path).map_err(anyhow::Error::new)? else {
-        println!(
-            "Nothing to roll back: there is no journal next to {}.",
-            state_path.display()
-        );
+    let location = super::backend::location(args.state.state.as_deref(), &args.config.config, &topology)?;
+    let store = super::backend::open_store(&location, "rollback")?;
+    inputs::read_checked_state(&location, Some(&topology.chain.chain_id))?;
+    let Some(decoded) = JournalFile::load_decoded(store.journal()?).map_err(anyhow::Error::new)? else {
+        println!("Nothing to roll back: there is no journal for {location}.");
         return Ok(Outcome::Success);
     };
     if decoded.skipped_bytes > 0 || decoded.unreadable > 0 {
@@ -68,7 +65,7 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     let state = store
         .load_or_new(&topology.chain.chain_id)
         .map_err(anyhow::Error::new)?;
-    let file = JournalFile::resume(&state_path)
+    let file = JournalFile::resume(store.journal()?)
         .map_err(anyhow::Error::new)?
         .context("journal vanished")?;
     let api = Arc::new(client_for(&topology)?.with_run_limit(args.run_timeout.timeout));
@@ -110,13 +107,12 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
         }
     });
     let broken = runner.journal_broken();
+    let sidecar = runner.sidecar().clone();
     let book = runner.into_book();
     let clean = matches!(&verdict, Ok(d) if d.is_empty());
     if failures.is_empty() && clean && !broken {
         book.journal.remove().map_err(anyhow::Error::new)?;
-        Sidecar::for_state(&state_path)
-            .remove()
-            .map_err(anyhow::Error::new)?;
+        sidecar.remove().map_err(anyhow::Error::new)?;
         println!(
             "Rollback complete! {undone} step(s) undone; Tars shows every touched node as before the interrupted run (verified), and the state is as it was."
         );

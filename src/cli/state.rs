@@ -1,79 +1,65 @@
-//! `tarsform state list | show ADDR | rm ADDR`, and where the state file is.
+//! `tarsform state list | show ADDR | rm ADDR`, and where the state is; `pull`, `push`,
+//! `history` and `migrate` are in `state_sync.rs`.
 //!
-//! Reads go straight to the file (writes are atomic, so a read is never torn);
+//! Reads go straight to the backend (writes are atomic, so a read is never torn);
 //! `rm` holds the state lock while it edits. Tars is never contacted.
-
-use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use super::backend::{self, warn_on_journal as warn_if_journal};
 use super::{ConfigArg, Outcome, StateAddrArgs, StateArg, StateCommand, StateListArgs};
 use crate::addr::{Address, Target};
-use crate::state::{JournalFile, ResourceState, State, StateStore, default_state_path};
+use crate::state::{ResourceState, State, StateLocation};
 
 pub fn run(command: StateCommand) -> anyhow::Result<Outcome> {
     match command {
         StateCommand::List(args) => list(args),
         StateCommand::Show(args) => show(args),
         StateCommand::Rm(args) => rm(args),
+        StateCommand::Pull(args) => super::state_sync::pull(args),
+        StateCommand::Push(args) => super::state_sync::push(args),
+        StateCommand::History(args) => super::state_sync::history(args),
+        StateCommand::Migrate(args) => super::state_sync::migrate(args),
     }
 }
 
-/// `--state PATH`, else `state/<chain_id>.state.json` with the chain id of the topology.
-pub(crate) fn state_path(state: &StateArg, config: &ConfigArg) -> anyhow::Result<PathBuf> {
-    state_path_and_chain(state, config).map(|(path, _)| path)
+/// `--state PATH`, else the backend of `--backend` or the topology's `[backend]`, else
+/// `state/<chain_id>.state.json` with the chain id of the topology.
+pub(crate) fn state_location(state: &StateArg, config: &ConfigArg) -> anyhow::Result<StateLocation> {
+    state_location_and_chain(state, config).map(|(location, _)| location)
 }
 
-/// The state's path, and the topology's chain id when the path came from it.
-fn state_path_and_chain(state: &StateArg, config: &ConfigArg) -> anyhow::Result<(PathBuf, Option<String>)> {
+/// The state's location, and the topology's chain id when the location came from it.
+fn state_location_and_chain(
+    state: &StateArg,
+    config: &ConfigArg,
+) -> anyhow::Result<(StateLocation, Option<String>)> {
     if let Some(path) = &state.state {
-        return Ok((path.clone(), None));
+        return Ok((StateLocation::Local(path.clone()), None));
     }
     let topology = super::inputs::load_topology(&config.config).with_context(|| {
         format!(
-            "finding the state file from `{}` (or pass --state PATH)",
+            "finding the state from `{}` (or pass --state PATH)",
             config.config.display()
         )
     })?;
-    let chain_id = topology.chain.chain_id;
-    Ok((default_state_path(&chain_id), Some(chain_id)))
+    let location = backend::location(None, &config.config, &topology)?;
+    Ok((location, Some(topology.chain.chain_id)))
 }
 
-/// The state at `path`, refused when it is not `chain_id`'s or its journal's.
-fn read_checked(path: &Path, chain_id: Option<&str>) -> anyhow::Result<Option<State>> {
-    super::inputs::read_checked_state(path, chain_id)
-}
-
-/// Warns on stderr when an unfinished run left its journal next to the state.
-pub(crate) fn warn_if_journal(path: &Path) {
-    match JournalFile::load(path) {
-        Ok(None) => {}
-        Ok(Some(journal)) => eprintln!(
-            "warning: an unfinished {} (run {}, started {}) left `{}`; the state may miss its last steps\n  hint: run `tarsform rollback` to undo it, or `tarsform apply` to finish it",
-            journal.operation,
-            journal.run_id,
-            journal.started,
-            JournalFile::path_for(path).display()
-        ),
-        Err(err) => eprintln!("warning: {err}"),
-    }
-}
-
-fn load_existing(path: &Path, chain_id: Option<&str>) -> anyhow::Result<State> {
-    match read_checked(path, chain_id)? {
+/// The state at `location`, refused when it is not `chain_id`'s or its journal's.
+fn load_existing(location: &StateLocation, chain_id: Option<&str>) -> anyhow::Result<State> {
+    match super::inputs::read_checked_state(location, chain_id)? {
         Some(state) => Ok(state),
-        None => bail!(
-            "no state file at `{}`\nhint: nothing has been applied yet, or pass --state PATH",
-            path.display()
-        ),
+        None => bail!("no state at `{location}`\nhint: nothing has been applied yet, or pass --state PATH"),
     }
 }
 
 fn list(args: StateListArgs) -> anyhow::Result<Outcome> {
-    let (path, chain_id) = state_path_and_chain(&args.state, &args.config)?;
+    let (path, chain_id) = state_location_and_chain(&args.state, &args.config)?;
     warn_if_journal(&path);
-    let Some(state) = read_checked(&path, chain_id.as_deref())? else {
-        eprintln!("No state at `{}`: nothing has been applied yet.", path.display());
+    let Some(state) = super::inputs::read_checked_state(&path, chain_id.as_deref())? else {
+        eprintln!("No state at `{path}`: nothing has been applied yet.");
         return Ok(Outcome::Success);
     };
     for address in state.addresses() {
@@ -84,7 +70,7 @@ fn list(args: StateListArgs) -> anyhow::Result<Outcome> {
 
 fn show(args: StateAddrArgs) -> anyhow::Result<Outcome> {
     let address: Address = args.address.parse()?;
-    let (path, chain_id) = state_path_and_chain(&args.state, &args.config)?;
+    let (path, chain_id) = state_location_and_chain(&args.state, &args.config)?;
     warn_if_journal(&path);
     let state = load_existing(&path, chain_id.as_deref())?;
     let Some(resource) = state.get(&address) else {
@@ -94,10 +80,9 @@ fn show(args: StateAddrArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-fn not_found(address: &str, path: &Path) -> String {
+fn not_found(address: &str, path: &StateLocation) -> String {
     format!(
-        "`{address}` is not in the state `{}`\nhint: `tarsform state list` shows the addresses it holds",
-        path.display()
+        "`{address}` is not in the state `{path}`\nhint: `tarsform state list` shows the addresses it holds"
     )
 }
 
@@ -125,16 +110,13 @@ fn describe(address: &Address, resource: &ResourceState) -> String {
 
 fn rm(args: StateAddrArgs) -> anyhow::Result<Outcome> {
     let target: Target = args.address.parse()?;
-    let (path, chain_id) = state_path_and_chain(&args.state, &args.config)?;
-    let mut store = StateStore::open(&path, "state rm")?;
-    if let Some(old) = store.abandoned_lock() {
-        eprintln!(
-            "note: run {} ({} by {}, pid {}) ended without releasing its lock",
-            old.id, old.operation, old.who, old.pid
-        );
-    }
+    let (path, chain_id) = state_location_and_chain(&args.state, &args.config)?;
+    let mut store = backend::open_store(&path, "state rm")?;
     warn_if_journal(&path);
-    let mut state = load_existing(&path, chain_id.as_deref())?;
+    load_existing(&path, chain_id.as_deref())?;
+    let Some(mut state) = store.load()? else {
+        bail!("no state at `{path}`\nhint: nothing has been applied yet, or pass --state PATH");
+    };
     let matched: Vec<Address> = state.addresses().filter(|a| target.matches(a)).cloned().collect();
     if matched.is_empty() {
         bail!(not_found(&target.to_string(), &path));
@@ -152,9 +134,8 @@ fn rm(args: StateAddrArgs) -> anyhow::Result<Outcome> {
         println!("Removed {address}");
     }
     eprintln!(
-        "Removed {} resource(s) from `{}` (serial {}). Tars was not changed.",
+        "Removed {} resource(s) from `{path}` (serial {}). Tars was not changed.",
         matched.len(),
-        path.display(),
         state.serial
     );
     Ok(Outcome::Success)

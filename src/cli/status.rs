@@ -8,8 +8,8 @@ use crate::apply::refresh::status::{self, NodeStatus, StatusReport};
 
 pub fn run(args: StatusArgs) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(&args.config.config)?;
-    let path = inputs::state_path(args.state.state.as_deref(), &topology.chain.chain_id);
-    let state = inputs::read_checked_state(&path, Some(&topology.chain.chain_id))?;
+    let location = super::backend::location(args.state.state.as_deref(), &args.config.config, &topology)?;
+    let state = inputs::read_checked_state(&location, Some(&topology.chain.chain_id))?;
     let observed = observe_blocking(&topology, state.as_ref())?;
     let report = status::build(&topology, state.as_ref(), &observed);
     if args.json {

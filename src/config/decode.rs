@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use serde::de::IgnoredAny;
 
 use super::ConfigError;
-use super::schema::{At, Located, Opt, RawAgency, RawChain, RawNode, RawService, RawTars, RawTopology};
+use super::schema::{
+    At, Located, Opt, RawAgency, RawBackend, RawChain, RawNode, RawService, RawTars, RawTopology,
+};
 use super::suggest::closest;
 use super::tree::{Entry, Loc, Node, Value};
 use crate::secret::Secret;
@@ -23,7 +25,10 @@ pub fn decode(root: &Node, errors: &mut Vec<ConfigError>) -> RawTopology {
     let chain = top.take("chain");
     let agency = top.take("agency");
     let group = top.take("group").map(|_| IgnoredAny);
+    let backend = top.take("backend");
     top.finish(errors);
+    let backend =
+        backend.and_then(|e| Section::open("backend", &e.node, errors).map(|s| decode_backend(s, e, errors)));
 
     let tars = match tars {
         Some(e) => Section::open("tars", &e.node, errors).map(|s| decode_tars(s, e, errors)),
@@ -44,7 +49,21 @@ pub fn decode(root: &Node, errors: &mut Vec<ConfigError>) -> RawTopology {
         chain,
         agency,
         group,
+        backend,
     }
+}
+
+fn decode_backend(mut s: Section<'_>, header: &Entry, errors: &mut Vec<ConfigError>) -> RawBackend {
+    let backend = RawBackend {
+        kind: s.string("type", errors),
+        url: s.string("url", errors),
+        password_file: s.string("password_file", errors),
+        store_keys: s.boolean("store_keys", errors),
+        identity_file: s.string("identity_file", errors),
+        loc: At(header.key_loc.or(header.node.loc)),
+    };
+    s.finish(errors);
+    backend
 }
 
 fn decode_tars(mut s: Section<'_>, header: &Entry, errors: &mut Vec<ConfigError>) -> RawTars {

@@ -118,6 +118,15 @@ impl Format {
 /// Reads and validates a topology file (TOML, or YAML for `.yaml`/`.yml`).
 /// `TARSFORM_TARS_TOKEN`, when set and not blank, wins over the file's `tars_token`.
 pub fn load(path: &Path) -> Result<Topology, ConfigErrors> {
+    load_full(path).map(|(topology, _)| topology)
+}
+
+/// The `[backend]` section of a valid topology file (where its state lives).
+pub fn load_backend(path: &Path) -> Result<BackendSettings, ConfigErrors> {
+    load_full(path).map(|(_, backend)| backend)
+}
+
+fn load_full(path: &Path) -> Result<(Topology, BackendSettings), ConfigErrors> {
     let file = path.display().to_string();
     let text = match std::fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes)
@@ -138,7 +147,7 @@ pub fn load(path: &Path) -> Result<Topology, ConfigErrors> {
         }
     };
     let env_token = std::env::var(TOKEN_ENV).ok();
-    parse_str(&text, Format::from_path(path), &file, env_token.as_deref())
+    parse_full(&text, Format::from_path(path), &file, env_token.as_deref())
 }
 
 /// Parses and validates topology text. Pure; never panics on any input.
@@ -148,6 +157,16 @@ pub fn parse_str(
     source_name: &str,
     env_token: Option<&str>,
 ) -> Result<Topology, ConfigErrors> {
+    parse_full(text, format, source_name, env_token).map(|(topology, _)| topology)
+}
+
+/// As [`parse_str`], with the `[backend]` section.
+pub fn parse_full(
+    text: &str,
+    format: Format,
+    source_name: &str,
+    env_token: Option<&str>,
+) -> Result<(Topology, BackendSettings), ConfigErrors> {
     if text.trim().is_empty() {
         return Err(ConfigErrors::single(
             source_name,
@@ -177,8 +196,9 @@ pub fn parse_str(
             );
             let mut topology = validate::validate(&raw, env_token, &mut errors);
             topology.iter_mut().for_each(peers::resolve_auto);
+            let backend = validate::backend_settings(&raw, &mut Vec::new());
             name_agencies(&mut errors, &raw);
-            topology
+            topology.map(|t| (t, backend))
         }
     };
     match topology {
@@ -285,3 +305,6 @@ fn elide(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod backend_tests;

@@ -97,6 +97,20 @@ pub struct Topology {
     pub agencies: Vec<Agency>,
 }
 
+/// `[backend]`: where the state lives ([`super::load_backend`]); the default is the
+/// local state file. Not part of the [`Topology`]: it is not what is deployed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendSettings {
+    /// `None` for the local file; `Some(url)` (without password) for MySQL.
+    pub mysql_url: Option<String>,
+    /// A file holding the database password (`TARSFORM_BACKEND_PASSWORD` wins).
+    pub password_file: Option<PathBuf>,
+    /// Keep CA and node private keys in the backend, encrypted with age.
+    pub store_keys: bool,
+    /// The age identity file (`TARSFORM_AGE_IDENTITY` wins).
+    pub identity_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TarsSettings {
     /// Always ends with `/`.

@@ -52,6 +52,23 @@ pub struct RawTopology {
     pub agency: Vec<RawAgency>,
     /// Consensus groups: accepted and ignored for rpc/gateway.
     pub group: Option<IgnoredAny>,
+    /// Where the state lives (tarsform's own section; BcosBuilder has none).
+    pub backend: Option<RawBackend>,
+}
+
+/// `[backend]`: `type = "local" | "mysql"`, `url` (no password), `password_file`,
+/// `store_keys`, `identity_file`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackend {
+    #[serde(rename = "type")]
+    pub kind: Opt<String>,
+    pub url: Opt<String>,
+    pub password_file: Opt<String>,
+    pub store_keys: Opt<bool>,
+    pub identity_file: Opt<String>,
+    #[serde(skip)]
+    pub loc: At,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]

@@ -13,8 +13,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use super::ConfigError;
-use super::model::{Agency, ChainSettings, Service, ServiceKind, TarsSettings, Topology};
-use super::schema::{Located, Opt, RawAgency, RawChain, RawService, RawTars, RawTopology};
+use super::model::{Agency, BackendSettings, ChainSettings, Service, ServiceKind, TarsSettings, Topology};
+use super::schema::{Located, Opt, RawAgency, RawBackend, RawChain, RawService, RawTars, RawTopology};
 use super::tree::Loc;
 use crate::secret::{MIN_TOKEN_CHARS, Secret};
 
@@ -46,6 +46,7 @@ pub fn validate(
         .collect();
     check_duplicate_agencies(&raw.agency, errors);
     check_port_clashes(&raw.agency, errors);
+    backend_settings(raw, errors);
     if errors.len() > before {
         return None;
     }
@@ -54,6 +55,72 @@ pub fn validate(
         chain,
         agencies,
     })
+}
+
+/// `[backend]`, checked; the local default when the section is absent.
+pub fn backend_settings(raw: &RawTopology, errors: &mut Vec<ConfigError>) -> BackendSettings {
+    raw.backend
+        .as_ref()
+        .map(|b| backend_section(b, errors))
+        .unwrap_or_default()
+}
+
+fn backend_section(raw: &RawBackend, errors: &mut Vec<ConfigError>) -> BackendSettings {
+    let kind = raw.kind.as_ref().map(|k| k.value.trim()).unwrap_or("local");
+    let url = raw.url.as_ref().map(|u| u.value.trim().to_string());
+    let mysql_url = match kind {
+        "local" => None,
+        "mysql" => {
+            if url.is_none() {
+                errors.push(err(
+                    "backend.url",
+                    raw.loc.0,
+                    "`type = \"mysql\"` needs `url`",
+                    Some("e.g. `url = \"mysql://tarsform@127.0.0.1:3306/tarsform\"` (the password comes from TARSFORM_BACKEND_PASSWORD or `password_file`)"),
+                ));
+            }
+            url.clone()
+        }
+        other => {
+            errors.push(err(
+                "backend.type",
+                raw.kind.as_ref().and_then(|k| k.loc),
+                format!("unknown backend type `{other}`"),
+                Some("use `type = \"local\"` (the default) or `type = \"mysql\"`"),
+            ));
+            None
+        }
+    };
+    if let Some(u) = raw.url.as_ref().filter(|_| kind == "mysql")
+        && let Some((_, rest)) = u.value.split_once("://")
+        && rest
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .rsplit_once('@')
+            .is_some_and(|(user, _)| user.contains(':'))
+    {
+        errors.push(err(
+            "backend.url",
+            u.loc,
+            "`url` holds a password",
+            Some("remove it from the URL; set TARSFORM_BACKEND_PASSWORD or `password_file` instead"),
+        ));
+    }
+    if let Some(keys) = raw.store_keys.as_ref().filter(|s| s.value && kind == "local") {
+        errors.push(err(
+            "backend.store_keys",
+            keys.loc,
+            "`store_keys = true` needs the shared backend",
+            Some("set `type = \"mysql\"` and `url`, or remove `store_keys` (local keys stay in their 0600 files)"),
+        ));
+    }
+    BackendSettings {
+        mysql_url,
+        password_file: raw.password_file.as_ref().map(|p| PathBuf::from(p.value.trim())),
+        store_keys: raw.store_keys.as_ref().is_some_and(|s| s.value),
+        identity_file: raw.identity_file.as_ref().map(|p| PathBuf::from(p.value.trim())),
+    }
 }
 
 fn err(

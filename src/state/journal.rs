@@ -6,14 +6,15 @@
 //! left on disk means a run did not finish: later commands must roll it back or forward.
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::backend::JournalStore;
+use super::backend::local::LocalJournal;
 use super::model::find_secret;
-use super::store::{StateError, sibling_path, write_atomic};
+use super::store::{StateError, sibling_path};
 
 pub const JOURNAL_SUFFIX: &str = ".journal.json";
 
@@ -287,53 +288,42 @@ struct Header {
     lineage: Option<String>,
 }
 
-/// Where journal records go: appended durably (fsync per entry).
-pub trait JournalWriter: Send + Sync {
-    /// Appends `bytes`. On error the medium holds its earlier bytes, or those plus a
-    /// torn tail that [`unframe`] skips.
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+/// Where a journal is kept: a state file's path (the local journal next to it) or a
+/// backend's journal store.
+pub trait JournalAt {
+    fn into_store(self) -> Box<dyn JournalStore>;
 }
 
-/// Appends to the journal file: one write and one `fdatasync` per record; a failed
-/// append is cut back to the length before it, so no torn bytes stay behind when the
-/// file system allows the truncation.
-#[derive(Debug)]
-pub struct FileWriter {
-    path: PathBuf,
-}
-
-impl JournalWriter for FileWriter {
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let mut file = fs::OpenOptions::new().append(true).open(&self.path)?;
-        let before = file.metadata()?.len();
-        let written = file.write_all(bytes).and_then(|()| file.sync_data());
-        if written.is_err() {
-            let _ = file.set_len(before).and_then(|()| file.sync_data());
-        }
-        written
+impl JournalAt for &Path {
+    fn into_store(self) -> Box<dyn JournalStore> {
+        Box::new(LocalJournal::new(JournalFile::path_for(self)))
     }
 }
 
-/// An open journal file: the in-memory journal and where it is written.
+impl JournalAt for &PathBuf {
+    fn into_store(self) -> Box<dyn JournalStore> {
+        self.as_path().into_store()
+    }
+}
+
+impl JournalAt for Box<dyn JournalStore> {
+    fn into_store(self) -> Box<dyn JournalStore> {
+        self
+    }
+}
+
+/// An open journal: the in-memory journal and where it is written.
 ///
-/// The file is a header record then one record per entry ([`frame`]), appended and
-/// synced as it happens, so recording a step costs one short write whatever the
-/// journal's length. Once an append fails the file refuses further step records
-/// ([`JournalFile::is_broken`]): the run must stop before its next Tars call.
+/// The journal is a header record then one record per entry ([`frame`]), appended
+/// durably as it happens (the local store: one write and one fsync; the shared
+/// backend: one fenced insert), so recording a step costs one short write whatever
+/// the journal's length. Once an append fails the journal refuses further step
+/// records ([`JournalFile::is_broken`]): the run must stop before its next Tars call.
+#[derive(Debug)]
 pub struct JournalFile {
-    path: PathBuf,
+    store: Box<dyn JournalStore>,
     journal: Journal,
-    writer: Box<dyn JournalWriter>,
     broken: bool,
-}
-
-impl std::fmt::Debug for JournalFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JournalFile")
-            .field("path", &self.path)
-            .field("broken", &self.broken)
-            .finish_non_exhaustive()
-    }
 }
 
 impl JournalFile {
@@ -343,73 +333,68 @@ impl JournalFile {
     }
 
     /// Starts a journal for a run; fails if one is left from an unfinished run.
-    pub fn create(state_path: &Path, journal: Journal) -> Result<JournalFile, StateError> {
-        if let Some(left) = Self::load(state_path)? {
+    pub fn create(at: impl JournalAt, journal: Journal) -> Result<JournalFile, StateError> {
+        let mut store = at.into_store();
+        if let Some(left) = Self::parse(&*store)? {
             return Err(StateError::JournalExists {
-                path: Self::path_for(state_path),
-                run_id: left.run_id,
-                operation: left.operation,
-                started: left.started,
+                path: store.name().to_path_buf(),
+                run_id: left.journal.run_id,
+                operation: left.journal.operation,
+                started: left.journal.started,
             });
         }
-        let path = Self::path_for(state_path);
         for entry in &journal.entries {
-            check_secret(&path, entry)?;
+            check_secret(store.name(), entry)?;
         }
-        write_atomic(&path, &encode(&journal)).map_err(|source| StateError::Io {
-            path: path.clone(),
-            action: "write the journal",
-            source,
-        })?;
-        Ok(Self::open(path, journal))
+        store.write_all(&encode(&journal))?;
+        Ok(Self::open(store, journal))
     }
 
-    fn open(path: PathBuf, journal: Journal) -> JournalFile {
+    fn open(store: Box<dyn JournalStore>, journal: Journal) -> JournalFile {
         JournalFile {
-            writer: Box::new(FileWriter { path: path.clone() }),
-            path,
+            store,
             journal,
             broken: false,
         }
     }
 
     /// The journal left by an unfinished run, if any.
-    pub fn load(state_path: &Path) -> Result<Option<Journal>, StateError> {
-        Ok(Self::load_decoded(state_path)?.map(|d| d.journal))
+    pub fn load(at: impl JournalAt) -> Result<Option<Journal>, StateError> {
+        Ok(Self::load_decoded(at)?.map(|d| d.journal))
     }
 
     /// Like [`Self::load`], with what was skipped as torn or damaged.
-    pub fn load_decoded(state_path: &Path) -> Result<Option<Decoded>, StateError> {
-        let path = Self::path_for(state_path);
-        let text = match fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(StateError::Io {
-                    path,
-                    action: "read the journal",
-                    source,
-                });
-            }
+    pub fn load_decoded(at: impl JournalAt) -> Result<Option<Decoded>, StateError> {
+        Self::parse(&*at.into_store())
+    }
+
+    fn parse(store: &dyn JournalStore) -> Result<Option<Decoded>, StateError> {
+        let Some(bytes) = store.read()? else {
+            return Ok(None);
         };
-        decode(&text)
+        decode(&bytes)
             .map(Some)
-            .map_err(|source| StateError::CorruptJournal { path, source })
+            .map_err(|source| StateError::CorruptJournal {
+                path: store.name().to_path_buf(),
+                source,
+            })
     }
 
     /// Reopens a leftover journal to record rollback or roll-forward progress.
-    pub fn resume(state_path: &Path) -> Result<Option<JournalFile>, StateError> {
-        Ok(Self::load(state_path)?.map(|journal| Self::open(Self::path_for(state_path), journal)))
+    pub fn resume(at: impl JournalAt) -> Result<Option<JournalFile>, StateError> {
+        let store = at.into_store();
+        Ok(Self::parse(&*store)?.map(|d| Self::open(store, d.journal)))
     }
 
-    /// Sends later appends to `writer` (tests inject a full disk this way).
-    pub fn with_writer(mut self, writer: Box<dyn JournalWriter>) -> JournalFile {
-        self.writer = writer;
+    /// Sends later writes to `store` (tests inject a full disk this way).
+    pub fn with_store(mut self, store: Box<dyn JournalStore>) -> JournalFile {
+        self.store = store;
         self
     }
 
+    /// Names the journal in messages (its file for the local backend).
     pub fn path(&self) -> &Path {
-        &self.path
+        self.store.name()
     }
 
     pub fn journal(&self) -> &Journal {
@@ -421,12 +406,12 @@ impl JournalFile {
         self.broken
     }
 
-    /// Records one entry: appended to the file and synced before returning. Refused
-    /// once an earlier append failed.
+    /// Records one entry: appended and made durable before returning. Refused once an
+    /// earlier append failed.
     pub fn append(&mut self, entry: JournalEntry) -> Result<(), StateError> {
         if self.broken {
             return Err(StateError::Io {
-                path: self.path.clone(),
+                path: self.path().to_path_buf(),
                 action: "append to the journal (an earlier append failed)",
                 source: io::Error::other("journal writes stopped"),
             });
@@ -437,14 +422,10 @@ impl JournalFile {
     /// Records an entry even after a failed append (rollback progress is worth
     /// recording once space is back; the undo records it follows are idempotent).
     pub fn append_anyway(&mut self, entry: JournalEntry) -> Result<(), StateError> {
-        check_secret(&self.path, &entry)?;
-        if let Err(source) = self.writer.append(&frame(&entry)) {
+        check_secret(self.store.name(), &entry)?;
+        if let Err(e) = self.store.append(&frame(&entry)) {
             self.broken = true;
-            return Err(StateError::Io {
-                path: self.path.clone(),
-                action: "append to the journal",
-                source,
-            });
+            return Err(e);
         }
         self.journal.entries.push(entry);
         super::crash_point::after_journal_entry(self.journal.entries.len());
@@ -452,15 +433,8 @@ impl JournalFile {
     }
 
     /// Deletes the journal: the run committed or was fully rolled back.
-    pub fn remove(self) -> Result<(), StateError> {
-        match fs::remove_file(&self.path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StateError::Io {
-                path: self.path,
-                action: "remove the journal",
-                source: e,
-            }),
-            _ => Ok(()),
-        }
+    pub fn remove(mut self) -> Result<(), StateError> {
+        self.store.clear()
     }
 }
 
@@ -480,6 +454,8 @@ fn check_secret(path: &Path, entry: &JournalEntry) -> Result<(), StateError> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::fs;
+    use std::io::Write;
 
     fn entry(step: &str, phase: StepPhase) -> JournalEntry {
         JournalEntry::new(step, phase, json!({"step": step}), "2026-01-01T00:00:00Z")
@@ -616,23 +592,41 @@ mod tests {
 
     /// A disk that takes `room` more bytes, then fails with ENOSPC after a partial write
     /// (the worst case: the torn tail stays in the file).
+    #[derive(Debug)]
     struct FullDisk {
+        file: LocalJournal,
         path: PathBuf,
         room: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     }
 
-    impl JournalWriter for FullDisk {
-        fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+    impl JournalStore for FullDisk {
+        fn name(&self) -> &Path {
+            &self.path
+        }
+        fn read(&self) -> Result<Option<Vec<u8>>, StateError> {
+            self.file.read()
+        }
+        fn write_all(&mut self, bytes: &[u8]) -> Result<(), StateError> {
+            self.file.write_all(bytes)
+        }
+        fn append(&mut self, bytes: &[u8]) -> Result<(), StateError> {
             use std::sync::atomic::Ordering;
             let room = self.room.load(Ordering::SeqCst);
             let take = bytes.len().min(room);
-            let mut f = fs::OpenOptions::new().append(true).open(&self.path)?;
-            f.write_all(&bytes[..take])?;
+            let mut f = fs::OpenOptions::new().append(true).open(&self.path).unwrap();
+            f.write_all(&bytes[..take]).unwrap();
             self.room.store(room - take, Ordering::SeqCst);
             if take < bytes.len() {
-                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+                return Err(StateError::Io {
+                    path: self.path.clone(),
+                    action: "append to the journal",
+                    source: io::Error::from_raw_os_error(libc::ENOSPC),
+                });
             }
             Ok(())
+        }
+        fn clear(&mut self) -> Result<(), StateError> {
+            self.file.clear()
         }
     }
 
@@ -646,7 +640,8 @@ mod tests {
         ));
         let mut file = JournalFile::create(&state, journal())
             .unwrap()
-            .with_writer(Box::new(FullDisk {
+            .with_store(Box::new(FullDisk {
+                file: LocalJournal::new(JournalFile::path_for(&state)),
                 path: JournalFile::path_for(&state),
                 room: room.clone(),
             }));

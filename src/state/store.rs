@@ -1,16 +1,15 @@
-//! The state store (DESIGN.md §5): the OS lock on `<file>.lock`, loading, and atomic
-//! saves with a once-per-run `<file>.backup` and an `<file>.errored.json` dump on failure.
-//!
-//! I/O only; the model lives in `model.rs`. Every sibling file is the state file's name
-//! plus a suffix, next to it.
+//! The state store (DESIGN.md §5): a chain's state held under its backend's lock for a
+//! command, with compare-and-swap saves; the errors every backend reports; the state's
+//! encoding. Where the bytes live is the backend's business (`backend/`).
 
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::fs::{self, File};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::errored_dump::dump_errored;
+use super::backend::{Expected, JournalStore, LocalBackend, StateBackend, StateLocation};
 use super::model::{FORMAT_VERSION, State, TOOL_VERSION};
 
 /// Suffixes of the files kept next to a state file.
@@ -150,6 +149,17 @@ pub enum StateError {
         operation: String,
         started: String,
     },
+    #[error("state `{}`: cannot {action}: {message}", path.display())]
+    Backend {
+        path: PathBuf,
+        action: &'static str,
+        message: String,
+    },
+    #[error(
+        "state `{}`: this run no longer holds the lock (its database connection was lost), so nothing was written\nhint: check the database, then run `tarsform rollback` or `tarsform apply` again",
+        path.display()
+    )]
+    LockLost { path: PathBuf },
     #[error("{}", held_message(path, info.as_deref()))]
     LockHeld {
         path: PathBuf,
@@ -212,7 +222,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Removes the temp files a killed writer of this state (or its backup, journal sidecar)
 /// left behind. Called with the lock held, so no other writer has one open.
-fn remove_stale_temp_files(path: &Path) {
+pub(crate) fn remove_stale_temp_files(path: &Path) {
     let prefix = format!(".{}.", path.file_name().unwrap_or_default().to_string_lossy());
     let Ok(entries) = fs::read_dir(dir_of(path)) else {
         return;
@@ -226,7 +236,7 @@ fn remove_stale_temp_files(path: &Path) {
     }
 }
 
-fn dir_of(path: &Path) -> &Path {
+pub(crate) fn dir_of(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -267,51 +277,54 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// Reads a JSON file with a `format_version`; `None` when it does not exist.
-pub(crate) fn read_versioned<T: serde::de::DeserializeOwned>(
-    path: &Path,
+/// Parses JSON with a `format_version`; `name` names its origin in errors.
+fn parse_versioned<T: serde::de::DeserializeOwned>(
+    name: &Path,
+    bytes: &[u8],
     supported: u32,
-) -> Result<Option<T>, StateError> {
+) -> Result<T, StateError> {
     #[derive(Deserialize)]
     struct Header {
         format_version: u32,
     }
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(StateError::Io {
-                path: path.to_path_buf(),
-                action: "read",
-                source,
-            });
-        }
-    };
     let corrupt = |source| StateError::Corrupt {
-        path: path.to_path_buf(),
+        path: name.to_path_buf(),
         source,
     };
-    let header: Header = serde_json::from_slice(&bytes).map_err(corrupt)?;
+    let header: Header = serde_json::from_slice(bytes).map_err(corrupt)?;
     if header.format_version > supported {
         return Err(StateError::TooNew {
-            path: path.to_path_buf(),
+            path: name.to_path_buf(),
             found: header.format_version,
         });
     }
-    serde_json::from_slice(&bytes).map(Some).map_err(corrupt)
+    serde_json::from_slice(bytes).map_err(corrupt)
 }
 
-/// Reads a state file without locking it (for read-only commands). A resource whose
-/// `kind` is not the kind of its address makes the file corrupt.
+/// Reads a state file without locking it (for read-only commands).
 pub fn read_state(path: &Path) -> Result<Option<State>, StateError> {
-    let state: Option<State> = read_versioned(path, FORMAT_VERSION)?;
+    match fs::read(path) {
+        Ok(bytes) => parse_state(path, &bytes).map(Some),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(StateError::Io {
+            path: path.to_path_buf(),
+            action: "read",
+            source,
+        }),
+    }
+}
+
+/// Parses a stored state; `name` names its origin in errors. A resource whose `kind`
+/// is not the kind of its address makes it corrupt.
+pub fn parse_state(name: &Path, bytes: &[u8]) -> Result<State, StateError> {
+    let state: State = parse_versioned(name, bytes, FORMAT_VERSION)?;
     let mismatch = state
+        .resources
         .iter()
-        .flat_map(|s| &s.resources)
         .find(|(address, resource)| address.kind() != resource.kind);
     if let Some((address, resource)) = mismatch {
         return Err(StateError::Corrupt {
-            path: path.to_path_buf(),
+            path: name.to_path_buf(),
             source: serde::de::Error::custom(format!(
                 "resource `{address}` has kind `{}`, not `{}`",
                 resource.kind,
@@ -322,75 +335,48 @@ pub fn read_state(path: &Path) -> Result<Option<State>, StateError> {
     Ok(state)
 }
 
-type Writer = fn(&Path, &[u8]) -> io::Result<()>;
-
-/// A state file held under its OS lock for this value's lifetime.
+/// A chain's state held under its backend's lock for this value's lifetime.
 #[derive(Debug)]
 pub struct StateStore {
-    path: PathBuf,
-    lock_file: File,
+    backend: Box<dyn StateBackend>,
     lock: LockInfo,
     abandoned: Option<LockInfo>,
-    /// Set once the first save of this run has kept (or had no) previous file.
-    backed_up: bool,
-    writer: Writer,
 }
 
 impl StateStore {
-    /// Takes the lock on `<path>.lock` or fails at once with [`StateError::Locked`].
-    /// Creates the state's directory when missing.
+    /// Takes the lock on the local `<path>.lock` or fails at once with
+    /// [`StateError::Locked`]. Creates the state's directory when missing.
     pub fn open(path: &Path, operation: &str) -> Result<StateStore, StateError> {
-        let io_err = |action, source| StateError::Io {
-            path: path.to_path_buf(),
-            action,
-            source,
-        };
-        fs::create_dir_all(dir_of(path)).map_err(|e| io_err("create its directory", e))?;
-        let lock_path = sibling_path(path, LOCK_SUFFIX);
-        // A releasing run removes the lock file; retry if we locked a removed one.
-        for _ in 0..5 {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&lock_path)
-                .map_err(|e| io_err("open its lock file", e))?;
-            match file.try_lock() {
-                Ok(()) => {}
-                Err(TryLockError::WouldBlock) => {
-                    return Err(StateError::Locked {
-                        path: path.to_path_buf(),
-                        info: read_lock_info(&lock_path).map(Box::new),
-                    });
-                }
-                Err(TryLockError::Error(e)) => return Err(io_err("lock", e)),
-            }
-            if !is_same_file(&file, &lock_path) {
-                continue;
-            }
-            let mut file = file;
-            let abandoned = read_info_from(&mut file);
-            let lock = LockInfo::new(operation);
-            write_lock_info(&mut file, &lock).map_err(|e| io_err("write its lock file", e))?;
-            remove_stale_temp_files(path);
-            return Ok(StateStore {
-                path: path.to_path_buf(),
-                lock_file: file,
-                lock,
-                abandoned,
-                backed_up: false,
-                writer: write_atomic,
-            });
-        }
-        Err(io_err(
-            "lock",
-            io::Error::other("the lock file kept being replaced"),
-        ))
+        Self::with_backend(Box::new(LocalBackend::new(path)), operation, Duration::ZERO)
     }
 
+    /// Opens the backend at `location` and takes its lock, waiting up to `wait`.
+    pub fn open_at(
+        location: &StateLocation,
+        operation: &str,
+        wait: Duration,
+    ) -> Result<StateStore, StateError> {
+        Self::with_backend(location.open()?, operation, wait)
+    }
+
+    /// Takes `backend`'s lock for `operation`, waiting up to `wait`.
+    pub fn with_backend(
+        mut backend: Box<dyn StateBackend>,
+        operation: &str,
+        wait: Duration,
+    ) -> Result<StateStore, StateError> {
+        let lock = LockInfo::new(operation);
+        let abandoned = backend.lock(&lock, wait)?;
+        Ok(StateStore {
+            backend,
+            lock,
+            abandoned,
+        })
+    }
+
+    /// Names the state in messages (the file path for the local backend).
     pub fn path(&self) -> &Path {
-        &self.path
+        self.backend.name()
     }
 
     /// This run's lock.
@@ -403,196 +389,111 @@ impl StateStore {
         self.abandoned.as_ref()
     }
 
-    /// The state, or `None` when the file does not exist yet.
-    pub fn load(&self) -> Result<Option<State>, StateError> {
-        read_state(&self.path)
+    /// The backend, for history, journal and force-unlock.
+    pub fn backend(&self) -> &dyn StateBackend {
+        &*self.backend
     }
 
-    /// The state on disk, or a new empty one for `chain_id` with a fresh lineage.
+    /// Where this state's journal is kept.
+    pub fn journal(&self) -> Result<Box<dyn JournalStore>, StateError> {
+        self.backend.journal()
+    }
+
+    /// Where this state's undo sidecar is kept.
+    pub fn sidecar(&self) -> crate::state::Sidecar {
+        self.backend.sidecar()
+    }
+
+    /// The state, or `None` when there is none yet.
+    pub fn load(&self) -> Result<Option<State>, StateError> {
+        self.backend.load()
+    }
+
+    /// The stored state, or a new empty one for `chain_id` with a fresh lineage.
     pub fn load_or_new(&self, chain_id: &str) -> Result<State, StateError> {
         Ok(self
             .load()?
             .unwrap_or_else(|| State::new(chain_id, uuid::Uuid::new_v4().to_string())))
     }
 
-    /// Increments `serial` and writes the state atomically. The first save of this
-    /// store keeps the previous file as `<file>.backup`. On a write failure the new
-    /// state is dumped to `<file>.errored.json` and the previous file is left intact.
+    /// Increments `serial` and writes the state if the stored one is still the version
+    /// it was read as (same lineage, not newer). With the local backend the first save
+    /// of this store keeps the previous file as `<file>.backup`, and a write failure
+    /// dumps the new state to `<file>.errored.json`, leaving the previous file intact.
     pub fn save(&mut self, state: &mut State) -> Result<(), StateError> {
+        let next_serial = self.check_writable(state)?;
+        self.write(state, state.serial, next_serial)
+    }
+
+    /// Writes `state` as serial `serial` (at least 1): the stored state, if any, must
+    /// have its lineage and a smaller serial. Used by `state push` and `state migrate`.
+    pub fn save_as(&mut self, state: &mut State, serial: u64) -> Result<(), StateError> {
+        self.check_writable(state)?;
+        let serial = serial.max(1);
+        self.write(state, serial - 1, serial)
+    }
+
+    fn write(&mut self, state: &mut State, expected_serial: u64, next_serial: u64) -> Result<(), StateError> {
+        let before = (state.serial, state.format_version, state.tool_version.clone());
+        let lineage = state.lineage.clone();
+        let expected = Expected {
+            lineage: &lineage,
+            serial: expected_serial,
+        };
+        state.serial = next_serial;
+        state.format_version = FORMAT_VERSION;
+        state.tool_version = TOOL_VERSION.to_string();
+        let bytes = encode_state(state);
+        match self.backend.save(expected, state, &bytes) {
+            Err(e) if !matches!(e, StateError::WriteFailed { .. }) => {
+                (state.serial, state.format_version, state.tool_version) = before;
+                Err(e)
+            }
+            Ok(()) => {
+                super::crash_point::after_state_save();
+                Ok(())
+            }
+            done => done,
+        }
+    }
+
+    /// Refuses private key material and an exhausted serial; returns the next serial.
+    fn check_writable(&self, state: &State) -> Result<u64, StateError> {
         if let Err(found) = state.check_no_secrets() {
             let object = found
                 .address
                 .map(|a| format!("resource `{a}` attribute"))
                 .unwrap_or_else(|| "attribute".to_string());
             return Err(StateError::SecretAttribute {
-                path: self.path.clone(),
+                path: self.path().to_path_buf(),
                 object,
                 attribute: found.path,
             });
         }
-        let next_serial = state.serial.checked_add(1).ok_or(StateError::SerialExhausted {
-            path: self.path.clone(),
+        state.serial.checked_add(1).ok_or(StateError::SerialExhausted {
+            path: self.path().to_path_buf(),
             serial: state.serial,
-        })?;
-        let previous = if self.backed_up {
-            None
-        } else {
-            self.check_previous(state)?
-        };
-        state.serial = next_serial;
-        state.format_version = FORMAT_VERSION;
-        state.tool_version = TOOL_VERSION.to_string();
-        let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes to JSON");
-        bytes.push(b'\n');
-        let written = match &previous {
-            Some(old) => (self.writer)(&sibling_path(&self.path, BACKUP_SUFFIX), old),
-            None => Ok(()),
-        }
-        .and_then(|()| (self.writer)(&self.path, &bytes));
-        match written {
-            Ok(()) => {
-                self.backed_up = true;
-                super::crash_point::after_state_save();
-                Ok(())
-            }
-            Err(source) => Err(StateError::WriteFailed {
-                path: self.path.clone(),
-                errored: dump_errored(&self.path, &bytes),
-                source,
-            }),
-        }
-    }
-
-    /// Before the first write: the file on disk must be ours (same lineage, not newer);
-    /// returns its bytes for the backup.
-    fn check_previous(&self, state: &State) -> Result<Option<Vec<u8>>, StateError> {
-        let Some(on_disk) = read_state(&self.path)? else {
-            return Ok(None);
-        };
-        if on_disk.lineage != state.lineage {
-            return Err(StateError::LineageMismatch {
-                path: self.path.clone(),
-                on_disk: on_disk.lineage,
-                ours: state.lineage.clone(),
-            });
-        }
-        if on_disk.serial > state.serial {
-            return Err(StateError::Stale {
-                path: self.path.clone(),
-                on_disk: on_disk.serial,
-                ours: state.serial,
-            });
-        }
-        fs::read(&self.path).map(Some).map_err(|source| StateError::Io {
-            path: self.path.clone(),
-            action: "read",
-            source,
         })
-    }
-
-    #[cfg(test)]
-    fn with_writer(mut self, writer: Writer) -> Self {
-        self.writer = writer;
-        self
     }
 }
 
 impl Drop for StateStore {
-    /// Removes the lock file while still holding the lock; closing releases it.
     fn drop(&mut self) {
-        let _ = fs::remove_file(sibling_path(&self.path, LOCK_SUFFIX));
-        let _ = self.lock_file.unlock();
+        self.backend.unlock();
     }
 }
 
-fn read_lock_info(lock_path: &Path) -> Option<LockInfo> {
-    let text = fs::read_to_string(lock_path).ok()?;
-    serde_json::from_str(&text).ok()
+/// The state as stored: pretty JSON with a final newline.
+pub fn encode_state(state: &State) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(state).expect("state serializes to JSON");
+    bytes.push(b'\n');
+    bytes
 }
 
-fn read_info_from(file: &mut File) -> Option<LockInfo> {
-    let mut text = String::new();
-    file.seek(SeekFrom::Start(0)).ok()?;
-    file.read_to_string(&mut text).ok()?;
-    serde_json::from_str(&text).ok()
-}
-
-fn write_lock_info(file: &mut File, info: &LockInfo) -> io::Result<()> {
-    file.set_len(0)?;
-    file.seek(SeekFrom::Start(0))?;
-    let mut text = serde_json::to_vec_pretty(info).map_err(io::Error::other)?;
-    text.push(b'\n');
-    file.write_all(&text)?;
-    file.sync_all()
-}
-
-#[cfg(unix)]
-fn is_same_file(file: &File, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), fs::metadata(path)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
-}
-
-#[cfg(not(unix))]
-fn is_same_file(_file: &File, path: &Path) -> bool {
-    path.exists()
-}
-
-/// Removes the lock record of `path` if its id is `id` and no live process holds it.
-/// Returns the removed record.
+/// Removes the local lock record of `path` if its id is `id` and no live process holds
+/// it. Returns the removed record.
 pub fn force_unlock(path: &Path, id: &str) -> Result<LockInfo, StateError> {
-    let lock_path = sibling_path(path, LOCK_SUFFIX);
-    let mut file = match OpenOptions::new().read(true).write(true).open(&lock_path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(StateError::NoLock {
-                path: path.to_path_buf(),
-            });
-        }
-        Err(source) => {
-            return Err(StateError::Io {
-                path: path.to_path_buf(),
-                action: "open its lock file",
-                source,
-            });
-        }
-    };
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => {
-            return Err(StateError::LockHeld {
-                path: path.to_path_buf(),
-                info: read_lock_info(&lock_path).map(Box::new),
-            });
-        }
-        Err(TryLockError::Error(source)) => {
-            return Err(StateError::Io {
-                path: path.to_path_buf(),
-                action: "lock",
-                source,
-            });
-        }
-    }
-    let Some(info) = read_info_from(&mut file) else {
-        return Err(StateError::NoLock {
-            path: path.to_path_buf(),
-        });
-    };
-    if info.id != id {
-        return Err(StateError::LockIdMismatch {
-            path: path.to_path_buf(),
-            given: id.to_string(),
-            info: Box::new(info),
-        });
-    }
-    fs::remove_file(&lock_path).map_err(|source| StateError::Io {
-        path: path.to_path_buf(),
-        action: "remove its lock file",
-        source,
-    })?;
-    Ok(info)
+    super::backend::local::force_unlock(path, id)
 }
 
 #[cfg(test)]
@@ -697,7 +598,8 @@ mod tests {
         StateStore::open(&path, "t").unwrap().save(&mut s).unwrap();
         let before = fs::read(&path).unwrap();
 
-        let mut store = StateStore::open(&path, "t").unwrap().with_writer(failing_writer);
+        let backend = LocalBackend::new(&path).with_writer(failing_writer);
+        let mut store = StateStore::with_backend(Box::new(backend), "t", Duration::ZERO).unwrap();
         s.remove(&Address::node("agencyABcosRpcService", "172.25.0.5"));
         let err = store.save(&mut s).unwrap_err();
         let message = err.to_string();

@@ -111,7 +111,7 @@ fn plan_err(msg: impl Into<String>) -> StepError {
 
 impl<C: TarsApi> TarsRunner<C> {
     pub fn new(api: Arc<C>, plan: Arc<Plan>, timing: Timing, book: Book, keys: KeyFactory) -> Self {
-        let sidecar = Sidecar::for_state(book.store.path());
+        let sidecar = book.store.sidecar();
         TarsRunner {
             sidecar,
             prepared: std::sync::Mutex::new(BTreeMap::new()),
