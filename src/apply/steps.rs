@@ -218,10 +218,13 @@ pub fn expand(plan: &Plan) -> Expanded {
         for op in ops {
             let server = a.server_name().unwrap_or_default();
             // Row deletions of one server run one at a time: the last one also removes
-            // the server-level row (see `delete_config`).
+            // the server-level row (see `delete_config`). Pushes of one server's file run one
+            // at a time: TarsWeb creates the file's server-level row on the first, and two
+            // concurrent firsts fail its unique key ("system error").
             let lane = match op {
                 Op::RestartNode | Op::StopNode => Some(server.to_string()),
                 Op::DeleteConfig => Some(format!("{server} config rows")),
+                Op::PushConfig => a.leaf_name().map(|file| format!("{server} {file} rows")),
                 _ => None,
             };
             b.add(*op, a, lane);
@@ -534,6 +537,25 @@ mod tests {
         // The row of a node this plan undeploys is only forgotten.
         let forget = format!("forget config[\"{RPC}\"][\"10.0.0.9\"][\"config.ini\"]");
         assert!(step(forget).is_some());
+    }
+
+    #[test]
+    fn pushes_of_one_servers_file_share_a_lane() {
+        let mut p = seed_like();
+        p.changes.push(change(
+            Address::config(RPC, "10.0.0.6", "config.ini"),
+            Action::Create,
+            Attrs::new(),
+        ));
+        p.changes.sort_by(|a, b| a.address.cmp(&b.address));
+        let e = expand(&p);
+        let lane = |ip: &str, file: &str| {
+            let id = format!("push-config config[\"{RPC}\"][\"{ip}\"][\"{file}\"]");
+            e.steps.iter().find(|s| s.id == id).and_then(|s| s.lane.clone())
+        };
+        assert_eq!(lane("10.0.0.5", "config.ini"), lane("10.0.0.6", "config.ini"));
+        assert!(lane("10.0.0.5", "config.ini").is_some());
+        assert_ne!(lane("10.0.0.5", "config.ini"), lane("10.0.0.5", "ssl.key"));
     }
 
     #[test]
