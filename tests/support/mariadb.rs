@@ -31,6 +31,9 @@ static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
 pub fn server() -> Option<&'static MariaDb> {
     match SERVER.get_or_init(start) {
         Ok(db) => Some(db),
+        Err(reason) if std::env::var_os("TARSFORM_REQUIRE_MARIADB").is_some() => {
+            panic!("TARSFORM_REQUIRE_MARIADB is set and no MariaDB could be started: {reason}")
+        }
         Err(reason) => {
             eprintln!("SKIPPED: no MariaDB for the mysql backend tests: {reason}");
             None
@@ -46,6 +49,22 @@ fn find(names: &[&str]) -> Option<PathBuf> {
         .iter()
         .flat_map(|n| dirs.iter().map(move |d| d.join(n)))
         .find(|p| p.is_file())
+}
+
+/// `df` of `dir`, for errors (a full disk is the usual reason a server will not start).
+fn free_space(dir: &Path) -> String {
+    Command::new("df")
+        .args(["-h", "--output=avail,target"])
+        .arg(dir)
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .skip(2)
+                .collect::<Vec<_>>()
+                .join(" free on ")
+        })
+        .unwrap_or_default()
 }
 
 fn free_port() -> Result<u16, String> {
@@ -64,7 +83,9 @@ fn start() -> Result<MariaDb, String> {
         free_port()?
     ));
     std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
-    let out = Command::new(&install)
+    let log = data_dir.with_extension("install.log");
+    let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+    let mut child = Command::new(&install)
         .args([
             "--no-defaults",
             "--auth-root-authentication-method=normal",
@@ -73,13 +94,35 @@ fn start() -> Result<MariaDb, String> {
         ])
         .arg(format!("--datadir={}", data_dir.display()))
         .stdin(Stdio::null())
-        .output()
+        .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log_file)
+        .spawn()
         .map_err(|e| format!("running {}: {e}", install.display()))?;
-    if !out.status.success() {
+    // A server that cannot write (a full disk) waits for space forever: bound it.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    if status.is_none_or(|s| !s.success()) {
         return Err(format!(
-            "{} failed: {}",
+            "{} {} ({}): {output}",
             install.display(),
-            String::from_utf8_lossy(&out.stderr)
+            if status.is_none() {
+                "did not finish in 120 s"
+            } else {
+                "failed"
+            },
+            free_space(&data_dir),
         ));
     }
     let port = free_port()?;
@@ -145,6 +188,9 @@ impl MariaDb {
             .ip_or_hostname(Some("127.0.0.1"))
             .tcp_port(self.port)
             .user(Some("root"))
+            .tcp_connect_timeout(Some(Duration::from_secs(5)))
+            .read_timeout(Some(Duration::from_secs(60)))
+            .write_timeout(Some(Duration::from_secs(60)))
             .into()
     }
 
@@ -159,7 +205,10 @@ impl MariaDb {
                 Ok(_) => return Ok(()),
                 Err(e) if Instant::now() >= deadline => {
                     let log = std::fs::read_to_string(self.data_dir.join("error.log")).unwrap_or_default();
-                    return Err(format!("the server did not accept connections: {e}\n{log}"));
+                    return Err(format!(
+                        "the server did not accept connections ({}): {e}\n{log}",
+                        free_space(&self.data_dir)
+                    ));
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),
             }

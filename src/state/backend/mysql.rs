@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, TxOpts};
@@ -23,6 +23,11 @@ use crate::state::store::{LockInfo, StateError, now_rfc3339, parse_state};
 
 /// The version of the tables below; a newer one in the database asks to upgrade.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// How long one statement may go unanswered (a server whose disk is full waits forever).
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The longest single `GET_LOCK` wait, well inside [`STATEMENT_TIMEOUT`].
+const LOCK_ROUND: Duration = Duration::from_secs(30);
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS tarsform_schema (
@@ -144,6 +149,8 @@ impl MysqlTarget {
         OptsBuilder::from_opts(opts)
             .pass(self.password.as_ref().map(|p| p.expose().to_string()))
             .tcp_connect_timeout(Some(Duration::from_secs(10)))
+            .read_timeout(Some(STATEMENT_TIMEOUT))
+            .write_timeout(Some(STATEMENT_TIMEOUT))
             .tcp_keepalive_time_ms(Some(10_000))
             .into()
     }
@@ -271,10 +278,19 @@ impl StateBackend for MysqlBackend {
     /// connection closes (a killed process releases it), then the lock-info row.
     fn lock(&mut self, lock: &LockInfo, wait: Duration) -> Result<Option<LockInfo>, StateError> {
         let mut conn = self.conn();
-        let got: Option<Option<i64>> = conn
-            .exec_first("SELECT GET_LOCK(?, ?)", (&self.lock_name, wait.as_secs_f64()))
-            .map_err(self.err("take its lock"))?;
-        if got.flatten() != Some(1) {
+        // GET_LOCK in rounds shorter than the statement timeout, so a long --lock-timeout
+        // never looks like a server that stopped answering.
+        let deadline = Instant::now() + wait;
+        let got = loop {
+            let round = deadline.saturating_duration_since(Instant::now()).min(LOCK_ROUND);
+            let got: Option<Option<i64>> = conn
+                .exec_first("SELECT GET_LOCK(?, ?)", (&self.lock_name, round.as_secs_f64()))
+                .map_err(self.err("take its lock"))?;
+            if got.flatten() != Some(0) || Instant::now() >= deadline {
+                break got.flatten();
+            }
+        };
+        if got != Some(1) {
             let holder = self.holder(&mut conn)?;
             let info = self
                 .lock_row(&mut conn)?
