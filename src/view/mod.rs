@@ -7,10 +7,13 @@
 mod brief;
 mod diff;
 pub mod events;
+#[cfg(test)]
+mod fixtures;
 pub mod graph;
 mod human;
 mod json;
 mod markdown;
+mod pem;
 pub mod state;
 mod style;
 mod values;
