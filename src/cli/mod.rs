@@ -507,6 +507,9 @@ pub struct DemoArgs {
     /// through a key-center emulator (SM4).
     #[arg(long = "sm")]
     pub sm: bool,
+    /// Print every command's full output (plan, progress) instead of the story's lines.
+    #[arg(long = "verbose")]
+    pub verbose: bool,
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code:
