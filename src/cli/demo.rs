@@ -226,6 +226,7 @@ fn plan_args(detailed_exitcode: bool, out: Option<&str>) -> PlanArgs {
         detailed_exitcode,
         switch_crypto: false,
         policy: None,
+        full: false,
     }
 }
 

@@ -243,6 +243,10 @@ pub struct PlanArgs {
     /// Check the plan against the Rego policies in this directory; any `deny` fails it.
     #[arg(long = "policy", value_name = "DIR")]
     pub policy: Option<PathBuf>,
+    /// Show every change in full: without it, the same change on more than 20 hosts of
+    /// one server is shown once (the JSON always lists each).
+    #[arg(long = "full")]
+    pub full: bool,
 }
 
 #[derive(Debug, Args)]
@@ -308,6 +312,9 @@ pub struct ShowArgs {
     /// Machine-readable JSON instead of the human view.
     #[arg(long = "json")]
     pub json: bool,
+    /// Show every change of the plan in full (see `plan --full`).
+    #[arg(long = "full")]
+    pub full: bool,
     #[command(flatten)]
     pub config: ConfigArg,
     #[command(flatten)]

@@ -10,6 +10,7 @@ pub mod events;
 #[cfg(test)]
 mod fixtures;
 pub mod graph;
+mod grouping;
 mod human;
 mod json;
 mod markdown;
@@ -20,7 +21,7 @@ mod style;
 mod values;
 
 pub use brief::saved_plan as saved_plan_brief;
-pub use human::human;
+pub use human::{human, human_full};
 pub use json::{JSON_FORMAT_VERSION, json, json_with_state};
 pub use markdown::markdown;
 pub use outline::outline;
