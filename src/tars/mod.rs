@@ -4,6 +4,7 @@
 //! (apply, refresh, status) do. Facts about the API are in `reference/tarsweb-api.md`.
 
 mod api;
+pub mod budget;
 mod client;
 mod de;
 mod dto;
@@ -15,6 +16,7 @@ mod untrusted;
 pub mod wait;
 
 pub use api::TarsApi;
+pub use budget::RateBudget;
 pub use client::HttpTarsClient;
 pub use dto::{
     Adapter, AppCreated, ConfigFile, DeployRequest, ExpandPreviewItem, ExpandPreviewRequest, ExpandRequest,
