@@ -29,7 +29,8 @@ pub use task::{
 };
 pub use untrusted::{MESSAGE_MAX_CHARS, escape_unsafe, redact_private_keys};
 pub use wait::{
-    HealthGate, NotRunning, TaskReport, describe_row, run_task, wait_running, wait_running_replacing,
+    HealthGate, NotRunning, PollSchedule, TaskReport, describe_row, run_task, wait_running,
+    wait_running_replacing,
 };
 
 /// A fresh id for `upload_patch_package`'s `task_id` (BcosBuilder uses a UUID v4).
