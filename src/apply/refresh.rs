@@ -25,7 +25,7 @@ use crate::state::State;
 use crate::tars::{TarsApi, TarsError};
 
 /// Servers read at the same time.
-const SERVER_CONCURRENCY: usize = 8;
+pub(crate) const SERVER_CONCURRENCY: usize = 8;
 
 /// What Tars holds for every server named in the topology or the state, the tarsnodes
 /// and their liveness, and the `ca.crt` Tars serves per service type.
@@ -138,7 +138,7 @@ fn served_cas(observed: &Observed) -> std::collections::BTreeMap<ServiceKind, St
 }
 
 /// Polls every future until all are done; outputs in input order.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+pub(crate) async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
     let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {

@@ -311,21 +311,47 @@ pub async fn stop_node<C: TarsApi>(
     Ok(())
 }
 
-/// The server-level (placeholder) row of `file`, created with content "\n" if missing.
-async fn server_row<C: TarsApi>(api: &C, app: &str, server: &str, file: &str) -> OpResult<ConfigFile> {
-    let find = |rows: Vec<ConfigFile>| rows.into_iter().find(|r| r.filename == file);
-    if let Some(row) = find(api.config_file_list(app, server).await?) {
-        return Ok(row);
+/// The server-level rows of `server` (every file), with `file`'s created with content
+/// "\n" if missing.
+/// `known`: the rows this run read before; when they lack `file`, it is added at once.
+pub async fn server_rows_with<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    file: &str,
+    known: Option<Vec<ConfigFile>>,
+) -> OpResult<Vec<ConfigFile>> {
+    let has = |rows: &[ConfigFile]| rows.iter().any(|r| r.filename == file);
+    let mut rows = match known {
+        Some(rows) => rows,
+        None => api.config_file_list(app, server).await?,
+    };
+    if has(&rows) {
+        return Ok(rows);
     }
     match api.add_config_file(app, server, file, "\n").await {
+        Ok(row) if row.id > 0 && row.filename == file => {
+            rows.push(row);
+            return Ok(rows);
+        }
         Ok(_) | Err(TarsError::AlreadyExists { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    find(api.config_file_list(app, server).await?).ok_or_else(|| {
-        OpError::Refused(format!(
-            "server `{server}`: the server-level row of {file} did not appear after adding it"
-        ))
-    })
+    let rows = api.config_file_list(app, server).await?;
+    if has(&rows) {
+        return Ok(rows);
+    }
+    Err(OpError::Refused(format!(
+        "server `{server}`: the server-level row of {file} did not appear after adding it"
+    )))
+}
+
+/// The server-level (placeholder) row of `file`, created with content "\n" if missing.
+async fn server_row<C: TarsApi>(api: &C, app: &str, server: &str, file: &str) -> OpResult<ConfigFile> {
+    let rows = server_rows_with(api, app, server, file, None).await?;
+    rows.into_iter()
+        .find(|r| r.filename == file)
+        .ok_or_else(|| OpError::Refused(format!("server `{server}`: no server-level row of {file}")))
 }
 
 /// The node-level row of `file` on `ip`, listing until TarsWeb has created it.
@@ -338,9 +364,25 @@ pub async fn node_row<C: TarsApi>(
     file: &str,
 ) -> OpResult<ConfigFile> {
     let server_row = server_row(api, app, server, file).await?;
+    node_row_under(api, timing, app, server, ip, &server_row).await
+}
+
+/// [`node_row`] under a known server-level row.
+pub async fn node_row_under<C: TarsApi>(
+    api: &C,
+    timing: Timing,
+    app: &str,
+    server: &str,
+    ip: &str,
+    server_row: &ConfigFile,
+) -> OpResult<ConfigFile> {
+    let file = &server_row.filename;
     for attempt in 0..timing.row_attempts.max(1) {
         let rows = api.node_config_file_list(app, server, server_row.id).await?;
-        if let Some(row) = rows.into_iter().find(|r| r.node_name == ip && r.filename == file) {
+        if let Some(row) = rows
+            .into_iter()
+            .find(|r| r.node_name == ip && &r.filename == file)
+        {
             return Ok(row);
         }
         if attempt > 0 {

@@ -79,6 +79,8 @@ pub struct TarsRunner<C: TarsApi> {
     notes: std::sync::Mutex<Vec<String>>,
     /// Server → the key center its key files are encrypted with (storage security).
     storage: BTreeMap<String, StorageSecurity>,
+    /// Server → its server-level config rows, read once per run (a hint: a miss reads again).
+    server_rows: std::sync::Mutex<BTreeMap<String, Vec<crate::tars::ConfigFile>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +133,7 @@ impl<C: TarsApi> TarsRunner<C> {
             commit_removals: std::sync::Mutex::new(Vec::new()),
             notes: std::sync::Mutex::new(Vec::new()),
             storage: BTreeMap::new(),
+            server_rows: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 

@@ -4,6 +4,7 @@
 use super::*;
 use crate::apply::steps::step_id;
 use crate::apply::undo::KeptConfig;
+use crate::tars::ConfigFile;
 
 impl<C: TarsApi> TarsRunner<C> {
     pub(super) async fn register(&self, change: &ResourceChange, app: &str) -> StepResult<Outcome> {
@@ -40,13 +41,9 @@ impl<C: TarsApi> TarsRunner<C> {
             .and_then(|a| a.get("content"))
             .and_then(Value::as_str);
         let created_local = (planned.is_some() && !local_path.exists()).then(|| local_path.clone());
-        let row = tars_ops::node_row(&*self.api, self.timing, app, server, ip, file).await?;
-        let old = self
-            .api
-            .config_file(row.id)
-            .await?
-            .map(|r| r.config)
-            .unwrap_or_default();
+        let row = self.node_config_row(app, server, ip, file).await?;
+        // The listing was just read: its content is the row's content now.
+        let old = row.config.clone();
         let undo = if change.action == Action::Create || old.trim().is_empty() {
             Undo::DeleteConfigRow {
                 server: server.clone(),
@@ -103,6 +100,39 @@ impl<C: TarsApi> TarsRunner<C> {
             undo,
             state: vec![(address.clone(), Some(entry))],
         })
+    }
+
+    /// The node-level row of `file` on `ip`, under the server-level row this run already
+    /// read for `server` when it has one (one `config_file_list` per server, not per file).
+    async fn node_config_row(&self, app: &str, server: &str, ip: &str, file: &str) -> StepResult<ConfigFile> {
+        let known = self
+            .server_rows
+            .lock()
+            .expect("server rows lock")
+            .get(server)
+            .cloned();
+        let cached = known
+            .as_ref()
+            .and_then(|rows| rows.iter().find(|r| r.filename == file))
+            .cloned();
+        if let Some(server_row) = &cached
+            && let Ok(row) =
+                tars_ops::node_row_under(&*self.api, self.timing, app, server, ip, server_row).await
+        {
+            return Ok(row);
+        }
+        // A cached row that led nowhere is read again; a file the cache lacks is added.
+        let known = known.filter(|_| cached.is_none());
+        let rows = tars_ops::server_rows_with(&*self.api, app, server, file, known).await?;
+        self.server_rows
+            .lock()
+            .expect("server rows lock")
+            .insert(server.to_string(), rows.clone());
+        let server_row = rows
+            .into_iter()
+            .find(|r| r.filename == file)
+            .ok_or_else(|| plan_err(format!("server `{server}`: no server-level row of {file}")))?;
+        Ok(tars_ops::node_row_under(&*self.api, self.timing, app, server, ip, &server_row).await?)
     }
 
     /// `state = "stopped"`: stops the node (write-ahead: start it again, when it ran)
