@@ -304,7 +304,7 @@ pub async fn execute<R: Runner>(
                     let step = &graph[node];
                     reporter.event(Event::Started { step: step.id() });
                     let began = std::time::Instant::now();
-                    let done = match runner.run(step).await {
+                    let done = match crate::tars::board::within_step(step.id(), runner.run(step)).await {
                         Ok(undo) => {
                             reporter.event(Event::Completed { step: step.id() });
                             Done::Ok(node, undo, began.elapsed())

@@ -350,7 +350,15 @@ async fn run_steps(
         eprintln!("\n{interrupted}: no new step starts; finishing the steps in flight, then rolling back");
         let _ = cancel_tx.send(true);
     });
+    let ticking = progress.clone();
+    let ticks = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            ticking.tick();
+        }
+    });
     let mut report = engine::execute(dag, runner.clone(), options, cancel_rx, reporter).await;
+    ticks.abort();
     signals.abort();
     // Step tasks drop their handle on the runner just after reporting; wait for them.
     for _ in 0..500 {

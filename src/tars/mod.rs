@@ -4,6 +4,7 @@
 //! (apply, refresh, status) do. Facts about the API are in `reference/tarsweb-api.md`.
 
 mod api;
+pub mod board;
 pub mod budget;
 mod client;
 mod de;

@@ -112,6 +112,7 @@ pub async fn wait_task<C: TarsApi>(
         let task = api.task(task_no).await?;
         polls += 1;
         last = describe(&task);
+        super::board::report(task_no, mean_percent(&task));
         if task.is_finished() {
             return finish(task_no, command, task, polls, started.elapsed());
         }
@@ -156,6 +157,13 @@ fn finish(
         polls,
         elapsed,
     })
+}
+
+/// The mean percent of the task's items (0 without items).
+fn mean_percent(task: &Task) -> u8 {
+    let n = task.items.len() as i64;
+    let sum: i64 = task.items.iter().map(|i| i.percent.clamp(0, 100)).sum();
+    if n == 0 { 0 } else { (sum / n) as u8 }
 }
 
 /// "node 172.25.0.5 running 40%" for each item, for timeout messages.
