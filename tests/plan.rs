@@ -144,6 +144,7 @@ fn observed_before() -> Observed {
                     present_state: "active".into(),
                     patch_version: "1".into(),
                     adapter_port: Some(9000),
+                    adapters: None,
                     configs: BTreeMap::new(),
                 },
             );
@@ -222,6 +223,7 @@ fn after_apply(plan: &Plan, local: &LocalFiles, observed: &Observed) -> (LocalFi
                         present_state: "active".into(),
                         patch_version: "19".into(),
                         adapter_port: Some(9001),
+                        adapters: None,
                         configs: BTreeMap::new(),
                     });
             }

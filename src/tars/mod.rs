@@ -3,6 +3,7 @@
 //! I/O module (reqwest + tokio). Nothing here decides what to change in Tars: callers
 //! (apply, refresh, status) do. Facts about the API are in `reference/tarsweb-api.md`.
 
+mod adapter;
 mod api;
 mod client;
 mod de;
@@ -14,6 +15,7 @@ mod task;
 mod untrusted;
 pub mod wait;
 
+pub use adapter::AdapterConf;
 pub use api::TarsApi;
 pub use client::HttpTarsClient;
 pub use dto::{
