@@ -537,6 +537,13 @@ fn an_adapter_endpoint_changed_out_of_band_is_drift_fixed_by_apply() {
     // A roll-forward outside tarsform: the same port, another timeout.
     let rolled = registered.replace(" -t 60000 ", " -t 20000 ");
     assert_eq!(bed.handle().set_adapter_endpoint(APP, RPC, OLD, &rolled), 1);
+    let refresh = bed.ok(&["refresh", "-c", "config.toml"]);
+    assert!(
+        refresh.contains(&format!(
+            "is `{rolled}` in Tars, recorded `{registered}`; the next plan sets it back"
+        )),
+        "{refresh}"
+    );
     let plan = bed.ok(&["plan", "-c", "config.toml"]);
     assert!(plan.contains("Objects have changed outside tarsform"), "{plan}");
     assert!(

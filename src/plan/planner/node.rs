@@ -223,6 +223,11 @@ impl Planner<'_> {
             (Some(t), Some(d)) => Some(pem_sha256(t) == *d),
             _ => None,
         };
+        let signs_with_key = self
+            .preconditions
+            .ca
+            .get(kind.as_str())
+            .and_then(|c| c.signs_with_key.clone());
         self.preconditions.ca.insert(
             kind.as_str().to_string(),
             CaPrecondition {
@@ -230,6 +235,7 @@ impl Planner<'_> {
                 cert_sha256: ca.digest.clone(),
                 matches_tars,
                 cert_file: sm_ca_file(self.topology, kind),
+                signs_with_key,
             },
         );
         if !self.kinds_with_nodes.contains(&kind) {
