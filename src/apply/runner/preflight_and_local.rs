@@ -41,7 +41,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 )));
             }
             if let Some(key) = &ca.signs_with_key
-                && !Path::new(key).is_file()
+                && !crate::apply::fetched_keys::resolve(Path::new(key)).is_file()
             {
                 return Err(plan_err(format!(
                     "this apply signs certificates with the {kind} CA, but its key {key} is not here; nothing was changed\nhint: run apply where the CA key is, or keep the keys in the backend (`[backend] store_keys = true`) and set an age identity (TARSFORM_AGE_IDENTITY_FILE)"
