@@ -209,6 +209,8 @@ fn apply_once(
         .env("TARSFORM_TARS_TOKEN", TOKEN)
         .env("NO_COLOR", "1")
         .env("TARSFORM_SETTLE", "100ms")
+        // The emulator has no rate limit; the bench measures scheduling, not the budget.
+        .env("TARSFORM_MAX_RPS", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

@@ -314,6 +314,11 @@ fn snapshot_all(name: &str, plan: &Plan, prior: Option<&State>) {
     for text in [&human, &markdown, &json, &saved::to_file_text(plan)] {
         assert!(!text.contains(TOKEN), "the token leaked into {name}");
         assert!(!text.contains("s3cr3t"), "the token leaked into {name}");
+        assert!(!text.contains("PRIVATE KEY"), "a private key leaked into {name}");
+    }
+    // Reviewers read fingerprints, not PEM; the JSON keeps the certificates whole.
+    for text in [&human, &markdown] {
+        assert!(!text.contains("-----BEGIN"), "PEM in the {name} view:\n{text}");
     }
     insta::assert_snapshot!(format!("{name}_human"), human);
     insta::assert_snapshot!(format!("{name}_markdown"), markdown);

@@ -5,6 +5,7 @@
 
 mod adapter;
 mod api;
+pub mod budget;
 mod client;
 mod de;
 mod dto;
@@ -17,6 +18,7 @@ pub mod wait;
 
 pub use adapter::AdapterConf;
 pub use api::TarsApi;
+pub use budget::RateBudget;
 pub use client::HttpTarsClient;
 pub use dto::{
     Adapter, AppCreated, ConfigFile, DeployRequest, ExpandPreviewItem, ExpandPreviewRequest, ExpandRequest,
@@ -29,7 +31,8 @@ pub use task::{
 };
 pub use untrusted::{MESSAGE_MAX_CHARS, escape_unsafe, redact_private_keys};
 pub use wait::{
-    HealthGate, NotRunning, TaskReport, describe_row, run_task, wait_running, wait_running_replacing,
+    HealthGate, NotRunning, PollSchedule, TaskReport, describe_row, run_task, wait_running,
+    wait_running_replacing,
 };
 
 /// A fresh id for `upload_patch_package`'s `task_id` (BcosBuilder uses a UUID v4).

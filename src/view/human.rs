@@ -233,3 +233,36 @@ fn push_notes(out: &mut String, plan: &Plan) {
 pub(crate) fn short(digest: &str) -> &str {
     &digest[..digest.len().min(12)]
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::addr::Address;
+    use crate::config::ServiceKind;
+    use crate::view::fixtures::{attrs, cert_pem, change, plan};
+
+    #[test]
+    fn a_certificate_change_shows_old_and_new_fingerprints_not_pem() {
+        let (old, new) = (cert_pem("FISCO-BCOS"), cert_pem("FISCO-BCOS"));
+        let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+        let ca = change(
+            Address::ca(ServiceKind::Rpc),
+            Action::Update,
+            Some(attrs(&[("cert_pem", json!(old)), ("key_text", json!(key))])),
+            Some(attrs(&[("cert_pem", json!(new)), ("key_text", json!(key))])),
+        );
+        let text = human(&plan(vec![ca]), false);
+        let digest = |pem: &str| crate::plan::pem_sha256(pem)[..16].to_string();
+        assert!(
+            text.contains(&format!(
+                "~ cert_pem = sha256:{}… (CN=FISCO-BCOS, not after 2126-11-05) -> sha256:{}… (CN=FISCO-BCOS, not after 2126-11-05)",
+                digest(&old),
+                digest(&new)
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("BEGIN"), "{text}");
+    }
+}

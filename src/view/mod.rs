@@ -7,10 +7,14 @@
 mod brief;
 mod diff;
 pub mod events;
+#[cfg(test)]
+mod fixtures;
 pub mod graph;
 mod human;
 mod json;
 mod markdown;
+mod outline;
+mod pem;
 pub mod state;
 mod style;
 mod values;
@@ -19,6 +23,7 @@ pub use brief::saved_plan as saved_plan_brief;
 pub use human::human;
 pub use json::{JSON_FORMAT_VERSION, json, json_with_state};
 pub use markdown::markdown;
+pub use outline::outline;
 
 /// Shown in place of a secret.
 pub const SENSITIVE: &str = crate::secret::REDACTED;
