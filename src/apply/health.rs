@@ -47,10 +47,7 @@ pub async fn patch_and_check<C: TarsApi>(
         let (task_no, execute_info) =
             match run_task(api, &req, timing.task_polls(), timing.task_timeout).await {
                 Ok(report) => {
-                    let gate = timing.gate();
-                    return match wait_running_replacing(api, app, server, ip, Some(patch_id), old_pid, gate)
-                        .await?
-                    {
+                    return match node.wait_or_relaunch(Some(patch_id), old_pid, &mut notes).await? {
                         Ok(row) => Ok(started(server, row, notes)),
                         Err(not_running) => Err(OpError::NotRunning(not_running_message(
                             server,
@@ -72,8 +69,7 @@ pub async fn patch_and_check<C: TarsApi>(
         match node.landed(patch_id, &before).await? {
             Landing::Landed(row) => {
                 let nudged = node.nudge(&row, old_pid).await?;
-                let gate = timing.gate();
-                match wait_running_replacing(api, app, server, ip, Some(patch_id), old_pid, gate).await? {
+                match node.wait_or_relaunch(Some(patch_id), old_pid, &mut notes).await? {
                     Ok(row) => {
                         notes.push(format!(
                             "{failed}, but node {ip} took patch {patch_id}{nudged} and runs it, active with pid {} for {:.1}s: counted as done",
@@ -148,6 +144,65 @@ struct Node<'a, C> {
 }
 
 impl<C: TarsApi> Node<'_, C> {
+    /// The health gate, with one relaunch: a real tarsnode now and then loses a launch
+    /// (the process never reaches its keep-alive) and shows the node `activating` with the
+    /// same pid for good. A node still `activating` after 5/8 of `--start-timeout` (75 s
+    /// of the default 120 s; tarsnode's own activating timeout is 60 s) is restarted once
+    /// and gets the rest of the time.
+    async fn wait_or_relaunch(
+        &self,
+        patch: Option<u64>,
+        old_pid: Option<i64>,
+        notes: &mut Vec<String>,
+    ) -> OpResult<Result<ServerConf, NotRunning>> {
+        let (api, app, server, ip) = (self.api, self.app, self.server, self.ip);
+        let gate = self.timing.gate();
+        let started = Instant::now();
+        let first = gate.within(gate.timeout * 5 / 8);
+        let not_running = match wait_running_replacing(api, app, server, ip, patch, old_pid, first).await? {
+            Ok(row) => return Ok(Ok(row)),
+            // Broke (a crash loop) or no time to relaunch: the verdict stands.
+            Err(not_running) if first.timeout == gate.timeout || started.elapsed() < first.timeout => {
+                return Ok(Err(not_running));
+            }
+            Err(not_running) => not_running,
+        };
+        let Some(row) = not_running
+            .last
+            .as_ref()
+            .filter(|r| r.present_state == "activating")
+        else {
+            let rest = gate.within(gate.timeout.saturating_sub(started.elapsed()));
+            return Ok(wait_running_replacing(api, app, server, ip, patch, old_pid, rest).await?);
+        };
+        let stuck = format!(
+            "node {ip} stayed `activating` for {:.1}s (pid {})",
+            started.elapsed().as_secs_f64(),
+            row.process_id
+        );
+        let req = TaskRequest::single(row.id, TaskCommand::Restart, Default::default());
+        let verdict = match run_task(api, &req, self.timing.task_polls(), self.timing.task_timeout).await {
+            Ok(report) => format!("task {} succeeded", report.task_no),
+            Err(TarsError::TaskFailed {
+                task_no,
+                execute_info,
+                ..
+            }) => format!("task {task_no} FAILED (\"{execute_info}\")"),
+            Err(e) => return Err(e.into()),
+        };
+        let stuck_pid = Some(row.process_id).filter(|pid| *pid > 0);
+        let rest = gate.within(gate.timeout.saturating_sub(started.elapsed()));
+        let outcome =
+            wait_running_replacing(api, app, server, ip, patch, stuck_pid.or(old_pid), rest).await?;
+        if outcome.is_ok() {
+            notes.push(format!("{stuck}: sent `restart` once ({verdict}) and it runs"));
+        }
+        Ok(outcome.map_err(|n| NotRunning {
+            reason: format!("{stuck}, was restarted once ({verdict}), and then {}", n.reason),
+            last: n.last,
+        }))
+    }
+
     /// Reads the row until it shows that `patch_id` landed, or the evidence window passed.
     async fn landed(&self, patch_id: u64, before: &ServerConf) -> OpResult<Landing> {
         let until = Instant::now() + self.timing.evidence_window();

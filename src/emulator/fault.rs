@@ -1,7 +1,7 @@
 //! Fault injection rules (`--fail RULE`) and the per-endpoint call counters they use.
 //!
 //! Owns the rule grammar (`api:ENDPOINT#N`, `task:COMMAND@IP`, `node-down:IP`,
-//! `late:ENDPOINT#N@MS`, `crash:SERVER@IP`, `dies-later:SERVER@IP`, `late-start:IP@MS`, `no-restart:IP`) and
+//! `late:ENDPOINT#N@MS`, `crash:SERVER@IP`, `dies-later:SERVER@IP`, `late-start:IP@MS`, `no-restart:IP`, `lost-launch:IP`) and
 //! the questions the server asks of the active rules. No I/O.
 
 use std::collections::BTreeMap;
@@ -49,12 +49,16 @@ pub enum FaultRule {
     /// lands, a running node keeps its old process (a stopped one is started by
     /// tarsnode's keep-alive), and the item is reported FAILED (`iRet:1002`).
     NoRestart { ip: String },
+    /// tarsnode `ip` loses the first launch of each server: the process never reaches its
+    /// keep-alive, the node shows `activating` with that pid for good (tarsnode does not
+    /// relaunch it); the next start or restart runs.
+    LostLaunch { ip: String },
 }
 
 /// A `--fail` value that matches none of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, registry-down, busy:IP, late-start:IP@MS, no-restart:IP, patch-not-ready:IP#N, crash:SERVER@IP, dies-later:SERVER@IP (SERVER or IP may be *) or late:ENDPOINT#N@MS (e.g. late:update_config_file#1@3000)"
+    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, registry-down, busy:IP, late-start:IP@MS, no-restart:IP, lost-launch:IP, patch-not-ready:IP#N, crash:SERVER@IP, dies-later:SERVER@IP (SERVER or IP may be *) or late:ENDPOINT#N@MS (e.g. late:update_config_file#1@3000)"
 )]
 pub struct FaultRuleError {
     pub rule: String,
@@ -123,6 +127,7 @@ impl FromStr for FaultRule {
             }
             "busy" if !rest.is_empty() => Ok(FaultRule::Busy { ip: rest.to_string() }),
             "no-restart" if !rest.is_empty() => Ok(FaultRule::NoRestart { ip: rest.to_string() }),
+            "lost-launch" if !rest.is_empty() => Ok(FaultRule::LostLaunch { ip: rest.to_string() }),
             "late-start" => {
                 let (ip, delay) = rest
                     .split_once('@')
@@ -190,6 +195,7 @@ impl fmt::Display for FaultRule {
             FaultRule::DiesLater { server, ip } => write!(f, "dies-later:{server}@{ip}"),
             FaultRule::LateStart { ip, delay_ms } => write!(f, "late-start:{ip}@{delay_ms}"),
             FaultRule::NoRestart { ip } => write!(f, "no-restart:{ip}"),
+            FaultRule::LostLaunch { ip } => write!(f, "lost-launch:{ip}"),
         }
     }
 }
@@ -203,6 +209,8 @@ pub struct Faults {
     refused_patches: BTreeMap<String, u32>,
     /// Per server row: the number of its latest launch (a late start fires only for it).
     launches: BTreeMap<u64, u64>,
+    /// Server rows whose launch a `lost-launch` rule already lost.
+    lost_launches: std::collections::BTreeSet<u64>,
 }
 
 impl Faults {
@@ -212,7 +220,18 @@ impl Faults {
             calls: BTreeMap::new(),
             refused_patches: BTreeMap::new(),
             launches: BTreeMap::new(),
+            lost_launches: Default::default(),
         }
+    }
+
+    /// True for the first launch of server row `row` on `node` when a `lost-launch`
+    /// rule names the node (later launches of the row run).
+    pub fn lose_launch(&mut self, row: u64, node: &str) -> bool {
+        let named = self
+            .rules
+            .iter()
+            .any(|rule| matches!(rule, FaultRule::LostLaunch { ip } if ip == node));
+        named && self.lost_launches.insert(row)
     }
 
     /// How long after a launch on `node` tarsnode starts the server, when a
@@ -334,6 +353,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_lost_launch_is_only_the_first_of_each_row_on_its_node() {
+        let mut faults = Faults::new(vec!["lost-launch:10.0.0.1".parse().unwrap()]);
+        assert!(faults.lose_launch(7, "10.0.0.1"));
+        assert!(!faults.lose_launch(7, "10.0.0.1"), "the relaunch runs");
+        assert!(faults.lose_launch(8, "10.0.0.1"));
+        assert!(!faults.lose_launch(9, "10.0.0.2"));
+    }
+
+    #[test]
     fn parses_every_form_and_round_trips() {
         for text in [
             "api:deploy_server#2",
@@ -347,6 +375,7 @@ mod tests {
             "patch-not-ready:127.0.0.1#2",
             "late-start:127.0.0.1@2000",
             "no-restart:127.0.0.1",
+            "lost-launch:127.0.0.1",
         ] {
             let rule: FaultRule = text.parse().unwrap();
             assert_eq!(rule.to_string(), text);

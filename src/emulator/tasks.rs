@@ -370,7 +370,17 @@ fn execute_item(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String,
         .filter(|p| p.server == column)
         .map(|p| p.id)
         .max();
-    let crashes = inner.faults.crashes(server, node) && newest.is_some_and(|id| id.to_string() == launched);
+    let mut crashes =
+        inner.faults.crashes(server, node) && newest.is_some_and(|id| id.to_string() == launched);
+    let launches = match item.command.as_str() {
+        "start" | "restart" => true,
+        "patch_tars" | "grace_patch_tars" => item.parameters.get("bak_flag").map(String::as_str) != Some("1"),
+        _ => false,
+    };
+    if launches && let Some(row) = inner.model.server_mut(app, server, node).map(|r| r.id) {
+        // A lost launch looks like a binary that exits at once, until it is started again.
+        crashes |= inner.faults.lose_launch(row, node);
+    }
     let model = &mut inner.model;
     inner.dirty = true;
     let activating = activating_text(app, server);

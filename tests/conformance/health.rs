@@ -49,6 +49,40 @@ fn a_binary_that_dies_after_it_came_up_fails_the_start_and_rolls_back() {
 }
 
 #[test]
+fn a_launch_tarsnode_lost_is_restarted_once_and_counts_when_it_runs() {
+    // The real tarsnode now and then loses a launch: `activating` with the same pid for
+    // good. After 5/8 of --start-timeout the node is restarted once.
+    let t = with_fault("lost-launch:127.0.0.1");
+    let w = Workspace::new(&t, "hlost");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
+    let run = w.run_env(APPLY, &[("TARSFORM_START_TIMEOUT", "4s")]);
+    assert_eq!(run.code, Some(0), "{}", run.both());
+    assert!(run.stdout.contains("Apply complete"), "{}", run.both());
+    assert!(
+        run.stderr.contains("stayed `activating` for 2.") && run.stderr.contains("sent `restart` once"),
+        "{}",
+        run.both()
+    );
+    assert!(t.not_running("hlost").is_empty());
+
+    // A binary that exits at once stays `activating` after the restart too: the apply fails.
+    let t = with_fault("crash:agencyABcosRpcService@127.0.0.1");
+    let w = Workspace::new(&t, "hlost");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
+    let run = w.run_env(APPLY, &[("TARSFORM_START_TIMEOUT", "4s")]);
+    assert_eq!(run.code, Some(1), "{}", run.both());
+    assert!(run.stderr.contains("was restarted once"), "{}", run.both());
+    assert!(run.stderr.contains("Rollback complete"), "{}", run.both());
+    assert!(t.servers("hlost").is_empty());
+}
+
+#[test]
 fn a_failed_task_whose_node_runs_counts_as_done_with_a_note() {
     let t = with_fault("busy:127.0.0.1");
     let w = Workspace::new(&t, "hbusy");
