@@ -446,7 +446,7 @@ fn destroy_deletes_everything_but_the_cas() {
         "{:?}",
         plan.notes
     );
-    assert!(view::markdown(&plan).contains("> **Warning**"));
+    assert!(view::markdown(&plan).contains("> [!WARNING]"));
 }
 
 // ---------------------------------------------------------------- rules
@@ -1180,5 +1180,89 @@ fn a_node_tarsform_created_is_not_protected_by_default() {
     assert_eq!(
         plan.change(&Address::node(RPC_SERVER, NEW)).unwrap().action,
         Action::Delete
+    );
+}
+
+// ---------------------------------------------------------------- PR comment
+
+/// The comment as GitHub would render it (tables, alerts), through pulldown-cmark.
+fn comment_html(plan: &Plan) -> String {
+    let md = view::markdown(plan);
+    let options = pulldown_cmark::Options::ENABLE_TABLES | pulldown_cmark::Options::ENABLE_GFM;
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new_ext(&md, options));
+    html
+}
+
+#[test]
+fn pr_comment_shows_port_changes_and_restarts_before_the_collapsed_plan() {
+    let mut w = World::seed();
+    w.apply();
+    w.topology.agencies[0].rpc.as_mut().unwrap().listen_port = 10201;
+    let html = comment_html(&w.plan());
+    let details = html.find("<details>").expect("the full plan is collapsed");
+    for visible in [
+        "<table>",
+        "update</td>",
+        "-listen_port = 10200",
+        "+listen_port = 10201",
+        "Restarts (1):",
+        "config.ini changed",
+        "```mermaid",
+    ]
+    .iter()
+    .map(|s| s.replace("```mermaid", "language-mermaid"))
+    {
+        let at = html
+            .find(&visible)
+            .unwrap_or_else(|| panic!("no `{visible}` in:\n{html}"));
+        assert!(
+            at < details,
+            "`{visible}` only inside the collapsed plan:\n{html}"
+        );
+    }
+    assert!(
+        html.contains("<summary>Full plan: 3 change(s)</summary>"),
+        "{html}"
+    );
+}
+
+#[test]
+fn pr_comment_warns_of_destroys_with_a_github_alert() {
+    let mut w = World::seed();
+    w.topology = topology(vec![agency("agencyA", &[NEW, "172.25.0.6"], 10200, 40300)]);
+    w.apply();
+    w.topology = seed();
+    let plan = w.plan();
+    let html = comment_html(&plan);
+    assert!(html.contains("markdown-alert-warning"), "{html}");
+    assert!(html.contains("This plan destroys 14 resource(s)"), "{html}");
+    assert!(html.contains("<details>") && html.contains("</details>"));
+    assert!(view::markdown(&plan).contains("> [!WARNING]"));
+}
+
+#[test]
+fn apply_result_comment_reports_success_and_failures() {
+    let ok = concat!(
+        r#"{"type":"apply_complete","@message":"start node: done","hook":{"action":"start"}}"#,
+        "\n",
+        r#"{"type":"change_summary","@message":"Apply complete! Resources: 0 imported, 1 added, 0 changed, 0 destroyed."}"#,
+        "\nnot json\n"
+    );
+    let md = view::markdown_apply(ok);
+    assert!(md.starts_with("### tarsform apply: ✅ Applied\n"), "{md}");
+    assert!(md.contains("| start | 1 |"), "{md}");
+    assert!(md.contains("1 line(s) of the event stream were not JSON"), "{md}");
+    let failed = concat!(
+        r#"{"type":"apply_errored","@message":"start node: FAILED: boom"}"#,
+        "\n",
+        r#"{"type":"rollback_errored","@message":"undo register node: FAILED: gone"}"#,
+        "\n"
+    );
+    let md = view::markdown_apply(failed);
+    assert!(md.contains("FAILED, rollback INCOMPLETE"), "{md}");
+    assert!(
+        md.contains("> [!CAUTION]") && md.contains("> - start node: FAILED: boom"),
+        "{md}"
     );
 }

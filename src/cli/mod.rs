@@ -315,6 +315,10 @@ pub struct ShowArgs {
     /// Show every change of the plan in full (see `plan --full`).
     #[arg(long = "full")]
     pub full: bool,
+    /// Print the result of `apply --json` (its event stream, `-` for stdin) as a
+    /// pull-request comment in Markdown.
+    #[arg(long = "apply-result", value_name = "EVENTS", conflicts_with_all = ["planfile", "json", "full"])]
+    pub apply_result: Option<PathBuf>,
     #[command(flatten)]
     pub config: ConfigArg,
     #[command(flatten)]
