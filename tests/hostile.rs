@@ -783,6 +783,7 @@ fn hostile_tars() -> &'static HostileTars {
             retries: 0,
             retry_backoff: Duration::from_millis(1),
             upload_timeout: Duration::from_secs(5),
+            max_rps: None,
         };
         let client = runtime.block_on(async { HttpTarsClient::new(config) }).unwrap();
         HostileTars {

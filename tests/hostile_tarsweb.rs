@@ -44,6 +44,7 @@ fn config(base: &str, timeout: Duration) -> ClientConfig {
         retries: 1,
         retry_backoff: Duration::from_millis(10),
         upload_timeout: timeout,
+        max_rps: None,
     }
 }
 

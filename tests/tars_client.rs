@@ -37,6 +37,7 @@ fn config(base: &str) -> ClientConfig {
         retries: 2,
         retry_backoff: Duration::from_millis(20),
         upload_timeout: Duration::from_secs(5),
+        max_rps: None,
     }
 }
 
@@ -795,6 +796,45 @@ mod emulated {
 
     fn rule(text: &str) -> FaultRule {
         text.parse().unwrap()
+    }
+
+    /// The emulator answering 429 after 5 requests per second, and a client on `budget`.
+    async fn limited(budget: Option<tarsform::tars::RateBudget>) -> (RunningEmulator, HttpTarsClient) {
+        let running = start(EmulatorConfig {
+            token: Some(TOKEN.to_string()),
+            nodes: vec![OLD.to_string()],
+            rate_limit: Some("5/1".parse().unwrap()),
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        let api = HttpTarsClient::new(ClientConfig {
+            max_rps: budget,
+            ..config(&running.base_url())
+        })
+        .unwrap();
+        (running, api)
+    }
+
+    #[tokio::test]
+    async fn a_client_over_the_rate_limit_waits_out_429_and_a_budget_avoids_it() {
+        let (_running, api) = limited(None).await;
+        for _ in 0..12 {
+            assert_eq!(api.node_list().await.unwrap(), vec![OLD.to_string()]);
+        }
+        assert!(api.calls() > 12, "no 429 was retried: {} requests", api.calls());
+
+        let budget = tarsform::tars::RateBudget {
+            per_second: 4.0,
+            burst: 1,
+        };
+        let (_running, api) = limited(Some(budget)).await;
+        let started = Instant::now();
+        for _ in 0..12 {
+            assert_eq!(api.node_list().await.unwrap(), vec![OLD.to_string()]);
+        }
+        assert_eq!(api.calls(), 12, "within the budget no request is answered 429");
+        assert!(started.elapsed() >= Duration::from_millis(2700), "4 per second");
     }
 
     /// The node row of `filename` on `node`, polling as TarsWeb requires (§6.7).

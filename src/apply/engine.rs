@@ -200,6 +200,24 @@ pub struct ExecReport {
     pub undo_failed: Vec<(String, String)>,
     /// Completed steps left in place (rollback disabled).
     pub kept: Vec<String>,
+    /// How long the steps took, against the schedule's lower bound.
+    pub schedule: ScheduleTimes,
+}
+
+/// The forward run's wall time and what no schedule could beat: the longest chain of
+/// measured step times, and the Tars steps' summed time over the slots (or one lane's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScheduleTimes {
+    pub wall: std::time::Duration,
+    pub critical_path: std::time::Duration,
+    pub per_slot: std::time::Duration,
+}
+
+impl ScheduleTimes {
+    /// The lower bound of the wall time.
+    pub fn bound(&self) -> std::time::Duration {
+        self.critical_path.max(self.per_slot)
+    }
 }
 
 impl ExecReport {
@@ -214,8 +232,8 @@ impl ExecReport {
 }
 
 enum Done<U> {
-    Ok(NodeIndex, U),
-    Err(NodeIndex, String),
+    Ok(NodeIndex, U, std::time::Duration),
+    Err(NodeIndex, String, std::time::Duration),
     /// Stopped before it began: a failure or cancellation came while it waited.
     NotRun(NodeIndex),
 }
@@ -262,6 +280,8 @@ pub async fn execute<R: Runner>(
     let mut started: std::collections::HashSet<NodeIndex> = std::collections::HashSet::new();
     let halt = Arc::new(AtomicBool::new(stopping));
     let mut watching = true;
+    let began = std::time::Instant::now();
+    let mut step_times: HashMap<NodeIndex, std::time::Duration> = HashMap::new();
 
     loop {
         if !stopping {
@@ -283,17 +303,18 @@ pub async fn execute<R: Runner>(
                     }
                     let step = &graph[node];
                     reporter.event(Event::Started { step: step.id() });
-                    let done = match runner.run(step).await {
+                    let began = std::time::Instant::now();
+                    let done = match crate::tars::board::within_step(step.id(), runner.run(step)).await {
                         Ok(undo) => {
                             reporter.event(Event::Completed { step: step.id() });
-                            Done::Ok(node, undo)
+                            Done::Ok(node, undo, began.elapsed())
                         }
                         Err(e) => {
                             reporter.event(Event::Failed {
                                 step: step.id(),
                                 error: &e,
                             });
-                            Done::Err(node, e)
+                            Done::Err(node, e, began.elapsed())
                         }
                     };
                     let _ = tx.send(done);
@@ -308,7 +329,8 @@ pub async fn execute<R: Runner>(
                 let done = done.expect("sender held by the loop");
                 slots.release(&graph[done.node()]);
                 match done {
-                    Done::Ok(node, undo) => {
+                    Done::Ok(node, undo, took) => {
+                        step_times.insert(node, took);
                         report.completed.push(graph[node].id().to_string());
                         completed.push((node, undo));
                         for next in graph.neighbors_directed(node, Direction::Outgoing) {
@@ -319,7 +341,8 @@ pub async fn execute<R: Runner>(
                             }
                         }
                     }
-                    Done::Err(node, e) => {
+                    Done::Err(node, e, took) => {
+                        step_times.insert(node, took);
                         report.failed.push((graph[node].id().to_string(), e));
                         stopping = true;
                         halt.store(true, Ordering::SeqCst);
@@ -341,6 +364,7 @@ pub async fn execute<R: Runner>(
         }
     }
 
+    report.schedule = schedule_times(&graph, &step_times, limit, began.elapsed());
     let mut skipped: Vec<String> = graph
         .node_indices()
         .filter(|n| !started.contains(n))
@@ -447,6 +471,44 @@ impl Slots {
     }
 }
 
+/// The wall time against the bound of the steps that ran, with their measured times.
+fn schedule_times<S: StepInfo>(
+    graph: &DiGraph<S, ()>,
+    took: &HashMap<NodeIndex, std::time::Duration>,
+    limit: usize,
+    wall: std::time::Duration,
+) -> ScheduleTimes {
+    use std::time::Duration;
+    let time = |n: NodeIndex| took.get(&n).copied().unwrap_or_default();
+    let mut finish: HashMap<NodeIndex, Duration> = HashMap::new();
+    let order = petgraph::algo::toposort(graph, None).unwrap_or_default();
+    for node in order {
+        let start = graph
+            .neighbors_directed(node, Direction::Incoming)
+            .filter_map(|p| finish.get(&p).copied())
+            .max()
+            .unwrap_or_default();
+        finish.insert(node, start + time(node));
+    }
+    let tars: Duration = graph
+        .node_indices()
+        .filter(|n| graph[*n].calls_tars())
+        .map(time)
+        .sum();
+    let mut lanes: HashMap<&str, Duration> = HashMap::new();
+    for node in graph.node_indices() {
+        if let Some(lane) = graph[node].lane() {
+            *lanes.entry(lane).or_default() += time(node);
+        }
+    }
+    let per_slot = (tars / limit.max(1) as u32).max(lanes.values().copied().max().unwrap_or_default());
+    ScheduleTimes {
+        wall,
+        critical_path: finish.values().copied().max().unwrap_or_default(),
+        per_slot,
+    }
+}
+
 /// For each step, its weight plus the heaviest chain of steps that wait on it.
 fn critical_path_rank<S: StepInfo>(graph: &DiGraph<S, ()>) -> Vec<u64> {
     let mut rank = vec![0u64; graph.node_count()];
@@ -465,7 +527,7 @@ fn critical_path_rank<S: StepInfo>(graph: &DiGraph<S, ()>) -> Vec<u64> {
 impl<U> Done<U> {
     fn node(&self) -> NodeIndex {
         match self {
-            Done::Ok(n, _) | Done::Err(n, _) | Done::NotRun(n) => *n,
+            Done::Ok(n, ..) | Done::Err(n, ..) | Done::NotRun(n) => *n,
         }
     }
 }
@@ -544,6 +606,60 @@ mod tests {
         fn calls_tars(&self) -> bool {
             self.tars
         }
+    }
+
+    #[test]
+    fn the_bound_is_the_longest_measured_chain_or_the_work_per_slot() {
+        let steps = vec![
+            Weighted {
+                id: "a",
+                weight: 1,
+                tars: true,
+            },
+            Weighted {
+                id: "b",
+                weight: 1,
+                tars: true,
+            },
+            Weighted {
+                id: "c",
+                weight: 1,
+                tars: true,
+            },
+            Weighted {
+                id: "ca",
+                weight: 1,
+                tars: false,
+            },
+        ];
+        let edges = [("b".to_string(), "a".to_string())];
+        let dag = StepDag::new(steps, &edges).unwrap();
+        let ms = Duration::from_millis;
+        let took: HashMap<NodeIndex, Duration> = dag
+            .graph
+            .node_indices()
+            .map(|n| {
+                (
+                    n,
+                    ms(match dag.graph[n].id {
+                        "a" => 100,
+                        "b" => 200,
+                        "c" => 250,
+                        _ => 900,
+                    }),
+                )
+            })
+            .collect();
+        let times = schedule_times(&dag.graph, &took, 2, ms(1000));
+        assert_eq!(times.critical_path, ms(900), "the local step alone");
+        assert_eq!(times.per_slot, ms(275), "550 ms of Tars work over 2 slots");
+        assert_eq!(times.bound(), ms(900));
+        let times = schedule_times(&dag.graph, &took, 1, ms(1000));
+        assert_eq!(times.per_slot, ms(550));
+        let without_local: HashMap<NodeIndex, Duration> =
+            took.into_iter().filter(|(n, _)| dag.graph[*n].tars).collect();
+        let times = schedule_times(&dag.graph, &without_local, 8, ms(1000));
+        assert_eq!(times.critical_path, ms(300), "a then b");
     }
 
     #[derive(Default)]

@@ -44,29 +44,30 @@ pub async fn patch_and_check<C: TarsApi>(
     let mut notes = Vec::new();
     let mut attempt = 0;
     loop {
-        let (task_no, execute_info) = match run_task(api, &req, timing.poll, timing.task_timeout).await {
-            Ok(report) => {
-                let gate = timing.gate();
-                return match wait_running_replacing(api, app, server, ip, Some(patch_id), old_pid, gate)
-                    .await?
-                {
-                    Ok(row) => Ok(started(server, row, notes)),
-                    Err(not_running) => Err(OpError::NotRunning(not_running_message(
-                        server,
-                        ip,
-                        "patch_tars",
-                        &report.task_no,
-                        &not_running,
-                    ))),
-                };
-            }
-            Err(TarsError::TaskFailed {
-                task_no,
-                execute_info,
-                ..
-            }) => (task_no, execute_info),
-            Err(e) => return Err(e.into()),
-        };
+        let (task_no, execute_info) =
+            match run_task(api, &req, timing.task_polls(), timing.task_timeout).await {
+                Ok(report) => {
+                    let gate = timing.gate();
+                    return match wait_running_replacing(api, app, server, ip, Some(patch_id), old_pid, gate)
+                        .await?
+                    {
+                        Ok(row) => Ok(started(server, row, notes)),
+                        Err(not_running) => Err(OpError::NotRunning(not_running_message(
+                            server,
+                            ip,
+                            "patch_tars",
+                            &report.task_no,
+                            &not_running,
+                        ))),
+                    };
+                }
+                Err(TarsError::TaskFailed {
+                    task_no,
+                    execute_info,
+                    ..
+                }) => (task_no, execute_info),
+                Err(e) => return Err(e.into()),
+            };
         let failed = format!("Tars reported patch_tars task {task_no} FAILED (\"{execute_info}\")");
         match node.landed(patch_id, &before).await? {
             Landing::Landed(row) => {
@@ -176,7 +177,8 @@ impl<C: TarsApi> Node<'_, C> {
             return Ok(String::new());
         };
         let req = TaskRequest::single(row.id, command, Default::default());
-        let verdict = match run_task(self.api, &req, self.timing.poll, self.timing.task_timeout).await {
+        let verdict = match run_task(self.api, &req, self.timing.task_polls(), self.timing.task_timeout).await
+        {
             Ok(report) => format!("task {} succeeded", report.task_no),
             Err(TarsError::TaskFailed {
                 task_no,

@@ -1,16 +1,32 @@
 //! Progress reporting for apply: a progress bar on a terminal, one plain line per
 //! event otherwise (and in CI logs). Both write to stderr.
+//!
+//! A step that runs long is never silent: without a terminal, a "still running … [20s
+//! elapsed] (task …, 40 %)" line every [`HEARTBEAT`]; on a terminal the bar ticks
+//! steadily and shows the longest-running step (IP first, so 80 columns keep it), its
+//! elapsed time and its Tars task. [`Progress::tick`] is called about once a second.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::engine::{Event, Reporter};
+use crate::tars::board::{self, TaskProgress};
+
+/// How often a running step is reported without a terminal.
+pub const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// A step in flight: when it started and when it was last reported.
+struct Running {
+    started: Instant,
+    reported: Instant,
+}
 
 pub struct Progress {
     bar: Option<ProgressBar>,
-    started: Mutex<std::collections::HashMap<String, Instant>>,
+    running: Mutex<HashMap<String, Running>>,
 }
 
 impl Progress {
@@ -19,14 +35,15 @@ impl Progress {
         let bar = interactive.then(|| {
             let bar = ProgressBar::new(total as u64);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
+                ProgressStyle::with_template("{spinner} {elapsed:>4} {bar:16} {pos}/{len} {wide_msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
+            bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
         Progress {
             bar,
-            started: Mutex::new(Default::default()),
+            running: Mutex::new(HashMap::new()),
         }
     }
 
@@ -38,10 +55,46 @@ impl Progress {
     }
 
     fn elapsed(&self, step: &str) -> String {
-        let started = self.started.lock().expect("progress lock").remove(step);
+        let started = self.running.lock().expect("progress lock").remove(step);
         started
-            .map(|t| format!(" [{:.1}s]", t.elapsed().as_secs_f64()))
+            .map(|r| format!(" [{:.1}s]", r.started.elapsed().as_secs_f64()))
             .unwrap_or_default()
+    }
+
+    /// Heartbeat lines (no terminal) or the bar's message (terminal), as of now.
+    pub fn tick(&self) {
+        let now = Instant::now();
+        let mut running = self.running.lock().expect("progress lock");
+        match &self.bar {
+            Some(bar) => {
+                let oldest = running.iter().min_by_key(|(id, r)| (r.started, id.as_str()));
+                if let Some((step, r)) = oldest {
+                    let more = match running.len() {
+                        1 => String::new(),
+                        n => format!(" +{}", n - 1),
+                    };
+                    let task = board::of(step);
+                    bar.set_message(format!(
+                        "{}{more}",
+                        bar_message(step, now - r.started, task.as_ref())
+                    ));
+                }
+            }
+            None => {
+                let mut due: Vec<(&String, &mut Running)> = running
+                    .iter_mut()
+                    .filter(|(_, r)| now - r.reported >= HEARTBEAT)
+                    .collect();
+                due.sort_by_key(|(id, r)| (r.started, id.to_string()));
+                for (step, r) in due {
+                    r.reported = now;
+                    eprintln!(
+                        "{}",
+                        still_running(step, now - r.started, board::of(step).as_ref())
+                    );
+                }
+            }
+        }
     }
 
     pub fn finish(&self) {
@@ -51,16 +104,73 @@ impl Progress {
     }
 }
 
+/// Whole seconds, as people read elapsed time: `20s`, `2m05s`.
+fn seconds(elapsed: Duration) -> String {
+    let s = elapsed.as_secs();
+    if s < 60 {
+        format!("{s}s")
+    } else {
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+fn task_note(task: Option<&TaskProgress>) -> String {
+    task.map(|t| format!(" (task {}, {} %)", t.task_no, t.percent))
+        .unwrap_or_default()
+}
+
+/// "  start node[…][…]: still running… [20s elapsed] (task 1700…, 40 %)".
+pub fn still_running(step: &str, elapsed: Duration, task: Option<&TaskProgress>) -> String {
+    format!(
+        "  {step}: still running… [{} elapsed]{}",
+        seconds(elapsed),
+        task_note(task)
+    )
+}
+
+/// "172.25.0.5 start agencyABcosRpcService 12s (task …, 40 %)": the IP first.
+pub fn bar_message(step: &str, elapsed: Duration, task: Option<&TaskProgress>) -> String {
+    format!("{} {}{}", short_label(step), seconds(elapsed), task_note(task))
+}
+
+/// `op node["server"]["ip"]…` as `ip op server …`; other ids unchanged.
+pub fn short_label(step: &str) -> String {
+    let Some((op, address)) = step.split_once(' ') else {
+        return step.to_string();
+    };
+    let keys: Vec<&str> = address
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|k| !k.is_empty())
+        .collect();
+    match keys.as_slice() {
+        [server, ip, rest @ ..] if ip.parse::<std::net::IpAddr>().is_ok() => {
+            let mut label = format!("{ip} {op} {server}");
+            for key in rest {
+                label.push(' ');
+                label.push_str(key);
+            }
+            label
+        }
+        _ => step.to_string(),
+    }
+}
+
 impl Reporter for Progress {
     fn event(&self, event: Event<'_>) {
         match event {
             Event::Started { step } => {
-                self.started
-                    .lock()
-                    .expect("progress lock")
-                    .insert(step.to_string(), Instant::now());
+                let now = Instant::now();
+                self.running.lock().expect("progress lock").insert(
+                    step.to_string(),
+                    Running {
+                        started: now,
+                        reported: now,
+                    },
+                );
                 match &self.bar {
-                    Some(bar) => bar.set_message(step.to_string()),
+                    Some(bar) => bar.set_message(short_label(step)),
                     None => eprintln!("  {step}: started"),
                 }
             }
@@ -80,5 +190,42 @@ impl Reporter for Progress {
             Event::Undone { step } => self.line(format!("  undo {step}: done")),
             Event::UndoFailed { step, error } => self.line(format!("  undo {step}: FAILED: {error}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STEP: &str = "start node[\"agencyABcosRpcService\"][\"172.25.0.5\"]";
+
+    #[test]
+    fn a_long_step_reads_like_terraform_still_running() {
+        let task = TaskProgress {
+            task_no: "17006".into(),
+            percent: 40,
+        };
+        assert_eq!(
+            still_running(STEP, Duration::from_millis(20_400), Some(&task)),
+            format!("  {STEP}: still running… [20s elapsed] (task 17006, 40 %)")
+        );
+        assert_eq!(
+            still_running(STEP, Duration::from_secs(125), None),
+            format!("  {STEP}: still running… [2m05s elapsed]")
+        );
+    }
+
+    #[test]
+    fn the_bar_message_keeps_the_ip_within_80_columns() {
+        let message = bar_message(STEP, Duration::from_secs(12), None);
+        assert_eq!(message, "172.25.0.5 start agencyABcosRpcService 12s");
+        // The template's fixed part ("⠁ 12s ████████████████ 10/10 ") leaves the rest.
+        assert!(message.find("172.25.0.5").unwrap() + "172.25.0.5".len() < 80 - 30);
+        assert_eq!(
+            short_label("push-config config[\"agencyABcosGatewayService\"][\"10.0.0.1\"][\"config.ini\"]"),
+            "10.0.0.1 push-config agencyABcosGatewayService config.ini"
+        );
+        assert_eq!(short_label("preflight"), "preflight");
+        assert_eq!(short_label("create-ca ca[\"rpc\"]"), "create-ca ca[\"rpc\"]");
     }
 }

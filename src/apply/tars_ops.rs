@@ -7,14 +7,17 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::tars::{
-    ConfigFile, DeployRequest, ExpandPreviewRequest, ExpandRequest, HealthGate, ServerConf, TarsApi,
-    TarsError, TaskCommand, TaskRequest, run_task, wait_running,
+    ConfigFile, DeployRequest, ExpandPreviewRequest, ExpandRequest, HealthGate, PollSchedule, ServerConf,
+    TarsApi, TarsError, TaskCommand, TaskRequest, run_task, wait_running,
 };
 
 /// Polling and waiting limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
+    /// The first task poll, and the pause between read-backs.
     pub poll: Duration,
+    /// Task polls back off up to this (see [`PollSchedule`]).
+    pub poll_max: Duration,
     pub task_timeout: Duration,
     /// How many times to list node config rows before giving up (TarsWeb returns the
     /// list from before it creates the missing rows).
@@ -31,7 +34,8 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Timing {
-            poll: Duration::from_millis(100),
+            poll: Duration::from_millis(500),
+            poll_max: Duration::from_millis(2500),
             task_timeout: Duration::from_secs(330),
             row_attempts: 5,
             settle: Duration::from_secs(5),
@@ -42,6 +46,27 @@ impl Default for Timing {
 }
 
 impl Timing {
+    /// Real tasks take 1–6 s an item: first poll after 0.5 s, then up to 2.5 s apart.
+    /// A short settle window (an emulator whose nodes settle at once) polls sooner:
+    /// a fifth of it, at least 20 ms, and at most five times that between polls.
+    pub fn for_settle(settle: Duration, start_timeout: Duration) -> Timing {
+        let poll = (settle / 5).clamp(Duration::from_millis(20), Duration::from_millis(500));
+        Timing {
+            settle,
+            start_timeout,
+            poll,
+            poll_max: poll * 5,
+            ..Timing::default()
+        }
+    }
+
+    pub fn task_polls(&self) -> PollSchedule {
+        PollSchedule {
+            first: self.poll,
+            max: self.poll_max,
+        }
+    }
+
     pub fn gate(&self) -> HealthGate {
         HealthGate::new(self.settle, self.start_timeout)
     }
@@ -218,7 +243,7 @@ pub async fn update_config<C: TarsApi>(
 
 /// Runs one task on one node and waits until Tars reports success.
 pub async fn run_on_node<C: TarsApi>(api: &C, timing: Timing, req: TaskRequest) -> OpResult<()> {
-    run_task(api, &req, timing.poll, timing.task_timeout).await?;
+    run_task(api, &req, timing.task_polls(), timing.task_timeout).await?;
     Ok(())
 }
 
@@ -238,7 +263,7 @@ pub async fn command_node<C: TarsApi>(
     let row = require_node(api, app, server, ip).await?;
     let req = TaskRequest::single(row.id, command, BTreeMap::new());
     let starts = matches!(command, TaskCommand::Start | TaskCommand::Restart);
-    let task_no = match run_task(api, &req, timing.poll, timing.task_timeout).await {
+    let task_no = match run_task(api, &req, timing.task_polls(), timing.task_timeout).await {
         Ok(report) => report.task_no,
         // A start whose verdict is FAILED is evidence too: the node's row decides.
         Err(TarsError::TaskFailed {
@@ -286,21 +311,47 @@ pub async fn stop_node<C: TarsApi>(
     Ok(())
 }
 
-/// The server-level (placeholder) row of `file`, created with content "\n" if missing.
-async fn server_row<C: TarsApi>(api: &C, app: &str, server: &str, file: &str) -> OpResult<ConfigFile> {
-    let find = |rows: Vec<ConfigFile>| rows.into_iter().find(|r| r.filename == file);
-    if let Some(row) = find(api.config_file_list(app, server).await?) {
-        return Ok(row);
+/// The server-level rows of `server` (every file), with `file`'s created with content
+/// "\n" if missing.
+/// `known`: the rows this run read before; when they lack `file`, it is added at once.
+pub async fn server_rows_with<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    file: &str,
+    known: Option<Vec<ConfigFile>>,
+) -> OpResult<Vec<ConfigFile>> {
+    let has = |rows: &[ConfigFile]| rows.iter().any(|r| r.filename == file);
+    let mut rows = match known {
+        Some(rows) => rows,
+        None => api.config_file_list(app, server).await?,
+    };
+    if has(&rows) {
+        return Ok(rows);
     }
     match api.add_config_file(app, server, file, "\n").await {
+        Ok(row) if row.id > 0 && row.filename == file => {
+            rows.push(row);
+            return Ok(rows);
+        }
         Ok(_) | Err(TarsError::AlreadyExists { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    find(api.config_file_list(app, server).await?).ok_or_else(|| {
-        OpError::Refused(format!(
-            "server `{server}`: the server-level row of {file} did not appear after adding it"
-        ))
-    })
+    let rows = api.config_file_list(app, server).await?;
+    if has(&rows) {
+        return Ok(rows);
+    }
+    Err(OpError::Refused(format!(
+        "server `{server}`: the server-level row of {file} did not appear after adding it"
+    )))
+}
+
+/// The server-level (placeholder) row of `file`, created with content "\n" if missing.
+async fn server_row<C: TarsApi>(api: &C, app: &str, server: &str, file: &str) -> OpResult<ConfigFile> {
+    let rows = server_rows_with(api, app, server, file, None).await?;
+    rows.into_iter()
+        .find(|r| r.filename == file)
+        .ok_or_else(|| OpError::Refused(format!("server `{server}`: no server-level row of {file}")))
 }
 
 /// The node-level row of `file` on `ip`, listing until TarsWeb has created it.
@@ -313,9 +364,25 @@ pub async fn node_row<C: TarsApi>(
     file: &str,
 ) -> OpResult<ConfigFile> {
     let server_row = server_row(api, app, server, file).await?;
+    node_row_under(api, timing, app, server, ip, &server_row).await
+}
+
+/// [`node_row`] under a known server-level row.
+pub async fn node_row_under<C: TarsApi>(
+    api: &C,
+    timing: Timing,
+    app: &str,
+    server: &str,
+    ip: &str,
+    server_row: &ConfigFile,
+) -> OpResult<ConfigFile> {
+    let file = &server_row.filename;
     for attempt in 0..timing.row_attempts.max(1) {
         let rows = api.node_config_file_list(app, server, server_row.id).await?;
-        if let Some(row) = rows.into_iter().find(|r| r.node_name == ip && r.filename == file) {
+        if let Some(row) = rows
+            .into_iter()
+            .find(|r| r.node_name == ip && &r.filename == file)
+        {
             return Ok(row);
         }
         if attempt > 0 {

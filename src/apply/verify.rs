@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::tars_ops::{self, OpResult};
+use super::tars_ops::OpResult;
 use crate::addr::{Address, ResourceKind};
 use crate::plan::{Action, Plan, sha256_hex};
 use crate::state::State;
@@ -50,36 +50,61 @@ pub fn touched_nodes(plan: &Plan) -> Vec<Address> {
     nodes
 }
 
-/// Reads what Tars shows for `nodes`.
+/// Reads what Tars shows for `nodes`: per server one `server_list`, one
+/// `config_file_list` and one `node_config_file_list` per file, whatever the number of
+/// its nodes; servers read in parallel, a bounded number at a time.
 pub async fn observe<C: TarsApi>(api: &C, app: &str, nodes: &[Address]) -> OpResult<Observation> {
+    let mut by_server: BTreeMap<&str, Vec<&Address>> = BTreeMap::new();
+    for node in nodes {
+        by_server.entry(node.keys()[0].as_str()).or_default().push(node);
+    }
+    let servers: Vec<(&str, Vec<&Address>)> = by_server.into_iter().collect();
+    let mut out = Observation::new();
+    for chunk in servers.chunks(super::refresh::SERVER_CONCURRENCY) {
+        let reads = chunk
+            .iter()
+            .map(|(server, nodes)| observe_server(api, app, server, nodes))
+            .collect();
+        for read in super::refresh::join_all(reads).await {
+            out.extend(read?);
+        }
+    }
+    Ok(out)
+}
+
+/// [`observe`] for the `nodes` of one server.
+async fn observe_server<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    nodes: &[&Address],
+) -> OpResult<Observation> {
+    let rows = api.server_list(app, Some(server)).await?;
     let mut out = Observation::new();
     for node in nodes {
-        let (server, ip) = (&node.keys()[0], &node.keys()[1]);
-        let seen = match tars_ops::find_node(api, app, server, ip).await? {
-            None => None,
-            Some(row) => {
-                let configs = tars_ops::node_rows(api, app, server, ip)
-                    .await?
-                    .into_iter()
-                    .map(|r| {
-                        (
-                            r.filename.clone(),
-                            RowSeen {
-                                id: r.id,
-                                sha256: sha256_hex(r.config.as_bytes()),
-                            },
-                        )
-                    })
-                    .collect();
-                Some(NodeSeen {
-                    id: row.id,
-                    setting_state: row.setting_state,
-                    patch_version: row.patch_version.trim().to_string(),
-                    configs,
-                })
+        let ip = &node.keys()[1];
+        let seen = rows.iter().find(|r| &r.node_name == ip).map(|row| NodeSeen {
+            id: row.id,
+            setting_state: row.setting_state.clone(),
+            patch_version: row.patch_version.trim().to_string(),
+            configs: BTreeMap::new(),
+        });
+        out.insert((*node).clone(), seen);
+    }
+    if out.values().all(Option::is_none) {
+        return Ok(out);
+    }
+    for server_row in api.config_file_list(app, server).await? {
+        for row in api.node_config_file_list(app, server, server_row.id).await? {
+            let seen = RowSeen {
+                id: row.id,
+                sha256: sha256_hex(row.config.as_bytes()),
+            };
+            let node = nodes.iter().find(|n| n.keys()[1] == row.node_name);
+            if let Some(Some(entry)) = node.and_then(|n| out.get_mut(*n)) {
+                entry.configs.insert(row.filename, seen);
             }
-        };
-        out.insert(node.clone(), seen);
+        }
     }
     Ok(out)
 }

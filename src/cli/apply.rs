@@ -246,6 +246,7 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         eprintln!("note: {note}");
     }
     report_calls(&plan, client.calls());
+    report_schedule(&report.schedule);
     let outcome = finish(
         &plan,
         runner,
@@ -316,6 +317,20 @@ fn report_calls(plan: &Plan, calls: u64) {
     eprintln!("Tars calls: {calls}{per_node}");
 }
 
+/// "Steps: 11.3 s; no schedule beats 5.7 s (critical path 5.2 s, Tars work per slot 5.7 s)".
+fn report_schedule(times: &engine::ScheduleTimes) {
+    if times.wall.is_zero() {
+        return;
+    }
+    eprintln!(
+        "Steps: {:.1} s; no schedule beats {:.1} s (critical path {:.1} s, Tars work per slot {:.1} s)",
+        times.wall.as_secs_f64(),
+        times.bound().as_secs_f64(),
+        times.critical_path.as_secs_f64(),
+        times.per_slot.as_secs_f64()
+    );
+}
+
 /// Expands the plan, runs it, and (after a failure) restarts nodes whose configs were restored.
 /// Hands the runner back once no step task holds it any more.
 /// `reporter` replaces the progress bar (`apply --json`).
@@ -335,7 +350,15 @@ async fn run_steps(
         eprintln!("\n{interrupted}: no new step starts; finishing the steps in flight, then rolling back");
         let _ = cancel_tx.send(true);
     });
+    let ticking = progress.clone();
+    let ticks = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            ticking.tick();
+        }
+    });
     let mut report = engine::execute(dag, runner.clone(), options, cancel_rx, reporter).await;
+    ticks.abort();
     signals.abort();
     // Step tasks drop their handle on the runner just after reporting; wait for them.
     for _ in 0..500 {

@@ -18,11 +18,7 @@ pub struct HealthArgs {
 
 impl HealthArgs {
     pub fn timing(&self) -> Timing {
-        Timing {
-            settle: self.settle,
-            start_timeout: self.start_timeout,
-            ..Timing::default()
-        }
+        Timing::for_settle(self.settle, self.start_timeout)
     }
 }
 

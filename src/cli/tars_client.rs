@@ -2,6 +2,8 @@
 //! already won over the file in `config::load`), the runtime the CLI drives it on, and
 //! a blocking refresh for commands that are otherwise synchronous.
 
+use std::sync::OnceLock;
+
 use anyhow::{Context, bail};
 
 use crate::apply::refresh;
@@ -9,7 +11,24 @@ use crate::config::Topology;
 use crate::plan::Observed;
 use crate::secret::Secret;
 use crate::state::State;
-use crate::tars::{ClientConfig, HttpTarsClient};
+use crate::tars::budget::DEFAULT_MAX_RPS;
+use crate::tars::{ClientConfig, HttpTarsClient, RateBudget};
+
+static MAX_RPS: OnceLock<f64> = OnceLock::new();
+
+/// Records `--max-rps`; called once by `main`.
+pub fn set_max_rps(rate: f64) {
+    let _ = MAX_RPS.set(rate);
+}
+
+/// `--max-rps`: a number of requests per second, 0 for no limit.
+pub fn parse_max_rps(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|r| r.is_finite() && *r >= 0.0)
+        .ok_or_else(|| format!("`{text}` is not a rate; write requests per second, e.g. 6.5 (0: no limit)"))
+}
 
 /// A client for `topology`'s TarsWeb; fails when no token is set.
 pub fn client_for(topology: &Topology) -> anyhow::Result<HttpTarsClient> {
@@ -20,6 +39,7 @@ pub fn client_for(topology: &Topology) -> anyhow::Result<HttpTarsClient> {
         );
     }
     let mut config = ClientConfig::new(topology.tars.url.clone(), topology.tars.token.clone());
+    config.max_rps = RateBudget::max_rps(*MAX_RPS.get().unwrap_or(&DEFAULT_MAX_RPS));
     // Per-call limit in seconds (e.g. `0.5`), for slow proxies and the recovery tests.
     if let Ok(text) = std::env::var("TARSFORM_CALL_TIMEOUT") {
         let secs: f64 = text
@@ -51,4 +71,17 @@ pub fn observe_blocking(topology: &Topology, state: Option<&State>) -> anyhow::R
     runtime()?
         .block_on(refresh::observe(&api, topology, state))
         .with_context(|| format!("reading Tars at {}", topology.tars.url))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn max_rps_is_a_rate_or_zero() {
+        assert_eq!(super::parse_max_rps("6.5"), Ok(6.5));
+        assert_eq!(super::parse_max_rps("0"), Ok(0.0));
+        for bad in ["", "-1", "fast", "inf", "NaN"] {
+            let err = super::parse_max_rps(bad).unwrap_err();
+            assert!(err.contains("requests per second"), "{bad}: {err}");
+        }
+    }
 }

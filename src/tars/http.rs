@@ -5,7 +5,8 @@
 //! with exponential backoff on transport errors, timeouts and gateway errors (502,
 //! 503, 504); calls that change state are retried only when the connection could not
 //! be made, since then nothing reached TarsWeb. An HTTP 429 (TarsWeb's rate limit) is
-//! retried after the server's `Retry-After`, for every call: it was not handled. Every error is built from redacted
+//! retried after the server's `Retry-After`, for every call: it was not handled. Every
+//! attempt first takes its place in the request budget (`--max-rps`). Every error is built from redacted
 //! text: the token is replaced by `(sensitive)` in URLs, messages and bodies.
 //!
 //! TarsWeb is not trusted: redirects are followed only within `tars_url`'s origin and
@@ -19,6 +20,7 @@ use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::budget::{Budget, RateBudget};
 use super::envelope::{self, Verdict};
 use super::error::{BODY_EXCERPT_CHARS, CallFailure, TarsError};
 use super::untrusted::{MESSAGE_MAX_CHARS, Redactor};
@@ -49,10 +51,12 @@ pub struct ClientConfig {
     pub retry_backoff: Duration,
     /// Limit for one package upload.
     pub upload_timeout: Duration,
+    /// The request budget (`--max-rps`, see [`super::budget`]); `None`: no limit.
+    pub max_rps: Option<RateBudget>,
 }
 
 impl ClientConfig {
-    /// Defaults: 30 s per call, 3 retries from 500 ms, 10 min per upload.
+    /// Defaults: 30 s per call, 3 retries from 500 ms, 10 min per upload, 6.5 requests/s.
     pub fn new(base_url: impl Into<String>, token: Secret) -> Self {
         ClientConfig {
             base_url: base_url.into(),
@@ -61,6 +65,7 @@ impl ClientConfig {
             retries: 3,
             retry_backoff: Duration::from_millis(500),
             upload_timeout: Duration::from_secs(600),
+            max_rps: RateBudget::max_rps(super::budget::DEFAULT_MAX_RPS),
         }
     }
 }
@@ -193,6 +198,8 @@ pub(crate) struct Transport {
     run_deadline: Option<(Instant, Duration)>,
     /// Requests sent (every attempt), shared by clones.
     calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The request budget, shared by clones.
+    budget: Option<std::sync::Arc<Budget>>,
 }
 
 /// TarsWeb's koa-limit answers 429 when an address exceeds its budget (5000 requests per
@@ -268,7 +275,9 @@ impl Transport {
         };
         let http = builder(same_origin_redirects())?;
         let http_no_redirect = builder(reqwest::redirect::Policy::none())?;
+        let budget = config.max_rps.and_then(Budget::new).map(std::sync::Arc::new);
         Ok(Transport {
+            budget,
             http,
             http_no_redirect,
             base,
@@ -315,6 +324,9 @@ impl Transport {
         let mut attempt = 0;
         let mut limited = 0;
         loop {
+            if let Some(budget) = &self.budget {
+                tokio::time::sleep(budget.reserve(Instant::now())).await;
+            }
             match self.attempt(call).await {
                 Ok(reply) => return Ok(reply),
                 Err(AttemptError {

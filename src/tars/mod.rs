@@ -3,7 +3,10 @@
 //! I/O module (reqwest + tokio). Nothing here decides what to change in Tars: callers
 //! (apply, refresh, status) do. Facts about the API are in `reference/tarsweb-api.md`.
 
+mod adapter;
 mod api;
+pub mod board;
+pub mod budget;
 mod client;
 mod de;
 mod dto;
@@ -14,7 +17,9 @@ mod task;
 mod untrusted;
 pub mod wait;
 
+pub use adapter::AdapterConf;
 pub use api::TarsApi;
+pub use budget::RateBudget;
 pub use client::HttpTarsClient;
 pub use dto::{
     Adapter, AppCreated, ConfigFile, DeployRequest, ExpandPreviewItem, ExpandPreviewRequest, ExpandRequest,
@@ -27,7 +32,8 @@ pub use task::{
 };
 pub use untrusted::{MESSAGE_MAX_CHARS, escape_unsafe, redact_private_keys};
 pub use wait::{
-    HealthGate, NotRunning, TaskReport, describe_row, run_task, wait_running, wait_running_replacing,
+    HealthGate, NotRunning, PollSchedule, TaskReport, describe_row, run_task, wait_running,
+    wait_running_replacing,
 };
 
 /// A fresh id for `upload_patch_package`'s `task_id` (BcosBuilder uses a UUID v4).

@@ -33,16 +33,57 @@ pub struct TaskReport {
     pub elapsed: Duration,
 }
 
-/// Submits `req`, then polls every `poll` until the task is final or `timeout` passed.
+/// When to poll a task: first after `first`, then each wait [`PollSchedule::GROWTH`]
+/// times longer, up to `max`. A real tarsnode takes 1–6 s per item, so polling at a
+/// fixed short interval mostly asks "still running?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollSchedule {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl PollSchedule {
+    pub const GROWTH: f64 = 1.5;
+
+    /// The same wait every time.
+    pub fn fixed(every: Duration) -> Self {
+        PollSchedule {
+            first: every,
+            max: every,
+        }
+    }
+
+    /// The wait before poll number `n` (0 is the first).
+    pub fn wait(&self, n: u32) -> Duration {
+        let grown = self.first.as_secs_f64() * Self::GROWTH.powi(n.min(64) as i32);
+        Duration::from_secs_f64(grown.min(self.max.max(self.first).as_secs_f64()))
+    }
+}
+
+impl From<Duration> for PollSchedule {
+    fn from(every: Duration) -> Self {
+        PollSchedule::fixed(every)
+    }
+}
+
+/// Submits `req`, then polls on `poll`'s schedule until the task is final or `timeout` passed.
 pub async fn run_task<C: TarsApi>(
     api: &C,
     req: &TaskRequest,
-    poll: Duration,
+    poll: impl Into<PollSchedule>,
     timeout: Duration,
 ) -> Result<TaskReport, TarsError> {
     let started = Instant::now();
     let task_no = api.add_task(req).await?;
-    wait_task(api, &task_no, &req.command_summary(), started, poll, timeout).await
+    wait_task(
+        api,
+        &task_no,
+        &req.command_summary(),
+        started,
+        poll.into(),
+        timeout,
+    )
+    .await
 }
 
 /// Polls an already submitted task; `started` is when the deadline began.
@@ -51,7 +92,7 @@ pub async fn wait_task<C: TarsApi>(
     task_no: &str,
     command: &str,
     started: Instant,
-    poll: Duration,
+    poll: PollSchedule,
     timeout: Duration,
 ) -> Result<TaskReport, TarsError> {
     let deadline = started + timeout;
@@ -67,10 +108,11 @@ pub async fn wait_task<C: TarsApi>(
                 last: shown(&last),
             });
         }
-        tokio::time::sleep(poll.min(deadline - now)).await;
+        tokio::time::sleep(poll.wait(polls).min(deadline - now)).await;
         let task = api.task(task_no).await?;
         polls += 1;
         last = describe(&task);
+        super::board::report(task_no, mean_percent(&task));
         if task.is_finished() {
             return finish(task_no, command, task, polls, started.elapsed());
         }
@@ -115,6 +157,13 @@ fn finish(
         polls,
         elapsed,
     })
+}
+
+/// The mean percent of the task's items (0 without items).
+fn mean_percent(task: &Task) -> u8 {
+    let n = task.items.len() as i64;
+    let sum: i64 = task.items.iter().map(|i| i.percent.clamp(0, 100)).sum();
+    if n == 0 { 0 } else { (sum / n) as u8 }
 }
 
 /// "node 172.25.0.5 running 40%" for each item, for timeout messages.
@@ -353,6 +402,19 @@ impl Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn task_polls_back_off_to_the_cap() {
+        let schedule = PollSchedule {
+            first: Duration::from_millis(500),
+            max: Duration::from_millis(2500),
+        };
+        let waits: Vec<u128> = (0..6).map(|n| schedule.wait(n).as_millis()).collect();
+        assert_eq!(waits, [500, 750, 1125, 1687, 2500, 2500]);
+        assert_eq!(schedule.wait(u32::MAX), Duration::from_millis(2500));
+        let fixed = PollSchedule::fixed(Duration::from_millis(20));
+        assert_eq!(fixed.wait(0), fixed.wait(9));
+    }
 
     fn row(present: &str, pid: i64) -> Option<ServerConf> {
         serde_json::from_value(serde_json::json!({

@@ -79,6 +79,8 @@ pub struct TarsRunner<C: TarsApi> {
     notes: std::sync::Mutex<Vec<String>>,
     /// Server → the key center its key files are encrypted with (storage security).
     storage: BTreeMap<String, StorageSecurity>,
+    /// Server → its server-level config rows, read once per run (a hint: a miss reads again).
+    server_rows: std::sync::Mutex<BTreeMap<String, Vec<crate::tars::ConfigFile>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +133,7 @@ impl<C: TarsApi> TarsRunner<C> {
             commit_removals: std::sync::Mutex::new(Vec::new()),
             notes: std::sync::Mutex::new(Vec::new()),
             storage: BTreeMap::new(),
+            server_rows: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -510,6 +513,7 @@ impl<C: TarsApi> TarsRunner<C> {
                     ip: ip.into(),
                 };
                 self.prepare(&step.id, &undo).await?;
+                let fixed_endpoint = self.fix_adapter(change).await?;
                 let started =
                     tars_ops::patch_and_check(&*self.api, self.timing, &app, server, ip, patch).await?;
                 self.note(started.note);
@@ -521,6 +525,11 @@ impl<C: TarsApi> TarsRunner<C> {
                 entry.attributes.insert("patch_id".into(), json!(patch));
                 if let Some(run) = change.attr("run_state") {
                     entry.attributes.insert("run_state".into(), run.clone());
+                }
+                if let Some(endpoint) = fixed_endpoint {
+                    entry
+                        .attributes
+                        .insert("adapter_endpoint".into(), json!(endpoint));
                 }
                 Ok(Outcome {
                     undo,

@@ -1,0 +1,63 @@
+//! Tars calls per scenario, as upper bounds: a change that doubles the calls of a
+//! scenario (or of its task polls) fails here. The bounds are the measured counts with
+//! some headroom; lower them when a change saves calls.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Bed, Start, Tars};
+
+/// Calls per endpoint the emulator received since `before`.
+fn calls_since(bed: &Bed, before: &BTreeMap<&'static str, u32>) -> BTreeMap<&'static str, u32> {
+    let handle = bed.handle();
+    tarsform::emulator::endpoint_names()
+        .map(|e| (e, handle.call_count(e) - before.get(e).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+fn counts(bed: &Bed) -> BTreeMap<&'static str, u32> {
+    calls_since(bed, &BTreeMap::new())
+}
+
+/// Runs `args`, which must succeed, and returns the calls it made.
+fn calls_of(bed: &Bed, args: &[&str]) -> BTreeMap<&'static str, u32> {
+    let before = counts(bed);
+    let run = bed.run(args);
+    assert_eq!(run.code, Some(0), "{args:?}: {}", run.both());
+    calls_since(bed, &before)
+}
+
+/// Fails when the scenario made more than `total` calls or more than `polls` task polls.
+fn assert_within(scenario: &str, calls: &BTreeMap<&'static str, u32>, total: u32, polls: u32) {
+    let sum: u32 = calls.values().sum();
+    let task_polls = calls.get("task").copied().unwrap_or(0);
+    eprintln!("{scenario}: {sum} calls, {task_polls} task polls: {calls:?}");
+    assert!(
+        sum <= total,
+        "{scenario}: {sum} Tars calls, at most {total}: {calls:?}"
+    );
+    assert!(
+        task_polls <= polls,
+        "{scenario}: {task_polls} task polls, at most {polls}: {calls:?}"
+    );
+}
+
+const APPLY: &[&str] = &["apply", "-c", "config.toml", "--auto-approve"];
+const PLAN: &[&str] = &["plan", "-c", "config.toml", "--detailed-exitcode"];
+const DESTROY: &[&str] = &["destroy", "-c", "config.toml", "--auto-approve"];
+
+#[test]
+fn seed_expansion_replan_and_destroy_stay_within_their_call_budgets() {
+    let bed = Bed::new(Start::Seed, Tars::default());
+    assert_within("seed expansion (2 nodes)", &calls_of(&bed, APPLY), 110, 7);
+    assert_within("re-plan, no changes", &calls_of(&bed, PLAN), 18, 0);
+    assert_within("destroy (2 nodes)", &calls_of(&bed, DESTROY), 80, 7);
+}
+
+#[test]
+fn a_fresh_deploy_stays_within_its_call_budget() {
+    let bed = Bed::new(Start::Fresh, Tars::default());
+    assert_within("fresh deploy", &calls_of(&bed, APPLY), 100, 7);
+}
