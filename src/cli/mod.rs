@@ -337,6 +337,13 @@ pub struct GraphArgs {
     /// Graph language.
     #[arg(long = "format", value_enum, default_value = "dot")]
     pub format: GraphFormat,
+    /// Draw a saved plan instead: servers and nodes coloured by action, clustered by
+    /// agency and host (DOT only).
+    #[arg(long = "plan", value_name = "PLANFILE")]
+    pub plan: Option<PathBuf>,
+    /// With `--plan`: edges for the order apply follows (what must be done first).
+    #[arg(long = "order", requires = "plan")]
+    pub order: bool,
 }
 
 #[derive(Debug, Args)]

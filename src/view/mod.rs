@@ -17,6 +17,7 @@ mod json;
 mod markdown;
 mod outline;
 mod pem;
+mod plan_graph;
 pub mod state;
 mod style;
 mod values;
@@ -27,6 +28,7 @@ pub use human::{human, human_full};
 pub use json::{JSON_FORMAT_VERSION, json, json_with_state};
 pub use markdown::markdown;
 pub use outline::outline;
+pub use plan_graph::plan_dot;
 
 /// Shown in place of a secret.
 pub const SENSITIVE: &str = crate::secret::REDACTED;
