@@ -55,6 +55,9 @@ struct Drawn<'a> {
     changes: Vec<&'a ResourceChange>,
 }
 
+/// An agency's servers, and its nodes by host.
+type Agency<'a> = (Vec<&'a Address>, BTreeMap<&'a str, Vec<&'a Address>>);
+
 pub fn plan_dot(plan: &Plan, order: bool) -> String {
     let mut boxes: BTreeMap<Address, Drawn<'_>> = BTreeMap::new();
     for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
@@ -86,7 +89,7 @@ pub fn plan_dot(plan: &Plan, order: bool) -> String {
         .map(|(i, a)| (a, format!("r{i}")))
         .collect();
     // agency → host → boxes; servers sit in their agency, the rest outside.
-    let mut agencies: BTreeMap<&str, (Vec<&Address>, BTreeMap<&str, Vec<&Address>>)> = BTreeMap::new();
+    let mut agencies: BTreeMap<&str, Agency<'_>> = BTreeMap::new();
     let mut loose: Vec<&Address> = Vec::new();
     for a in boxes.keys() {
         match (a.kind(), a.server_name(), a.ip()) {
