@@ -22,6 +22,7 @@ mod import;
 pub mod inputs;
 mod key_custody;
 mod keycenter;
+mod log;
 mod plan;
 mod policy;
 mod refresh;
@@ -532,6 +533,7 @@ pub fn main() -> ExitCode {
         lock_timeout: cli.backend.lock_timeout,
     });
     tars_client::set_max_rps(cli.max_rps);
+    log::init();
     match run(cli.command) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
