@@ -79,6 +79,13 @@ for run in $(seq 1 "$RUNS"); do
   tail -n +$((admin_from + 1)) "$admin_log" > "adminregistry-$run.log" 2>/dev/null
   if [ $rc != 0 ] || grep -q '^note:' "apply-$run.out"; then
     for i in 0 1; do tail -n +$((node_from[i] + 1)) "${node_logs[i]}" > "tarsnode-$run-$((i + 1)).log" 2>/dev/null; done
+    # tarsnode's own log of each server (its state changes, keep-alives, start time-outs)
+    for dir in "$logs/tars/app_log/tars/tarsnode" "$logs/tars-node2/app_log/tars/tarsnode"; do
+      node=$([ "$dir" = "$logs/tars/app_log/tars/tarsnode" ] && echo 1 || echo 2)
+      for f in "$dir"/tars.tarsnode.bench20.*.log; do
+        [ -f "$f" ] && cp "$f" "tarsnode-$run-$node-$(basename "$f" .log | sed 's/^tars.tarsnode.bench20.//').log"
+      done
+    done
   fi
   [ $rc = 0 ] || grep -E 'Error:|failed|Rollback' "apply-$run.out" | head -5 | sed 's/^/        /'
   grep '^note:' "apply-$run.out" | sed 's/^/        /' | head -5

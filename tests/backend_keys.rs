@@ -127,16 +127,16 @@ fn keys_are_sealed_in_the_database_and_a_fresh_runner_signs_with_them_and_keeps_
     let second = full.replace(&new_only, &format!("deploy_ip = [\"{OLD}\", \"{NEW}\"]"));
     let apply = ["apply", "-c", "config.toml", "--auto-approve"];
 
-    // No identity: a plan that signs nothing works; one that must sign (and the apply)
-    // stops on the missing CA key, naming it, with Tars untouched.
+    // No identity: plans work, also one that must sign (signing is apply's business);
+    // the apply stops on the missing CA key, naming it, with Tars untouched.
     let plan = ["plan", "-c", "config.toml", "--detailed-exitcode"];
     let plain = runner(&bed, &first);
     let (code, out) = run_in(plain.path(), &plan, &[]);
     assert_eq!(code, Some(0), "{out}");
     let plain = runner(&bed, &second);
     let (code, out) = run_in(plain.path(), &plan, &[]);
-    assert_eq!(code, Some(1), "{out}");
-    assert_contains(&out, "no ca.key at", "a plan that must sign");
+    assert_eq!(code, Some(2), "{out}");
+    assert_contains(&out, "will be signed by CA sha256:", "a plan that must sign");
     let before = bed.snapshot();
     let (code, out) = run_in(plain.path(), &apply, &[]);
     assert_eq!(code, Some(1), "{out}");
@@ -169,7 +169,11 @@ fn keys_are_sealed_in_the_database_and_a_fresh_runner_signs_with_them_and_keeps_
         &[("TARSFORM_AGE_IDENTITY", identity_text(&team).as_str())],
     );
     assert_eq!(code, Some(0), "{out}");
-    assert_contains(&out, "Fetched", "fresh runner apply");
+    assert_contains(&out, "into a private directory", "fresh runner apply");
+    assert!(
+        !fresh.path().join("generated/rpc/chain0/ca").exists(),
+        "the CA was never written into generated/"
+    );
     assert!(
         key_files(fresh.path()).is_empty(),
         "key files left on the runner: {:?}",
@@ -188,4 +192,16 @@ fn keys_are_sealed_in_the_database_and_a_fresh_runner_signs_with_them_and_keeps_
         &holder_env,
     );
     assert_eq!(code, Some(2), "the holder's older topology differs: {out}");
+
+    // `state migrate` to another database takes the sealed keys along, byte for byte.
+    let moved_url = db.fresh_database();
+    let moved = moved_url.rsplit('/').next().unwrap().to_string();
+    let (code, out) = run_in(
+        bed.path(),
+        &["state", "migrate", "-c", "config.toml", "--to", &moved_url],
+        &holder_env,
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert_contains(&out, "Copied the sealed secrets (keys.bundle", "migrate");
+    assert_eq!(bundle(db, &moved), bundle(db, &database), "the same sealed bytes");
 }

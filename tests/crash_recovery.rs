@@ -257,14 +257,6 @@ impl KillAfter {
     }
 }
 
-fn crash_after_entry(
-    scenario: Scenario,
-    k: usize,
-    before_planned: &(ModelView, ModelView),
-) -> Result<Trial, String> {
-    crash_after(scenario, KillAfter::Entry, k, before_planned)
-}
-
 fn crash_after(
     scenario: Scenario,
     point: KillAfter,
@@ -390,7 +382,7 @@ fn sweep(scenario: Scenario, ks: Option<&[usize]>, inside: bool) -> Counts {
     match ks {
         Some(list) => {
             for &k in list {
-                tally(crash_after_entry(scenario, k, &pair), &mut counts);
+                tally(crash_after(scenario, KillAfter::Entry, k, &pair), &mut counts);
             }
         }
         None => {

@@ -60,26 +60,107 @@ fn workspace_of(output: &str) -> PathBuf {
     PathBuf::from(line.trim())
 }
 
+/// Lines as a terminal 80 columns wide shows them (long lines wrap).
+fn screen_lines(output: &str) -> usize {
+    output
+        .lines()
+        .map(|l| l.chars().count().div_ceil(80).max(1))
+        .sum()
+}
+
+const PLAN: &str = "tarsform plan -out demo.tfplan";
+const APPLY: &str = "tarsform apply demo.tfplan";
+
 #[test]
-fn demo_expands_onto_the_new_host_then_destroys_only_it() {
+fn demo_tells_the_seed_story_on_two_screens() {
     let run = demo(&[]);
     assert_eq!(run.code, Some(0), "{}", run.output);
     let out = &run.output;
-    let plan = section(out, "tarsform plan");
+    let lines = screen_lines(out);
+    assert!(lines <= 100, "{lines} lines at 80 columns:\n{out}");
+
+    // What runs before: agencyA on the old host.
+    assert_contains(
+        out,
+        "agencyA's rpc (20200) and gateway (30300) are running on 172.25.0.3",
+    );
+    let plan = section(out, PLAN);
     for server in ["agencyABcosRpcService", "agencyABcosGatewayService"] {
         assert_contains(plan, &format!("import server[\"{server}\"]"));
-        assert_contains(plan, &format!("+ node[\"{server}\"][\"172.25.0.5\"]"));
+        assert_contains(
+            plan,
+            &format!("+ node[\"{server}\"][\"172.25.0.5\"]  (new node: expand from 172.25.0.3"),
+        );
+    }
+    assert_contains(
+        plan,
+        "+ config[\"agencyABcosRpcService\"][\"172.25.0.5\"]: ca.crt, config.ini, ssl.crt, ssl.key",
+    );
+    assert_contains(plan, "<= tarsnode[\"172.25.0.5\"]");
+    assert_contains(plan, "Plan: 4 to import, 14 to add, 0 to change, 0 to destroy.");
+    // The key diffs: the new nodes listen on the new ports.
+    assert_contains(
+        plan,
+        "config.ini of agencyABcosRpcService, 172.25.0.5 against 172.25.0.3:\n    -listen_port = 20200\n    +listen_port = 10200\n",
+    );
+    assert_contains(plan, "-listen_port = 30300\n    +listen_port = 40300");
+    assert!(
+        !plan.contains("<<-EOT"),
+        "the full plan in the short demo:\n{plan}"
+    );
+
+    let apply = section(out, APPLY);
+    assert_contains(apply, "Plan: 4 to import, 14 to add");
+    assert_contains(apply, "register 2, start 2");
+    assert_contains(
+        apply,
+        "Apply complete! Resources: 4 imported, 14 added, 0 changed, 0 destroyed.",
+    );
+    assert!(
+        !apply.contains(": started"),
+        "progress lines in the short demo:\n{apply}"
+    );
+
+    let status = section(out, "tarsform status");
+    assert_contains(status, "agencyABcosRpcService: 2/2 nodes active");
+    assert_contains(status, "agencyABcosGatewayService: 2/2 nodes active");
+
+    let replan = section(out, "tarsform plan --detailed-exitcode");
+    assert_contains(replan, "No changes.");
+    assert_contains(replan, "Verified: the plan read Tars again and exited 0");
+
+    let destroy = section(out, "tarsform destroy --auto-approve");
+    assert_contains(destroy, "Warning: this plan destroys 2 node(s)");
+    assert_contains(destroy, "undeploy 2");
+    assert_contains(destroy, "Destroy complete! Resources: 16 destroyed.");
+    assert_contains(
+        destroy,
+        "Verified: 172.25.0.5: no node left; 172.25.0.3: untouched",
+    );
+    assert!(!out.contains(DEMO_TOKEN), "the demo token was printed:\n{out}");
+    assert!(!out.contains("-----BEGIN"), "PEM in the demo:\n{out}");
+    assert!(
+        !workspace_of(out).exists(),
+        "the temporary workspace is removed at the end"
+    );
+}
+
+#[test]
+fn demo_verbose_prints_every_change_and_step() {
+    let run = demo(&["--verbose"]);
+    assert_eq!(run.code, Some(0), "{}", run.output);
+    let out = &run.output;
+    let plan = section(out, PLAN);
+    for server in ["agencyABcosRpcService", "agencyABcosGatewayService"] {
         assert_contains(
             plan,
             &format!("+ config[\"{server}\"][\"172.25.0.5\"][\"config.ini\"]"),
         );
     }
-    assert_contains(plan, "expand from 172.25.0.3");
     assert_contains(plan, r#"{"method":"expand","source":"172.25.0.3"}"#);
-    assert_contains(plan, "<= tarsnode[\"172.25.0.5\"]");
-    assert_contains(plan, "Plan: 4 to import, 14 to add, 0 to change, 0 to destroy.");
-
-    let apply = section(out, "tarsform apply --auto-approve");
+    assert_contains(plan, "listen_port = 10200");
+    assert_contains(plan, "cert_pem    = sha256:");
+    let apply = section(out, APPLY);
     for server in ["agencyABcosRpcService", "agencyABcosGatewayService"] {
         assert_contains(
             apply,
@@ -88,13 +169,6 @@ fn demo_expands_onto_the_new_host_then_destroys_only_it() {
         assert_contains(apply, &format!("start node[\"{server}\"][\"172.25.0.5\"]: done"));
     }
     assert_contains(apply, "Apply complete!");
-
-    let status = section(out, "tarsform status");
-    assert_contains(status, "agencyABcosRpcService: 2/2 nodes active");
-    assert_contains(status, "agencyABcosGatewayService: 2/2 nodes active");
-
-    assert_contains(section(out, "tarsform plan --detailed-exitcode"), "No changes.");
-
     let destroy = section(out, "tarsform destroy --auto-approve");
     for server in ["agencyABcosRpcService", "agencyABcosGatewayService"] {
         assert_contains(
@@ -107,12 +181,12 @@ fn demo_expands_onto_the_new_host_then_destroys_only_it() {
         "destroy touches no node of 172.25.0.3"
     );
     assert_contains(destroy, "Destroy complete!");
-    assert_contains(out, "172.25.0.3: untouched");
-    assert!(!out.contains(DEMO_TOKEN), "the demo token was printed:\n{out}");
     assert!(
-        !workspace_of(out).exists(),
-        "the temporary workspace is removed at the end"
+        screen_lines(out) > 400,
+        "--verbose prints the whole plan and every step"
     );
+    assert!(!out.contains(DEMO_TOKEN));
+    assert!(!out.contains("-----BEGIN"), "PEM in the demo:\n{out}");
 }
 
 #[test]
@@ -168,10 +242,10 @@ fn demo_refuses_a_token_from_the_environment() {
 
 #[test]
 fn demo_sm_runs_national_cryptography_and_storage_security_end_to_end() {
-    let run = demo(&["--sm"]);
+    let run = demo(&["--sm", "--verbose"]);
     assert_eq!(run.code, Some(0), "{}", run.output);
     assert_contains(&run.output, "key-center emulator (SM4");
-    let plan = section(&run.output, "tarsform plan");
+    let plan = section(&run.output, PLAN);
     assert_contains(plan, "new SM2 key and certificate (sm_enssl)");
     assert_contains(plan, "encrypted_by");
     assert!(

@@ -144,6 +144,7 @@ fn observed_before() -> Observed {
                     present_state: "active".into(),
                     patch_version: "1".into(),
                     adapter_port: Some(9000),
+                    adapters: None,
                     configs: BTreeMap::new(),
                 },
             );
@@ -222,6 +223,7 @@ fn after_apply(plan: &Plan, local: &LocalFiles, observed: &Observed) -> (LocalFi
                         present_state: "active".into(),
                         patch_version: "19".into(),
                         adapter_port: Some(9001),
+                        adapters: None,
                         configs: BTreeMap::new(),
                     });
             }
@@ -312,6 +314,11 @@ fn snapshot_all(name: &str, plan: &Plan, prior: Option<&State>) {
     for text in [&human, &markdown, &json, &saved::to_file_text(plan)] {
         assert!(!text.contains(TOKEN), "the token leaked into {name}");
         assert!(!text.contains("s3cr3t"), "the token leaked into {name}");
+        assert!(!text.contains("PRIVATE KEY"), "a private key leaked into {name}");
+    }
+    // Reviewers read fingerprints, not PEM; the JSON keeps the certificates whole.
+    for text in [&human, &markdown] {
+        assert!(!text.contains("-----BEGIN"), "PEM in the {name} view:\n{text}");
     }
     insta::assert_snapshot!(format!("{name}_human"), human);
     insta::assert_snapshot!(format!("{name}_markdown"), markdown);
@@ -462,7 +469,7 @@ fn a_node_in_tars_but_not_in_state_is_imported_never_redeployed() {
 }
 
 #[test]
-fn expanding_without_the_existing_ca_fails_naming_the_path_and_server() {
+fn expanding_without_the_existing_ca_fails_and_without_its_key_leaves_signing_to_apply() {
     let mut w = World::seed();
     w.local.cas.remove(&ServiceKind::Rpc);
     let err = w.plan_with(true, PlanOptions::default()).unwrap_err().to_string();
@@ -475,9 +482,30 @@ fn expanding_without_the_existing_ca_fails_naming_the_path_and_server() {
     w.apply();
     w.topology = topology(vec![agency("agencyA", &[NEW, "172.25.0.6"], 10200, 40300)]);
     w.local.cas.remove(&ServiceKind::Gateway);
-    let err = w.plan_with(false, PlanOptions::default()).unwrap_err();
-    // The state keeps the CA certificate, so continuity holds; signing needs the key.
-    assert!(matches!(err, PlanError::CaKeyMissing { .. }), "{err}");
+    // The state keeps the CA certificate, so continuity holds; signing is apply's business.
+    let plan = w.plan_with(false, PlanOptions::default()).unwrap();
+    let digest = w
+        .state
+        .as_ref()
+        .unwrap()
+        .get(&Address::ca(ServiceKind::Gateway))
+        .unwrap()
+        .attributes["cert_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let signed: Vec<&String> = plan
+        .notes
+        .iter()
+        .filter(|n| n.contains(&format!("will be signed by CA sha256:{digest} at apply")))
+        .collect();
+    assert!(!signed.is_empty(), "{:?}", plan.notes);
+    let new_cert = Address::cert("agencyABcosGatewayService", "172.25.0.6", "ssl");
+    assert_eq!(plan.change(&new_cert).unwrap().action, Action::Create);
+    assert_eq!(
+        plan.preconditions.ca["gateway"].signs_with_key.as_deref(),
+        Some("generated/gateway/chain0/ca/ca.key")
+    );
 }
 
 #[test]

@@ -512,3 +512,119 @@ fn after_apply_refresh_finds_no_drift_and_status_is_all_ok() {
         );
     }
 }
+
+/// The node's one adapter endpoint in the emulator.
+fn endpoint_of(bed: &Bed, server: &str) -> String {
+    let endpoints = bed.handle().adapter_endpoints(APP, server, OLD);
+    assert_eq!(endpoints.len(), 1, "{endpoints:?}");
+    endpoints[0].clone()
+}
+
+#[test]
+fn an_adapter_endpoint_changed_out_of_band_is_drift_fixed_by_apply() {
+    let bed = Bed::empty();
+    bed.ok(&["apply", "-c", "config.toml", "--auto-approve"]);
+    let registered = endpoint_of(&bed, RPC);
+    let recorded = bed.state()["resources"][node(RPC)]["attributes"]["adapter_endpoint"].clone();
+    assert_eq!(
+        recorded.as_str(),
+        Some(registered.as_str()),
+        "apply records the endpoint"
+    );
+    assert!(registered.contains(" -t 60000 "), "{registered}");
+    let gateway_before = endpoint_of(&bed, GATEWAY);
+
+    // A roll-forward outside tarsform: the same port, another timeout.
+    let rolled = registered.replace(" -t 60000 ", " -t 20000 ");
+    assert_eq!(bed.handle().set_adapter_endpoint(APP, RPC, OLD, &rolled), 1);
+    let refresh = bed.ok(&["refresh", "-c", "config.toml"]);
+    assert!(
+        refresh.contains(&format!(
+            "is `{rolled}` in Tars, recorded `{registered}`; the next plan sets it back"
+        )),
+        "{refresh}"
+    );
+    let plan = bed.ok(&["plan", "-c", "config.toml"]);
+    assert!(plan.contains("Objects have changed outside tarsform"), "{plan}");
+    assert!(
+        plan.contains(&format!(
+            "is `{rolled}` in Tars, tarsform recorded `{registered}`"
+        )),
+        "{plan}"
+    );
+    assert!(plan.contains(&format!("back to `{registered}`")), "{plan}");
+    let json = bed.plan_json();
+    let acts = actions(&json);
+    assert_eq!(acts[&node(RPC)], ["update"], "{acts:?}");
+    assert_eq!(
+        acts.get(&node(GATEWAY)),
+        None,
+        "only the drifted node changes: {acts:?}"
+    );
+
+    bed.ok(&["apply", "-c", "config.toml", "--auto-approve"]);
+    assert_eq!(endpoint_of(&bed, RPC), registered);
+    assert_eq!(endpoint_of(&bed, GATEWAY), gateway_before);
+    let again = bed.ok(&["plan", "-c", "config.toml"]);
+    assert!(again.contains("No changes."), "{again}");
+}
+
+#[test]
+fn import_records_the_adapter_and_a_moved_one_is_planned_back() {
+    let bed = Bed::new();
+    bed.import_both();
+    let seeded = endpoint_of(&bed, GATEWAY);
+    let recorded = bed.state()["resources"][node(GATEWAY)]["attributes"].clone();
+    assert_eq!(
+        recorded["adapter_endpoint"].as_str(),
+        Some(seeded.as_str()),
+        "{recorded}"
+    );
+    assert!(recorded["adapter_port"].as_u64().is_some(), "{recorded}");
+    let before = bed.ok(&["plan", "-c", "config.toml"]);
+    assert!(!before.contains("changed outside tarsform"), "{before}");
+
+    let moved = "tcp -h 172.25.0.9 -t 60000 -p 24444 -e 0";
+    bed.handle().set_adapter_endpoint(APP, GATEWAY, OLD, moved);
+    let plan = bed.ok(&["plan", "-c", "config.toml"]);
+    assert!(
+        plan.contains(&format!("is `{moved}` in Tars, tarsform recorded `{seeded}`")),
+        "{plan}"
+    );
+    assert!(plan.contains(&format!("back to `{seeded}`")), "{plan}");
+}
+
+#[test]
+fn an_adapter_moved_to_another_host_and_port_is_set_back_by_apply() {
+    let bed = Bed::empty();
+    bed.ok(&["apply", "-c", "config.toml", "--auto-approve"]);
+    let registered = endpoint_of(&bed, GATEWAY);
+    bed.handle()
+        .set_adapter_endpoint(APP, GATEWAY, OLD, "tcp -h 172.25.0.9 -t 60000 -p 24444 -e 0");
+    let plan = bed.ok(&["plan", "-c", "config.toml"]);
+    assert!(plan.contains("(changed outside tarsform)"), "{plan}");
+    bed.ok(&["apply", "-c", "config.toml", "--auto-approve"]);
+    assert_eq!(endpoint_of(&bed, GATEWAY), registered);
+    let again = bed.ok(&["plan", "-c", "config.toml"]);
+    assert!(again.contains("No changes."), "{again}");
+}
+
+#[test]
+fn an_adapter_deleted_out_of_band_is_added_back_by_apply() {
+    let bed = Bed::empty();
+    bed.ok(&["apply", "-c", "config.toml", "--auto-approve"]);
+    let registered = endpoint_of(&bed, RPC);
+    assert_eq!(bed.handle().delete_adapters(APP, RPC, OLD), 1);
+    let plan = bed.ok(&["plan", "-c", "config.toml"]);
+    assert!(plan.contains("(deleted outside tarsform)"), "{plan}");
+    assert!(
+        plan.contains(&format!(
+            "add adapter `{APP}.{RPC}.RpcServiceObj` back as `{registered}`"
+        )),
+        "{plan}"
+    );
+    bed.ok(&["apply", "-c", "config.toml", "--auto-approve"]);
+    assert_eq!(endpoint_of(&bed, RPC), registered);
+    let again = bed.ok(&["plan", "-c", "config.toml"]);
+    assert!(again.contains("No changes."), "{again}");
+}

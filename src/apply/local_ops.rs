@@ -31,8 +31,9 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LocalError + '_ {
     }
 }
 
+/// Reads a file; an absent one is read from the keys fetched for this run, if any.
 pub fn read_text(path: &Path) -> LocalResult<String> {
-    fs::read_to_string(path).map_err(io_err(path))
+    fs::read_to_string(super::fetched_keys::resolve(path)).map_err(io_err(path))
 }
 
 /// Writes `text` (mode 0644, or 0600 when `private`); creates parent directories.

@@ -3,6 +3,7 @@
 //! back on failure. See DESIGN.md §4.
 
 pub mod engine;
+pub mod fetched_keys;
 pub mod health;
 pub mod json_events;
 pub mod key_pool;

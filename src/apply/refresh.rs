@@ -6,8 +6,8 @@
 //! knowing: TarsWeb's `node_config_file_list` inserts an empty node row for every node
 //! that lacks one (BcosBuilder triggers the same). An empty node row delivers nothing,
 //! so it is reported as absent, the same as a missing row.
-//! Tars has no read call for adapters here, so `adapter_port` stays `None`: ports come
-//! from the state.
+//! Each node's adapters come from `adapter_conf_list` (one call per node); its
+//! `adapter_port` is the port of its first adapter.
 
 pub mod adopt;
 pub mod drift;
@@ -20,7 +20,7 @@ use std::task::Poll;
 
 use crate::addr::Address;
 use crate::config::{ServiceKind, Topology};
-use crate::plan::{Observed, ObservedConfig, ObservedNode, ObservedServer};
+use crate::plan::{Observed, ObservedAdapter, ObservedConfig, ObservedNode, ObservedServer};
 use crate::state::State;
 use crate::tars::{TarsApi, TarsError};
 
@@ -76,12 +76,35 @@ pub async fn observe_server<C: TarsApi>(
                 present_state: row.present_state.clone(),
                 patch_version: row.patch_version.clone(),
                 adapter_port: None,
+                adapters: None,
                 configs: Default::default(),
             },
         );
     }
     if entry.nodes.is_empty() {
         return Ok(None);
+    }
+    let ids: Vec<(String, u64)> = entry
+        .nodes
+        .iter()
+        .map(|(ip, n)| (ip.clone(), n.server_id))
+        .collect();
+    let reads = ids.iter().map(|(_, id)| api.adapter_conf_list(*id)).collect();
+    for ((ip, _), read) in ids.iter().zip(join_all(reads).await) {
+        let adapters: Vec<ObservedAdapter> = read?
+            .into_iter()
+            .map(|a| ObservedAdapter {
+                id: a.id,
+                servant: a.servant,
+                endpoint: a.endpoint,
+            })
+            .collect();
+        if let Some(node) = entry.nodes.get_mut(ip) {
+            node.adapter_port = adapters
+                .iter()
+                .find_map(|a| crate::plan::Endpoint::parse(&a.endpoint).port());
+            node.adapters = Some(adapters);
+        }
     }
     for server_row in api.config_file_list(app, server).await? {
         entry.configs.insert(server_row.filename.clone(), server_row.id);

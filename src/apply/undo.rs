@@ -98,6 +98,10 @@ pub enum Undo {
         configs: Vec<KeptConfig>,
         #[serde(default = "was_active_by_default")]
         was_active: bool,
+        /// The servant's endpoint before the undeploy, set again after registering
+        /// (which picks a new port).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        adapter_endpoint: Option<String>,
     },
 }
 

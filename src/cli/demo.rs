@@ -5,10 +5,12 @@
 //! Orchestration only: it calls the real commands (`plan`, `apply`, `destroy`) from
 //! inside a workspace directory, as an operator would.
 
+mod capture;
 mod check;
 mod emulator_thread;
 mod key_center;
 mod seed;
+mod story;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use super::{
     StatusArgs,
 };
 use crate::emulator::EmulatorConfig;
+use crate::view;
 use emulator_thread::EmulatorThread;
 use seed::{DEMO_TOKEN, NEW_HOST, OLD_HOST};
 
@@ -72,7 +75,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
 
     let home = std::env::current_dir().ok();
     std::env::set_current_dir(&workspace).with_context(|| format!("entering {}", workspace.display()))?;
-    let result = scenario(&emulator);
+    let result = scenario(&emulator, &workspace, args.verbose);
     if let Some(home) = home {
         let _ = std::env::set_current_dir(home);
     }
@@ -87,18 +90,25 @@ pub fn run(args: DemoArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// plan → apply → status → plan (no changes) → destroy, in the workspace.
-fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
+/// Where the demo saves its plan, inside the workspace.
+const PLAN_FILE: &str = "demo.tfplan";
+
+/// plan → apply → status → plan (no changes) → destroy, in the workspace. Without
+/// `verbose` each command's output is condensed to the lines that tell the story.
+fn scenario(emulator: &EmulatorThread, workspace: &Path, verbose: bool) -> anyhow::Result<()> {
     let before = emulator.handle().snapshot();
 
-    banner("tarsform plan");
-    expect_success("plan", super::plan::run(plan_args(false))?)?;
+    banner(&format!("tarsform plan -out {PLAN_FILE}"));
+    let (outcome, output) = command(verbose, || super::plan::run(plan_args(false, Some(PLAN_FILE))))?;
+    expect_success("plan", outcome)?;
+    if !verbose {
+        tell_plan(workspace, &output)?;
+    }
 
-    banner("tarsform apply --auto-approve");
-    expect_success(
-        "apply",
+    banner(&format!("tarsform apply {PLAN_FILE}"));
+    let (outcome, output) = command(verbose, || {
         super::apply::run(ApplyArgs {
-            planfile: None,
+            planfile: Some(PathBuf::from(PLAN_FILE)),
             config: config_arg(),
             state: StateArg { state: None },
             auto_approve: true,
@@ -109,8 +119,10 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             health: emulator_health(),
             run_timeout: RunTimeoutArg::default(),
             json: false,
-        })?,
-    )?;
+        })
+    })?;
+    expect_success("apply", outcome)?;
+    print!("{}", story::condense(&output));
 
     banner("tarsform status");
     expect_success(
@@ -123,15 +135,17 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
     )?;
 
     banner("tarsform plan --detailed-exitcode");
-    match super::plan::run(plan_args(true))? {
+    let (outcome, output) = command(verbose, || super::plan::run(plan_args(true, None)))?;
+    match outcome {
         Outcome::Success => {}
         Outcome::ChangesPresent => bail!("the plan after apply still has changes; apply did not converge"),
         other => bail!("plan ended with exit code {}", other.exit_code()),
     }
+    print!("{}", story::condense(&output));
+    println!("Verified: the plan read Tars again and exited 0 (nothing left to do).");
 
     banner("tarsform destroy --auto-approve");
-    expect_success(
-        "destroy",
+    let (outcome, output) = command(verbose, || {
         super::apply::run_destroy(DestroyArgs {
             config: config_arg(),
             state: StateArg { state: None },
@@ -141,11 +155,55 @@ fn scenario(emulator: &EmulatorThread) -> anyhow::Result<()> {
             health: emulator_health(),
             run_timeout: RunTimeoutArg::default(),
             json: false,
-        })?,
-    )?;
+        })
+    })?;
+    expect_success("destroy", outcome)?;
+    print!("{}", story::condense(&output));
     check::destroy_left_old_host_alone(&before, &emulator.handle().snapshot(), OLD_HOST, NEW_HOST)?;
-    eprintln!(
-        "    {NEW_HOST}: no node left; {OLD_HOST}: untouched (same servers, adapters and configs as before the demo)"
+    println!(
+        "Verified: {NEW_HOST}: no node left; {OLD_HOST}: untouched (same servers, adapters and configs as before the demo)"
+    );
+    Ok(())
+}
+
+/// Runs a command: live with `verbose`, else captured (and printed whole if it fails).
+fn command(verbose: bool, f: impl FnOnce() -> anyhow::Result<Outcome>) -> anyhow::Result<(Outcome, String)> {
+    if verbose {
+        return Ok((f()?, String::new()));
+    }
+    let (result, output) = capture::captured(f)?;
+    match result {
+        Ok(outcome @ (Outcome::Success | Outcome::ChangesPresent)) => Ok((outcome, output)),
+        other => {
+            eprint!("{output}");
+            other.map(|o| (o, String::new()))
+        }
+    }
+}
+
+/// The saved plan, one line per change, and how the new nodes' config.ini differ from the
+/// running ones'.
+fn tell_plan(workspace: &Path, output: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(PLAN_FILE).with_context(|| format!("reading {PLAN_FILE}"))?;
+    let plan = crate::plan::saved::from_file_text(&text).with_context(|| PLAN_FILE.to_string())?;
+    print!("{}", view::outline(&plan, super::inputs::stdout_color()));
+    for change in &plan.changes {
+        let (Some(path), Some(content)) = (change.attr_str("local_path"), change.attr_str("content")) else {
+            continue;
+        };
+        if change.address.leaf_name() != Some("config.ini") || !path.contains(NEW_HOST) {
+            continue;
+        }
+        let old = PathBuf::from(path.replace(NEW_HOST, OLD_HOST));
+        let server = change.attr_str("server").unwrap_or("?");
+        println!("config.ini of {server}, {NEW_HOST} against {OLD_HOST}:");
+        for line in story::config_delta(workspace, &old, content)? {
+            println!("    {line}");
+        }
+    }
+    println!(
+        "(the full plan is {} lines: `tarsform demo --verbose`, or `tarsform show {PLAN_FILE}` in a kept workspace)",
+        output.lines().count()
     );
     Ok(())
 }
@@ -156,11 +214,11 @@ fn config_arg() -> ConfigArg {
     }
 }
 
-fn plan_args(detailed_exitcode: bool) -> PlanArgs {
+fn plan_args(detailed_exitcode: bool, out: Option<&str>) -> PlanArgs {
     PlanArgs {
         config: config_arg(),
         state: StateArg { state: None },
-        out: None,
+        out: out.map(PathBuf::from),
         format: PlanFormat::Human,
         refresh: true,
         target: Vec::new(),
@@ -168,6 +226,7 @@ fn plan_args(detailed_exitcode: bool) -> PlanArgs {
         detailed_exitcode,
         switch_crypto: false,
         policy: None,
+        full: false,
     }
 }
 

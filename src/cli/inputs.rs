@@ -115,7 +115,13 @@ pub fn check_identity(location: &StateLocation, state: &State, chain_id: Option<
         })
 }
 
-/// Reads what the planner compares, for every resource of the graph.
+/// A workspace file, or its copy among the keys fetched from the backend for this run.
+fn fetched(path: &Path) -> PathBuf {
+    crate::apply::fetched_keys::resolve(path)
+}
+
+/// Reads what the planner compares, for every resource of the graph (keys fetched from
+/// the backend's custody count as present).
 pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> LocalFiles {
     let paths = Paths::new(topology, root);
     let mut local = LocalFiles::default();
@@ -125,8 +131,8 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
         }
         let dir = PathBuf::from(paths.ca_dir(topology, kind));
         let mode = topology.chain.cert_mode(kind);
-        let cert_pem = std::fs::read_to_string(dir.join(mode.ca_cert_file())).ok();
-        let key_present = dir.join(mode.ca_key_file()).is_file();
+        let cert_pem = std::fs::read_to_string(fetched(&dir.join(mode.ca_cert_file()))).ok();
+        let key_present = fetched(&dir.join(mode.ca_key_file())).is_file();
         if cert_pem.is_some() || key_present {
             local.cas.insert(
                 kind,
@@ -147,8 +153,8 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
         match (address.kind(), address.leaf_name()) {
             (ResourceKind::Cert, Some(purpose)) => {
                 let (cert, key) = paths.cert_paths(kind, server, ip, purpose);
-                if let Ok(cert_pem) = std::fs::read_to_string(&cert) {
-                    let key_present = Path::new(&key).is_file();
+                if let Ok(cert_pem) = std::fs::read_to_string(fetched(Path::new(&cert))) {
+                    let key_present = fetched(Path::new(&key)).is_file();
                     local.certs.insert(
                         address.clone(),
                         LocalCert {
@@ -159,7 +165,9 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
                 }
             }
             (ResourceKind::Config, Some(file)) => {
-                if let Ok(bytes) = std::fs::read(paths.config_path(kind, server, ip, file)) {
+                if let Ok(bytes) =
+                    std::fs::read(fetched(Path::new(&paths.config_path(kind, server, ip, file))))
+                {
                     local.configs.insert(address.clone(), sha256_hex(&bytes));
                 }
             }

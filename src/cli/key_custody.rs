@@ -2,11 +2,12 @@
 //! directories and every node's `ssl/` and `sdk/` files (certificates and their private
 //! keys) kept in the shared backend as one bundle sealed with `age`.
 //!
-//! `apply`/`destroy` fetch the bundle's files that are missing here (keys 0600) before
-//! planning, upload the bundle again after a successful run when it changed, and, when
-//! they fetched anything, remove at exit every bundled file that was not here when the
-//! command started: a fresh runner keeps no key material (the machine that made the
-//! keys keeps its own). Without an identity nothing is fetched (plans work;
+//! `apply`/`destroy` fetch the bundle's files that are missing here before planning into
+//! a private directory (0700, keys 0600; never into `generated/`), which reads of absent
+//! workspace files fall back to ([`crate::apply::fetched_keys`]) and which is removed
+//! at exit. They upload the bundle again after a successful run when it changed, and,
+//! when they fetched anything, remove at exit every bundled file this run made: a fresh
+//! runner keeps no key material (the machine that made the keys keeps its own). Without an identity nothing is fetched (plans work;
 //! an apply that must sign a certificate stops on the missing `ca.key`).
 
 use std::collections::BTreeMap;
@@ -43,6 +44,8 @@ pub struct KeysOnRunner {
     locked_away: bool,
     /// Files were fetched: this is a runner, not the machine that made the keys.
     fetched_here: bool,
+    /// The private directory holding the fetched files (removed when dropped).
+    fetched_dir: Option<tempfile::TempDir>,
 }
 
 impl KeysOnRunner {
@@ -76,6 +79,7 @@ impl KeysOnRunner {
             active: true,
             locked_away: false,
             fetched_here: false,
+            fetched_dir: None,
         };
         let Some(sealed) = secrets.get(KEYS_SECRET)? else {
             return Ok(keys);
@@ -95,19 +99,23 @@ impl KeysOnRunner {
         })?;
         keys.fetched =
             serde_json::from_slice(&plain).context("the key bundle in the backend is not valid")?;
+        let dir = private_dir().context("creating a private directory for the fetched keys")?;
         let mut wrote = 0;
         for (name, content) in &keys.fetched {
             let path = PathBuf::from(name);
             if path.exists() || !is_bundled(&path) {
                 continue;
             }
-            write_private(&path, content).with_context(|| format!("fetching `{name}` from the backend"))?;
+            let copy = crate::apply::fetched_keys::under(dir.path(), &path);
+            write_private(&copy, content).with_context(|| format!("fetching `{name}` from the backend"))?;
             wrote += 1;
         }
         keys.fetched_here = wrote > 0;
         if wrote > 0 {
+            crate::apply::fetched_keys::set_root(Some(dir.path().to_path_buf()));
+            keys.fetched_dir = Some(dir);
             eprintln!(
-                "Fetched {wrote} key and certificate file(s) from the backend (removed when this command ends)."
+                "Fetched {wrote} key and certificate file(s) from the backend into a private directory (removed when this command ends)."
             );
         }
         Ok(keys)
@@ -165,6 +173,10 @@ impl KeysOnRunner {
 
 impl Drop for KeysOnRunner {
     fn drop(&mut self) {
+        if let Some(dir) = self.fetched_dir.take() {
+            crate::apply::fetched_keys::set_root(None);
+            drop(dir);
+        }
         if !self.active || !self.fetched_here {
             return;
         }
@@ -208,10 +220,25 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
     }
 }
 
-/// Writes `content` to `path` (creating its directory); `.key` files are 0600.
+/// A new directory only this user can enter (0700), removed when dropped.
+fn private_dir() -> std::io::Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new().prefix("tarsform-keys-").tempdir()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(dir)
+}
+
+/// Writes `content` to `path` (creating its directories, 0700); `.key` files are 0600.
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)?;
     }
     let mode = if path.extension().is_some_and(|e| e == "key") {
         0o600
@@ -267,5 +294,25 @@ mod tests {
             assert_eq!(mode, 0o600);
         }
         assert!(write_private(&fetched, "again").is_err(), "never overwrites");
+    }
+
+    #[test]
+    fn fetched_keys_live_in_a_private_directory_removed_at_drop() {
+        let dir = private_dir().unwrap();
+        let root = dir.path().to_path_buf();
+        let copy = crate::apply::fetched_keys::under(&root, Path::new("generated/rpc/chain0/ca/ca.key"));
+        write_private(&copy, "k").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&root), 0o700);
+            assert_eq!(mode(copy.parent().unwrap()), 0o700);
+            assert_eq!(mode(&copy), 0o600);
+        }
+        let mut keys = KeysOnRunner::off();
+        keys.fetched_dir = Some(dir);
+        drop(keys);
+        assert!(!root.exists(), "the private directory is removed");
     }
 }

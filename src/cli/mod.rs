@@ -249,6 +249,10 @@ pub struct PlanArgs {
     /// Check the plan against the Rego policies in this directory; any `deny` fails it.
     #[arg(long = "policy", value_name = "DIR")]
     pub policy: Option<PathBuf>,
+    /// Show every change in full: without it, the same change on more than 20 hosts of
+    /// one server is shown once (the JSON always lists each).
+    #[arg(long = "full")]
+    pub full: bool,
 }
 
 #[derive(Debug, Args)]
@@ -314,6 +318,9 @@ pub struct ShowArgs {
     /// Machine-readable JSON instead of the human view.
     #[arg(long = "json")]
     pub json: bool,
+    /// Show every change of the plan in full (see `plan --full`).
+    #[arg(long = "full")]
+    pub full: bool,
     #[command(flatten)]
     pub config: ConfigArg,
     #[command(flatten)]
@@ -513,6 +520,9 @@ pub struct DemoArgs {
     /// through a key-center emulator (SM4).
     #[arg(long = "sm")]
     pub sm: bool,
+    /// Print every command's full output (plan, progress) instead of the story's lines.
+    #[arg(long = "verbose")]
+    pub verbose: bool,
 }
 
 /// Parses the command line, runs the command and maps its outcome to an exit code:

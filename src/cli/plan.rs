@@ -44,6 +44,7 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
     };
     let denied = verdict.as_ref().is_some_and(|v| !v.passed());
     let text = match args.format {
+        PlanFormat::Human if args.full => view::human_full(&plan, inputs::stdout_color()),
         PlanFormat::Human => view::human(&plan, inputs::stdout_color()),
         PlanFormat::Markdown => view::markdown(&plan),
         // A denied plan's JSON is replaced by the diagnostics (one document on stdout).

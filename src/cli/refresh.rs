@@ -52,7 +52,9 @@ pub fn run(args: RefreshArgs) -> anyhow::Result<Outcome> {
 
 fn symbol(drift: &Drift) -> &'static str {
     match drift.kind {
-        DriftKind::ConfigEdited { .. } | DriftKind::IdChanged { .. } => "~",
+        DriftKind::ConfigEdited { .. } | DriftKind::IdChanged { .. } | DriftKind::AdapterChanged { .. } => {
+            "~"
+        }
         DriftKind::ConfigMissing | DriftKind::NodeGone => "-",
         DriftKind::NodeNotInState { .. } => "+",
     }

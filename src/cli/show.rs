@@ -23,6 +23,8 @@ pub fn run(args: ShowArgs) -> anyhow::Result<Outcome> {
                     None
                 });
             view::json_with_state(&plan, prior.as_ref())
+        } else if args.full {
+            view::human_full(&plan, inputs::stdout_color())
         } else {
             view::human(&plan, inputs::stdout_color())
         };

@@ -141,6 +141,26 @@ pub fn migrate(args: StateMigrateArgs) -> anyhow::Result<Outcome> {
     }
     let serial = state.serial;
     target.save_as(&mut state, serial)?;
+    let copied = match (source.backend().secrets(), target.backend().secrets()) {
+        (Some(from_secrets), Some(mut to_secrets)) => copy_secrets(&*from_secrets, &mut *to_secrets)?,
+        (Some(from_secrets), None) => {
+            let names = from_secrets.names()?;
+            if !names.is_empty() {
+                eprintln!(
+                    "warning: `{to}` cannot keep sealed secrets; {} stay in `{from}` (keys in custody: run `tarsform apply` there with the age identity to fetch them, or keep the CA directories)",
+                    names.join(", ")
+                );
+            }
+            Vec::new()
+        }
+        _ => Vec::new(),
+    };
+    if !copied.is_empty() {
+        eprintln!(
+            "Copied the sealed secrets ({}) as they are: the same age identity opens them.",
+            copied.join(", ")
+        );
+    }
     drop(target);
     drop(source);
     eprintln!(
@@ -152,6 +172,22 @@ pub fn migrate(args: StateMigrateArgs) -> anyhow::Result<Outcome> {
         args.to
     );
     Ok(Outcome::Success)
+}
+
+/// Copies every sealed secret (keys in custody, undo sidecars) byte for byte; returns
+/// the names copied.
+fn copy_secrets(
+    from: &dyn crate::state::backend::SecretStore,
+    to: &mut dyn crate::state::backend::SecretStore,
+) -> anyhow::Result<Vec<String>> {
+    let mut copied = Vec::new();
+    for name in from.names()? {
+        if let Some(sealed) = from.get(&name)? {
+            to.put(&name, &sealed)?;
+            copied.push(name);
+        }
+    }
+    Ok(copied)
 }
 
 /// `local` (the default file), a file path, or a `mysql://` URL.
@@ -172,6 +208,44 @@ fn destination(to: &str, chain_id: &str, settings: &BackendSettings) -> anyhow::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sealed blobs in memory.
+    #[derive(Debug, Default)]
+    struct Blobs(std::collections::BTreeMap<String, Vec<u8>>, PathBuf);
+
+    impl crate::state::backend::SecretStore for Blobs {
+        fn name(&self) -> &Path {
+            &self.1
+        }
+        fn get(&self, name: &str) -> Result<Option<Vec<u8>>, crate::state::StateError> {
+            Ok(self.0.get(name).cloned())
+        }
+        fn put(&mut self, name: &str, sealed: &[u8]) -> Result<(), crate::state::StateError> {
+            self.0.insert(name.into(), sealed.to_vec());
+            Ok(())
+        }
+        fn remove(&mut self, name: &str) -> Result<(), crate::state::StateError> {
+            self.0.remove(name);
+            Ok(())
+        }
+        fn names(&self) -> Result<Vec<String>, crate::state::StateError> {
+            Ok(self.0.keys().cloned().collect())
+        }
+    }
+
+    #[test]
+    fn sealed_secrets_are_copied_byte_for_byte() {
+        let mut from = Blobs::default();
+        from.0
+            .insert("keys.bundle".into(), b"age-encryption.org/v1 k".to_vec());
+        from.0
+            .insert("sidecar-run1".into(), b"age-encryption.org/v1 s".to_vec());
+        let mut to = Blobs::default();
+        to.0.insert("keys.bundle".into(), b"older".to_vec());
+        let copied = copy_secrets(&from, &mut to).unwrap();
+        assert_eq!(copied, ["keys.bundle", "sidecar-run1"]);
+        assert_eq!(to.0, from.0);
+    }
 
     #[test]
     fn history_is_a_table_with_dashes_for_unknowns() {

@@ -205,6 +205,51 @@ impl EmulatorHandle {
         });
     }
 
+    /// Out-of-band drift: sets the endpoint of a node's adapters (as if edited in
+    /// TarsWeb's UI or rolled forward). Returns how many adapters changed.
+    pub fn set_adapter_endpoint(&self, app: &str, server: &str, node: &str, endpoint: &str) -> usize {
+        self.with(|inner| {
+            let mut changed = 0;
+            for adapter in inner
+                .model
+                .adapters
+                .iter_mut()
+                .filter(|a| a.application == app && a.server_name == server && a.node_name == node)
+            {
+                adapter.endpoint = endpoint.to_string();
+                changed += 1;
+            }
+            inner.dirty = true;
+            changed
+        })
+    }
+
+    /// Out-of-band drift: deletes a node's adapters. Returns how many went.
+    pub fn delete_adapters(&self, app: &str, server: &str, node: &str) -> usize {
+        self.with(|inner| {
+            let before = inner.model.adapters.len();
+            inner
+                .model
+                .adapters
+                .retain(|a| !(a.application == app && a.server_name == server && a.node_name == node));
+            inner.dirty = true;
+            before - inner.model.adapters.len()
+        })
+    }
+
+    /// The endpoints of a node's adapters, in id order.
+    pub fn adapter_endpoints(&self, app: &str, server: &str, node: &str) -> Vec<String> {
+        self.with(|inner| {
+            inner
+                .model
+                .adapters
+                .iter()
+                .filter(|a| a.application == app && a.server_name == server && a.node_name == node)
+                .map(|a| a.endpoint.clone())
+                .collect()
+        })
+    }
+
     /// Out-of-band undeploy (as if done in TarsWeb's UI): the row, adapters and node
     /// configs go, and the server-level rows when no node rows remain. False if absent.
     pub fn undeploy_out_of_band(&self, app: &str, server: &str, node: &str) -> bool {

@@ -65,12 +65,6 @@ pub enum PlanError {
     ProtectedNodes { nodes: Vec<String> },
 
     #[error(
-        "`{cert}`: no ca.key at `{dir}`, so the certificate cannot be signed\n\
-         hint: restore `{dir}` (ca.crt and ca.key of the CA the existing nodes use), then plan again"
-    )]
-    CaKeyMissing { cert: String, dir: String },
-
-    #[error(
         "server `{server}`: the package cannot be built: {reason}\n\
          hint: put the release archive at `{source_path}` (`tars_pkg_dir` in the topology)"
     )]

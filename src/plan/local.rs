@@ -24,6 +24,8 @@ pub struct LocalFiles {
 pub struct LocalCa {
     /// `ca.crt` (public).
     pub cert_pem: Option<String>,
+    /// Not part of the inputs digest: a plan does not depend on it (apply checks it).
+    #[serde(skip)]
     pub key_present: bool,
 }
 

@@ -6,6 +6,7 @@
 //! freshness check live in [`saved`].
 
 mod digest;
+mod endpoint;
 mod errors;
 mod local;
 mod model;
@@ -18,11 +19,15 @@ mod targets;
 
 use crate::state::{ResourceState, ResourceStatus, State};
 pub use digest::{pem_sha256, sha256_hex};
+pub use endpoint::Endpoint;
 pub use errors::PlanError;
 pub use local::{LocalCa, LocalCert, LocalFiles, LocalPackage};
 pub use model::*;
-pub use observed::{Observed, ObservedConfig, ObservedNode, ObservedServer};
-pub use planner::{RESTART_REQUESTED, TRANSIENT_ATTRS, redact_cipher_key, restore_cipher_key};
+pub use observed::{Observed, ObservedAdapter, ObservedConfig, ObservedNode, ObservedServer};
+pub use planner::{
+    AdapterCheck, RESTART_REQUESTED, TRANSIENT_ATTRS, check_adapter, redact_cipher_key, restore_cipher_key,
+    servant_name,
+};
 pub use simulate::state_after;
 
 use crate::addr::Target;

@@ -157,6 +157,10 @@ pub struct CaPrecondition {
     /// `sm_ca.crt` for an SM CA; absent means `ca.crt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_file: Option<String>,
+    /// The CA's private key file when this plan signs certificates with an existing CA
+    /// whose key was not here at plan time: apply checks it before any change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signs_with_key: Option<String>,
 }
 
 /// Counts for the summary line.

@@ -35,8 +35,21 @@ pub struct ObservedNode {
     pub present_state: String,
     pub patch_version: String,
     pub adapter_port: Option<u16>,
+    /// The node's adapters (`adapter_conf_list`); `None` when they were not read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adapters: Option<Vec<ObservedAdapter>>,
     /// Node-level config rows: file name → row.
     pub configs: BTreeMap<String, ObservedConfig>,
+}
+
+/// One adapter (`t_adapter_conf`) of a node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ObservedAdapter {
+    pub id: u64,
+    /// `<app>.<server>.<obj_name>`.
+    pub servant: String,
+    /// `tcp -h <host> -t <timeout> -p <port> -e 0`.
+    pub endpoint: String,
 }
 
 /// One node-level config row. `content` may be a private key (`ssl.key`): it is never

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 
+use super::adapter::AdapterConf;
 use super::dto::{
     AppCreated, ConfigFile, DeployRequest, ExpandPreviewItem, ExpandPreviewRequest, ExpandRequest, Patch,
     ServerConf, TarsNodeInfo,
@@ -45,6 +46,32 @@ pub trait TarsApi: Send + Sync + 'static {
 
     /// A free adapter port on `node` (random in 10000..30000; not reserved).
     fn auto_port(&self, node: &str) -> impl Future<Output = Result<u16, TarsError>> + Send;
+
+    /// The adapters of the node with server id `server_id` (`adapter_conf_list`).
+    fn adapter_conf_list(
+        &self,
+        server_id: u64,
+    ) -> impl Future<Output = Result<Vec<AdapterConf>, TarsError>> + Send;
+
+    /// Sets an adapter's endpoint (`update_adapter_conf`; `servant` is required by TarsWeb
+    /// and names the adapter). Takes effect when the node restarts.
+    fn update_adapter_endpoint(
+        &self,
+        id: u64,
+        servant: &str,
+        endpoint: &str,
+    ) -> impl Future<Output = Result<AdapterConf, TarsError>> + Send;
+
+    /// Adds an adapter to a node (`add_adapter_conf`) with BcosBuilder's settings
+    /// (8 threads, 100000 connections, queue 50000 / 20000 ms, protocol `tars`).
+    fn add_adapter(
+        &self,
+        app: &str,
+        server: &str,
+        node: &str,
+        servant: &str,
+        endpoint: &str,
+    ) -> impl Future<Output = Result<AdapterConf, TarsError>> + Send;
 
     /// Registers the nodes of `req.adapters`. Upserts: it resets an existing node, so
     /// callers must check `server_list` first.

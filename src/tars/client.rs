@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::adapter::AdapterConf;
 use super::api::TarsApi;
 use super::dto::{
     AppCreated, ApplicationEntry, AutoPort, ConfigFile, DeployRequest, DeployResponse, ExpandPreviewItem,
@@ -175,6 +176,45 @@ impl TarsApi for HttpTarsClient {
             .map(|p| p.port)
             .filter(|port| *port != 0)
             .ok_or(missing)
+    }
+
+    async fn adapter_conf_list(&self, server_id: u64) -> Result<Vec<AdapterConf>, TarsError> {
+        self.call(Call::get(
+            "api/adapter_conf_list",
+            vec![("id", server_id.to_string())],
+        ))
+        .await?
+        .decode()
+    }
+
+    async fn update_adapter_endpoint(
+        &self,
+        id: u64,
+        servant: &str,
+        endpoint: &str,
+    ) -> Result<AdapterConf, TarsError> {
+        let body = json!({"id": id, "servant": servant, "endpoint": endpoint});
+        let call =
+            Call::post("api/update_adapter_conf", Body::Json(body)).about(format!("adapter `{servant}`"));
+        self.call(call).await?.decode()
+    }
+
+    async fn add_adapter(
+        &self,
+        app: &str,
+        server: &str,
+        node: &str,
+        servant: &str,
+        endpoint: &str,
+    ) -> Result<AdapterConf, TarsError> {
+        let body = json!({
+            "application": app, "server_name": server, "node_name": node,
+            "servant": servant, "endpoint": endpoint, "thread_num": 8,
+            "max_connections": 100_000, "queuecap": 50_000, "queuetimeout": 20_000,
+            "allow_ip": "", "protocol": "tars", "handlegroup": "",
+        });
+        let call = Call::post("api/add_adapter_conf", Body::Json(body)).about(format!("adapter `{servant}`"));
+        self.call(call).await?.decode()
     }
 
     async fn deploy_server(&self, req: &DeployRequest) -> Result<Vec<ServerConf>, TarsError> {

@@ -3,6 +3,7 @@
 //! I/O module (reqwest + tokio). Nothing here decides what to change in Tars: callers
 //! (apply, refresh, status) do. Facts about the API are in `reference/tarsweb-api.md`.
 
+mod adapter;
 mod api;
 pub mod board;
 pub mod budget;
@@ -16,6 +17,7 @@ mod task;
 mod untrusted;
 pub mod wait;
 
+pub use adapter::AdapterConf;
 pub use api::TarsApi;
 pub use budget::RateBudget;
 pub use client::HttpTarsClient;

@@ -3,12 +3,24 @@
 use std::fmt::Write;
 
 use super::diff::unified;
+use super::grouping::{Shown, THRESHOLD, fold, more_line, thousands};
 use super::style::Style;
 use super::values::{AttrView, attributes};
 use crate::plan::{Action, Plan, ResourceChange};
 
-/// The plan as text for a terminal; ANSI colours only when `color`.
+/// The plan as text for a terminal; ANSI colours only when `color`. The same change on
+/// more than 20 hosts of one server is shown once with a line for the rest
+/// ([`super::grouping`]); [`human_full`] shows each.
 pub fn human(plan: &Plan, color: bool) -> String {
+    render(plan, color, false)
+}
+
+/// The plan with every change in full, however large.
+pub fn human_full(plan: &Plan, color: bool) -> String {
+    render(plan, color, true)
+}
+
+fn render(plan: &Plan, color: bool, full: bool) -> String {
     let style = Style { color };
     let mut out = String::new();
     let shown: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
@@ -54,11 +66,19 @@ pub fn human(plan: &Plan, color: bool) -> String {
         let _ = writeln!(out, "\n{}", style.bold(&banner));
     }
     out.push_str("\ntarsform will perform the following actions:\n");
-    for change in &shown {
+    for (i, how) in fold(plan, full).iter().enumerate() {
+        let change = &plan.changes[i];
+        if change.action == Action::NoOp || matches!(how, Shown::Folded) {
+            continue;
+        }
         out.push('\n');
         push_change(&mut out, change, style);
+        if let Shown::FirstOf { others } = how {
+            let line = more_line(plan, i, others);
+            let _ = writeln!(out, "\n  {}", style.action(change.action, &line));
+        }
     }
-    push_preconditions(&mut out, plan);
+    push_preconditions(&mut out, plan, full);
     push_notes(&mut out, plan);
     out.push('\n');
     out.push_str(&style.bold(&summary_line(plan)));
@@ -197,14 +217,26 @@ fn push_attr(out: &mut String, change: &ResourceChange, a: &AttrView, width: usi
     let _ = writeln!(out, "{lead}{value}");
 }
 
-fn push_preconditions(out: &mut String, plan: &Plan) {
+fn push_preconditions(out: &mut String, plan: &Plan, full: bool) {
     let pre = &plan.preconditions;
     if pre.tarsnodes_alive.is_empty() && pre.ca.is_empty() {
         return;
     }
     out.push_str("\nChecked again before the first step of apply:\n");
-    for ip in &pre.tarsnodes_alive {
-        let _ = writeln!(out, "  - tarsnode {ip} is registered and alive");
+    let tarsnodes = &pre.tarsnodes_alive;
+    match (tarsnodes.first(), tarsnodes.last()) {
+        (Some(first), Some(last)) if !full && tarsnodes.len() > THRESHOLD => {
+            let n = thousands(tarsnodes.len());
+            let _ = writeln!(
+                out,
+                "  - {n} tarsnodes ({first} … {last}) are registered and alive"
+            );
+        }
+        _ => {
+            for ip in tarsnodes {
+                let _ = writeln!(out, "  - tarsnode {ip} is registered and alive");
+            }
+        }
     }
     for (kind, ca) in &pre.ca {
         let which = match &ca.cert_sha256 {
@@ -232,4 +264,74 @@ fn push_notes(out: &mut String, plan: &Plan) {
 
 pub(crate) fn short(digest: &str) -> &str {
     &digest[..digest.len().min(12)]
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::addr::Address;
+    use crate::config::ServiceKind;
+    use crate::view::fixtures::{attrs, cert_pem, change, plan};
+
+    #[test]
+    fn a_certificate_change_shows_old_and_new_fingerprints_not_pem() {
+        let (old, new) = (cert_pem("FISCO-BCOS"), cert_pem("FISCO-BCOS"));
+        let key = rcgen::KeyPair::generate().unwrap().serialize_pem();
+        let ca = change(
+            Address::ca(ServiceKind::Rpc),
+            Action::Update,
+            Some(attrs(&[("cert_pem", json!(old)), ("key_text", json!(key))])),
+            Some(attrs(&[("cert_pem", json!(new)), ("key_text", json!(key))])),
+        );
+        let text = human(&plan(vec![ca]), false);
+        let digest = |pem: &str| crate::plan::pem_sha256(pem)[..16].to_string();
+        assert!(
+            text.contains(&format!(
+                "~ cert_pem = sha256:{}… (CN=FISCO-BCOS, not after 2126-11-05) -> sha256:{}… (CN=FISCO-BCOS, not after 2126-11-05)",
+                digest(&old),
+                digest(&new)
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("BEGIN"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod scale_tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::addr::Address;
+    use crate::view::fixtures::{attrs, change, plan};
+
+    #[test]
+    fn thirty_alike_nodes_print_once_unless_full() {
+        let nodes = (1..=30)
+            .map(|i| {
+                let ip = format!("127.1.0.{i}");
+                change(
+                    Address::node("s", &ip),
+                    Action::Create,
+                    None,
+                    Some(attrs(&[("ip", json!(ip)), ("obj_name", json!("RpcServiceObj"))])),
+                )
+            })
+            .collect();
+        let p = plan(nodes);
+        let short = human(&p, false);
+        assert!(
+            short.contains(
+                "+ 29 more like node[\"s\"][\"127.1.0.1\"]: the same change on 127.1.0.2 … 127.1.0.30"
+            ),
+            "{short}"
+        );
+        assert!(!short.contains("node[\"s\"][\"127.1.0.2\"] {"), "{short}");
+        assert!(short.contains("Plan: 30 to add"), "{short}");
+        let full = human_full(&p, false);
+        assert!((1..=30).all(|i| full.contains(&format!("+ node[\"s\"][\"127.1.0.{i}\"] {{"))));
+        assert!(!full.contains("more like"));
+    }
 }

@@ -7,18 +7,24 @@
 mod brief;
 mod diff;
 pub mod events;
+#[cfg(test)]
+mod fixtures;
 pub mod graph;
+mod grouping;
 mod human;
 mod json;
 mod markdown;
+mod outline;
+mod pem;
 pub mod state;
 mod style;
 mod values;
 
 pub use brief::saved_plan as saved_plan_brief;
-pub use human::human;
+pub use human::{human, human_full};
 pub use json::{JSON_FORMAT_VERSION, json, json_with_state};
 pub use markdown::markdown;
+pub use outline::outline;
 
 /// Shown in place of a secret.
 pub const SENSITIVE: &str = crate::secret::REDACTED;

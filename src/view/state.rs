@@ -33,9 +33,8 @@ pub fn human(state: &State) -> String {
         for (name, value) in &r.attributes {
             let shown = match value {
                 _ if is_secret_name(name) => SENSITIVE.to_string(),
-                Value::String(s) if s.contains('\n') => {
-                    format!("({} lines, {} bytes)", s.lines().count(), s.len())
-                }
+                Value::String(s) if s.contains('\n') => super::values::pem_summary(value)
+                    .unwrap_or_else(|| format!("({} lines, {} bytes)", s.lines().count(), s.len())),
                 v => scalar(v),
             };
             let _ = writeln!(out, "    {name:<width$} = {shown}");

@@ -37,8 +37,15 @@ pub(crate) fn scalar(value: &Value) -> String {
     }
 }
 
+/// A certificate or key as its fingerprint (see [`super::pem`]); `None` for other values.
+pub(crate) fn pem_summary(value: &Value) -> Option<String> {
+    value.as_str().and_then(super::pem::summary)
+}
+
+/// Multi-line text shown as a heredoc or a diff; certificates and keys never are.
 fn multiline(value: Option<&Value>) -> Option<String> {
     value
+        .filter(|v| pem_summary(v).is_none())
         .and_then(Value::as_str)
         .filter(|s| s.contains('\n') || s.len() > 80)
         .map(str::to_string)
@@ -64,7 +71,7 @@ pub(crate) fn attributes(change: &ResourceChange) -> Vec<AttrView> {
             let a = after.get(name);
             let sensitive = is_sensitive(change, name);
             let unknown = change.after_unknown.contains(name);
-            let show = |v: Option<&Value>| v.map(scalar);
+            let show = |v: Option<&Value>| v.map(|v| pem_summary(v).unwrap_or_else(|| scalar(v)));
             let after_text = if sensitive && change.after.is_some() {
                 Some(SENSITIVE.to_string())
             } else if unknown {

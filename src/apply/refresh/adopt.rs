@@ -94,6 +94,15 @@ pub fn adopt(
     if let Ok(patch) = node.patch_version.trim().parse::<u64>() {
         entry = entry.with_attribute("patch_id", patch);
     }
+    if let Some(port) = node.adapter_port {
+        entry = entry.with_attribute("adapter_port", port);
+    }
+    // The servant's endpoint as found: later plans compare Tars' adapter with it.
+    let servant = format!("{}.{server}.{}", topology.application(), kind.obj_name());
+    let adapter = node.adapters.iter().flatten().find(|a| a.servant == servant);
+    if let Some(adapter) = adapter {
+        entry = entry.with_attribute("adapter_endpoint", adapter.endpoint.as_str());
+    }
     entry.dependencies = graph.dependencies(address);
     state.insert(address.clone(), entry);
 

@@ -31,6 +31,13 @@ pub enum DriftKind {
     NodeGone,
     /// In Tars, not in the state; `declared` when the topology names it.
     NodeNotInState { declared: bool },
+    /// The node's adapter differs from the recorded one (`found` is `None` when Tars
+    /// has none); reported, not written: the next plan sets it back.
+    AdapterChanged {
+        servant: String,
+        found: Option<String>,
+        recorded: Option<String>,
+    },
     /// An id Tars assigns changed (the node was re-registered or re-patched).
     IdChanged {
         attribute: &'static str,
@@ -70,6 +77,20 @@ impl fmt::Display for Drift {
             DriftKind::NodeNotInState { declared: false } => write!(
                 f,
                 "{a} present in Tars but neither in the topology nor in state (not managed)"
+            ),
+            DriftKind::AdapterChanged {
+                servant,
+                found,
+                recorded,
+            } => write!(
+                f,
+                "{a} adapter `{servant}` is {} in Tars, recorded {}; the next plan sets it back",
+                found
+                    .as_deref()
+                    .map_or("missing".to_string(), |e| format!("`{e}`")),
+                recorded
+                    .as_deref()
+                    .map_or("with no endpoint".to_string(), |e| format!("`{e}`")),
             ),
             DriftKind::IdChanged { attribute, from, to } => {
                 write!(f, "{a} {attribute} changed in Tars: {from} → {to}")
@@ -134,6 +155,47 @@ fn refresh_node(
         });
         return;
     };
+    let attr = |key: &str| {
+        resource
+            .attributes
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let servant = crate::plan::servant_name(
+        attr("application"),
+        address.server_name().unwrap_or_default(),
+        attr("obj_name"),
+    );
+    match crate::plan::check_adapter(
+        &servant,
+        address.ip().unwrap_or_default(),
+        &resource.attributes,
+        node,
+    ) {
+        crate::plan::AdapterCheck::Fine => {}
+        crate::plan::AdapterCheck::Drifted {
+            found,
+            wanted,
+            servant,
+            ..
+        } => drifts.push(Drift {
+            address: address.clone(),
+            kind: DriftKind::AdapterChanged {
+                servant,
+                found: Some(found),
+                recorded: Some(wanted),
+            },
+        }),
+        crate::plan::AdapterCheck::Missing { servant, wanted } => drifts.push(Drift {
+            address: address.clone(),
+            kind: DriftKind::AdapterChanged {
+                servant,
+                found: None,
+                recorded: wanted,
+            },
+        }),
+    }
     let patch = node.patch_version.trim().parse::<u64>().ok();
     let changed = patch.is_some_and(|p| resource.attributes.get("patch_id") != Some(&json!(p)));
     let mut set_id = |attribute: &'static str, to: Value| {

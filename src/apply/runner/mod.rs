@@ -513,6 +513,7 @@ impl<C: TarsApi> TarsRunner<C> {
                     ip: ip.into(),
                 };
                 self.prepare(&step.id, &undo).await?;
+                let fixed_endpoint = self.fix_adapter(change).await?;
                 let started =
                     tars_ops::patch_and_check(&*self.api, self.timing, &app, server, ip, patch).await?;
                 self.note(started.note);
@@ -524,6 +525,11 @@ impl<C: TarsApi> TarsRunner<C> {
                 entry.attributes.insert("patch_id".into(), json!(patch));
                 if let Some(run) = change.attr("run_state") {
                     entry.attributes.insert("run_state".into(), run.clone());
+                }
+                if let Some(endpoint) = fixed_endpoint {
+                    entry
+                        .attributes
+                        .insert("adapter_endpoint".into(), json!(endpoint));
                 }
                 Ok(Outcome {
                     undo,

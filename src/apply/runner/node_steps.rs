@@ -19,11 +19,19 @@ impl<C: TarsApi> TarsRunner<C> {
             .await?;
         let (row, port) =
             tars_ops::register_node(&*self.api, self.timing, app, server, obj, ip, source).await?;
-        let entry = Self::entry(
-            change,
-            &[("server_id", json!(row.id)), ("adapter_port", json!(port))],
-            ResourceStatus::Tainted,
-        );
+        let mut filled = vec![("server_id", json!(row.id)), ("adapter_port", json!(port))];
+        // The endpoint as registered: later plans compare Tars' adapter with it.
+        let servant = format!("{app}.{server}.{obj}");
+        if let Some(adapter) = self
+            .api
+            .adapter_conf_list(row.id)
+            .await?
+            .into_iter()
+            .find(|a| a.servant == servant)
+        {
+            filled.push(("adapter_endpoint", json!(adapter.endpoint)));
+        }
+        let entry = Self::entry(change, &filled, ResourceStatus::Tainted);
         Ok(Outcome {
             undo: undeploy,
             state: vec![(change.address.clone(), Some(entry))],
@@ -194,6 +202,7 @@ impl<C: TarsApi> TarsRunner<C> {
             .await?;
         // A failure after this point is undone from the write-ahead record above (the
         // node took the new patch but did not prove it runs, or the task failed).
+        self.fix_adapter(change).await?;
         if repatched {
             let started = tars_ops::patch_and_check(&*self.api, self.timing, app, server, ip, patch).await?;
             self.note(started.note);
@@ -256,6 +265,14 @@ impl<C: TarsApi> TarsRunner<C> {
                 content,
             });
         }
+        let servant = format!("{app}.{server}.{obj}");
+        let adapter_endpoint = self
+            .api
+            .adapter_conf_list(row.id)
+            .await?
+            .into_iter()
+            .find(|a| a.servant == servant)
+            .map(|a| a.endpoint);
         let undo = Undo::Redeploy {
             server: server.into(),
             ip: ip.into(),
@@ -263,6 +280,7 @@ impl<C: TarsApi> TarsRunner<C> {
             patch_id: row.patch_id(),
             configs,
             was_active: row.setting_state == "active",
+            adapter_endpoint,
         };
         self.prepare(&step, &undo).await?;
         let files = self.local_files_of(server, ip).await;
@@ -311,5 +329,44 @@ impl<C: TarsApi> TarsRunner<C> {
                 Some((a.leaf_name()?.to_string(), PathBuf::from(path)))
             })
             .collect()
+    }
+
+    /// Sets a node's adapter endpoint back to the recorded one (`after.adapter_fix`,
+    /// planned for drift) before its restart or start, which makes Tars use it. Returns
+    /// the endpoint set. Left fixed if the restart then fails: it is what was recorded.
+    pub(super) async fn fix_adapter(&self, change: &ResourceChange) -> StepResult<Option<String>> {
+        let Some(fix) = change.attr("adapter_fix") else {
+            return Ok(None);
+        };
+        let field = |key: &str| fix.get(key).filter(|v| !v.is_null());
+        let (Some(servant), Some(endpoint)) = (
+            field("servant").and_then(Value::as_str),
+            field("endpoint").and_then(Value::as_str),
+        ) else {
+            return Err(plan_err(format!(
+                "{}: the plan's `adapter_fix` needs `servant` and `endpoint`; run `tarsform plan` again",
+                change.address
+            )));
+        };
+        // With an id the adapter is set back; without one it is added back.
+        let updated = match field("id").and_then(Value::as_u64) {
+            Some(id) => self.api.update_adapter_endpoint(id, servant, endpoint).await?,
+            None => {
+                let (server, ip) = node_keys(&change.address);
+                let app = Self::after_str(change, "application")?;
+                self.api.add_adapter(app, server, ip, servant, endpoint).await?
+            }
+        };
+        if updated
+            .endpoint
+            .split_whitespace()
+            .ne(endpoint.split_whitespace())
+        {
+            return Err(plan_err(format!(
+                "{}: Tars kept adapter `{servant}` at `{}` after the update to `{endpoint}`",
+                change.address, updated.endpoint
+            )));
+        }
+        Ok(Some(endpoint.to_string()))
     }
 }

@@ -40,6 +40,13 @@ impl<C: TarsApi> TarsRunner<C> {
                     ca.dir
                 )));
             }
+            if let Some(key) = &ca.signs_with_key
+                && !crate::apply::fetched_keys::resolve(Path::new(key)).is_file()
+            {
+                return Err(plan_err(format!(
+                    "this apply signs certificates with the {kind} CA, but its key {key} is not here; nothing was changed\nhint: run apply where the CA key is, or keep the keys in the backend (`[backend] store_keys = true`) and set an age identity (TARSFORM_AGE_IDENTITY_FILE)"
+                )));
+            }
             if let Some(expected) = &ca.cert_sha256 {
                 let path = Path::new(&ca.dir).join(ca.cert_file.as_deref().unwrap_or("ca.crt"));
                 let digest = pem_sha256(&local_ops::read_text(&path)?);

@@ -96,6 +96,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 patch_id,
                 configs,
                 was_active,
+                adapter_endpoint,
             } => {
                 // Registered as at first: expanded from a remaining node (TarsWeb copies its
                 // adapter settings), deployed when none remains. Skipped when the undeploy
@@ -108,8 +109,29 @@ impl<C: TarsApi> TarsRunner<C> {
                         .map(|s| s.node_name)
                         .filter(|n| n != ip)
                         .min();
-                    tars_ops::register_node(api, self.timing, &app, server, obj_name, ip, source.as_deref())
-                        .await?;
+                    let (row, _) = tars_ops::register_node(
+                        api,
+                        self.timing,
+                        &app,
+                        server,
+                        obj_name,
+                        ip,
+                        source.as_deref(),
+                    )
+                    .await?;
+                    // The old endpoint (port) again: the state records it.
+                    let servant = format!("{app}.{server}.{obj_name}");
+                    let adapter = api
+                        .adapter_conf_list(row.id)
+                        .await?
+                        .into_iter()
+                        .find(|a| a.servant == servant);
+                    if let (Some(adapter), Some(endpoint)) = (adapter, adapter_endpoint)
+                        && adapter.endpoint != *endpoint
+                    {
+                        api.update_adapter_endpoint(adapter.id, &servant, endpoint)
+                            .await?;
+                    }
                 }
                 for kept in configs {
                     let content = self.kept(&kept.content)?;

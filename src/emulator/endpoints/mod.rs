@@ -11,6 +11,7 @@ use super::params::Params;
 use super::reply::{Fail, Reply};
 use super::state::{Inner, Shared};
 
+mod adapters;
 mod apps;
 mod configs;
 mod expand;
@@ -98,6 +99,9 @@ static ROUTES: &[Route] = &[
     route("get_realtime_state", Verb::Get, servers::realtime_state),
     route("auto_port", Verb::Get, servers::auto_port),
     route("deploy_server", Verb::Post, servers::deploy_server),
+    route("adapter_conf_list", Verb::Get, adapters::adapter_conf_list),
+    route("update_adapter_conf", Verb::Post, adapters::update_adapter_conf),
+    route("add_adapter_conf", Verb::Post, adapters::add_adapter_conf),
     route("config_file_list", Verb::Get, configs::config_file_list),
     route("add_config_file", Verb::Post, configs::add_config_file),
     route("node_config_file_list", Verb::Get, configs::node_config_file_list),

@@ -17,6 +17,7 @@ use crate::config::{ServiceKind, ServiceRef, Topology};
 use crate::graph::kind_of_server;
 use crate::render;
 
+mod adapter;
 mod ca;
 mod ca_continuity;
 mod cert;
@@ -28,11 +29,12 @@ mod server;
 mod switch;
 mod tarsnode;
 
+pub use adapter::{AdapterCheck, check as check_adapter, servant as servant_name};
 pub use node::RESTART_REQUESTED;
 use tarsnode::{needs_ca, plan_tarsnodes};
 
 /// Attributes that say what apply does, not what is: never carried into state.
-pub const TRANSIENT_ATTRS: [&str; 3] = ["restart_reason", "run_command", "repatch"];
+pub const TRANSIENT_ATTRS: [&str; 4] = ["restart_reason", "run_command", "repatch", "adapter_fix"];
 
 /// Files whose content is a private key (RSA or SM): never in a plan.
 const SENSITIVE_FILES: [&str; 3] = crate::config::SECRET_FILES;

@@ -1,6 +1,7 @@
 //! `node[...]`: registration (deploy or expand), import, restarts, stops and starts
 //! (`state = "started" | "stopped"`) of one node, and the CA check for new nodes.
 
+use super::adapter::{self, AdapterCheck};
 use super::*;
 use crate::config::RunState;
 
@@ -76,6 +77,37 @@ impl Planner<'_> {
                 });
             }
         }
+        if let (Some(b), Some(obs)) = (before, node.observed)
+            && !self.is_tainted(&address)
+            && !want_stopped
+        {
+            let servant = adapter::servant(self.topology.application(), node.server, node.kind.obj_name());
+            let check = adapter::check(&servant, node.ip, b, obs);
+            match &check {
+                AdapterCheck::Drifted { found, wanted, .. } => self.drift.push(format!(
+                    "{address}: adapter `{servant}` is `{found}` in Tars, tarsform recorded `{wanted}` (changed outside tarsform)"
+                )),
+                AdapterCheck::Missing { servant, wanted } => self.drift.push(format!(
+                    "{address}: Tars has no adapter `{servant}` (deleted outside tarsform){}",
+                    if wanted.is_none() {
+                        "; no endpoint recorded to add back: register the node again"
+                    } else {
+                        ""
+                    }
+                )),
+                AdapterCheck::Fine => {}
+            }
+            if let Some((fix, text)) = check.fix() {
+                if let Some(endpoint) = fix.get("endpoint") {
+                    after.set("adapter_endpoint", endpoint.clone());
+                }
+                after.set("adapter_fix", fix);
+                restart = Some(match restart {
+                    Some(r) => format!("{r}; {text}"),
+                    None => text,
+                });
+            }
+        }
         // Apply runs the server's package only when it changes; else the node's own.
         if ((before.is_some() || node.observed.is_some()) && package_changed)
             || restart.as_deref().is_some_and(|r| r.contains(REPATCH_FIX))
@@ -88,6 +120,10 @@ impl Planner<'_> {
             after.set("imported", true);
             if let Some(port) = obs.adapter_port {
                 after.set("adapter_port", port);
+            }
+            let servant = adapter::servant(self.topology.application(), node.server, node.kind.obj_name());
+            if let Some(found) = adapter::find(obs, &servant) {
+                after.set("adapter_endpoint", found.endpoint.clone());
             }
             let mut reason = format!(
                 "exists in Tars (server id {}): adopt it, never re-deploy",
@@ -187,6 +223,11 @@ impl Planner<'_> {
             (Some(t), Some(d)) => Some(pem_sha256(t) == *d),
             _ => None,
         };
+        let signs_with_key = self
+            .preconditions
+            .ca
+            .get(kind.as_str())
+            .and_then(|c| c.signs_with_key.clone());
         self.preconditions.ca.insert(
             kind.as_str().to_string(),
             CaPrecondition {
@@ -194,6 +235,7 @@ impl Planner<'_> {
                 cert_sha256: ca.digest.clone(),
                 matches_tars,
                 cert_file: sm_ca_file(self.topology, kind),
+                signs_with_key,
             },
         );
         if !self.kinds_with_nodes.contains(&kind) {
