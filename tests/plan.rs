@@ -448,7 +448,7 @@ fn destroy_deletes_everything_but_the_cas() {
         "{:?}",
         plan.notes
     );
-    assert!(view::markdown(&plan).contains("> **Warning**"));
+    assert!(view::markdown(&plan).contains("> [!WARNING]"));
 }
 
 // ---------------------------------------------------------------- rules
@@ -1204,4 +1204,196 @@ fn a_node_tarsform_created_is_not_protected_by_default() {
         plan.change(&Address::node(RPC_SERVER, NEW)).unwrap().action,
         Action::Delete
     );
+}
+
+// ---------------------------------------------------------------- PR comment
+
+/// The comment as GitHub would render it (tables, alerts), through pulldown-cmark.
+fn comment_html(plan: &Plan) -> String {
+    let md = view::markdown(plan);
+    let options = pulldown_cmark::Options::ENABLE_TABLES | pulldown_cmark::Options::ENABLE_GFM;
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new_ext(&md, options));
+    html
+}
+
+#[test]
+fn pr_comment_shows_port_changes_and_restarts_before_the_collapsed_plan() {
+    let mut w = World::seed();
+    w.apply();
+    w.topology.agencies[0].rpc.as_mut().unwrap().listen_port = 10201;
+    let html = comment_html(&w.plan());
+    let details = html.find("<details>").expect("the full plan is collapsed");
+    for visible in [
+        "<table>",
+        "update</td>",
+        "-listen_port = 10200",
+        "+listen_port = 10201",
+        "Restarts (1):",
+        "config.ini changed",
+        "```mermaid",
+    ]
+    .iter()
+    .map(|s| s.replace("```mermaid", "language-mermaid"))
+    {
+        let at = html
+            .find(&visible)
+            .unwrap_or_else(|| panic!("no `{visible}` in:\n{html}"));
+        assert!(
+            at < details,
+            "`{visible}` only inside the collapsed plan:\n{html}"
+        );
+    }
+    assert!(
+        html.contains("<summary>Full plan: 3 change(s)</summary>"),
+        "{html}"
+    );
+}
+
+#[test]
+fn pr_comment_warns_of_destroys_with_a_github_alert() {
+    let mut w = World::seed();
+    w.topology = topology(vec![agency("agencyA", &[NEW, "172.25.0.6"], 10200, 40300)]);
+    w.apply();
+    w.topology = seed();
+    let plan = w.plan();
+    let html = comment_html(&plan);
+    assert!(html.contains("markdown-alert-warning"), "{html}");
+    assert!(html.contains("This plan destroys 14 resource(s)"), "{html}");
+    assert!(html.contains("<details>") && html.contains("</details>"));
+    assert!(view::markdown(&plan).contains("> [!WARNING]"));
+}
+
+#[test]
+fn apply_result_comment_reports_success_and_failures() {
+    let ok = concat!(
+        r#"{"type":"apply_complete","@message":"start node: done","hook":{"action":"start"}}"#,
+        "\n",
+        r#"{"type":"change_summary","@message":"Apply complete! Resources: 0 imported, 1 added, 0 changed, 0 destroyed."}"#,
+        "\nnot json\n"
+    );
+    let md = view::markdown_apply(ok);
+    assert!(md.starts_with("### tarsform apply: ✅ Applied\n"), "{md}");
+    assert!(md.contains("| start | 1 |"), "{md}");
+    assert!(md.contains("1 line(s) of the event stream were not JSON"), "{md}");
+    let failed = concat!(
+        r#"{"type":"apply_errored","@message":"start node: FAILED: boom"}"#,
+        "\n",
+        r#"{"type":"rollback_errored","@message":"undo register node: FAILED: gone"}"#,
+        "\n"
+    );
+    let md = view::markdown_apply(failed);
+    assert!(md.contains("FAILED, rollback INCOMPLETE"), "{md}");
+    assert!(
+        md.contains("> [!CAUTION]") && md.contains("> - start node: FAILED: boom"),
+        "{md}"
+    );
+}
+
+// ---------------------------------------------------------------- graph --plan
+
+/// A DOT node: the clusters it sits in (outermost first), its label and fill colour.
+#[derive(Debug)]
+struct DotNode {
+    clusters: Vec<String>,
+    label: String,
+    fill: String,
+}
+
+/// Reads `view::plan_dot`'s output: clusters (with their labels), nodes and edges; panics
+/// on unbalanced braces or an edge to an undeclared node.
+fn parse_dot(dot: &str) -> (Vec<DotNode>, Vec<(String, String)>) {
+    let attr = |line: &str, key: &str| -> String {
+        let start = line.find(&format!("{key} = \"")).map(|i| i + key.len() + 4);
+        start
+            .map(|s| line[s..s + line[s..].find("\"").unwrap()].to_string())
+            .unwrap_or_default()
+    };
+    let mut stack: Vec<String> = Vec::new();
+    let mut ids = BTreeMap::new();
+    let mut nodes = Vec::new();
+    let mut edges = Vec::new();
+    let lines: Vec<&str> = dot.lines().map(str::trim).collect();
+    assert!(
+        lines[0].starts_with("digraph") && lines.last() == Some(&"}"),
+        "{dot}"
+    );
+    for (i, line) in lines.iter().enumerate().skip(1) {
+        if line.starts_with("subgraph cluster_") {
+            stack.push(attr(lines[i + 1], "label"));
+        } else if *line == "}" {
+            stack.pop();
+        } else if let Some((from, to)) = line.trim_end_matches(';').split_once(" -> ") {
+            edges.push((from.to_string(), to.to_string()));
+        } else if line.starts_with('r') && line.contains("[label") {
+            let id = line.split(' ').next().unwrap().to_string();
+            ids.insert(id, ());
+            nodes.push(DotNode {
+                clusters: stack.clone(),
+                label: attr(line, "label").replace("\\n", "\n"),
+                fill: attr(line, "fillcolor"),
+            });
+        }
+    }
+    assert!(stack.is_empty(), "unbalanced clusters:\n{dot}");
+    for (from, to) in &edges {
+        assert!(
+            ids.contains_key(from) && ids.contains_key(to),
+            "edge {from} -> {to}:\n{dot}"
+        );
+    }
+    (nodes, edges)
+}
+
+#[test]
+fn graph_of_a_plan_clusters_two_agencies_by_host_with_short_coloured_labels() {
+    let mut w = World::seed();
+    w.topology = topology(vec![
+        agency("agencyA", &[NEW], 10200, 40300),
+        agency("agencyB", &[NEW, "172.25.0.6"], 10201, 40301),
+    ]);
+    let plan = w.plan();
+    let dot = view::plan_dot(&plan, false);
+    let (nodes, edges) = parse_dot(&dot);
+    assert!(edges.is_empty(), "no order edges unless asked");
+    let in_cluster = |agency: &str, host: &str| -> Vec<&DotNode> {
+        nodes
+            .iter()
+            .filter(|n| n.clusters == [agency.to_string(), host.to_string()])
+            .collect()
+    };
+    for (agency, host) in [("agencyA", NEW), ("agencyB", NEW), ("agencyB", "172.25.0.6")] {
+        let labels: Vec<&str> = in_cluster(agency, host)
+            .iter()
+            .map(|n| n.label.as_str())
+            .collect();
+        assert_eq!(labels.len(), 2, "{agency}/{host}: {labels:?}\n{dot}");
+        assert!(
+            labels
+                .iter()
+                .any(|l| l.starts_with(&format!("rpc {host}\n+ create"))),
+            "{labels:?}"
+        );
+        assert!(
+            labels
+                .iter()
+                .any(|l| l.starts_with(&format!("gateway {host}\n+ create"))),
+            "{labels:?}"
+        );
+    }
+    assert!(
+        nodes.iter().all(|n| n.label.lines().all(|l| l.len() <= 30)),
+        "{dot}"
+    );
+    assert!(
+        nodes
+            .iter()
+            .filter(|n| n.label.contains("create"))
+            .all(|n| n.fill == "#c8f7c5")
+    );
+    // Everything drawn is a server or node in its agency, or a CA or tarsnode outside.
+    assert!(nodes.len() < 20, "{} boxes:\n{dot}", nodes.len());
+    let ordered = view::plan_dot(&plan, true);
+    let (_, edges) = parse_dot(&ordered);
+    assert!(!edges.is_empty(), "--order draws the apply order:\n{ordered}");
 }

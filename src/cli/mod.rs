@@ -22,6 +22,7 @@ mod import;
 pub mod inputs;
 mod key_custody;
 mod keycenter;
+mod log;
 mod plan;
 mod policy;
 mod refresh;
@@ -320,6 +321,10 @@ pub struct ShowArgs {
     /// Show every change of the plan in full (see `plan --full`).
     #[arg(long = "full")]
     pub full: bool,
+    /// Print the result of `apply --json` (its event stream, `-` for stdin) as a
+    /// pull-request comment in Markdown.
+    #[arg(long = "apply-result", value_name = "EVENTS", conflicts_with_all = ["planfile", "json", "full"])]
+    pub apply_result: Option<PathBuf>,
     #[command(flatten)]
     pub config: ConfigArg,
     #[command(flatten)]
@@ -333,6 +338,13 @@ pub struct GraphArgs {
     /// Graph language.
     #[arg(long = "format", value_enum, default_value = "dot")]
     pub format: GraphFormat,
+    /// Draw a saved plan instead: servers and nodes coloured by action, clustered by
+    /// agency and host (DOT only).
+    #[arg(long = "plan", value_name = "PLANFILE")]
+    pub plan: Option<PathBuf>,
+    /// With `--plan`: edges for the order apply follows (what must be done first).
+    #[arg(long = "order", requires = "plan")]
+    pub order: bool,
 }
 
 #[derive(Debug, Args)]
@@ -542,6 +554,7 @@ pub fn main() -> ExitCode {
         lock_timeout: cli.backend.lock_timeout,
     });
     tars_client::set_max_rps(cli.max_rps);
+    log::init();
     match run(cli.command) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {

@@ -1,4 +1,5 @@
-//! `tarsform show [PLANFILE] [--json]`: a saved plan, or the state.
+//! `tarsform show [PLANFILE] [--json]`: a saved plan, or the state; `--apply-result
+//! EVENTS` renders an `apply --json` stream as a pull-request comment.
 
 use anyhow::Context;
 
@@ -9,6 +10,16 @@ use crate::state::StateLocation;
 use crate::view;
 
 pub fn run(args: ShowArgs) -> anyhow::Result<Outcome> {
+    if let Some(path) = &args.apply_result {
+        let text = if path.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin()).context("reading the apply events from stdin")?
+        } else {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("reading the apply events {}", path.display()))?
+        };
+        print!("{}", view::markdown_apply(&text));
+        return Ok(Outcome::Success);
+    }
     if let Some(path) = &args.planfile {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading the plan {}", path.display()))?;

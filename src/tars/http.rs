@@ -325,7 +325,15 @@ impl Transport {
         let mut limited = 0;
         loop {
             if let Some(budget) = &self.budget {
-                tokio::time::sleep(budget.reserve(Instant::now())).await;
+                let wait = budget.reserve(Instant::now());
+                if !wait.is_zero() {
+                    tracing::debug!(
+                        path = call.path,
+                        wait_ms = wait.as_millis() as u64,
+                        "request budget (--max-rps)"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
             }
             match self.attempt(call).await {
                 Ok(reply) => return Ok(reply),
@@ -338,6 +346,11 @@ impl Transport {
                         return Err(error);
                     }
                     limited += 1;
+                    tracing::debug!(
+                        path = call.path,
+                        wait_s = wait.as_secs(),
+                        "HTTP 429: waiting as Retry-After asks"
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 Err(AttemptError { error, retryable, .. }) => {
@@ -440,12 +453,17 @@ impl Transport {
         };
 
         self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let response = request.send().await.map_err(|e| AttemptError {
-            retryable: e.is_connect() || (call.idempotent && !e.is_builder()),
-            error: self.transport_error(&failure, e, timeout),
-            retry_after: None,
+        let sent = Instant::now();
+        let response = request.send().await.map_err(|e| {
+            self.log(call, "failed", sent);
+            AttemptError {
+                retryable: e.is_connect() || (call.idempotent && !e.is_builder()),
+                error: self.transport_error(&failure, e, timeout),
+                retry_after: None,
+            }
         })?;
         let status = response.status().as_u16();
+        self.log(call, &status.to_string(), sent);
         let retry_after = (status == TOO_MANY_REQUESTS).then(|| retry_after(response.headers()));
         let failure = CallFailure {
             status: Some(status),
@@ -505,6 +523,27 @@ impl Transport {
             Verdict::Failed => TarsError::Api(boxed),
         };
         Err(fatal(error))
+    }
+
+    /// `TARSFORM_LOG=debug`: one line per request with its method, path, query (the
+    /// ticket is never in it), status and time; never a body.
+    fn log(&self, call: &Call, status: &str, sent: Instant) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let query: Vec<String> = call
+            .query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", self.redactor.shown(v, 200)))
+            .collect();
+        tracing::debug!(
+            method = %call.method,
+            path = call.path,
+            query = %query.join("&"),
+            status,
+            ms = sent.elapsed().as_millis() as u64,
+            "tars call"
+        );
     }
 
     fn transport_error(&self, failure: &CallFailure, e: reqwest::Error, timeout: Duration) -> TarsError {
