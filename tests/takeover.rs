@@ -426,7 +426,8 @@ fn drift_that_matters_is_shown_and_fixed_out_of_band_patch_and_stopped_node() {
     );
     let offline = plan_json_of(&bed, &["-c", "config.toml", "--refresh=false"]);
     assert_eq!(offline["summary"]["restart"], 2, "{:#}", offline["restarts"]);
-    assert_eq!(bed.apply().code, Some(0));
+    let applied = bed.apply();
+    assert_eq!(applied.code, Some(0), "{}", applied.both());
     assert_eq!(
         patch_versions(&bed),
         recorded,

@@ -95,15 +95,33 @@ impl EmulatorHandle {
             row.patch_version = patch_id.to_string();
             row.patch_user = "admin".into();
             row.patch_time = now.clone();
-            row.process_id = 10_000 + (server_id % 50_000) as u32;
+            // From the launches' counter: a seeded pid must never equal a later launch's.
+            row.process_id = super::tasks::next_pid();
             model.servers.retain(|s| !s.is(app, server, node_ip));
             model.servers.push(row);
             model.servers.sort_by_key(|s| s.id);
 
-            let used = model.used_ports(node_ip).unwrap_or_default();
-            let port = (20_000..30_000).find(|p| !used.contains(p)).unwrap_or(29_999);
             let servant = format!("{column}.{obj_name}");
             let adapter_name = format!("{servant}Adapter");
+            // Seeding again (an upgrade outside tarsform) keeps the node's adapter where it is.
+            let kept = model
+                .adapters
+                .iter()
+                .find(|a| a.node_name == node_ip && a.adapter_name == adapter_name)
+                .map(|a| a.endpoint.clone());
+            let used = model.used_ports(node_ip).unwrap_or_default();
+            let free = (20_000..30_000).find(|p| !used.contains(p)).unwrap_or(29_999);
+            let kept_port = kept.as_deref().and_then(|e| {
+                let mut words = e.split_whitespace();
+                words
+                    .find(|w| *w == "-p")
+                    .and_then(|_| words.next()?.parse::<u16>().ok())
+            });
+            let port = kept_port.unwrap_or(free);
+            let endpoint = match (kept, kept_port) {
+                (Some(endpoint), Some(_)) => endpoint,
+                _ => format!("tcp -h {node_ip} -t 60000 -p {port} -e 0"),
+            };
             model
                 .adapters
                 .retain(|a| !(a.node_name == node_ip && a.adapter_name == adapter_name));
@@ -115,7 +133,7 @@ impl EmulatorHandle {
                 node_name: node_ip.to_string(),
                 adapter_name,
                 servant,
-                endpoint: format!("tcp -h {node_ip} -t 60000 -p {port} -e 0"),
+                endpoint,
                 thread_num: 8,
                 max_connections: 100_000,
                 queuecap: 50_000,

@@ -445,7 +445,7 @@ fn start(model: &mut super::model::Model, app: &str, server: &str, node: &str, c
 }
 
 /// A fresh process id for every launch, as a restart gets from the kernel.
-fn next_pid() -> u32 {
+pub(super) fn next_pid() -> u32 {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(10_000);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
