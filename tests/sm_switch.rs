@@ -179,8 +179,7 @@ fn deleted_a_row(bed: &Bed) -> bool {
 
 #[test]
 fn a_switch_killed_after_deleting_an_old_row_is_rolled_back_by_tarsform_rollback() {
-    // The first kill point after which an old row is gone (with --parallelism 1 the
-    // journal is the same in every run): binary search.
+    // About the first kill point after which an old row is gone: binary search.
     let (mut lo, mut hi) = (1, 400);
     while lo < hi {
         let mid = (lo + hi) / 2;
@@ -189,8 +188,13 @@ fn a_switch_killed_after_deleting_an_old_row_is_rolled_back_by_tarsform_rollback
             _ => hi = mid,
         }
     }
-    let (bed, before) = switch_killed_at(lo).expect("killed after a delete-config step");
-    assert!(deleted_a_row(&bed));
+    // Local steps (keys, certificates) run beside the Tars slot, so the journal's order can
+    // shift by a step or two between runs: the first kill at or after `lo` that lands
+    // after a delete-config step.
+    let (bed, before) = (lo..lo + 30)
+        .filter_map(switch_killed_at)
+        .find(|(bed, _)| deleted_a_row(bed))
+        .expect("killed after a delete-config step");
     assert_ne!(
         bed.snapshot(),
         before,
