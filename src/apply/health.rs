@@ -180,16 +180,7 @@ impl<C: TarsApi> Node<'_, C> {
             started.elapsed().as_secs_f64(),
             row.process_id
         );
-        let req = TaskRequest::single(row.id, TaskCommand::Restart, Default::default());
-        let verdict = match run_task(api, &req, self.timing.task_polls(), self.timing.task_timeout).await {
-            Ok(report) => format!("task {} succeeded", report.task_no),
-            Err(TarsError::TaskFailed {
-                task_no,
-                execute_info,
-                ..
-            }) => format!("task {task_no} FAILED (\"{execute_info}\")"),
-            Err(e) => return Err(e.into()),
-        };
+        let verdict = self.send(row.id, TaskCommand::Restart).await?;
         let stuck_pid = Some(row.process_id).filter(|pid| *pid > 0);
         let rest = gate.within(gate.timeout.saturating_sub(started.elapsed()));
         let outcome =
@@ -219,6 +210,20 @@ impl<C: TarsApi> Node<'_, C> {
         }
     }
 
+    /// Runs `command` on the node's row; its verdict (evidence only), for a note.
+    async fn send(&self, row_id: u64, command: TaskCommand) -> OpResult<String> {
+        let req = TaskRequest::single(row_id, command, Default::default());
+        match run_task(self.api, &req, self.timing.task_polls(), self.timing.task_timeout).await {
+            Ok(report) => Ok(format!("task {} succeeded", report.task_no)),
+            Err(TarsError::TaskFailed {
+                task_no,
+                execute_info,
+                ..
+            }) => Ok(format!("task {task_no} FAILED (\"{execute_info}\")")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// A landed patch whose restart the framework did not finish: `start` when the node
     /// was left stopped (setting_state `inactive`), `restart` when the old process still
     /// runs. Their verdicts are evidence too: the health gate decides. Returns what was
@@ -231,17 +236,7 @@ impl<C: TarsApi> Node<'_, C> {
         } else {
             return Ok(String::new());
         };
-        let req = TaskRequest::single(row.id, command, Default::default());
-        let verdict = match run_task(self.api, &req, self.timing.task_polls(), self.timing.task_timeout).await
-        {
-            Ok(report) => format!("task {} succeeded", report.task_no),
-            Err(TarsError::TaskFailed {
-                task_no,
-                execute_info,
-                ..
-            }) => format!("task {task_no} FAILED (\"{execute_info}\")"),
-            Err(e) => return Err(e.into()),
-        };
+        let verdict = self.send(row.id, command).await?;
         Ok(format!(
             " (left {}: sent `{}`, {verdict})",
             if command == TaskCommand::Start {
