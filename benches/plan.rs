@@ -90,6 +90,7 @@ fn topology() -> Topology {
             url: "http://127.0.0.1:3000/".into(),
             token: Secret::new("bench-token"),
             pkg_dir: PathBuf::from("binary"),
+            packages: Default::default(),
         },
         chain: ChainSettings {
             chain_id: "chain0".into(),

@@ -63,6 +63,7 @@ fn topology(agencies: Vec<Agency>) -> Topology {
             url: "http://127.0.0.1:3000/".into(),
             token: Secret::new(TOKEN),
             pkg_dir: PathBuf::from("binary/"),
+            packages: Default::default(),
         },
         chain: ChainSettings {
             chain_id: "chain0".into(),

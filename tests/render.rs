@@ -61,6 +61,7 @@ fn topology(agencies: Vec<Agency>, pkg_dir: &Path) -> Topology {
             url: "http://127.0.0.1:3000/".into(),
             token: Secret::new(""),
             pkg_dir: pkg_dir.to_path_buf(),
+            packages: Default::default(),
         },
         chain: ChainSettings {
             chain_id: "chain0".into(),

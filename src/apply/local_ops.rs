@@ -266,10 +266,21 @@ pub fn build_package(
     expected_sha256: Option<&str>,
 ) -> LocalResult<Vec<u8>> {
     let input = fs::read(source).map_err(io_err(source))?;
+    // A release pinned by digest: the cached archive is verified again before use.
+    let pinned = expected_sha256.and_then(|e| e.strip_prefix(crate::plan::PINNED_PREFIX));
+    if let Some(pinned) = pinned {
+        let actual = crate::render::package::sha256_hex(&input);
+        if actual != pinned {
+            return Err(LocalError::Refused(format!(
+                "{}: the cached release archive has sha256 {actual}, not the pinned {pinned}\nhint: delete the file and run apply again; it is fetched anew",
+                source.display()
+            )));
+        }
+    }
     let package = crate::render::package::build(&input, kind, server)
         .map_err(|e| LocalError::Refused(format!("{}: {e}", source.display())))?;
     let digest = crate::render::package::sha256_hex(&package);
-    if let Some(expected) = expected_sha256.filter(|e| !e.is_empty())
+    if let Some(expected) = expected_sha256.filter(|e| !e.is_empty() && pinned.is_none())
         && digest != expected
     {
         return Err(LocalError::Refused(format!(
@@ -278,4 +289,13 @@ pub fn build_package(
         )));
     }
     Ok(package)
+}
+
+/// The `package_sha256` state records for an uploaded package: the plan's pinned release
+/// identity, or the built package's own digest.
+pub fn package_identity(expected_sha256: Option<&str>, package: &[u8]) -> String {
+    match expected_sha256.filter(|e| e.starts_with(crate::plan::PINNED_PREFIX)) {
+        Some(pinned) => pinned.to_string(),
+        None => crate::render::package::sha256_hex(package),
+    }
 }

@@ -8,6 +8,7 @@ pub mod health;
 pub mod json_events;
 pub mod key_pool;
 pub mod local_ops;
+pub mod package_fetch;
 pub mod progress;
 pub mod recover;
 pub mod refresh;

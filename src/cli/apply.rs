@@ -15,6 +15,7 @@ use super::{ApplyArgs, DestroyArgs, Outcome};
 use crate::apply::engine::{self, ExecOptions, ExecReport, StepDag};
 use crate::apply::json_events::JsonLines;
 use crate::apply::key_pool::{keys_needed, pooled_keys};
+use crate::apply::package_fetch;
 use crate::apply::progress::Progress;
 use crate::apply::runner::{Book, TarsRunner};
 use crate::apply::steps;
@@ -178,6 +179,18 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         }
         confirm(operation)?;
     }
+    // Pinned release archives in the cache and verified before any Tars change.
+    let fetched = rt
+        .block_on(package_fetch::ensure_for_plan(
+            &plan,
+            &topology,
+            GENERATED_ROOT,
+            &package_limits()?,
+        ))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    for line in fetched {
+        eprintln!("{line}");
+    }
     if leftover.is_some() {
         discard_journal(&store)?;
     }
@@ -260,6 +273,24 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         events.emit(&view::events::change_summary(&plan, operation, &now_rfc3339()));
     }
     Ok(outcome)
+}
+
+/// Download bounds of pinned packages: the defaults, or the environment's.
+fn package_limits() -> anyhow::Result<package_fetch::FetchLimits> {
+    let mut limits = package_fetch::FetchLimits::default();
+    if let Ok(text) = std::env::var(package_fetch::MAX_SIZE_ENV) {
+        limits.max_bytes = package_fetch::parse_size(&text).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}={text:?} is not a size\nhint: e.g. `512MiB` or `2GiB`",
+                package_fetch::MAX_SIZE_ENV
+            )
+        })?;
+    }
+    if let Ok(text) = std::env::var(package_fetch::TIMEOUT_ENV) {
+        limits.timeout = super::run_timeout::parse_duration(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", package_fetch::TIMEOUT_ENV))?;
+    }
+    Ok(limits)
 }
 
 /// Removes the half-made CAs and certificates of an interrupted run and puts their

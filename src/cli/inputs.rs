@@ -176,6 +176,17 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
     }
     for svc in topology.services() {
         let server = svc.server_name();
+        if let Some(pin) = crate::config::pin_for(&topology.tars.packages, &server, svc.kind()) {
+            let package = LocalPackage::Pinned {
+                version: pin.version.clone(),
+                archive_sha256: pin.sha256.clone(),
+                from: pin.source.shown(),
+                cache: paths.package_cache_path(&pin.sha256),
+                path: paths.package_path(&server),
+            };
+            local.packages.insert(server, package);
+            continue;
+        }
         let source = paths.package_source(svc.kind());
         let built = std::fs::read(&source)
             .map_err(|e| format!("cannot read `{source}`: {e}"))

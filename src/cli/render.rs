@@ -63,7 +63,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<Outcome> {
     }
     if skipped > 0 {
         eprintln!(
-            "hint: put BcosRpcService.tgz / BcosGatewayService.tgz (FISCO-BCOS release archives) in {} to build the packages",
+            "hint: put BcosRpcService.tgz / BcosGatewayService.tgz (FISCO-BCOS release archives) in {} to build the packages (packages pinned in `[tars.packages]` are built once `tarsform apply` has fetched them)",
             topology.tars.pkg_dir.display()
         );
     }

@@ -10,7 +10,7 @@ use serde::de::IgnoredAny;
 
 use super::ConfigError;
 use super::schema::{
-    At, Located, Opt, RawAgency, RawBackend, RawChain, RawNode, RawService, RawTars, RawTopology,
+    At, Located, Opt, RawAgency, RawBackend, RawChain, RawNode, RawPackage, RawService, RawTars, RawTopology,
 };
 use super::suggest::closest;
 use super::tree::{Entry, Loc, Node, Value};
@@ -67,7 +67,12 @@ fn decode_backend(mut s: Section<'_>, header: &Entry, errors: &mut Vec<ConfigErr
 }
 
 fn decode_tars(mut s: Section<'_>, header: &Entry, errors: &mut Vec<ConfigError>) -> RawTars {
+    let packages_path = s.child("packages");
+    let packages = s
+        .take("packages")
+        .map(|e| decode_packages(&packages_path, e, errors));
     let tars = RawTars {
+        packages,
         tars_url: s.string("tars_url", errors),
         tars_token: s.string("tars_token", errors).map(|t| Located {
             value: Secret::new(t.value),
@@ -220,6 +225,30 @@ fn decode_nodes(path: &str, entry: &Entry, errors: &mut Vec<ConfigError>) -> BTr
         };
         s.finish(errors);
         out.insert(item.key.clone(), node);
+    }
+    out
+}
+
+/// `[tars.packages.<key>]` tables (keys checked in `validate`).
+fn decode_packages(path: &str, entry: &Entry, errors: &mut Vec<ConfigError>) -> BTreeMap<String, RawPackage> {
+    let mut out = BTreeMap::new();
+    let Some(section) = Section::open(path, &entry.node, errors) else {
+        return out;
+    };
+    for item in section.all {
+        let item_path = format!("{path}.{}", item.key);
+        let Some(mut s) = Section::open(&item_path, &item.node, errors) else {
+            continue;
+        };
+        let package = RawPackage {
+            version: s.string("version", errors),
+            sha256: s.string("sha256", errors),
+            url: s.string("url", errors),
+            dir: s.string("dir", errors),
+            loc: At(item.key_loc.or(item.node.loc)),
+        };
+        s.finish(errors);
+        out.insert(item.key.clone(), package);
     }
     out
 }

@@ -50,6 +50,16 @@ pub fn merge(
             same_chain,
         );
     }
+    for (key, pin) in &later.tars.packages {
+        if let Some(ours) = base.tars.packages.get(key).filter(|ours| *ours != pin) {
+            conflict(
+                &format!("tars.packages.{key}"),
+                format!("{} from {}", ours.label(), ours.source.shown()),
+                format!("{} from {}", pin.label(), pin.source.shown()),
+                "one package per key: pin it in one file only",
+            );
+        }
+    }
     for kind in ServiceKind::ALL {
         let (ours, theirs) = (base.chain.ca_cert_path(kind), later.chain.ca_cert_path(kind));
         if ours != theirs {
@@ -64,6 +74,9 @@ pub fn merge(
     let mut merged = base;
     merged.chain.rpc_ca_cert_path_explicit |= later.chain.rpc_ca_cert_path_explicit;
     merged.chain.gateway_ca_cert_path_explicit |= later.chain.gateway_ca_cert_path_explicit;
+    for (key, pin) in later.tars.packages {
+        merged.tars.packages.entry(key).or_insert(pin);
+    }
     if merged.tars.token.expose().is_empty() {
         merged.tars.token = later.tars.token.clone();
     }

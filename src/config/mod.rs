@@ -11,6 +11,7 @@ mod decode;
 mod merge;
 mod model;
 mod nodes;
+mod packages;
 mod peers;
 pub mod schema;
 mod suggest;
@@ -21,6 +22,7 @@ mod validate;
 pub use crypto::{CertMode, SECRET_FILES, file_purpose, purpose_dir};
 pub use merge::merge;
 pub use model::*;
+pub use packages::{PackagePin, PackageSource, is_sha256_hex, pin_for, without_userinfo};
 pub use peers::peer_warnings;
 pub use summary::summary;
 pub use validate::{
@@ -147,7 +149,9 @@ fn load_full(path: &Path) -> Result<(Topology, BackendSettings), ConfigErrors> {
         }
     };
     let env_token = std::env::var(TOKEN_ENV).ok();
-    parse_full(&text, Format::from_path(path), &file, env_token.as_deref())
+    let (mut topology, backend) = parse_full(&text, Format::from_path(path), &file, env_token.as_deref())?;
+    packages::resolve_dirs(&mut topology.tars.packages, path);
+    Ok((topology, backend))
 }
 
 /// Parses and validates topology text. Pure; never panics on any input.

@@ -122,6 +122,10 @@ pub struct TarsSettings {
     /// Directory holding `BcosRpcService.tgz` / `BcosGatewayService.tgz`, as written
     /// in the file (relative paths are relative to the working directory, like BcosBuilder).
     pub pkg_dir: PathBuf,
+    /// `[tars.packages.*]`: release archives pinned by digest (key `rpc`, `gateway` or a
+    /// server name), fetched at apply time instead of read from `pkg_dir`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub packages: BTreeMap<String, super::PackagePin>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -77,7 +77,21 @@ pub struct RawTars {
     pub tars_url: Opt<String>,
     pub tars_token: Opt<Secret>,
     pub tars_pkg_dir: Opt<String>,
+    /// tarsform only: `[tars.packages.<rpc|gateway|server>]` release archives by digest.
+    pub packages: Option<std::collections::BTreeMap<String, RawPackage>>,
     /// Where the `[tars]` header is.
+    #[serde(skip)]
+    pub loc: At,
+}
+
+/// `[tars.packages.<key>]`: `version`, `sha256` and one source, `url` or `dir`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPackage {
+    pub version: Opt<String>,
+    pub sha256: Opt<String>,
+    pub url: Opt<String>,
+    pub dir: Opt<String>,
     #[serde(skip)]
     pub loc: At,
 }

@@ -197,10 +197,12 @@ fn tars_settings(
             Some("the directory holding BcosRpcService.tgz and BcosGatewayService.tgz; default `binary`"),
         ));
     }
+    let packages = super::packages::validate(raw.packages.as_ref().unwrap_or(&BTreeMap::new()), errors);
     Some(TarsSettings {
         url: url?,
         token,
         pkg_dir: PathBuf::from(pkg_dir),
+        packages,
     })
 }
 

@@ -48,4 +48,16 @@ pub enum LocalPackage {
     },
     /// `tars_pkg_dir/<binary>.tgz` is absent or unreadable.
     Missing { source: String, reason: String },
+    /// A release archive pinned by digest in `[tars.packages]`: the plan needs only the
+    /// digest; apply fetches it into `cache` (whether it is there yet is not recorded, so
+    /// the plan is the same either way).
+    Pinned {
+        version: String,
+        /// sha256 of the release archive (not of the built `<server>.tgz`).
+        archive_sha256: String,
+        /// `url` without credentials, or `dir`.
+        from: String,
+        cache: String,
+        path: String,
+    },
 }

@@ -25,8 +25,8 @@ pub use local::{LocalCa, LocalCert, LocalFiles, LocalPackage};
 pub use model::*;
 pub use observed::{Observed, ObservedAdapter, ObservedConfig, ObservedNode, ObservedServer};
 pub use planner::{
-    AdapterCheck, RESTART_REQUESTED, TRANSIENT_ATTRS, check_adapter, redact_cipher_key, restore_cipher_key,
-    servant_name,
+    AdapterCheck, PINNED_PREFIX, RESTART_REQUESTED, TRANSIENT_ATTRS, check_adapter, pinned_identity,
+    redact_cipher_key, restore_cipher_key, servant_name,
 };
 pub use simulate::state_after;
 

@@ -49,6 +49,11 @@ impl Paths {
         text(&self.layout.package_path(server))
     }
 
+    /// `<root>/packages/by-sha256/<hex>.tgz`: a pinned release archive once fetched.
+    pub fn package_cache_path(&self, sha256: &str) -> String {
+        text(&self.layout.package_cache_path(sha256))
+    }
+
     /// `<tars_pkg_dir>/<binary>.tgz`.
     pub fn package_source(&self, kind: ServiceKind) -> String {
         text(&self.pkg_dir.join(input_archive_name(kind)))

@@ -103,10 +103,23 @@ pub fn packages(topology: &Topology, layout: &Layout) -> Result<Vec<PackageOutco
     for svc in topology.services() {
         let kind = svc.kind();
         let server = svc.server_name();
-        let input = topology.tars.pkg_dir.join(package::input_archive_name(kind));
-        let bytes = match inputs.entry(kind) {
-            Entry::Occupied(known) => known.into_mut(),
-            Entry::Vacant(slot) => slot.insert(read_if_exists(&input)?),
+        // A release pinned by digest is read from the cache apply fills (if verified).
+        let pin = crate::config::pin_for(&topology.tars.packages, &server, kind);
+        let pinned;
+        let (input, bytes) = match pin {
+            Some(pin) => {
+                let input = layout.package_cache_path(&pin.sha256);
+                pinned = read_if_exists(&input)?.filter(|b| package::sha256_hex(b) == pin.sha256);
+                (input, &pinned)
+            }
+            None => {
+                let input = topology.tars.pkg_dir.join(package::input_archive_name(kind));
+                let bytes = match inputs.entry(kind) {
+                    Entry::Occupied(known) => known.into_mut(),
+                    Entry::Vacant(slot) => slot.insert(read_if_exists(&input)?),
+                };
+                (input, &*bytes)
+            }
         };
         let Some(bytes) = bytes else {
             report.push(PackageOutcome::MissingInput { server, input });

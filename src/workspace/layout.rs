@@ -72,6 +72,15 @@ impl Layout {
     pub fn package_path(&self, server: &str) -> PathBuf {
         self.root.join("packages").join(format!("{server}.tgz"))
     }
+
+    /// `<root>/packages/by-sha256/<hex>.tgz`: the cache of release archives pinned by
+    /// digest (`[tars.packages]`). `sha256` is a validated hex digest, so it cannot escape.
+    pub fn package_cache_path(&self, sha256: &str) -> PathBuf {
+        self.root
+            .join("packages")
+            .join("by-sha256")
+            .join(format!("{sha256}.tgz"))
+    }
 }
 
 #[cfg(test)]
@@ -102,6 +111,10 @@ mod tests {
         assert_eq!(
             layout.package_path(server),
             PathBuf::from("generated/packages/agencyABcosRpcService.tgz")
+        );
+        assert_eq!(
+            layout.package_cache_path("ab12"),
+            PathBuf::from("generated/packages/by-sha256/ab12.tgz")
         );
         // SM mode: both leaf pairs and the CA copy under ssl/, the SDK's under sdk/.
         for (file, sub) in [

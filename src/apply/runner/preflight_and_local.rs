@@ -130,7 +130,10 @@ impl<C: TarsApi> TarsRunner<C> {
             change,
             &[
                 ("patch_id", json!(patch_id)),
-                ("package_sha256", json!(sha256_hex(&package))),
+                (
+                    "package_sha256",
+                    json!(local_ops::package_identity(expected, &package)),
+                ),
             ],
             ResourceStatus::Ready,
         );

@@ -31,6 +31,7 @@ mod tarsnode;
 
 pub use adapter::{AdapterCheck, check as check_adapter, servant as servant_name};
 pub use node::RESTART_REQUESTED;
+pub use server::{PINNED_PREFIX, pinned_identity};
 use tarsnode::{needs_ca, plan_tarsnodes};
 
 /// Attributes that say what apply does, not what is: never carried into state.

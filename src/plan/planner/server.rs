@@ -8,7 +8,25 @@ impl Planner<'_> {
         let kind = svc.kind();
         let before = self.state_attrs(&address);
         let package = self.input.local.packages.get(server);
-        let source = self.paths.package_source(kind);
+        let pinned = match package {
+            Some(LocalPackage::Pinned {
+                version,
+                archive_sha256,
+                from,
+                cache,
+                ..
+            }) => Some((
+                version.clone(),
+                archive_sha256.clone(),
+                from.clone(),
+                cache.clone(),
+            )),
+            _ => None,
+        };
+        let source = match &pinned {
+            Some((_, _, _, cache)) => cache.clone(),
+            None => self.paths.package_source(kind),
+        };
         let mut after = Desired::default();
         after.set("application", self.topology.application());
         after.set("server", server);
@@ -22,6 +40,16 @@ impl Planner<'_> {
             Some(LocalPackage::Built { sha256, size, .. }) => {
                 after.set("package_size", *size);
                 Some(sha256.clone())
+            }
+            Some(LocalPackage::Pinned {
+                version,
+                archive_sha256,
+                from,
+                ..
+            }) => {
+                after.set("package_version", version.clone());
+                after.set("package_from", from.clone());
+                Some(pinned_identity(archive_sha256))
             }
             _ => None,
         };
@@ -48,10 +76,16 @@ impl Planner<'_> {
                 Action::Import,
                 "exists in Tars with no patched node: adopt it and upload the package".to_string(),
             ),
-            (None, _) => (Action::Create, format!("new Tars server; upload {server}.tgz")),
+            (None, _) => (
+                Action::Create,
+                format!("new Tars server; upload {server}.tgz{}", pinned_note(&pinned)),
+            ),
             (Some(_), Some(new)) if old != Some(new) => (
                 Action::Update,
-                format!("package changed: upload {server}.tgz and patch every node"),
+                format!(
+                    "package changed: upload {server}.tgz{} and patch every node",
+                    pinned_note(&pinned)
+                ),
             ),
             (Some(_), _) => (Action::NoOp, String::new()),
         };
@@ -86,5 +120,22 @@ impl Planner<'_> {
             .map(|n| n.patch_version.trim().parse().ok())
             .collect();
         patches?.into_iter().max()
+    }
+}
+
+/// The `package_sha256` of a server whose release archive is pinned by digest: the
+/// archive's digest, marked as such (the built `<server>.tgz` follows from it and the name).
+pub fn pinned_identity(archive_sha256: &str) -> String {
+    format!("{PINNED_PREFIX}{archive_sha256}")
+}
+
+/// The prefix of [`pinned_identity`].
+pub const PINNED_PREFIX: &str = "release-sha256:";
+
+/// ` (release v3.4.0, sha256 9f86d081884c…)` for a pinned package.
+fn pinned_note(pinned: &Option<(String, String, String, String)>) -> String {
+    match pinned {
+        Some((version, sha, _, _)) => format!(" (release {version}, sha256 {}…)", &sha[..12]),
+        None => String::new(),
     }
 }
