@@ -254,6 +254,51 @@ pub fn parse_size(text: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    fn pin_in(dir: &Path, bytes: &[u8]) -> PackagePin {
+        PackagePin {
+            version: "v1".into(),
+            sha256: sha256_hex(bytes),
+            source: PackageSource::Dir(dir.to_path_buf()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cached_archive_is_used_and_a_damaged_one_fetched_again() {
+        let tmp = tempfile::tempdir().unwrap();
+        let release = tmp.path().join("release");
+        std::fs::create_dir_all(&release).unwrap();
+        let archive = b"release archive bytes".to_vec();
+        std::fs::write(release.join("BcosRpcService.tgz"), &archive).unwrap();
+        let pin = pin_in(&release, &archive);
+        let cache = tmp
+            .path()
+            .join("cache/by-sha256")
+            .join(format!("{}.tgz", pin.sha256));
+        let limits = FetchLimits::default();
+        let fetch = || ensure_cached(&pin, ServiceKind::Rpc, &cache, "rpc", &limits);
+        assert_eq!(fetch().await, Ok(Cached::Fetched(archive.len() as u64)));
+        assert_eq!(std::fs::read(&cache).unwrap(), archive);
+        // Cached: the source is no longer needed.
+        std::fs::remove_file(release.join("BcosRpcService.tgz")).unwrap();
+        assert_eq!(fetch().await, Ok(Cached::Hit));
+        // Damaged: fetched again from the source.
+        std::fs::write(&cache, b"torn").unwrap();
+        std::fs::write(release.join("BcosRpcService.tgz"), &archive).unwrap();
+        assert_eq!(fetch().await, Ok(Cached::Fetched(archive.len() as u64)));
+        assert_eq!(std::fs::read(&cache).unwrap(), archive);
+        // Too large for the limit: refused, nothing cached.
+        std::fs::remove_file(&cache).unwrap();
+        let small = FetchLimits {
+            max_bytes: 4,
+            ..FetchLimits::default()
+        };
+        let err = ensure_cached(&pin, ServiceKind::Rpc, &cache, "rpc", &small)
+            .await
+            .unwrap_err();
+        assert!(err.contains("larger than 4 bytes"), "{err}");
+        assert!(!cache.exists());
+    }
+
     #[test]
     fn sizes_read_binary_units() {
         assert_eq!(parse_size("512"), Some(512));
