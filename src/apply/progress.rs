@@ -128,9 +128,28 @@ pub fn still_running(step: &str, elapsed: Duration, task: Option<&TaskProgress>)
     )
 }
 
-/// "172.25.0.5 start agencyABcosRpcService 12s (task …, 40 %)": the IP first.
+/// "172.25.0.5 start 12s (task …, 40 %) agencyABcosRpcService": the IP, the operation,
+/// the time and the task first, so 80 columns keep them; the server name may be cut.
 pub fn bar_message(step: &str, elapsed: Duration, task: Option<&TaskProgress>) -> String {
-    format!("{} {}{}", short_label(step), seconds(elapsed), task_note(task))
+    let label = short_label(step);
+    // Tars task ids are 32 hex digits: the first 8 tell tasks apart on a terminal.
+    let short = task.map(|t| TaskProgress {
+        task_no: match t.task_no.char_indices().nth(8) {
+            Some((end, _)) => format!("{}…", &t.task_no[..end]),
+            None => t.task_no.clone(),
+        },
+        percent: t.percent,
+    });
+    let timing = format!("{}{}", seconds(elapsed), task_note(short.as_ref()));
+    match label
+        .split_once(' ')
+        .and_then(|(ip, rest)| Some((ip, rest.split_once(' ')?)))
+    {
+        Some((ip, (op, server))) if ip.parse::<std::net::IpAddr>().is_ok() => {
+            format!("{ip} {op} {timing} {server}")
+        }
+        _ => format!("{label} {timing}"),
+    }
 }
 
 /// `op node["server"]["ip"]…` as `ip op server …`; other ids unchanged.
@@ -218,9 +237,30 @@ mod tests {
     #[test]
     fn the_bar_message_keeps_the_ip_within_80_columns() {
         let message = bar_message(STEP, Duration::from_secs(12), None);
-        assert_eq!(message, "172.25.0.5 start agencyABcosRpcService 12s");
+        assert_eq!(message, "172.25.0.5 start 12s agencyABcosRpcService");
+        let task = TaskProgress {
+            task_no: "17006".into(),
+            percent: 40,
+        };
+        let message = bar_message(STEP, Duration::from_secs(12), Some(&task));
+        assert_eq!(
+            message,
+            "172.25.0.5 start 12s (task 17006, 40 %) agencyABcosRpcService"
+        );
         // The template's fixed part ("⠁ 12s ████████████████ 10/10 ") leaves the rest.
-        assert!(message.find("172.25.0.5").unwrap() + "172.25.0.5".len() < 80 - 30);
+        assert!(message.find(" %)").unwrap() + 3 < 80 - 30);
+        let uuid = TaskProgress {
+            task_no: "356859acfbe24fad8dd1067c0e3a9b21".into(),
+            percent: 5,
+        };
+        assert_eq!(
+            bar_message(STEP, Duration::from_secs(3), Some(&uuid)),
+            "172.25.0.5 start 3s (task 356859ac…, 5 %) agencyABcosRpcService"
+        );
+        assert_eq!(
+            bar_message("preflight", Duration::from_secs(3), None),
+            "preflight 3s"
+        );
         assert_eq!(
             short_label("push-config config[\"agencyABcosGatewayService\"][\"10.0.0.1\"][\"config.ini\"]"),
             "10.0.0.1 push-config agencyABcosGatewayService config.ini"
