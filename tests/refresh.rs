@@ -603,6 +603,17 @@ fn an_adapter_moved_to_another_host_and_port_is_set_back_by_apply() {
         .set_adapter_endpoint(APP, GATEWAY, OLD, "tcp -h 172.25.0.9 -t 60000 -p 24444 -e 0");
     let plan = bed.ok(&["plan", "-c", "config.toml"]);
     assert!(plan.contains("(changed outside tarsform)"), "{plan}");
+    // The repair reads as a sentence, not as a JSON object.
+    assert!(
+        plan.contains(&format!(
+            "= adapter {APP}.{GATEWAY}.GatewayServiceObj: endpoint tcp -h 172.25.0.9 -t 60000 -p 24444 -e 0 → {registered} (will be set back)"
+        )),
+        "{plan}"
+    );
+    assert!(
+        !plan.lines().any(|l| l.contains("adapter_fix") && l.contains('{')),
+        "{plan}"
+    );
     bed.ok(&["apply", "-c", "config.toml", "--auto-approve"]);
     assert_eq!(endpoint_of(&bed, GATEWAY), registered);
     let again = bed.ok(&["plan", "-c", "config.toml"]);
@@ -620,6 +631,12 @@ fn an_adapter_deleted_out_of_band_is_added_back_by_apply() {
     assert!(
         plan.contains(&format!(
             "add adapter `{APP}.{RPC}.RpcServiceObj` back as `{registered}`"
+        )),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(&format!(
+            "= adapter {APP}.{RPC}.RpcServiceObj: missing → {registered} (will be added back)"
         )),
         "{plan}"
     );

@@ -42,6 +42,26 @@ pub(crate) fn pem_summary(value: &Value) -> Option<String> {
     value.as_str().and_then(super::pem::summary)
 }
 
+/// A planned adapter repair (`adapter_fix`) as a sentence: "adapter S: endpoint A → B
+/// (will be set back)", or "adapter S: missing → B (will be added back)".
+fn adapter_fix_text(fix: &Value) -> Option<String> {
+    let text = |key: &str| {
+        fix.get(key)
+            .and_then(Value::as_str)
+            .map(|s| s.escape_debug().to_string())
+    };
+    let (servant, endpoint) = (text("servant")?, text("endpoint")?);
+    Some(
+        match (fix.get("id").is_some_and(|v| !v.is_null()), text("found")) {
+            (true, Some(found)) => {
+                format!("adapter {servant}: endpoint {found} → {endpoint} (will be set back)")
+            }
+            (true, None) => format!("adapter {servant}: endpoint → {endpoint} (will be set back)"),
+            (false, _) => format!("adapter {servant}: missing → {endpoint} (will be added back)"),
+        },
+    )
+}
+
 /// Multi-line text shown as a heredoc or a diff; certificates and keys never are.
 fn multiline(value: Option<&Value>) -> Option<String> {
     value
@@ -71,7 +91,13 @@ pub(crate) fn attributes(change: &ResourceChange) -> Vec<AttrView> {
             let a = after.get(name);
             let sensitive = is_sensitive(change, name);
             let unknown = change.after_unknown.contains(name);
-            let show = |v: Option<&Value>| v.map(|v| pem_summary(v).unwrap_or_else(|| scalar(v)));
+            let show = |v: Option<&Value>| {
+                v.map(|v| {
+                    pem_summary(v)
+                        .or_else(|| (name == "adapter_fix").then(|| adapter_fix_text(v)).flatten())
+                        .unwrap_or_else(|| scalar(v))
+                })
+            };
             let after_text = if sensitive && change.after.is_some() {
                 Some(SENSITIVE.to_string())
             } else if unknown {
@@ -98,4 +124,33 @@ pub(crate) fn attributes(change: &ResourceChange) -> Vec<AttrView> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_adapter_fix_reads_as_a_sentence() {
+        let servant = "chain0.agencyABcosRpcService.RpcServiceObj";
+        let set_back = json!({
+            "id": 7,
+            "servant": servant,
+            "found": "tcp -h 172.25.0.9 -t 60000 -p 20999 -e 0",
+            "endpoint": "tcp -h 172.25.0.5 -t 60000 -p 20200 -e 0",
+        });
+        assert_eq!(
+            adapter_fix_text(&set_back).unwrap(),
+            format!(
+                "adapter {servant}: endpoint tcp -h 172.25.0.9 -t 60000 -p 20999 -e 0 → tcp -h 172.25.0.5 -t 60000 -p 20200 -e 0 (will be set back)"
+            )
+        );
+        let add_back = json!({ "servant": servant, "endpoint": "tcp -h 172.25.0.5 -p 20200" });
+        assert_eq!(
+            adapter_fix_text(&add_back).unwrap(),
+            format!("adapter {servant}: missing → tcp -h 172.25.0.5 -p 20200 (will be added back)")
+        );
+        assert_eq!(adapter_fix_text(&json!({ "servant": servant })), None);
+    }
 }

@@ -26,9 +26,12 @@ impl AdapterCheck {
     pub fn fix(&self) -> Option<(Value, String)> {
         match self {
             AdapterCheck::Drifted {
-                id, servant, wanted, ..
+                id,
+                servant,
+                found,
+                wanted,
             } => Some((
-                json!({ "id": id, "servant": servant, "endpoint": wanted }),
+                json!({ "id": id, "servant": servant, "found": found, "endpoint": wanted }),
                 format!("set adapter `{servant}` back to `{wanted}`"),
             )),
             AdapterCheck::Missing {
