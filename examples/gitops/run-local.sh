@@ -9,6 +9,8 @@
 #      it is merged: applying the old saved plan must be refused as stale (exit 1),
 #      and so must re-applying the first, already applied plan.
 #   5. a fresh plan of the final topology applies, and the drift check exits 0 again.
+#   6. a package upgrade PR pins the rpc release by version + sha256 ([tars.packages]);
+#      apply --json fetches, verifies and caches it; show --apply-result renders the comment.
 #
 # Usage: examples/gitops/run-local.sh            (uses TARSFORM_BIN, else `tarsform` on PATH,
 #                                                 else target/debug/tarsform)
@@ -164,6 +166,34 @@ run 0 apply-final apply plans/final.plan.json -c config.toml --auto-approve
 expect_in apply-final.out "Apply complete!"
 run 0 plan-final-clean plan -c config.toml --detailed-exitcode
 expect_in plan-final-clean.out "No changes."
+
+step "package upgrade PR: pin the rpc release by version + sha256 ([tars.packages])"
+mkdir -p releases/v2 pkg2/BcosRpcService
+printf '#!/bin/sh\necho BcosRpcService v2\n' >pkg2/BcosRpcService/BcosRpcService
+chmod +x pkg2/BcosRpcService/BcosRpcService
+tar -C pkg2 -czf releases/v2/BcosRpcService.tgz BcosRpcService
+sha="$(sha256sum releases/v2/BcosRpcService.tgz | cut -d' ' -f1)"
+cat >>config.toml <<EOF
+
+[tars.packages.rpc]
+version = "v2"
+sha256 = "$sha"
+dir = "releases/v2"
+EOF
+run 2 plan-upgrade plan -c config.toml --out plans/upgrade.plan.json --detailed-exitcode
+expect_in plan-upgrade.out "package changed: upload agencyABcosRpcService.tgz (release v2, sha256 ${sha:0:12}…)"
+expect_in plan-upgrade.out "release-sha256:$sha"
+
+step "merge: apply --json fetches, verifies and caches the archive; the PR comment from the events"
+code=0
+"$bin" apply --json plans/upgrade.plan.json -c config.toml >events.jsonl 2>apply-upgrade.err || code=$?
+[[ "$code" == 0 ]] || { tail -n 40 apply-upgrade.err >&2; fail "apply --json of the upgrade exited $code"; }
+expect_in apply-upgrade.err "sha256 verified, cached at generated/packages/by-sha256/$sha.tgz"
+[[ -f "generated/packages/by-sha256/$sha.tgz" ]] || fail "the pinned archive was not cached"
+run 0 apply-result show --apply-result events.jsonl
+expect_in apply-result.out "### tarsform apply:"
+run 0 plan-upgraded plan -c config.toml --detailed-exitcode
+expect_in plan-upgraded.out "No changes."
 
 echo
 echo "run-local: OK (the GitOps sequence behaved as documented)"
