@@ -299,3 +299,24 @@ fn a_directory_source_is_read_relative_to_the_topology_file() {
         format!("release-sha256:{}", sha256_hex(&v1(rpc)))
     );
 }
+
+#[test]
+fn a_pin_for_a_server_the_topology_lacks_is_refused() {
+    let bed = Bed::new(Start::Seed, Tars::default());
+    let sha = sha256_hex(&v1(ServiceKind::Rpc));
+    set_pins(
+        &bed,
+        &format!(
+            "\n[tars.packages.agencyZBcosRpcService]\nversion = \"v1\"\nsha256 = \"{sha}\"\ndir = \"r\"\n"
+        ),
+    );
+    let validate = bed.run(&["validate", "-c", "config.toml"]);
+    assert_eq!(validate.code, Some(1), "{}", validate.both());
+    assert_contains(
+        &validate.stderr,
+        "`[tars.packages.agencyZBcosRpcService]` names no service of the topology",
+        "validate",
+    );
+    let plan = bed.run(&["plan", "-c", "config.toml"]);
+    assert_eq!(plan.code, Some(1), "{}", plan.both());
+}

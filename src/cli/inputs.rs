@@ -40,6 +40,16 @@ pub fn load_topology(path: &Path) -> anyhow::Result<Topology> {
         topology = crate::config::merge(topology, &name, later, &later_name).map_err(anyhow::Error::new)?;
         name = later_name;
     }
+    if let Some(key) = crate::config::unknown_servers(&topology).first() {
+        anyhow::bail!(
+            "{}: `[tars.packages.{key}]` names no service of the topology\nhint: use `rpc`, `gateway` or a server name such as {}",
+            path.display(),
+            topology
+                .services()
+                .next()
+                .map_or("agencyABcosRpcService".to_string(), |s| s.server_name())
+        );
+    }
     Ok(topology)
 }
 

@@ -22,7 +22,7 @@ mod validate;
 pub use crypto::{CertMode, SECRET_FILES, file_purpose, purpose_dir};
 pub use merge::merge;
 pub use model::*;
-pub use packages::{PackagePin, PackageSource, is_sha256_hex, pin_for, without_userinfo};
+pub use packages::{PackagePin, PackageSource, is_sha256_hex, pin_for, unknown_servers, without_userinfo};
 pub use peers::peer_warnings;
 pub use summary::summary;
 pub use validate::{

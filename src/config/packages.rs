@@ -212,6 +212,19 @@ pub fn is_sha256_hex(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// Server-name keys of `[tars.packages]` that name no service of `topology` (checked
+/// once every `-c` file is merged: a pin may sit in another file than its agency).
+pub fn unknown_servers(topology: &super::Topology) -> Vec<String> {
+    let servers: Vec<String> = topology.services().map(|s| s.server_name()).collect();
+    topology
+        .tars
+        .packages
+        .keys()
+        .filter(|k| *k != "rpc" && *k != "gateway" && !servers.contains(k))
+        .cloned()
+        .collect()
+}
+
 /// Relative `dir` sources made relative to the directory of the topology file.
 pub fn resolve_dirs(packages: &mut BTreeMap<String, PackagePin>, topology_file: &Path) {
     let base = topology_file.parent().unwrap_or(Path::new(""));
