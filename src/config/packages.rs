@@ -73,6 +73,16 @@ pub fn validate(
     for (key, pkg) in raw {
         let path = format!("tars.packages.{key}");
         let before = errors.len();
+        let field_loc = |field: &str| {
+            let located = match field {
+                "version" => &pkg.version,
+                "sha256" => &pkg.sha256,
+                "url" => &pkg.url,
+                "dir" => &pkg.dir,
+                _ => &None,
+            };
+            located.as_ref().and_then(|l| l.loc).or(pkg.loc.0)
+        };
         let mut fail = |field: &str, message: String, hint: &str| {
             errors.push(ConfigError {
                 path: if field.is_empty() {
@@ -80,7 +90,7 @@ pub fn validate(
                 } else {
                     format!("{path}.{field}")
                 },
-                location: pkg.loc.0,
+                location: field_loc(field),
                 message,
                 hint: Some(hint.to_string()),
             });
@@ -183,7 +193,7 @@ fn url_source(raw: &str, fail: &mut impl FnMut(&str, String, &str)) -> Option<Pa
         fail(
             "url",
             format!("`{}` is not an http:// or https:// URL", shown.escape_debug()),
-            "the archive's address, e.g. `https://github.com/FISCO-BCOS/FISCO-BCOS/releases/download/v3.4.0/BcosRpcService.tgz`",
+            "the archive's address, e.g. `https://mirror.example/v3.4.0/BcosRpcService.tgz`",
         );
         return None;
     }
