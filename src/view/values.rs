@@ -62,12 +62,13 @@ fn adapter_fix_text(fix: &Value) -> Option<String> {
     )
 }
 
-/// Multi-line text shown as a heredoc or a diff; certificates and keys never are.
+/// Multi-line or long text shown as a heredoc or a diff; certificates and keys never are.
 fn multiline(value: Option<&Value>) -> Option<String> {
     value
         .filter(|v| pem_summary(v).is_none())
         .and_then(Value::as_str)
-        .filter(|s| s.contains('\n') || s.len() > 80)
+        // A long single word (a path, a digest) stays on its line.
+        .filter(|s| s.contains('\n') || (s.len() > 80 && s.contains(char::is_whitespace)))
         .map(str::to_string)
 }
 
