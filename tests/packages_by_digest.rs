@@ -134,7 +134,10 @@ fn plan_needs_only_the_digest_and_apply_fetches_verifies_caches_and_uploads() {
     assert_eq!(std::fs::read(cached(&bed, &v1(gw))).unwrap(), v1(gw));
     assert_contains(
         &apply.stderr,
-        "sha256 verified, cached at generated/packages/by-sha256/",
+        &format!(
+            "downloaded {} bytes from {base}/v1/BcosRpcService.tgz, sha256 verified, cached at generated/packages/by-sha256/",
+            v1(rpc).len()
+        ),
         "apply",
     );
     let replan = bed.run(&["plan", "-c", "config.toml", "--detailed-exitcode"]);
@@ -292,7 +295,11 @@ fn a_directory_source_is_read_relative_to_the_topology_file() {
     .unwrap();
     let apply = bed.run(&["apply", "-c", "conf/config.toml", "--auto-approve"]);
     assert_eq!(apply.code, Some(0), "{}", apply.both());
-    assert_contains(&apply.stderr, "from conf/releases/v3.4.0", "dir source");
+    assert_contains(
+        &apply.stderr,
+        "bytes from conf/releases/v3.4.0, sha256 verified",
+        "dir source",
+    );
     assert_eq!(std::fs::read(cached(&bed, &v1(gw))).unwrap(), v1(gw));
     assert_eq!(
         server_package(&bed, RPC),

@@ -139,9 +139,13 @@ pub async fn ensure_for_plan(
                 cache.display()
             ),
             Cached::Fetched(size) => format!(
-                "package {} {}: fetched {size} bytes from {}, sha256 verified, cached at {}",
+                "package {} {}: {} {size} bytes from {}, sha256 verified, cached at {}",
                 input_archive_name(*kind),
                 pin.version,
+                match pin.source {
+                    PackageSource::Dir(_) => "read",
+                    PackageSource::Url { .. } => "downloaded",
+                },
                 pin.source.shown(),
                 cache.display()
             ),
