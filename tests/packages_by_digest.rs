@@ -173,11 +173,16 @@ fn plan_needs_only_the_digest_and_apply_fetches_verifies_caches_and_uploads() {
             format!("release-sha256:{}", sha256_hex(&v2(kind)))
         );
     }
-    let uploaded = bed.snapshot();
-    assert!(
-        uploaded.servers.iter().filter(|s| s.server_name == RPC).count() >= 2,
-        "{uploaded:?}"
-    );
+    // Tars received `<server>.tgz` built from the v2 release archive.
+    for (server, kind) in [(RPC, rpc), (GATEWAY, gw)] {
+        let patches = bed.handle().patches(common::APP, server);
+        let built = sha256_hex(&build(&v2(kind), kind, server).unwrap());
+        assert_eq!(
+            patches.last().map(|p| &p.1),
+            Some(&built),
+            "{server}: {patches:?}"
+        );
+    }
 
     // A cached archive means no fetch: re-planning an upgrade from the cache.
     let before = archives.requests();
@@ -215,8 +220,14 @@ fn a_wrong_digest_is_refused_before_any_tars_change() {
         ),
     );
     let model = bed.snapshot();
+    let patches = bed.handle().patches(common::APP, RPC);
     let apply = bed.apply();
     assert_eq!(apply.code, Some(1), "{}", apply.both());
+    assert_eq!(
+        bed.handle().patches(common::APP, RPC),
+        patches,
+        "nothing uploaded"
+    );
     let err = &apply.stderr;
     assert_contains(err, RPC, "names the service");
     assert_contains(err, &sha256_hex(&v1(rpc)), "names the expected digest");
