@@ -59,6 +59,13 @@ pub fn summary(t: &Topology) -> String {
     for (ip, servers) in &per_host {
         out.push_str(&format!("\n  host {ip}: {}", servers.join(", ")));
     }
+    for (key, pin) in &t.tars.packages {
+        out.push_str(&format!(
+            "\n  package {key}: {} from {}",
+            pin.label(),
+            pin.source.shown()
+        ));
+    }
     out
 }
 
@@ -80,5 +87,19 @@ mod tests {
             s.contains("rpc port 20200 on 172.25.0.3, 172.25.0.5 (port 10200)"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn pinned_packages_are_listed_without_url_credentials() {
+        let text = "[tars]\ntars_url = \"http://127.0.0.1:3000\"\ntars_token = \"t0ken-for-tests\"\n\
+            [tars.packages.rpc]\nversion = \"v3.4.0\"\n\
+            sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n\
+            url = \"https://u:secret@mirror.example/BcosRpcService.tgz\"\n";
+        let s = super::summary(&parse_str(text, Format::Toml, "f.toml", None).unwrap());
+        assert!(
+            s.contains("package rpc: v3.4.0 (sha256 9f86d081884c) from https://(sensitive)@mirror.example/BcosRpcService.tgz"),
+            "{s}"
+        );
+        assert!(!s.contains("secret"), "{s}");
     }
 }
