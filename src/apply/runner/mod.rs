@@ -558,13 +558,13 @@ pub fn system_keys() -> KeyFactory {
     Box::new(|| Box::new(crate::pki::SystemKeys::new()))
 }
 
-/// Runs CPU-heavy key generation off the async workers.
+/// Runs CPU-heavy local work (key generation, package builds) off the async workers.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, LocalError> + Send + 'static,
 ) -> StepResult<T> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| plan_err(format!("key generation stopped: {e}")))?
+        .map_err(|e| plan_err(format!("local work stopped: {e}")))?
         .map_err(StepError::from)
 }
 

@@ -122,7 +122,11 @@ impl<C: TarsApi> TarsRunner<C> {
             .as_ref()
             .and_then(|a| a.get("package_sha256"))
             .and_then(Value::as_str);
-        let package = local_ops::build_package(&source, kind, server, expected)?;
+        // gzip and sha256 of a large archive: off the async workers, or other steps stall.
+        let package = {
+            let (server, expected) = (server.to_string(), expected.map(str::to_string));
+            blocking(move || local_ops::build_package(&source, kind, &server, expected.as_deref())).await?
+        };
         let path = PathBuf::from(Self::after_str(change, "package_path")?);
         local_ops::write_file(&path, &package, false)?;
         let patch_id = tars_ops::upload_package(&*self.api, app, server, &package).await?;
