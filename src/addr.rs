@@ -242,6 +242,16 @@ fn parse_parts(input: &str) -> Result<(ResourceKind, Vec<String>), AddressError>
     let name_end = input.find('[').unwrap_or(input.len());
     let name = &input[..name_end];
     let kind = ResourceKind::parse(name).ok_or_else(|| {
+        // Terraform's `type.name` spelling: show ours.
+        if let Some((kind, rest)) = name
+            .split_once('.')
+            .and_then(|(k, r)| Some((ResourceKind::parse(k)?, r)))
+        {
+            return err(format!(
+                "keys go in brackets and quotes: {kind}[\"{rest}\"]; form: {kind}{}",
+                kind.key_names()
+            ));
+        }
         let kinds: Vec<_> = ResourceKind::ALL.iter().map(|k| k.as_str()).collect();
         err(format!(
             "unknown resource kind `{name}`; expected one of {}",
@@ -333,6 +343,16 @@ impl<'de> Deserialize<'de> for Address {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dotted_address_is_answered_with_the_bracket_form() {
+        let e = "node.agencyABcosRpcService"
+            .parse::<Target>()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(r#"node["agencyABcosRpcService"]"#), "{e}");
+        assert!(!e.contains("unknown resource kind"), "{e}");
+    }
 
     #[test]
     fn every_kind_round_trips() {

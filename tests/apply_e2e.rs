@@ -320,7 +320,7 @@ fn a_failing_undo_exits_3_names_it_and_keeps_the_journal_for_rollback() {
     );
 
     bed.handle().clear_faults();
-    let rollback = bed.run(&["rollback", "-c", "config.toml"]);
+    let rollback = bed.run(&["rollback", "-c", "config.toml", "--auto-approve"]);
     assert_eq!(rollback.code, Some(0), "{}", rollback.both());
     assert_contains(&rollback.stdout, "Rollback complete", "rollback");
     assert_undone(&bed, &before, "after rollback");
@@ -361,7 +361,7 @@ fn killed_apply() -> (Bed, tarsform::emulator::ModelView) {
 #[test]
 fn after_sigkill_rollback_restores_the_model_before_apply() {
     let (bed, before) = killed_apply();
-    let run = bed.run(&["rollback", "-c", "config.toml"]);
+    let run = bed.run(&["rollback", "-c", "config.toml", "--auto-approve"]);
     assert_eq!(run.code, Some(0), "{}", run.both());
     assert_contains(&run.stdout, "Rollback complete", "rollback");
     assert_undone(&bed, &before, "after rollback");

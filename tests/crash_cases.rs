@@ -143,7 +143,21 @@ fn a_rollback_that_cannot_restore_a_row_prints_the_difference_and_exits_3() {
     assert!(bed.exists(JOURNAL));
 
     bed.handle().clear_faults();
-    let rollback = bed.run(&["rollback", "-c", "config.toml"]);
+    // Unattended and unapproved: the steps are listed, nothing is undone.
+    let asked = bed.run(&["rollback", "-c", "config.toml"]);
+    assert_eq!(asked.code, Some(1), "{}", asked.both());
+    assert_contains(
+        &asked.stderr,
+        "will be undone, in this order",
+        "unapproved rollback",
+    );
+    assert_contains(
+        &asked.stderr,
+        "refusing to roll back without confirmation",
+        "unapproved rollback",
+    );
+    assert!(bed.exists(JOURNAL), "an unapproved rollback keeps the journal");
+    let rollback = bed.run(&["rollback", "-c", "config.toml", "--auto-approve"]);
     assert_eq!(rollback.code, Some(0), "{}", rollback.both());
     assert_contains(&rollback.stdout, "Rollback complete", "rollback");
     assert_model_eq(&before, &bed.snapshot(), "after rollback");
@@ -172,7 +186,7 @@ fn a_killed_undeploy_keeps_the_key_in_a_0600_sidecar_and_rollback_registers_the_
         assert_eq!(mode & 0o777, 0o600);
     }
     // Kill again inside the undeploy task, so the node is really gone first.
-    let rollback = bed.run(&["rollback", "-c", "config.toml"]);
+    let rollback = bed.run(&["rollback", "-c", "config.toml", "--auto-approve"]);
     assert_eq!(rollback.code, Some(0), "{}", rollback.both());
     assert_contains(&rollback.stdout, "Rollback complete", "rollback");
     assert_model_eq(&before, &bed.snapshot(), "after rollback");
@@ -194,7 +208,7 @@ fn after_the_undeploy_ran_rollback_restores_the_node_with_its_old_contents() {
         before,
         "the kill came after a node was undeployed"
     );
-    let rollback = bed.run(&["rollback", "-c", "config.toml"]);
+    let rollback = bed.run(&["rollback", "-c", "config.toml", "--auto-approve"]);
     assert_eq!(rollback.code, Some(0), "{}", rollback.both());
     assert_model_eq(&before, &bed.snapshot(), "after rollback");
     assert_eq!(bed.run(PLAN).code, Some(0));
@@ -221,7 +235,7 @@ fn a_torn_journal_record_is_skipped_and_both_rollback_and_apply_recover() {
         bytes.extend_from_slice(&record[..record.len() / 2]);
         std::fs::write(&path, bytes).unwrap();
         if roll_back {
-            let run = bed.run(&["rollback", "-c", "config.toml"]);
+            let run = bed.run(&["rollback", "-c", "config.toml", "--auto-approve"]);
             assert_eq!(run.code, Some(0), "{}", run.both());
             assert_contains(&run.stderr, "torn or damaged record", "rollback");
             assert_model_eq(&before, &bed.snapshot(), "after rollback");

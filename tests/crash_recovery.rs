@@ -183,7 +183,7 @@ fn recover_and_check(
     let fail = |msg: String| Err(format!("{scenario:?} {what}: {msg}"));
     let (run, expected, trial) = if roll_back {
         (
-            bed.run(&["rollback", "-c", "config.toml"]),
+            bed.run(&["rollback", "-c", "config.toml", "--auto-approve"]),
             before,
             Trial::RolledBack,
         )

@@ -202,7 +202,7 @@ fn a_switch_killed_after_deleting_an_old_row_is_rolled_back_by_tarsform_rollback
     );
     let journal = std::fs::read_to_string(bed.path().join(JOURNAL)).unwrap();
     assert!(!journal.contains("PRIVATE KEY"), "key material in the journal");
-    let rollback = bed.run(&["rollback", "-c", "config.toml"]);
+    let rollback = bed.run(&["rollback", "-c", "config.toml", "--auto-approve"]);
     assert_eq!(rollback.code, Some(0), "{}", rollback.both());
     assert_contains(&rollback.stdout, "Rollback complete", "rollback");
     assert_model_eq(&before, &bed.snapshot(), "after rollback");

@@ -66,6 +66,18 @@ fn list_show_and_rm_round_trip_through_the_binary() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), format!("server[\"{RPC}\"]\n{node}\n"));
     assert_eq!(text(&out.stderr), "");
+    // A filter: a kind, or an address prefix.
+    let out = tarsform(&["state", "list", "node", "--state", arg(&path)]);
+    assert_eq!(text(&out.stdout), format!("{node}\n"), "{}", text(&out.stderr));
+    let prefix = format!("node[\"{RPC}\"]");
+    let out = tarsform(&["state", "list", &prefix, "server", "--state", arg(&path)]);
+    assert_eq!(text(&out.stdout), format!("server[\"{RPC}\"]\n{node}\n"));
+    let out = tarsform(&["state", "list", "node[\"elsewhere\"]", "--state", arg(&path)]);
+    assert!(out.status.success() && text(&out.stdout).is_empty());
+    // Terraform's dotted spelling is answered with ours.
+    let out = tarsform(&["state", "show", &format!("node.{RPC}"), "--state", arg(&path)]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains(&prefix), "{}", text(&out.stderr));
 
     let journal = Journal::new("run-7", "apply", "2026-01-01T00:00:00Z", "sha256:00");
     let left = JournalFile::create(&path, journal).unwrap();

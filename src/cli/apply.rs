@@ -177,7 +177,10 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
                 "--json needs --auto-approve or a saved plan: there is no prompt in a JSON stream\nhint: `tarsform plan --out FILE`, review it, then `tarsform apply --json FILE`"
             );
         }
-        confirm(operation)?;
+        confirm(
+            operation,
+            "pass --auto-approve, or apply a saved plan (`tarsform plan --out FILE`, then `tarsform apply FILE`)",
+        )?;
     }
     // Pinned release archives in the cache and verified before any Tars change.
     let fetched = rt
@@ -549,10 +552,10 @@ fn discard_journal(store: &StateStore) -> anyhow::Result<()> {
 }
 
 /// Asks for `yes` on a terminal; refuses to run unattended.
-fn confirm(operation: &str) -> anyhow::Result<()> {
+pub(crate) fn confirm(operation: &str, unattended_hint: &str) -> anyhow::Result<()> {
     if !std::io::stdin().is_terminal() {
         bail!(
-            "refusing to {operation} without confirmation: stdin is not a terminal\nhint: pass --auto-approve, or apply a saved plan (`tarsform plan --out FILE`, then `tarsform apply FILE`)"
+            "refusing to {operation} without confirmation: stdin is not a terminal\nhint: {unattended_hint}"
         );
     }
     eprint!("\nDo you want to perform these actions? Only 'yes' will be accepted.\n  Enter a value: ");

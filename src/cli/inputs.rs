@@ -230,7 +230,20 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
     local
 }
 
-/// Colour only for a terminal, and never with `NO_COLOR`.
+static NO_COLOR_FLAG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--no-color` was given.
+pub fn set_no_color(no_color: bool) {
+    NO_COLOR_FLAG.store(no_color, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Colour is allowed: no `--no-color`, and `NO_COLOR` unset or empty (no-color.org).
+pub fn color_allowed() -> bool {
+    !NO_COLOR_FLAG.load(std::sync::atomic::Ordering::Relaxed)
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Colour only for a terminal, and only when allowed.
 pub fn stdout_color() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+    std::io::stdout().is_terminal() && color_allowed()
 }

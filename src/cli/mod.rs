@@ -80,6 +80,9 @@ pub struct Cli {
     #[arg(long = "max-rps", global = true, value_name = "RATE", env = "TARSFORM_MAX_RPS",
           default_value_t = crate::tars::budget::DEFAULT_MAX_RPS, value_parser = tars_client::parse_max_rps)]
     pub max_rps: f64,
+    /// No colour in any output (as `NO_COLOR=1`).
+    #[arg(long = "no-color", global = true)]
+    pub no_color: bool,
 }
 
 /// Where the state lives, for every command (see `[backend]` in the topology).
@@ -441,6 +444,8 @@ pub struct StateMigrateArgs {
 
 #[derive(Debug, Args)]
 pub struct StateListArgs {
+    /// Only these addresses or prefixes, e.g. `node` or `node["agencyABcosRpcService"]`.
+    pub filter: Vec<String>,
     #[command(flatten)]
     pub config: ConfigArg,
     #[command(flatten)]
@@ -554,6 +559,7 @@ pub fn main() -> ExitCode {
         lock_timeout: cli.backend.lock_timeout,
     });
     tars_client::set_max_rps(cli.max_rps);
+    inputs::set_no_color(cli.no_color);
     log::init();
     match run(cli.command) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),

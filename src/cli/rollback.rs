@@ -62,6 +62,18 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
         journal.operation, journal.run_id, journal.started
     );
     let pending = recover::pending(&journal, &[RUN_RECORD, OBSERVE_RECORD]);
+    if !pending.is_empty() {
+        eprintln!("These {} step(s) will be undone, in this order:", pending.len());
+        for r in &pending {
+            eprintln!("  - {}", r.step);
+        }
+        if !args.auto_approve {
+            super::apply::confirm(
+                "roll back",
+                "pass --auto-approve (a pipeline that recovers a crashed run does)",
+            )?;
+        }
+    }
     let state = store
         .load_or_new(&topology.chain.chain_id)
         .map_err(anyhow::Error::new)?;

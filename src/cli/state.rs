@@ -56,13 +56,21 @@ fn load_existing(location: &StateLocation, chain_id: Option<&str>) -> anyhow::Re
 }
 
 fn list(args: StateListArgs) -> anyhow::Result<Outcome> {
+    let filter: Vec<Target> = args
+        .filter
+        .iter()
+        .map(|f| f.parse::<Target>().with_context(|| format!("state list {f}")))
+        .collect::<anyhow::Result<_>>()?;
     let (path, chain_id) = state_location_and_chain(&args.state, &args.config)?;
     warn_if_journal(&path);
     let Some(state) = super::inputs::read_checked_state(&path, chain_id.as_deref())? else {
         eprintln!("No state at `{path}`: nothing has been applied yet.");
         return Ok(Outcome::Success);
     };
-    for address in state.addresses() {
+    for address in state
+        .addresses()
+        .filter(|a| filter.is_empty() || filter.iter().any(|t| t.matches(a)))
+    {
         println!("{address}");
     }
     Ok(Outcome::Success)

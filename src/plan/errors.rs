@@ -57,8 +57,8 @@ pub enum PlanError {
     #[error(
         "this plan would destroy {} node(s) that tarsform imported (it did not create them):\n{}\nnothing was changed\n\
          hint: if a topology file is missing (BcosBuilder users keep the chain in config.toml and expansions in expand.toml), \
-         pass every file: `-c config.toml -c expand.toml`; to destroy them on purpose, target them (`--target 'node[\"<server>\"][\"<ip>\"]'`) \
-         or set `prevent_destroy = false` in the service's section",
+         pass every file: `-c config.toml -c expand.toml`; to destroy them on purpose, target them (`tarsform destroy --target 'node[\"<server>\"][\"<ip>\"]'`, \
+         or `tarsform plan --destroy --target …` to review it first) or set `prevent_destroy = false` in the service's section",
         nodes.len(),
         nodes.iter().map(|n| format!("  - {n}")).collect::<Vec<_>>().join("\n")
     )]
