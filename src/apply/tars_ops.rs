@@ -11,6 +11,9 @@ use crate::tars::{
     TarsApi, TarsError, TaskCommand, TaskRequest, run_task, wait_running,
 };
 
+/// Tars runs up to 5 items of a non-serial task at once (tarsAdminRegistry).
+pub const DEFAULT_TASK_BATCH: usize = 5;
+
 /// Polling and waiting limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -29,6 +32,8 @@ pub struct Timing {
     pub start_timeout: Duration,
     /// Extra attempts of a patch that failed with a transient framework error.
     pub task_retries: u32,
+    /// The most nodes whose tasks go to Tars as one `add_task` (`--task-batch`).
+    pub task_batch: usize,
 }
 
 impl Default for Timing {
@@ -41,6 +46,7 @@ impl Default for Timing {
             settle: Duration::from_secs(5),
             start_timeout: Duration::from_secs(120),
             task_retries: 2,
+            task_batch: DEFAULT_TASK_BATCH,
         }
     }
 }
@@ -260,10 +266,19 @@ pub async fn command_node<C: TarsApi>(
     ip: &str,
     command: TaskCommand,
 ) -> OpResult<()> {
-    let row = require_node(api, app, server, ip).await?;
+    // A group of steps shares one read of the server's rows, and one task.
+    let rows = crate::tars::batch::server_rows(api, app, server, timing.gate().poll / 2).await?;
+    let row = rows.into_iter().find(|r| r.node_name == ip).ok_or_else(|| {
+        OpError::Refused(format!(
+            "server `{server}`: node {ip} is not registered in Tars (application {app})"
+        ))
+    })?;
     let req = TaskRequest::single(row.id, command, BTreeMap::new());
     let starts = matches!(command, TaskCommand::Start | TaskCommand::Restart);
-    let task_no = match run_task(api, &req, timing.task_polls(), timing.task_timeout).await {
+    let polls = timing.task_polls();
+    let task_no = match crate::tars::batch::run_task_for(api, (server, ip), &req, polls, timing.task_timeout)
+        .await
+    {
         Ok(report) => report.task_no,
         // A start whose verdict is FAILED is evidence too: the node's row decides.
         Err(TarsError::TaskFailed {
