@@ -298,12 +298,10 @@ pub async fn execute<R: Runner>(
 
     loop {
         if !stopping {
-            let near = if task_batch > 1 {
-                near_kinds(&graph, &ready, &waiting, &started)
-            } else {
-                HashSet::new()
-            };
-            for group in slots.pick(&ready, &*graph, limit, task_batch, &near) {
+            let mut near = Near::default();
+            let mut near =
+                |kind: &str, taken: &HashSet<NodeIndex>| near.of(kind, &graph, &waiting, &started, taken);
+            for group in slots.pick(&ready, &*graph, limit, task_batch, &mut near) {
                 let gathering = (group.len() > 1).then(|| crate::tars::batch::Gathering::new(group.len()));
                 for (member, picked) in group.into_iter().enumerate() {
                     ready.remove(&picked);
@@ -462,7 +460,7 @@ impl Slots {
         graph: &DiGraph<S, ()>,
         limit: usize,
         task_batch: usize,
-        near: &HashSet<String>,
+        near: &mut dyn FnMut(&str, &HashSet<NodeIndex>) -> bool,
     ) -> Vec<Vec<ReadyKey>> {
         let mut picked: Vec<Vec<ReadyKey>> = Vec::new();
         let mut taken: HashSet<NodeIndex> = HashSet::new();
@@ -502,7 +500,7 @@ impl Slots {
                     group.push(other.clone());
                 }
                 // A short group waits while more of its kind are one completion away.
-                if group.len() < task_batch && near.contains(kind) {
+                if group.len() < task_batch && near(kind, &taken) {
                     continue;
                 }
             }
@@ -559,29 +557,41 @@ impl Slots {
     }
 }
 
-/// The batch kinds of ready steps for which another step of the kind is one completion
-/// away: not ready, but each step it waits for is in flight (or done).
-fn near_kinds<S: StepInfo>(
-    graph: &DiGraph<S, ()>,
-    ready: &BTreeSet<ReadyKey>,
-    waiting: &HashMap<NodeIndex, usize>,
-    started: &HashSet<NodeIndex>,
-) -> HashSet<String> {
-    let kinds: HashSet<&str> = ready.iter().filter_map(|k| graph[k.node].batch()).collect();
-    if kinds.is_empty() {
-        return HashSet::new();
+/// Whether a step of a batch kind is near: not started, but each step it waits for has
+/// begun (in flight, done, or starting in this round) or is ready, so it needs no other
+/// step first. A held step thus waits for in-flight or startable work only: no deadlock.
+/// Remembered per kind until more steps start.
+#[derive(Default)]
+struct Near {
+    known: HashMap<String, (usize, bool)>,
+}
+
+impl Near {
+    fn of<S: StepInfo>(
+        &mut self,
+        kind: &str,
+        graph: &DiGraph<S, ()>,
+        waiting: &HashMap<NodeIndex, usize>,
+        started: &HashSet<NodeIndex>,
+        taken: &HashSet<NodeIndex>,
+    ) -> bool {
+        if let Some((seen, near)) = self.known.get(kind)
+            && (*seen == taken.len() || *near)
+        {
+            return *near;
+        }
+        let begun = |n: &NodeIndex| started.contains(n) || taken.contains(n);
+        let near = graph.node_indices().any(|n| {
+            graph[n].batch() == Some(kind)
+                && !begun(&n)
+                && waiting.get(&n).is_some_and(|w| *w > 0)
+                && graph
+                    .neighbors_directed(n, Direction::Incoming)
+                    .all(|p| begun(&p) || waiting.get(&p) == Some(&0))
+        });
+        self.known.insert(kind.to_string(), (taken.len(), near));
+        near
     }
-    graph
-        .node_indices()
-        .filter(|n| !started.contains(n) && waiting.get(n).is_some_and(|w| *w > 0))
-        .filter_map(|n| graph[n].batch().filter(|k| kinds.contains(k)).map(|k| (n, k)))
-        .filter(|(n, _)| {
-            graph
-                .neighbors_directed(*n, Direction::Incoming)
-                .all(|p| started.contains(&p))
-        })
-        .map(|(_, k)| k.to_string())
-        .collect()
 }
 
 /// The wall time against the bound of the steps that ran, with their measured times.
@@ -866,6 +876,136 @@ mod tests {
         ];
         let seen = timeline(steps, &[], 1).await;
         assert_eq!(seen, vec!["start a", "end a", "start b", "end b"]);
+    }
+
+    /// A step with a batch kind and a lane.
+    struct Batched {
+        id: &'static str,
+        kind: Option<&'static str>,
+        lane: Option<&'static str>,
+    }
+
+    impl StepInfo for Batched {
+        fn id(&self) -> &str {
+            self.id
+        }
+        fn lane(&self) -> Option<&str> {
+            self.lane
+        }
+        fn batch(&self) -> Option<&str> {
+            self.kind
+        }
+    }
+
+    #[derive(Default)]
+    struct BatchTimeline(StdMutex<Vec<String>>);
+
+    impl Runner for BatchTimeline {
+        type Step = Batched;
+        type Undo = ();
+
+        async fn run(&self, step: &Batched) -> Result<(), String> {
+            self.0.lock().unwrap().push(format!("start {}", step.id));
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            self.0.lock().unwrap().push(format!("end {}", step.id));
+            Ok(())
+        }
+
+        async fn undo(&self, _: &Batched, _: &()) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    /// The timeline and the most steps in flight at once.
+    async fn batched(
+        steps: Vec<Batched>,
+        edges: &[(&str, &str)],
+        parallelism: usize,
+        task_batch: usize,
+    ) -> (Vec<String>, usize) {
+        let edges: Vec<(String, String)> = edges
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let dag = StepDag::new(steps, &edges).unwrap();
+        let runner = Arc::new(BatchTimeline::default());
+        let (_tx, rx) = watch::channel(false);
+        let opts = ExecOptions {
+            parallelism,
+            rollback: true,
+            task_batch,
+        };
+        let report = execute(dag, runner.clone(), opts, rx, Arc::new(Quiet)).await;
+        assert!(report.succeeded(), "{report:?}");
+        let seen = runner.0.lock().unwrap().clone();
+        let (mut now, mut most) = (0usize, 0usize);
+        for event in &seen {
+            if event.starts_with("start") {
+                now += 1;
+                most = most.max(now);
+            } else {
+                now -= 1;
+            }
+        }
+        (seen, most)
+    }
+
+    fn start(id: &'static str, lane: Option<&'static str>) -> Batched {
+        Batched {
+            id,
+            kind: Some("start"),
+            lane,
+        }
+    }
+
+    #[tokio::test]
+    async fn ready_steps_of_one_kind_share_one_slot_up_to_the_batch_size() {
+        let steps = ["s1", "s2", "s3", "s4", "s5", "s6", "s7"]
+            .map(|id| start(id, None))
+            .into();
+        let (seen, most) = batched(steps, &[], 1, 3).await;
+        assert_eq!(most, 3, "{seen:?}");
+        let (seen, most) = batched(["a", "b", "c"].map(|id| start(id, None)).into(), &[], 1, 1).await;
+        assert_eq!(most, 1, "--task-batch 1 batches nothing: {seen:?}");
+        let plain = ["a", "b", "c"].map(|id| Batched {
+            id,
+            kind: None,
+            lane: None,
+        });
+        let (seen, most) = batched(plain.into(), &[], 1, 5).await;
+        assert_eq!(most, 1, "steps without a kind are not batched: {seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_batch_never_holds_two_steps_of_one_lane() {
+        let steps = vec![
+            start("a1", Some("a")),
+            start("a2", Some("a")),
+            start("b1", Some("b")),
+            start("b2", Some("b")),
+        ];
+        let (seen, most) = batched(steps, &[], 1, 5).await;
+        assert_eq!(most, 2, "one step of each lane at a time: {seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_short_batch_waits_while_more_of_its_kind_are_near() {
+        let steps = vec![
+            start("a-start", None),
+            Batched {
+                id: "b-push",
+                kind: None,
+                lane: None,
+            },
+            start("c-start", None),
+        ];
+        let (seen, _) = batched(steps, &[("c-start", "b-push")], 2, 5).await;
+        let at = |e: &str| seen.iter().position(|s| s == e).unwrap();
+        assert!(at("start a-start") > at("end b-push"), "{seen:?}");
+        assert!(
+            at("start c-start") < at("end a-start"),
+            "both start together: {seen:?}"
+        );
     }
 
     impl StepInfo for TestStep {

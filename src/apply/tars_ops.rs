@@ -392,8 +392,18 @@ pub async fn node_row_under<C: TarsApi>(
     server_row: &ConfigFile,
 ) -> OpResult<ConfigFile> {
     let file = &server_row.filename;
-    for attempt in 0..timing.row_attempts.max(1) {
-        let rows = api.node_config_file_list(app, server, server_row.id).await?;
+    let attempts = timing.row_attempts.max(1);
+    for attempt in 0..attempts {
+        // TarsWeb creates missing node rows while it lists, racing its own background
+        // inserts after `add_config_file`: a "system error" (500) then is worth a retry.
+        let rows = match api.node_config_file_list(app, server, server_row.id).await {
+            Ok(rows) => rows,
+            Err(e) if e.ret_code() == Some(500) && attempt + 1 < attempts => {
+                tokio::time::sleep(timing.poll).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(row) = rows
             .into_iter()
             .find(|r| r.node_name == ip && &r.filename == file)
@@ -421,17 +431,38 @@ pub async fn node_rows<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -
 }
 
 /// Removes what an undeploy left: node rows of `ip`, and the server-level rows when no
-/// node of the server remains.
+/// node of the server remains. Nodes of one server undeployed together clean at the same
+/// time: a server-level row another one deleted meanwhile is skipped, not an error.
 pub async fn clean_after_undeploy<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -> OpResult<()> {
-    for row in node_rows(api, app, server, ip).await? {
-        api.delete_config_file(row.id).await?;
-    }
-    if api.server_list(app, Some(server)).await?.is_empty() {
-        for row in api.config_file_list(app, server).await? {
+    for server_row in api.config_file_list(app, server).await? {
+        let rows = match api.node_config_file_list(app, server, server_row.id).await {
+            Ok(rows) => rows,
+            Err(_) if server_row_gone(api, app, server, server_row.id).await? => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for row in rows.into_iter().filter(|r| r.node_name == ip) {
             api.delete_config_file(row.id).await?;
         }
     }
+    if api.server_list(app, Some(server)).await?.is_empty() {
+        for row in api.config_file_list(app, server).await? {
+            match api.delete_config_file(row.id).await {
+                Ok(()) => {}
+                Err(_) if server_row_gone(api, app, server, row.id).await? => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
     Ok(())
+}
+
+/// True when `server`'s config row `id` is no longer listed.
+async fn server_row_gone<C: TarsApi>(api: &C, app: &str, server: &str, id: u64) -> OpResult<bool> {
+    Ok(!api
+        .config_file_list(app, server)
+        .await?
+        .iter()
+        .any(|r| r.id == id))
 }
 
 /// Uploads a package and returns the patch id (looked up by task id, never trusted
