@@ -558,8 +558,8 @@ impl Slots {
 }
 
 /// Whether a step of a batch kind is near: not started, but each step it waits for has
-/// begun (in flight, done, or starting in this round) or is ready, so it needs no other
-/// step first. A held step thus waits for in-flight or startable work only: no deadlock.
+/// begun (in flight, done, or starting in this round) or is ready and never held (no batch
+/// kind). A held step thus waits for in-flight or startable work only: no deadlock.
 /// Remembered per kind until more steps start.
 #[derive(Default)]
 struct Near {
@@ -587,7 +587,7 @@ impl Near {
                 && waiting.get(&n).is_some_and(|w| *w > 0)
                 && graph
                     .neighbors_directed(n, Direction::Incoming)
-                    .all(|p| begun(&p) || waiting.get(&p) == Some(&0))
+                    .all(|p| begun(&p) || (waiting.get(&p) == Some(&0) && graph[p].batch().is_none()))
         });
         self.known.insert(kind.to_string(), (taken.len(), near));
         near
@@ -974,6 +974,16 @@ mod tests {
         });
         let (seen, most) = batched(plain.into(), &[], 1, 5).await;
         assert_eq!(most, 1, "steps without a kind are not batched: {seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_step_never_waits_for_a_step_that_waits_for_it() {
+        let steps = vec![start("a", None), start("b", None)];
+        let run = batched(steps, &[("b", "a")], 2, 5);
+        let (seen, _) = tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .expect("a held step waited for its own dependant");
+        assert_eq!(seen, vec!["start a", "end a", "start b", "end b"]);
     }
 
     #[tokio::test]
