@@ -29,8 +29,11 @@ pub struct Gathering {
     state: Mutex<Gather>,
     changed: watch::Sender<u64>,
     /// `(app, server)` → the last `server_list` read and when it was made.
-    rows: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<Option<(Instant, Vec<ServerConf>)>>>>>,
+    rows: Mutex<HashMap<(String, String), Arc<RowsRead>>>,
 }
+
+/// One server's last `server_list` read and when it was asked (one reader at a time).
+type RowsRead = tokio::sync::Mutex<Option<(Instant, Vec<ServerConf>)>>;
 
 struct Gather {
     /// Members that may still join (not left without joining).
@@ -280,5 +283,64 @@ pub async fn within<F: Future>(gathering: Option<(Arc<Gathering>, usize)>, work:
     match gathering {
         Some((g, member)) => g.member(member, work).await,
         None => work.await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tars::TaskItem;
+
+    fn item(server: &str, node: &str, status: &str) -> TaskItem {
+        serde_json::from_value(serde_json::json!({
+            "server_name": server, "node_name": node, "command": "patch_tars",
+            "status_info": status, "execute_info": format!("{status} on {node}")
+        }))
+        .unwrap()
+    }
+
+    fn entry(member: usize, server: &str, node: &str) -> Entry {
+        Entry {
+            member,
+            server: server.into(),
+            node: node.into(),
+            item: TaskItemRequest {
+                server_id: member as u64,
+                command: "patch_tars".into(),
+                parameters: Default::default(),
+            },
+        }
+    }
+
+    #[test]
+    fn each_node_gets_the_verdict_of_its_own_item() {
+        let task: Task = serde_json::from_value(serde_json::json!({"task_no": "t1", "status": 6})).unwrap();
+        let task = Task {
+            items: vec![
+                item("rpc", "10.0.0.1", "EM_I_SUCCESS"),
+                item("rpc", "10.0.0.2", "EM_I_FAILED"),
+                item("gateway", "10.0.0.1", "EM_I_SUCCESS"),
+            ],
+            ..task
+        };
+        let ms = Duration::from_millis(1);
+        let ok = item_verdict("t1", &task, &entry(0, "gateway", "10.0.0.1"), 2, ms).unwrap();
+        assert_eq!(ok.task.items.len(), 1);
+        assert_eq!(ok.task.items[0].server_name, "gateway");
+        match item_verdict("t1", &task, &entry(1, "rpc", "10.0.0.2"), 2, ms) {
+            Err(TarsError::TaskFailed {
+                node, execute_info, ..
+            }) => {
+                assert_eq!(node, "10.0.0.2");
+                assert!(execute_info.contains("10.0.0.2"), "{execute_info}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match item_verdict("t1", &task, &entry(2, "rpc", "10.0.0.9"), 2, ms) {
+            Err(TarsError::TaskFailed { execute_info, .. }) => {
+                assert!(execute_info.contains("no item"), "{execute_info}")
+            }
+            other => panic!("a node without an item is not a success: {other:?}"),
+        }
     }
 }
