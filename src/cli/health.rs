@@ -14,7 +14,7 @@ pub struct HealthArgs {
     /// How long a started node may take to become `active` before the step fails.
     #[arg(long = "start-timeout", value_name = "DURATION", env = "TARSFORM_START_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
     pub start_timeout: Duration,
-    /// The most nodes started, stopped or restarted with one Tars task (1 to 100; 1: one task a node).
+    /// The most nodes started, stopped, restarted or undeployed with one Tars task (1 to 100; 1: one task a node).
     #[arg(long = "task-batch", value_name = "N", env = "TARSFORM_TASK_BATCH", default_value_t = crate::apply::tars_ops::DEFAULT_TASK_BATCH, value_parser = parse_task_batch)]
     pub task_batch: usize,
 }
