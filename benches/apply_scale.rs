@@ -305,23 +305,41 @@ fn main() {
         }
     }
     let first_backend = &settings.backends[0];
-    let walls = |b: &str| -> Vec<(usize, Duration)> {
-        results.iter().filter(|r| r.0 == b).map(|r| (r.1, r.2)).collect()
+    // Repeated backends (`local,mysql,local,mysql`) interleave runs; compare medians.
+    let median_wall = |b: &str, p: usize| -> Option<(Duration, usize)> {
+        let mut w: Vec<Duration> = results
+            .iter()
+            .filter(|r| r.0 == b && r.1 == p)
+            .map(|r| r.2)
+            .collect();
+        w.sort();
+        (!w.is_empty()).then(|| (w[w.len() / 2], w.len()))
     };
-    if let (Some((p0, w0)), Some((p1, w1))) = (walls(first_backend).first(), walls(first_backend).last())
+    if let (Some(&p0), Some(&p1)) = (settings.parallelism.first(), settings.parallelism.last())
         && p0 != p1
+        && let (Some((w0, _)), Some((w1, _))) =
+            (median_wall(first_backend, p0), median_wall(first_backend, p1))
     {
         println!(
             "  speed-up of --parallelism {p1} over {p0}: {:.2}x",
             w0.as_secs_f64() / w1.as_secs_f64()
         );
     }
-    for backend in settings.backends.iter().skip(1) {
-        for ((p, base), (_, other)) in walls(first_backend).iter().zip(walls(backend)) {
-            println!(
-                "  {backend} vs {first_backend} at --parallelism {p}: {:+.1} % wall time",
-                (other.as_secs_f64() / base.as_secs_f64() - 1.0) * 100.0
-            );
+    let mut others: Vec<&String> = settings.backends.iter().filter(|b| *b != first_backend).collect();
+    others.sort();
+    others.dedup();
+    for backend in others {
+        for &p in &settings.parallelism {
+            if let (Some((base, n0)), Some((other, n1))) =
+                (median_wall(first_backend, p), median_wall(backend, p))
+            {
+                println!(
+                    "  {backend} vs {first_backend} at --parallelism {p}: {:+.1} % wall time (medians: {:.2} s of {n1} run(s) vs {:.2} s of {n0})",
+                    (other.as_secs_f64() / base.as_secs_f64() - 1.0) * 100.0,
+                    other.as_secs_f64(),
+                    base.as_secs_f64()
+                );
+            }
         }
     }
 }

@@ -91,10 +91,14 @@ fn stats(mut values: Vec<Duration>) -> String {
 
 fn report(name: &str, samples: Samples) {
     println!("  {name}");
-    println!("    open + lock     {}", stats(samples.lock));
-    println!("    save (100 nodes){}", stats(samples.save));
-    println!("    journal append  {}", stats(samples.append));
-    println!("    unlock          {}", stats(samples.unlock));
+    for (step, times) in [
+        ("open + lock", samples.lock),
+        ("save (100 nodes)", samples.save),
+        ("journal append", samples.append),
+        ("unlock", samples.unlock),
+    ] {
+        println!("    {step:<18}{}", stats(times));
+    }
 }
 
 fn main() {

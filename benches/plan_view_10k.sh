@@ -8,7 +8,7 @@
 set -euo pipefail
 bin=$(realpath "${1:-target/release/tarsform}")
 ws=$(mktemp -d)
-trap 'rm -rf "$ws"' EXIT
+trap '[ -n "${KEEP_WS:-}" ] || rm -rf "$ws"' EXIT; echo "workspace: $ws" >&2
 
 # Stand-in release archives, as the demo writes them.
 env -u TARSFORM_TARS_TOKEN "$bin" demo --workspace "$ws/demo" >/dev/null 2>&1

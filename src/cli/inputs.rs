@@ -143,6 +143,8 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
             );
         }
     }
+    // A server with no directory (here or fetched) has no files: one look, not one per file.
+    let mut server_dirs: std::collections::HashMap<String, bool> = Default::default();
     for address in graph.addresses() {
         let (Some(server), Some(ip)) = (address.server_name(), address.ip()) else {
             continue;
@@ -150,6 +152,17 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
         let (Some(kind), Ok(ip)) = (graph::kind_of_server(server), ip.parse::<IpAddr>()) else {
             continue;
         };
+        let has_dir = match server_dirs.get(server) {
+            Some(known) => *known,
+            None => {
+                let node_dir = PathBuf::from(paths.node_dir(kind, server, ip));
+                let exists = node_dir.parent().is_some_and(|dir| fetched(dir).is_dir());
+                *server_dirs.entry(server.to_string()).or_insert(exists)
+            }
+        };
+        if !has_dir {
+            continue;
+        }
         match (address.kind(), address.leaf_name()) {
             (ResourceKind::Cert, Some(purpose)) => {
                 let (cert, key) = paths.cert_paths(kind, server, ip, purpose);

@@ -40,9 +40,14 @@ impl ServiceKind {
 
     /// `<agency>BcosRpcService` / `<agency>BcosGatewayService`.
     pub fn server_name(self, agency: &str) -> String {
+        format!("{agency}{}", self.server_suffix())
+    }
+
+    /// What follows the agency's name in the server name.
+    pub fn server_suffix(self) -> &'static str {
         match self {
-            ServiceKind::Rpc => format!("{agency}BcosRpcService"),
-            ServiceKind::Gateway => format!("{agency}BcosGatewayService"),
+            ServiceKind::Rpc => "BcosRpcService",
+            ServiceKind::Gateway => "BcosGatewayService",
         }
     }
 
@@ -281,6 +286,11 @@ impl ServiceRef<'_> {
     pub fn server_name(&self) -> String {
         self.service.kind.server_name(&self.agency.name)
     }
+
+    /// Whether `server` is this service's Tars server name (without building the name).
+    pub fn is_server(&self, server: &str) -> bool {
+        server.strip_prefix(self.agency.name.as_str()) == Some(self.kind().server_suffix())
+    }
 }
 
 impl Topology {
@@ -291,6 +301,11 @@ impl Topology {
                 .into_iter()
                 .filter_map(move |kind| agency.service(kind).map(|service| ServiceRef { agency, service }))
         })
+    }
+
+    /// The service whose Tars server is `server`.
+    pub fn service_of(&self, server: &str) -> Option<ServiceRef<'_>> {
+        self.services().find(|s| s.is_server(server))
     }
 
     /// The Tars application: the chain id.
@@ -304,7 +319,7 @@ impl ServiceKind {
     pub fn of_server(server: &str) -> Option<ServiceKind> {
         ServiceKind::ALL.into_iter().find(|k| {
             server
-                .strip_suffix(k.server_name("").as_str())
+                .strip_suffix(k.server_suffix())
                 .is_some_and(|agency| !agency.is_empty())
         })
     }

@@ -66,7 +66,7 @@ pub fn desired(topology: &Topology) -> Result<ResourceGraph, GraphError> {
 pub(crate) fn kind_of_server(server: &str) -> Option<ServiceKind> {
     ServiceKind::ALL
         .into_iter()
-        .find(|k| server.ends_with(k.server_name("").as_str()))
+        .find(|k| server.ends_with(k.server_suffix()))
 }
 
 #[cfg(test)]

@@ -8,8 +8,7 @@ impl Planner<'_> {
         let address = Address::config(node.server, node.ip, file);
         let storage = self
             .topology
-            .services()
-            .find(|s| s.server_name() == node.server)
+            .service_of(node.server)
             .filter(|s| s.agency.enable_storage_security);
         // With storage security, what Tars holds in config.ini names the cipher data key.
         let sensitive = SENSITIVE_FILES.contains(&file) || (file == "config.ini" && storage.is_some());

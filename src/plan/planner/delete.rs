@@ -89,7 +89,7 @@ impl Planner<'_> {
         }
         let agency = ServiceKind::ALL
             .into_iter()
-            .find_map(|k| server.strip_suffix(k.server_name("").as_str()).map(|a| (a, k)));
+            .find_map(|k| server.strip_suffix(k.server_suffix()).map(|a| (a, k)));
         match agency {
             Some((agency, kind)) if self.topology.agencies.iter().any(|a| a.name == agency) => {
                 format!("agency {agency} has no {kind} service any more{gone}")

@@ -47,7 +47,6 @@ fn targeted(input: &PlanInput<'_>, node: &Address) -> bool {
 fn setting(topology: &Topology, node: &Address) -> Option<bool> {
     let server = node.server_name()?;
     topology
-        .services()
-        .find(|s| s.server_name() == server)
+        .service_of(server)
         .and_then(|s| s.service.prevent_destroy)
 }

@@ -174,12 +174,60 @@ fn redact_url(url: &str) -> String {
 /// One chain's state in a MySQL database, over one dedicated connection.
 #[derive(Debug)]
 pub struct MysqlBackend {
+    session: Session,
+    held: Option<LockInfo>,
+    custody: Option<Arc<Custody>>,
+}
+
+/// The one pinned connection of a command, shared by the state, its journal and its
+/// sealed secrets: the `GET_LOCK` taken on it fences every write.
+#[derive(Debug, Clone)]
+struct Session {
     name: PathBuf,
     chain_id: String,
     lock_name: String,
     conn: Arc<Mutex<Conn>>,
-    held: Option<LockInfo>,
-    custody: Option<Arc<Custody>>,
+}
+
+impl Session {
+    fn conn(&self) -> MutexGuard<'_, Conn> {
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn err(&self, action: &'static str) -> impl Fn(mysql::Error) -> StateError + '_ {
+        move |e| backend_err(&self.name, action, e)
+    }
+
+    fn lock_lost(&self) -> StateError {
+        StateError::LockLost {
+            path: self.name.clone(),
+        }
+    }
+
+    /// Runs `write` in a transaction that first checks this connection holds the lock.
+    fn fenced(
+        &self,
+        action: &'static str,
+        write: impl FnOnce(&mut mysql::Transaction<'_>) -> Result<(), mysql::Error>,
+    ) -> Result<(), StateError> {
+        let mut conn = self.conn();
+        let mut tx = conn
+            .start_transaction(TxOpts::default())
+            .map_err(self.err(action))?;
+        let fenced: Option<Option<i64>> = tx
+            .exec_first("SELECT IS_USED_LOCK(?) = CONNECTION_ID()", (&self.lock_name,))
+            .map_err(self.err(action))?;
+        if fenced.flatten() != Some(1) {
+            return Err(self.lock_lost());
+        }
+        write(&mut tx).map_err(self.err(action))?;
+        tx.commit().map_err(self.err(action))
+    }
+
+    /// A copy of this session under another name (errors name the journal, not the state).
+    fn named(&self, name: PathBuf) -> Session {
+        Session { name, ..self.clone() }
+    }
 }
 
 impl MysqlBackend {
@@ -214,30 +262,24 @@ impl MysqlBackend {
             &sha256_hex(format!("{}/{}", database.unwrap_or_default(), target.chain_id).as_bytes())[..40]
         );
         Ok(MysqlBackend {
-            name,
-            chain_id: target.chain_id.clone(),
-            lock_name,
-            conn: Arc::new(Mutex::new(conn)),
+            session: Session {
+                name,
+                chain_id: target.chain_id.clone(),
+                lock_name,
+                conn: Arc::new(Mutex::new(conn)),
+            },
             held: None,
             custody: target.custody.clone(),
         })
-    }
-
-    fn conn(&self) -> MutexGuard<'_, Conn> {
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn err(&self, action: &'static str) -> impl Fn(mysql::Error) -> StateError + '_ {
-        move |e| backend_err(&self.name, action, e)
     }
 
     fn lock_row(&self, conn: &mut Conn) -> Result<Option<(LockInfo, u64)>, StateError> {
         let row: Option<(String, String, u32, String, String, u64)> = conn
             .exec_first(
                 "SELECT lock_id, who, pid, operation, created, connection_id FROM tarsform_lock WHERE chain_id = ?",
-                (&self.chain_id,),
+                (&self.session.chain_id,),
             )
-            .map_err(self.err("read its lock record"))?;
+            .map_err(self.session.err("read its lock record"))?;
         Ok(row.map(|(id, who, pid, operation, created, connection)| {
             (
                 LockInfo {
@@ -255,8 +297,8 @@ impl MysqlBackend {
     /// The connection id of the session holding the lock, if any.
     fn holder(&self, conn: &mut Conn) -> Result<Option<u64>, StateError> {
         let holder: Option<Option<u64>> = conn
-            .exec_first("SELECT IS_USED_LOCK(?)", (&self.lock_name,))
-            .map_err(self.err("read its lock"))?;
+            .exec_first("SELECT IS_USED_LOCK(?)", (&self.session.lock_name,))
+            .map_err(self.session.err("read its lock"))?;
         Ok(holder.flatten())
     }
 }
@@ -271,21 +313,24 @@ fn backend_err(name: &Path, action: &'static str, e: mysql::Error) -> StateError
 
 impl StateBackend for MysqlBackend {
     fn name(&self) -> &Path {
-        &self.name
+        &self.session.name
     }
 
     /// `GET_LOCK` on this backend's own connection, held until `unlock` or until the
     /// connection closes (a killed process releases it), then the lock-info row.
     fn lock(&mut self, lock: &LockInfo, wait: Duration) -> Result<Option<LockInfo>, StateError> {
-        let mut conn = self.conn();
+        let mut conn = self.session.conn();
         // GET_LOCK in rounds shorter than the statement timeout, so a long --lock-timeout
         // never looks like a server that stopped answering.
         let deadline = Instant::now() + wait;
         let got = loop {
             let round = deadline.saturating_duration_since(Instant::now()).min(LOCK_ROUND);
             let got: Option<Option<i64>> = conn
-                .exec_first("SELECT GET_LOCK(?, ?)", (&self.lock_name, round.as_secs_f64()))
-                .map_err(self.err("take its lock"))?;
+                .exec_first(
+                    "SELECT GET_LOCK(?, ?)",
+                    (&self.session.lock_name, round.as_secs_f64()),
+                )
+                .map_err(self.session.err("take its lock"))?;
             if got.flatten() != Some(0) || Instant::now() >= deadline {
                 break got.flatten();
             }
@@ -297,7 +342,7 @@ impl StateBackend for MysqlBackend {
                 .filter(|(_, connection)| Some(*connection) == holder)
                 .map(|(info, _)| Box::new(info));
             return Err(StateError::Locked {
-                path: self.name.clone(),
+                path: self.session.name.clone(),
                 info,
             });
         }
@@ -306,7 +351,7 @@ impl StateBackend for MysqlBackend {
             "REPLACE INTO tarsform_lock (chain_id, lock_id, who, pid, operation, created, connection_id)
              VALUES (?, ?, ?, ?, ?, ?, CONNECTION_ID())",
             (
-                &self.chain_id,
+                &self.session.chain_id,
                 &lock.id,
                 &lock.who,
                 lock.pid,
@@ -314,7 +359,7 @@ impl StateBackend for MysqlBackend {
                 &lock.created,
             ),
         )
-        .map_err(self.err("write its lock record"))?;
+        .map_err(self.session.err("write its lock record"))?;
         drop(conn);
         self.held = Some(lock.clone());
         Ok(abandoned)
@@ -324,23 +369,24 @@ impl StateBackend for MysqlBackend {
         let Some(lock) = self.held.take() else {
             return;
         };
-        let mut conn = self.conn();
+        let mut conn = self.session.conn();
         let _ = conn.exec_drop(
             "DELETE FROM tarsform_lock WHERE chain_id = ? AND lock_id = ?",
-            (&self.chain_id, &lock.id),
+            (&self.session.chain_id, &lock.id),
         );
-        let _ = conn.exec_drop("DO RELEASE_LOCK(?)", (&self.lock_name,));
+        let _ = conn.exec_drop("DO RELEASE_LOCK(?)", (&self.session.lock_name,));
     }
 
     fn load(&self) -> Result<Option<State>, StateError> {
         let body: Option<Vec<u8>> = self
+            .session
             .conn()
             .exec_first(
                 "SELECT body FROM tarsform_state WHERE chain_id = ?",
-                (&self.chain_id,),
+                (&self.session.chain_id,),
             )
-            .map_err(self.err("read the state"))?;
-        body.map(|b| parse_state(&self.name, &b)).transpose()
+            .map_err(self.session.err("read the state"))?;
+        body.map(|b| parse_state(&self.session.name, &b)).transpose()
     }
 
     /// One transaction: the row is read `FOR UPDATE`, compared with `expected`, the
@@ -351,31 +397,33 @@ impl StateBackend for MysqlBackend {
             .as_ref()
             .map(|l| (l.who.clone(), l.operation.clone()))
             .unwrap_or_default();
-        let mut conn = self.conn();
+        let mut conn = self.session.conn();
         let result = (|| -> Result<Result<(), StateError>, mysql::Error> {
             let mut tx = conn.start_transaction(TxOpts::default())?;
             let stored: Option<(String, u64)> = tx.exec_first(
                 "SELECT lineage, serial FROM tarsform_state WHERE chain_id = ? FOR UPDATE",
-                (&self.chain_id,),
+                (&self.session.chain_id,),
             )?;
-            let fenced: Option<Option<i64>> =
-                tx.exec_first("SELECT IS_USED_LOCK(?) = CONNECTION_ID()", (&self.lock_name,))?;
+            let fenced: Option<Option<i64>> = tx.exec_first(
+                "SELECT IS_USED_LOCK(?) = CONNECTION_ID()",
+                (&self.session.lock_name,),
+            )?;
             if fenced.flatten() != Some(1) {
                 return Ok(Err(StateError::LockLost {
-                    path: self.name.clone(),
+                    path: self.session.name.clone(),
                 }));
             }
             match stored {
                 Some((lineage, _)) if lineage != expected.lineage => {
                     return Ok(Err(StateError::LineageMismatch {
-                        path: self.name.clone(),
+                        path: self.session.name.clone(),
                         on_disk: lineage,
                         ours: expected.lineage.to_string(),
                     }));
                 }
                 Some((_, serial)) if serial > expected.serial => {
                     return Ok(Err(StateError::Stale {
-                        path: self.name.clone(),
+                        path: self.session.name.clone(),
                         on_disk: serial,
                         ours: expected.serial,
                     }));
@@ -387,12 +435,12 @@ impl StateBackend for MysqlBackend {
                 "INSERT INTO tarsform_state (chain_id, lineage, serial, body, updated_at) VALUES (?, ?, ?, ?, ?)
                  ON DUPLICATE KEY UPDATE lineage = VALUES(lineage), serial = VALUES(serial),
                  body = VALUES(body), updated_at = VALUES(updated_at)",
-                (&self.chain_id, &state.lineage, state.serial, bytes, &now),
+                (&self.session.chain_id, &state.lineage, state.serial, bytes, &now),
             )?;
             tx.exec_drop(
                 "INSERT INTO tarsform_state_history (chain_id, lineage, serial, body, written_at, written_by, operation)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (&self.chain_id, &state.lineage, state.serial, bytes, &now, &written_by, &operation),
+                (&self.session.chain_id, &state.lineage, state.serial, bytes, &now, &written_by, &operation),
             )?;
             tx.commit()?;
             Ok(Ok(()))
@@ -401,7 +449,7 @@ impl StateBackend for MysqlBackend {
         match result {
             Ok(outcome) => outcome,
             Err(e) => Err(StateError::Backend {
-                path: self.name.clone(),
+                path: self.session.name.clone(),
                 action: "save the state",
                 message: format!("{e}; the database keeps the previous state"),
             }),
@@ -410,13 +458,14 @@ impl StateBackend for MysqlBackend {
 
     fn history(&self) -> Result<Vec<StateVersion>, StateError> {
         let rows: Vec<(u64, String, String, String, String)> = self
+            .session
             .conn()
             .exec(
                 "SELECT serial, lineage, written_at, written_by, operation FROM tarsform_state_history
                  WHERE chain_id = ? ORDER BY id",
-                (&self.chain_id,),
+                (&self.session.chain_id,),
             )
-            .map_err(self.err("read the state history"))?;
+            .map_err(self.session.err("read the state history"))?;
         Ok(rows
             .into_iter()
             .map(
@@ -433,52 +482,52 @@ impl StateBackend for MysqlBackend {
 
     fn version(&self, serial: u64) -> Result<Option<State>, StateError> {
         let body: Option<Vec<u8>> = self
+            .session
             .conn()
             .exec_first(
                 "SELECT body FROM tarsform_state_history WHERE chain_id = ? AND serial = ? ORDER BY id DESC LIMIT 1",
-                (&self.chain_id, serial),
+                (&self.session.chain_id, serial),
             )
-            .map_err(self.err("read the state history"))?;
-        body.map(|b| parse_state(&self.name, &b)).transpose()
+            .map_err(self.session.err("read the state history"))?;
+        body.map(|b| parse_state(&self.session.name, &b)).transpose()
     }
 
     /// Removes the lock-info row when no live session holds the lock.
     fn force_unlock(&mut self, id: &str) -> Result<LockInfo, StateError> {
-        let mut conn = self.conn();
+        let mut conn = self.session.conn();
         let row = self.lock_row(&mut conn)?;
         if let Some(holder) = self.holder(&mut conn)? {
             let info = row.filter(|(_, c)| *c == holder).map(|(info, _)| Box::new(info));
             return Err(StateError::LockHeld {
-                path: self.name.clone(),
+                path: self.session.name.clone(),
                 info,
             });
         }
         let Some((info, _)) = row else {
             return Err(StateError::NoLock {
-                path: self.name.clone(),
+                path: self.session.name.clone(),
             });
         };
         if info.id != id {
             return Err(StateError::LockIdMismatch {
-                path: self.name.clone(),
+                path: self.session.name.clone(),
                 given: id.to_string(),
                 info: Box::new(info),
             });
         }
         conn.exec_drop(
             "DELETE FROM tarsform_lock WHERE chain_id = ? AND lock_id = ?",
-            (&self.chain_id, id),
+            (&self.session.chain_id, id),
         )
-        .map_err(self.err("remove its lock record"))?;
+        .map_err(self.session.err("remove its lock record"))?;
         Ok(info)
     }
 
     fn journal(&self) -> Result<Box<dyn JournalStore>, StateError> {
         Ok(Box::new(MysqlJournal {
-            name: PathBuf::from(format!("{} journal", self.name.display())),
-            chain_id: self.chain_id.clone(),
-            lock_name: self.lock_name.clone(),
-            conn: Arc::clone(&self.conn),
+            session: self
+                .session
+                .named(PathBuf::from(format!("{} journal", self.session.name.display()))),
         }))
     }
 
@@ -496,10 +545,7 @@ impl MysqlBackend {
     /// The chain's sealed secrets (`tarsform_secret`), on this backend's connection.
     pub fn secret_store(&self) -> MysqlSecrets {
         MysqlSecrets {
-            name: self.name.clone(),
-            chain_id: self.chain_id.clone(),
-            lock_name: self.lock_name.clone(),
-            conn: Arc::clone(&self.conn),
+            session: self.session.clone(),
         }
     }
 }
@@ -507,77 +553,50 @@ impl MysqlBackend {
 /// Sealed blobs (`age` files) keyed by chain id and name; writes are fenced by the lock.
 #[derive(Debug)]
 pub struct MysqlSecrets {
-    name: PathBuf,
-    chain_id: String,
-    lock_name: String,
-    conn: Arc<Mutex<Conn>>,
-}
-
-impl MysqlSecrets {
-    fn conn(&self) -> MutexGuard<'_, Conn> {
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn err(&self, action: &'static str) -> impl Fn(mysql::Error) -> StateError + '_ {
-        move |e| backend_err(&self.name, action, e)
-    }
-
-    /// Runs one statement that writes only while this connection holds the lock.
-    fn fenced(&self, action: &'static str, statement: &str, params: mysql::Params) -> Result<(), StateError> {
-        let mut conn = self.conn();
-        let mut tx = conn
-            .start_transaction(TxOpts::default())
-            .map_err(self.err(action))?;
-        let fenced: Option<Option<i64>> = tx
-            .exec_first("SELECT IS_USED_LOCK(?) = CONNECTION_ID()", (&self.lock_name,))
-            .map_err(self.err(action))?;
-        if fenced.flatten() != Some(1) {
-            return Err(StateError::LockLost {
-                path: self.name.clone(),
-            });
-        }
-        tx.exec_drop(statement, params).map_err(self.err(action))?;
-        tx.commit().map_err(self.err(action))
-    }
+    session: Session,
 }
 
 impl SecretStore for MysqlSecrets {
     fn name(&self) -> &Path {
-        &self.name
+        &self.session.name
     }
 
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, StateError> {
-        self.conn()
+        self.session
+            .conn()
             .exec_first(
                 "SELECT sealed FROM tarsform_secret WHERE chain_id = ? AND name = ?",
-                (&self.chain_id, name),
+                (&self.session.chain_id, name),
             )
-            .map_err(self.err("read a sealed secret"))
+            .map_err(self.session.err("read a sealed secret"))
     }
 
     fn put(&mut self, name: &str, sealed: &[u8]) -> Result<(), StateError> {
-        self.fenced(
-            "write a sealed secret",
-            "REPLACE INTO tarsform_secret (chain_id, name, sealed, updated_at) VALUES (?, ?, ?, ?)",
-            (&self.chain_id, name, sealed, now_rfc3339()).into(),
-        )
+        self.session.fenced("write a sealed secret", |tx| {
+            tx.exec_drop(
+                "REPLACE INTO tarsform_secret (chain_id, name, sealed, updated_at) VALUES (?, ?, ?, ?)",
+                (&self.session.chain_id, name, sealed, now_rfc3339()),
+            )
+        })
     }
 
     fn remove(&mut self, name: &str) -> Result<(), StateError> {
-        self.fenced(
-            "remove a sealed secret",
-            "DELETE FROM tarsform_secret WHERE chain_id = ? AND name = ?",
-            (&self.chain_id, name).into(),
-        )
+        self.session.fenced("remove a sealed secret", |tx| {
+            tx.exec_drop(
+                "DELETE FROM tarsform_secret WHERE chain_id = ? AND name = ?",
+                (&self.session.chain_id, name),
+            )
+        })
     }
 
     fn names(&self) -> Result<Vec<String>, StateError> {
-        self.conn()
+        self.session
+            .conn()
             .exec(
                 "SELECT name FROM tarsform_secret WHERE chain_id = ? ORDER BY name",
-                (&self.chain_id,),
+                (&self.session.chain_id,),
             )
-            .map_err(self.err("list the sealed secrets"))
+            .map_err(self.session.err("list the sealed secrets"))
     }
 }
 
@@ -590,98 +609,60 @@ impl Drop for MysqlBackend {
 /// The journal as rows of opaque lines, written on the lock's connection.
 #[derive(Debug)]
 pub struct MysqlJournal {
-    name: PathBuf,
-    chain_id: String,
-    lock_name: String,
-    conn: Arc<Mutex<Conn>>,
-}
-
-impl MysqlJournal {
-    fn conn(&self) -> MutexGuard<'_, Conn> {
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn err(&self, action: &'static str) -> impl Fn(mysql::Error) -> StateError + '_ {
-        move |e| backend_err(&self.name, action, e)
-    }
-
-    fn lock_lost(&self) -> StateError {
-        StateError::LockLost {
-            path: self.name.clone(),
-        }
-    }
-
-    /// Runs `write` in a transaction that first checks this connection holds the lock.
-    fn fenced(
-        &self,
-        action: &'static str,
-        write: impl FnOnce(&mut mysql::Transaction<'_>) -> Result<(), mysql::Error>,
-    ) -> Result<(), StateError> {
-        let mut conn = self.conn();
-        let mut tx = conn
-            .start_transaction(TxOpts::default())
-            .map_err(self.err(action))?;
-        let fenced: Option<Option<i64>> = tx
-            .exec_first("SELECT IS_USED_LOCK(?) = CONNECTION_ID()", (&self.lock_name,))
-            .map_err(self.err(action))?;
-        if fenced.flatten() != Some(1) {
-            return Err(self.lock_lost());
-        }
-        write(&mut tx).map_err(self.err(action))?;
-        tx.commit().map_err(self.err(action))
-    }
+    session: Session,
 }
 
 impl JournalStore for MysqlJournal {
     fn name(&self) -> &Path {
-        &self.name
+        &self.session.name
     }
 
     fn read(&self) -> Result<Option<Vec<u8>>, StateError> {
         let lines: Vec<Vec<u8>> = self
+            .session
             .conn()
             .exec(
                 "SELECT line FROM tarsform_journal WHERE chain_id = ? ORDER BY seq",
-                (&self.chain_id,),
+                (&self.session.chain_id,),
             )
-            .map_err(self.err("read the journal"))?;
+            .map_err(self.session.err("read the journal"))?;
         Ok((!lines.is_empty()).then(|| lines.concat()))
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), StateError> {
-        self.fenced("write the journal", |tx| {
+        self.session.fenced("write the journal", |tx| {
             tx.exec_drop(
                 "DELETE FROM tarsform_journal WHERE chain_id = ?",
-                (&self.chain_id,),
+                (&self.session.chain_id,),
             )?;
             tx.exec_drop(
                 "INSERT INTO tarsform_journal (chain_id, line) VALUES (?, ?)",
-                (&self.chain_id, bytes),
+                (&self.session.chain_id, bytes),
             )
         })
     }
 
     /// One fenced insert: a connection that lost the lock inserts nothing.
     fn append(&mut self, line: &[u8]) -> Result<(), StateError> {
-        let mut conn = self.conn();
+        let mut conn = self.session.conn();
         conn.exec_drop(
             "INSERT INTO tarsform_journal (chain_id, line)
              SELECT ?, ? FROM DUAL WHERE IS_USED_LOCK(?) = CONNECTION_ID()",
-            (&self.chain_id, line, &self.lock_name),
+            (&self.session.chain_id, line, &self.session.lock_name),
         )
-        .map_err(self.err("append to the journal"))?;
+        .map_err(self.session.err("append to the journal"))?;
         if conn.affected_rows() == 1 {
             Ok(())
         } else {
-            Err(self.lock_lost())
+            Err(self.session.lock_lost())
         }
     }
 
     fn clear(&mut self) -> Result<(), StateError> {
-        self.fenced("remove the journal", |tx| {
+        self.session.fenced("remove the journal", |tx| {
             tx.exec_drop(
                 "DELETE FROM tarsform_journal WHERE chain_id = ?",
-                (&self.chain_id,),
+                (&self.session.chain_id,),
             )
         })
     }
