@@ -329,12 +329,16 @@ pub async fn stop_node<C: TarsApi>(
 /// The server-level rows of `server` (every file), with `file`'s created with content
 /// "\n" if missing.
 /// `known`: the rows this run read before; when they lack `file`, it is added at once.
+/// After adding, waits `settle`: TarsWeb then inserts the node rows of every node of the
+/// server without awaiting them, and a listing that races those inserts (it inserts
+/// missing node rows too) can hit the unique key and crash TarsWeb.
 pub async fn server_rows_with<C: TarsApi>(
     api: &C,
     app: &str,
     server: &str,
     file: &str,
     known: Option<Vec<ConfigFile>>,
+    settle: Duration,
 ) -> OpResult<Vec<ConfigFile>> {
     let has = |rows: &[ConfigFile]| rows.iter().any(|r| r.filename == file);
     let mut rows = match known {
@@ -346,6 +350,7 @@ pub async fn server_rows_with<C: TarsApi>(
     }
     match api.add_config_file(app, server, file, "\n").await {
         Ok(row) if row.id > 0 && row.filename == file => {
+            tokio::time::sleep(settle).await;
             rows.push(row);
             return Ok(rows);
         }
@@ -362,8 +367,14 @@ pub async fn server_rows_with<C: TarsApi>(
 }
 
 /// The server-level (placeholder) row of `file`, created with content "\n" if missing.
-async fn server_row<C: TarsApi>(api: &C, app: &str, server: &str, file: &str) -> OpResult<ConfigFile> {
-    let rows = server_rows_with(api, app, server, file, None).await?;
+async fn server_row<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    file: &str,
+    settle: Duration,
+) -> OpResult<ConfigFile> {
+    let rows = server_rows_with(api, app, server, file, None, settle).await?;
     rows.into_iter()
         .find(|r| r.filename == file)
         .ok_or_else(|| OpError::Refused(format!("server `{server}`: no server-level row of {file}")))
@@ -378,7 +389,7 @@ pub async fn node_row<C: TarsApi>(
     ip: &str,
     file: &str,
 ) -> OpResult<ConfigFile> {
-    let server_row = server_row(api, app, server, file).await?;
+    let server_row = server_row(api, app, server, file, timing.poll).await?;
     node_row_under(api, timing, app, server, ip, &server_row).await
 }
 
