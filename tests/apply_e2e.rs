@@ -487,6 +487,7 @@ fn a_failed_destroy_is_rolled_back_by_registering_the_undeployed_node_again() {
     let applied = bed.snapshot();
     let tasks = bed.handle().call_count("add_task");
     // The first undeploy succeeds, the second is refused: the first node comes back.
+    // (One task a node: batched, both undeploys would be one add_task.)
     let rule = format!("api:add_task#{}", tasks + 2);
     bed.handle().add_fault(rule.parse().unwrap());
     let destroy = bed.run(&[
@@ -495,6 +496,8 @@ fn a_failed_destroy_is_rolled_back_by_registering_the_undeployed_node_again() {
         "config.toml",
         "--auto-approve",
         "--parallelism",
+        "1",
+        "--task-batch",
         "1",
     ]);
     assert_eq!(destroy.code, Some(1), "{}", destroy.both());

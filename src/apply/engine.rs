@@ -35,6 +35,16 @@ pub trait StepInfo {
     fn calls_tars(&self) -> bool {
         true
     }
+    /// Ready Tars steps of the same kind start together as one group, up to
+    /// `task_batch` of them in one slot: their tasks go to Tars as one (see `tars::batch`).
+    fn batch(&self) -> Option<&str> {
+        None
+    }
+    /// Within a batch kind, steps of the same affinity (e.g. one server's nodes) are
+    /// grouped first: their health waits share reads.
+    fn affinity(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Performs steps and their inverses.
@@ -183,6 +193,8 @@ pub struct ExecOptions {
     pub parallelism: usize,
     /// Undo completed steps after a failure or cancellation.
     pub rollback: bool,
+    /// The most steps of one kind started together as one group ([`StepInfo::batch`]).
+    pub task_batch: usize,
 }
 
 /// What happened to every step.
@@ -254,6 +266,7 @@ pub async fn execute<R: Runner>(
     let rank = critical_path_rank(&dag.graph);
     let graph = Arc::new(dag.graph);
     let limit = options.parallelism.max(1);
+    let task_batch = options.task_batch.max(1);
     let mut waiting: HashMap<NodeIndex, usize> = graph
         .node_indices()
         .map(|n| (n, graph.neighbors_directed(n, Direction::Incoming).count()))
@@ -277,7 +290,7 @@ pub async fn execute<R: Runner>(
         ..ExecReport::default()
     };
     let mut completed: Vec<(NodeIndex, R::Undo)> = Vec::new();
-    let mut started: std::collections::HashSet<NodeIndex> = std::collections::HashSet::new();
+    let mut started: HashSet<NodeIndex> = HashSet::new();
     let halt = Arc::new(AtomicBool::new(stopping));
     let mut watching = true;
     let began = std::time::Instant::now();
@@ -285,40 +298,47 @@ pub async fn execute<R: Runner>(
 
     loop {
         if !stopping {
-            for picked in slots.pick(&ready, &*graph, limit) {
-                ready.remove(&picked);
-                let node = picked.node;
-                started.insert(node);
-                let (graph, runner, tx, reporter, halt) = (
-                    graph.clone(),
-                    runner.clone(),
-                    tx.clone(),
-                    reporter.clone(),
-                    halt.clone(),
-                );
-                tokio::spawn(async move {
-                    if halt.load(Ordering::SeqCst) {
-                        let _ = tx.send(Done::NotRun(node));
-                        return;
-                    }
-                    let step = &graph[node];
-                    reporter.event(Event::Started { step: step.id() });
-                    let began = std::time::Instant::now();
-                    let done = match crate::tars::board::within_step(step.id(), runner.run(step)).await {
-                        Ok(undo) => {
-                            reporter.event(Event::Completed { step: step.id() });
-                            Done::Ok(node, undo, began.elapsed())
+            let mut near = Near::default();
+            let mut near =
+                |kind: &str, taken: &HashSet<NodeIndex>| near.of(kind, &graph, &waiting, &started, taken);
+            for group in slots.pick(&ready, &*graph, limit, task_batch, &mut near) {
+                let gathering = (group.len() > 1).then(|| crate::tars::batch::Gathering::new(group.len()));
+                for (member, picked) in group.into_iter().enumerate() {
+                    ready.remove(&picked);
+                    let node = picked.node;
+                    started.insert(node);
+                    let (graph, runner, tx, reporter, halt) = (
+                        graph.clone(),
+                        runner.clone(),
+                        tx.clone(),
+                        reporter.clone(),
+                        halt.clone(),
+                    );
+                    let gathering = gathering.clone().map(|g| (g, member));
+                    tokio::spawn(crate::tars::batch::within(gathering, async move {
+                        if halt.load(Ordering::SeqCst) {
+                            let _ = tx.send(Done::NotRun(node));
+                            return;
                         }
-                        Err(e) => {
-                            reporter.event(Event::Failed {
-                                step: step.id(),
-                                error: &e,
-                            });
-                            Done::Err(node, e, began.elapsed())
-                        }
-                    };
-                    let _ = tx.send(done);
-                });
+                        let step = &graph[node];
+                        reporter.event(Event::Started { step: step.id() });
+                        let began = std::time::Instant::now();
+                        let done = match crate::tars::board::within_step(step.id(), runner.run(step)).await {
+                            Ok(undo) => {
+                                reporter.event(Event::Completed { step: step.id() });
+                                Done::Ok(node, undo, began.elapsed())
+                            }
+                            Err(e) => {
+                                reporter.event(Event::Failed {
+                                    step: step.id(),
+                                    error: &e,
+                                });
+                                Done::Err(node, e, began.elapsed())
+                            }
+                        };
+                        let _ = tx.send(done);
+                    }));
+                }
             }
         }
         if slots.in_flight() == 0 {
@@ -327,7 +347,7 @@ pub async fn execute<R: Runner>(
         tokio::select! {
             done = rx.recv() => {
                 let done = done.expect("sender held by the loop");
-                slots.release(&graph[done.node()]);
+                slots.release(done.node(), &graph[done.node()]);
                 match done {
                     Done::Ok(node, undo, took) => {
                         step_times.insert(node, took);
@@ -364,7 +384,7 @@ pub async fn execute<R: Runner>(
         }
     }
 
-    report.schedule = schedule_times(&graph, &step_times, limit, began.elapsed());
+    report.schedule = schedule_times(&graph, &step_times, &slots.shared, limit, began.elapsed());
     let mut skipped: Vec<String> = graph
         .node_indices()
         .filter(|n| !started.contains(n))
@@ -412,12 +432,18 @@ struct ReadyKey {
     node: NodeIndex,
 }
 
-/// Steps in flight: per kind of slot, and the lanes in use.
+/// Steps in flight: per kind of slot, the lanes in use, and the groups sharing a slot.
 #[derive(Default)]
 struct Slots {
     tars: usize,
     local: usize,
     lanes: HashSet<String>,
+    /// A grouped step → its group's number; a group holds one slot until its last step ends.
+    group_of: HashMap<NodeIndex, usize>,
+    group_left: HashMap<usize, usize>,
+    groups: usize,
+    /// How many steps shared each grouped step's slot (for the schedule's bound).
+    shared: HashMap<NodeIndex, u32>,
 }
 
 impl Slots {
@@ -426,24 +452,76 @@ impl Slots {
     }
 
     /// Takes the ready steps that can start now, in queue order, and marks their slots.
+    /// A batchable Tars step brings up to `task_batch - 1` ready steps of its kind (whose
+    /// lanes are free) into its slot.
     fn pick<S: StepInfo>(
         &mut self,
         ready: &BTreeSet<ReadyKey>,
         graph: &DiGraph<S, ()>,
         limit: usize,
-    ) -> Vec<ReadyKey> {
-        let mut picked = Vec::new();
+        task_batch: usize,
+        near: &mut dyn FnMut(&str, &HashSet<NodeIndex>) -> bool,
+    ) -> Vec<Vec<ReadyKey>> {
+        let mut picked: Vec<Vec<ReadyKey>> = Vec::new();
+        let mut taken: HashSet<NodeIndex> = HashSet::new();
         for key in ready {
             if self.tars >= limit && self.local >= limit {
                 break;
+            }
+            if taken.contains(&key.node) {
+                continue;
             }
             let step = &graph[key.node];
             let count = if step.calls_tars() { self.tars } else { self.local };
             if count >= limit || step.lane().is_some_and(|l| self.lanes.contains(l)) {
                 continue;
             }
+            let mut group = vec![key.clone()];
+            if let Some(kind) = step.batch().filter(|_| step.calls_tars()) {
+                let mut lanes: HashSet<&str> = step.lane().into_iter().collect();
+                let (akin, others): (Vec<&ReadyKey>, Vec<&ReadyKey>) = ready
+                    .iter()
+                    .filter(|o| graph[o.node].batch() == Some(kind))
+                    .partition(|o| graph[o.node].affinity() == step.affinity());
+                for other in akin.into_iter().chain(others) {
+                    if group.len() >= task_batch {
+                        break;
+                    }
+                    let s = &graph[other.node];
+                    if other.node == key.node
+                        || taken.contains(&other.node)
+                        || !s.calls_tars()
+                        || s.lane()
+                            .is_some_and(|l| self.lanes.contains(l) || lanes.contains(l))
+                    {
+                        continue;
+                    }
+                    lanes.extend(s.lane());
+                    group.push(other.clone());
+                }
+                // A short group waits while more of its kind are one completion away.
+                if group.len() < task_batch && near(kind, &taken) {
+                    continue;
+                }
+            }
+            for member in &group {
+                taken.insert(member.node);
+            }
             self.take(step);
-            picked.push(key.clone());
+            for other in &group[1..] {
+                if let Some(lane) = graph[other.node].lane() {
+                    self.lanes.insert(lane.to_string());
+                }
+            }
+            if group.len() > 1 {
+                self.groups += 1;
+                self.group_left.insert(self.groups, group.len());
+                for member in &group {
+                    self.group_of.insert(member.node, self.groups);
+                    self.shared.insert(member.node, group.len() as u32);
+                }
+            }
+            picked.push(group);
         }
         picked
     }
@@ -459,15 +537,60 @@ impl Slots {
         }
     }
 
-    fn release<S: StepInfo>(&mut self, step: &S) {
+    fn release<S: StepInfo>(&mut self, node: NodeIndex, step: &S) {
+        if let Some(lane) = step.lane() {
+            self.lanes.remove(lane);
+        }
+        if let Some(group) = self.group_of.remove(&node) {
+            let left = self.group_left.get_mut(&group).expect("group of a grouped step");
+            *left -= 1;
+            if *left > 0 {
+                return;
+            }
+            self.group_left.remove(&group);
+        }
         if step.calls_tars() {
             self.tars -= 1;
         } else {
             self.local -= 1;
         }
-        if let Some(lane) = step.lane() {
-            self.lanes.remove(lane);
+    }
+}
+
+/// Whether a step of a batch kind is near: not started, but each step it waits for has
+/// begun (in flight, done, or starting in this round) or is ready and never held (no batch
+/// kind). A held step thus waits for in-flight or startable work only: no deadlock.
+/// Remembered per kind until more steps start.
+#[derive(Default)]
+struct Near {
+    known: HashMap<String, (usize, bool)>,
+}
+
+impl Near {
+    fn of<S: StepInfo>(
+        &mut self,
+        kind: &str,
+        graph: &DiGraph<S, ()>,
+        waiting: &HashMap<NodeIndex, usize>,
+        started: &HashSet<NodeIndex>,
+        taken: &HashSet<NodeIndex>,
+    ) -> bool {
+        if let Some((seen, near)) = self.known.get(kind)
+            && (*seen == taken.len() || *near)
+        {
+            return *near;
         }
+        let begun = |n: &NodeIndex| started.contains(n) || taken.contains(n);
+        let near = graph.node_indices().any(|n| {
+            graph[n].batch() == Some(kind)
+                && !begun(&n)
+                && waiting.get(&n).is_some_and(|w| *w > 0)
+                && graph
+                    .neighbors_directed(n, Direction::Incoming)
+                    .all(|p| begun(&p) || (waiting.get(&p) == Some(&0) && graph[p].batch().is_none()))
+        });
+        self.known.insert(kind.to_string(), (taken.len(), near));
+        near
     }
 }
 
@@ -475,6 +598,7 @@ impl Slots {
 fn schedule_times<S: StepInfo>(
     graph: &DiGraph<S, ()>,
     took: &HashMap<NodeIndex, std::time::Duration>,
+    shared: &HashMap<NodeIndex, u32>,
     limit: usize,
     wall: std::time::Duration,
 ) -> ScheduleTimes {
@@ -490,10 +614,11 @@ fn schedule_times<S: StepInfo>(
             .unwrap_or_default();
         finish.insert(node, start + time(node));
     }
+    // Steps that shared a slot count their share of it.
     let tars: Duration = graph
         .node_indices()
         .filter(|n| graph[*n].calls_tars())
-        .map(time)
+        .map(|n| time(n) / shared.get(&n).copied().unwrap_or(1).max(1))
         .sum();
     let mut lanes: HashMap<&str, Duration> = HashMap::new();
     for node in graph.node_indices() {
@@ -584,6 +709,7 @@ mod tests {
         let opts = ExecOptions {
             parallelism: 1,
             rollback: true,
+            task_batch: 1,
         };
         execute(dag, runner.clone(), opts, rx, Arc::new(Quiet)).await;
         assert_eq!(*runner.0.lock().unwrap(), vec!["b-early", "c-early", "a-late"]);
@@ -650,15 +776,15 @@ mod tests {
                 )
             })
             .collect();
-        let times = schedule_times(&dag.graph, &took, 2, ms(1000));
+        let times = schedule_times(&dag.graph, &took, &HashMap::new(), 2, ms(1000));
         assert_eq!(times.critical_path, ms(900), "the local step alone");
         assert_eq!(times.per_slot, ms(275), "550 ms of Tars work over 2 slots");
         assert_eq!(times.bound(), ms(900));
-        let times = schedule_times(&dag.graph, &took, 1, ms(1000));
+        let times = schedule_times(&dag.graph, &took, &HashMap::new(), 1, ms(1000));
         assert_eq!(times.per_slot, ms(550));
         let without_local: HashMap<NodeIndex, Duration> =
             took.into_iter().filter(|(n, _)| dag.graph[*n].tars).collect();
-        let times = schedule_times(&dag.graph, &without_local, 8, ms(1000));
+        let times = schedule_times(&dag.graph, &without_local, &HashMap::new(), 8, ms(1000));
         assert_eq!(times.critical_path, ms(300), "a then b");
     }
 
@@ -692,6 +818,7 @@ mod tests {
         let opts = ExecOptions {
             parallelism,
             rollback: true,
+            task_batch: 1,
         };
         let report = execute(dag, runner.clone(), opts, rx, Arc::new(Quiet)).await;
         assert!(report.succeeded(), "{report:?}");
@@ -749,6 +876,146 @@ mod tests {
         ];
         let seen = timeline(steps, &[], 1).await;
         assert_eq!(seen, vec!["start a", "end a", "start b", "end b"]);
+    }
+
+    /// A step with a batch kind and a lane.
+    struct Batched {
+        id: &'static str,
+        kind: Option<&'static str>,
+        lane: Option<&'static str>,
+    }
+
+    impl StepInfo for Batched {
+        fn id(&self) -> &str {
+            self.id
+        }
+        fn lane(&self) -> Option<&str> {
+            self.lane
+        }
+        fn batch(&self) -> Option<&str> {
+            self.kind
+        }
+    }
+
+    #[derive(Default)]
+    struct BatchTimeline(StdMutex<Vec<String>>);
+
+    impl Runner for BatchTimeline {
+        type Step = Batched;
+        type Undo = ();
+
+        async fn run(&self, step: &Batched) -> Result<(), String> {
+            self.0.lock().unwrap().push(format!("start {}", step.id));
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            self.0.lock().unwrap().push(format!("end {}", step.id));
+            Ok(())
+        }
+
+        async fn undo(&self, _: &Batched, _: &()) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    /// The timeline and the most steps in flight at once.
+    async fn batched(
+        steps: Vec<Batched>,
+        edges: &[(&str, &str)],
+        parallelism: usize,
+        task_batch: usize,
+    ) -> (Vec<String>, usize) {
+        let edges: Vec<(String, String)> = edges
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let dag = StepDag::new(steps, &edges).unwrap();
+        let runner = Arc::new(BatchTimeline::default());
+        let (_tx, rx) = watch::channel(false);
+        let opts = ExecOptions {
+            parallelism,
+            rollback: true,
+            task_batch,
+        };
+        let report = execute(dag, runner.clone(), opts, rx, Arc::new(Quiet)).await;
+        assert!(report.succeeded(), "{report:?}");
+        let seen = runner.0.lock().unwrap().clone();
+        let (mut now, mut most) = (0usize, 0usize);
+        for event in &seen {
+            if event.starts_with("start") {
+                now += 1;
+                most = most.max(now);
+            } else {
+                now -= 1;
+            }
+        }
+        (seen, most)
+    }
+
+    fn start(id: &'static str, lane: Option<&'static str>) -> Batched {
+        Batched {
+            id,
+            kind: Some("start"),
+            lane,
+        }
+    }
+
+    #[tokio::test]
+    async fn ready_steps_of_one_kind_share_one_slot_up_to_the_batch_size() {
+        let steps = ["s1", "s2", "s3", "s4", "s5", "s6", "s7"]
+            .map(|id| start(id, None))
+            .into();
+        let (seen, most) = batched(steps, &[], 1, 3).await;
+        assert_eq!(most, 3, "{seen:?}");
+        let (seen, most) = batched(["a", "b", "c"].map(|id| start(id, None)).into(), &[], 1, 1).await;
+        assert_eq!(most, 1, "--task-batch 1 batches nothing: {seen:?}");
+        let plain = ["a", "b", "c"].map(|id| Batched {
+            id,
+            kind: None,
+            lane: None,
+        });
+        let (seen, most) = batched(plain.into(), &[], 1, 5).await;
+        assert_eq!(most, 1, "steps without a kind are not batched: {seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_step_never_waits_for_a_step_that_waits_for_it() {
+        let steps = vec![start("a", None), start("b", None)];
+        let run = batched(steps, &[("b", "a")], 2, 5);
+        let (seen, _) = tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .expect("a held step waited for its own dependant");
+        assert_eq!(seen, vec!["start a", "end a", "start b", "end b"]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_never_holds_two_steps_of_one_lane() {
+        let steps = vec![
+            start("a1", Some("a")),
+            start("a2", Some("a")),
+            start("b1", Some("b")),
+            start("b2", Some("b")),
+        ];
+        let (seen, most) = batched(steps, &[], 1, 5).await;
+        assert_eq!(most, 2, "one step of each lane at a time: {seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_short_batch_waits_while_more_of_its_kind_are_near() {
+        let steps = vec![
+            start("a-start", None),
+            Batched {
+                id: "b-push",
+                kind: None,
+                lane: None,
+            },
+            start("c-start", None),
+        ];
+        let (seen, _) = batched(steps, &[("c-start", "b-push")], 2, 5).await;
+        let at = |e: &str| seen.iter().position(|s| s == e).unwrap();
+        assert!(at("start a-start") > at("end b-push"), "{seen:?}");
+        assert!(
+            at("start c-start") < at("end a-start"),
+            "both start together: {seen:?}"
+        );
     }
 
     impl StepInfo for TestStep {
@@ -825,6 +1092,7 @@ mod tests {
             ExecOptions {
                 parallelism,
                 rollback: true,
+                task_batch: 1,
             },
             rx,
             Arc::new(Quiet),
@@ -899,6 +1167,7 @@ mod tests {
         let opts = ExecOptions {
             parallelism: 4,
             rollback: true,
+            task_batch: 1,
         };
         let report = execute(d, runner.clone(), opts, rx, Arc::new(Quiet)).await;
         assert!(report.succeeded());
@@ -952,6 +1221,7 @@ mod tests {
             ExecOptions {
                 parallelism: 1,
                 rollback: true,
+                task_batch: 1,
             },
             rx,
             Arc::new(Quiet),
@@ -980,6 +1250,7 @@ mod tests {
             ExecOptions {
                 parallelism: 2,
                 rollback: false,
+                task_batch: 1,
             },
             rx,
             Arc::new(Quiet),

@@ -13,6 +13,7 @@
 use std::time::{Duration, Instant};
 
 use super::tars_ops::{OpError, OpResult, Started, Timing, find_node};
+use crate::tars::batch::{run_task_for, server_rows};
 use crate::tars::{
     NotRunning, ServerConf, TarsApi, TarsError, TaskCommand, TaskRequest, describe_row, is_transient_failure,
     run_task, wait_running_replacing,
@@ -30,7 +31,7 @@ pub async fn patch_and_check<C: TarsApi>(
     ip: &str,
     patch_id: u64,
 ) -> OpResult<Started> {
-    let before = node_row(api, app, server, ip).await?;
+    let before = node_row(api, timing, app, server, ip).await?;
     // The process a restart must replace (none when the node was not running).
     let old_pid = (before.present_state == "active" && before.process_id > 0).then_some(before.process_id);
     let node = Node {
@@ -45,7 +46,7 @@ pub async fn patch_and_check<C: TarsApi>(
     let mut attempt = 0;
     loop {
         let (task_no, execute_info) =
-            match run_task(api, &req, timing.task_polls(), timing.task_timeout).await {
+            match run_task_for(api, (server, ip), &req, timing.task_polls(), timing.task_timeout).await {
                 Ok(report) => {
                     return match node.wait_or_relaunch(Some(patch_id), old_pid, &mut notes).await? {
                         Ok(row) => Ok(started(server, row, notes)),
@@ -257,8 +258,16 @@ fn shows_landed(row: &ServerConf, before: &ServerConf, patch_id: u64) -> bool {
         && (before.patch_id() != Some(patch_id) || row.patch_time != before.patch_time)
 }
 
-async fn node_row<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -> OpResult<ServerConf> {
-    find_node(api, app, server, ip).await?.ok_or_else(|| {
+/// The node's row; a group of starting steps shares one read of the server's rows.
+async fn node_row<C: TarsApi>(
+    api: &C,
+    timing: Timing,
+    app: &str,
+    server: &str,
+    ip: &str,
+) -> OpResult<ServerConf> {
+    let rows = server_rows(api, app, server, timing.gate().poll / 2).await?;
+    rows.into_iter().find(|r| r.node_name == ip).ok_or_else(|| {
         OpError::Refused(format!(
             "server `{server}`: node {ip} is not registered in Tars (application {app})"
         ))

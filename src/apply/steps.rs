@@ -109,6 +109,19 @@ impl StepInfo for Step {
             Op::CreateCa | Op::IssueCert | Op::Adopt | Op::Barrier | Op::Forget
         )
     }
+    /// Steps whose Tars work is one task per node: started together, their tasks go
+    /// out as one `add_task` (lanes still hold: one restart or stop per server at a time).
+    fn batch(&self) -> Option<&str> {
+        match self.op {
+            Op::StartNode | Op::StopNode | Op::RestartNode | Op::UndeployNode | Op::UndeployForReplace => {
+                Some(self.op.as_str())
+            }
+            _ => None,
+        }
+    }
+    fn affinity(&self) -> Option<&str> {
+        self.address.as_ref().and_then(Address::server_name)
+    }
 }
 
 /// The steps of a plan and `(step, depends_on)` edges between their ids.

@@ -11,6 +11,9 @@ use crate::tars::{
     TarsApi, TarsError, TaskCommand, TaskRequest, run_task, wait_running,
 };
 
+/// Tars runs up to 5 items of a non-serial task at once (tarsAdminRegistry).
+pub const DEFAULT_TASK_BATCH: usize = 5;
+
 /// Polling and waiting limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -29,6 +32,8 @@ pub struct Timing {
     pub start_timeout: Duration,
     /// Extra attempts of a patch that failed with a transient framework error.
     pub task_retries: u32,
+    /// The most nodes whose tasks go to Tars as one `add_task` (`--task-batch`).
+    pub task_batch: usize,
 }
 
 impl Default for Timing {
@@ -41,6 +46,7 @@ impl Default for Timing {
             settle: Duration::from_secs(5),
             start_timeout: Duration::from_secs(120),
             task_retries: 2,
+            task_batch: DEFAULT_TASK_BATCH,
         }
     }
 }
@@ -260,10 +266,19 @@ pub async fn command_node<C: TarsApi>(
     ip: &str,
     command: TaskCommand,
 ) -> OpResult<()> {
-    let row = require_node(api, app, server, ip).await?;
+    // A group of steps shares one read of the server's rows, and one task.
+    let rows = crate::tars::batch::server_rows(api, app, server, timing.gate().poll / 2).await?;
+    let row = rows.into_iter().find(|r| r.node_name == ip).ok_or_else(|| {
+        OpError::Refused(format!(
+            "server `{server}`: node {ip} is not registered in Tars (application {app})"
+        ))
+    })?;
     let req = TaskRequest::single(row.id, command, BTreeMap::new());
     let starts = matches!(command, TaskCommand::Start | TaskCommand::Restart);
-    let task_no = match run_task(api, &req, timing.task_polls(), timing.task_timeout).await {
+    let polls = timing.task_polls();
+    let task_no = match crate::tars::batch::run_task_for(api, (server, ip), &req, polls, timing.task_timeout)
+        .await
+    {
         Ok(report) => report.task_no,
         // A start whose verdict is FAILED is evidence too: the node's row decides.
         Err(TarsError::TaskFailed {
@@ -314,12 +329,16 @@ pub async fn stop_node<C: TarsApi>(
 /// The server-level rows of `server` (every file), with `file`'s created with content
 /// "\n" if missing.
 /// `known`: the rows this run read before; when they lack `file`, it is added at once.
+/// After adding, waits `settle`: TarsWeb then inserts the node rows of every node of the
+/// server without awaiting them, and a listing that races those inserts (it inserts
+/// missing node rows too) can hit the unique key and crash TarsWeb.
 pub async fn server_rows_with<C: TarsApi>(
     api: &C,
     app: &str,
     server: &str,
     file: &str,
     known: Option<Vec<ConfigFile>>,
+    settle: Duration,
 ) -> OpResult<Vec<ConfigFile>> {
     let has = |rows: &[ConfigFile]| rows.iter().any(|r| r.filename == file);
     let mut rows = match known {
@@ -331,6 +350,7 @@ pub async fn server_rows_with<C: TarsApi>(
     }
     match api.add_config_file(app, server, file, "\n").await {
         Ok(row) if row.id > 0 && row.filename == file => {
+            tokio::time::sleep(settle).await;
             rows.push(row);
             return Ok(rows);
         }
@@ -347,8 +367,14 @@ pub async fn server_rows_with<C: TarsApi>(
 }
 
 /// The server-level (placeholder) row of `file`, created with content "\n" if missing.
-async fn server_row<C: TarsApi>(api: &C, app: &str, server: &str, file: &str) -> OpResult<ConfigFile> {
-    let rows = server_rows_with(api, app, server, file, None).await?;
+async fn server_row<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    file: &str,
+    settle: Duration,
+) -> OpResult<ConfigFile> {
+    let rows = server_rows_with(api, app, server, file, None, settle).await?;
     rows.into_iter()
         .find(|r| r.filename == file)
         .ok_or_else(|| OpError::Refused(format!("server `{server}`: no server-level row of {file}")))
@@ -363,7 +389,7 @@ pub async fn node_row<C: TarsApi>(
     ip: &str,
     file: &str,
 ) -> OpResult<ConfigFile> {
-    let server_row = server_row(api, app, server, file).await?;
+    let server_row = server_row(api, app, server, file, timing.poll).await?;
     node_row_under(api, timing, app, server, ip, &server_row).await
 }
 
@@ -377,8 +403,18 @@ pub async fn node_row_under<C: TarsApi>(
     server_row: &ConfigFile,
 ) -> OpResult<ConfigFile> {
     let file = &server_row.filename;
-    for attempt in 0..timing.row_attempts.max(1) {
-        let rows = api.node_config_file_list(app, server, server_row.id).await?;
+    let attempts = timing.row_attempts.max(1);
+    for attempt in 0..attempts {
+        // TarsWeb creates missing node rows while it lists, racing its own background
+        // inserts after `add_config_file`: a "system error" (500) then is worth a retry.
+        let rows = match api.node_config_file_list(app, server, server_row.id).await {
+            Ok(rows) => rows,
+            Err(e) if e.ret_code() == Some(500) && attempt + 1 < attempts => {
+                tokio::time::sleep(timing.poll).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(row) = rows
             .into_iter()
             .find(|r| r.node_name == ip && &r.filename == file)
@@ -406,17 +442,38 @@ pub async fn node_rows<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -
 }
 
 /// Removes what an undeploy left: node rows of `ip`, and the server-level rows when no
-/// node of the server remains.
+/// node of the server remains. Nodes of one server undeployed together clean at the same
+/// time: a server-level row another one deleted meanwhile is skipped, not an error.
 pub async fn clean_after_undeploy<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -> OpResult<()> {
-    for row in node_rows(api, app, server, ip).await? {
-        api.delete_config_file(row.id).await?;
-    }
-    if api.server_list(app, Some(server)).await?.is_empty() {
-        for row in api.config_file_list(app, server).await? {
+    for server_row in api.config_file_list(app, server).await? {
+        let rows = match api.node_config_file_list(app, server, server_row.id).await {
+            Ok(rows) => rows,
+            Err(_) if server_row_gone(api, app, server, server_row.id).await? => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for row in rows.into_iter().filter(|r| r.node_name == ip) {
             api.delete_config_file(row.id).await?;
         }
     }
+    if api.server_list(app, Some(server)).await?.is_empty() {
+        for row in api.config_file_list(app, server).await? {
+            match api.delete_config_file(row.id).await {
+                Ok(()) => {}
+                Err(_) if server_row_gone(api, app, server, row.id).await? => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
     Ok(())
+}
+
+/// True when `server`'s config row `id` is no longer listed.
+async fn server_row_gone<C: TarsApi>(api: &C, app: &str, server: &str, id: u64) -> OpResult<bool> {
+    Ok(!api
+        .config_file_list(app, server)
+        .await?
+        .iter()
+        .any(|r| r.id == id))
 }
 
 /// Uploads a package and returns the patch id (looked up by task id, never trusted

@@ -239,6 +239,7 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let options = ExecOptions {
         parallelism: req.parallelism.max(1),
         rollback: req.rollback,
+        task_batch: req.timing.task_batch,
     };
     // The rollback baseline: what Tars shows for every touched node before any step.
     let baseline = match rt.block_on(async {

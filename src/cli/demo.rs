@@ -279,5 +279,6 @@ fn emulator_health() -> super::health::HealthArgs {
     super::health::HealthArgs {
         settle: std::time::Duration::from_millis(200),
         start_timeout: std::time::Duration::from_secs(30),
+        task_batch: crate::apply::tars_ops::DEFAULT_TASK_BATCH,
     }
 }

@@ -14,11 +14,27 @@ pub struct HealthArgs {
     /// How long a started node may take to become `active` before the step fails.
     #[arg(long = "start-timeout", value_name = "DURATION", env = "TARSFORM_START_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
     pub start_timeout: Duration,
+    /// The most nodes started, stopped, restarted or undeployed with one Tars task (1 to 100; 1: one task a node).
+    #[arg(long = "task-batch", value_name = "N", env = "TARSFORM_TASK_BATCH", default_value_t = crate::apply::tars_ops::DEFAULT_TASK_BATCH, value_parser = parse_task_batch)]
+    pub task_batch: usize,
 }
 
 impl HealthArgs {
     pub fn timing(&self) -> Timing {
-        Timing::for_settle(self.settle, self.start_timeout)
+        Timing {
+            task_batch: self.task_batch,
+            ..Timing::for_settle(self.settle, self.start_timeout)
+        }
+    }
+}
+
+/// A whole number of nodes per task, 1 to 100.
+fn parse_task_batch(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=100).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a batch size; write how many nodes one task may hold, 1 to 100 (1: one task a node)"
+        )),
     }
 }
 
@@ -56,6 +72,16 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         for bad in ["", "fast", "5h", "-1s", "1e9"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_task_batch_is_1_to_100_nodes() {
+        assert_eq!(parse_task_batch("5"), Ok(5));
+        assert_eq!(parse_task_batch("1"), Ok(1));
+        for bad in ["0", "101", "-1", "five", ""] {
+            let err = parse_task_batch(bad).unwrap_err();
+            assert!(err.contains("1 to 100"), "{bad}: {err}");
         }
     }
 }

@@ -285,6 +285,25 @@ impl EmulatorHandle {
         self.with(|inner| inner.faults.call_count(endpoint))
     }
 
+    /// The tasks Tars holds: (serial, each item's (command, node)), oldest first.
+    pub fn tasks(&self) -> Vec<(bool, Vec<(String, String)>)> {
+        self.with(|inner| {
+            let mut tasks: Vec<_> = inner.tasks.values().collect();
+            tasks.sort_by_key(|t| t.created);
+            tasks
+                .into_iter()
+                .map(|t| {
+                    let items = t
+                        .items
+                        .iter()
+                        .map(|i| (i.command.clone(), i.node_name.clone()))
+                        .collect();
+                    (t.serial, items)
+                })
+                .collect()
+        })
+    }
+
     /// The uploaded packages of a server: (patch id, sha256 of the tgz), oldest first.
     pub fn patches(&self, app: &str, server: &str) -> Vec<(u64, String)> {
         let column = format!("{app}.{server}");

@@ -51,7 +51,7 @@ impl fmt::Display for CallFailure {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TarsError {
     #[error("cannot reach TarsWeb: {0}\nhint: check `tars_url` in [tars] and that TarsWeb is running")]
     Connect(Box<CallFailure>),

@@ -5,6 +5,7 @@
 
 mod adapter;
 mod api;
+pub mod batch;
 pub mod board;
 pub mod budget;
 mod client;

@@ -95,6 +95,19 @@ pub async fn wait_task<C: TarsApi>(
     poll: PollSchedule,
     timeout: Duration,
 ) -> Result<TaskReport, TarsError> {
+    let (task, polls) = poll_task(api, task_no, command, started, poll, timeout).await?;
+    task_verdict(task_no, command, task, polls, started.elapsed())
+}
+
+/// Polls a submitted task until every item is final; the last answer and the polls made.
+pub async fn poll_task<C: TarsApi>(
+    api: &C,
+    task_no: &str,
+    command: &str,
+    started: Instant,
+    poll: PollSchedule,
+    timeout: Duration,
+) -> Result<(Task, u32), TarsError> {
     let deadline = started + timeout;
     let mut polls = 0;
     let mut last = "not polled yet".to_string();
@@ -114,9 +127,21 @@ pub async fn wait_task<C: TarsApi>(
         last = describe(&task);
         super::board::report(task_no, mean_percent(&task));
         if task.is_finished() {
-            return finish(task_no, command, task, polls, started.elapsed());
+            super::batch::task_ended();
+            return Ok((task, polls));
         }
     }
+}
+
+/// A finished task's verdict: `Ok` only when every item succeeded.
+pub(crate) fn task_verdict(
+    task_no: &str,
+    command: &str,
+    task: Task,
+    polls: u32,
+    elapsed: Duration,
+) -> Result<TaskReport, TarsError> {
+    finish(task_no, command, task, polls, elapsed)
 }
 
 fn finish(
@@ -252,8 +277,7 @@ pub async fn wait_running_replacing<C: TarsApi>(
         ..Watch::default()
     };
     loop {
-        let row = api
-            .server_list(app, Some(server))
+        let row = super::batch::server_rows(api, app, server, gate.poll / 2)
             .await?
             .into_iter()
             .find(|s| s.node_name == ip);

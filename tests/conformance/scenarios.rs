@@ -385,3 +385,95 @@ fn token_rejected(t: &Target) {
     contains(&bad, "token", t);
     assert_eq!(good.code, Some(0), "[{}] {}", t.name(), good.both());
 }
+
+#[test]
+fn nodes_batched_into_one_task_each_get_their_own_verdict() {
+    on_every_target(batched_items);
+}
+
+/// What tarsform's batching relies on: Tars runs a non-serial task's items independently
+/// and reports each with its server and node, so one item's failure is that node's alone.
+fn batched_items(t: &Target) {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tarsform::tars::batch::{Gathering, run_task_for};
+    use tarsform::tars::{PollSchedule, TaskItemRequest};
+
+    let w = Workspace::new(t, "cfbatch");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1, IP2],
+    }]);
+    contains(&w.ok(APPLY), "Apply complete", t);
+    all_running(t, "cfbatch", 4);
+    let rows = t.servers("cfbatch");
+    let tasks_before = t.handle().map(|h| h.call_count("add_task"));
+    // Four nodes' tasks go out as one: three restarts and a command Tars does not know.
+    let api = Arc::new(t.api());
+    let gathering = Gathering::new(rows.len());
+    let verdicts = runtime().block_on(async {
+        let mut members = tokio::task::JoinSet::new();
+        for (i, row) in rows.iter().cloned().enumerate() {
+            let command = if i == 0 { "no_such_command" } else { "restart" };
+            let req = TaskRequest {
+                serial: true,
+                items: vec![TaskItemRequest {
+                    server_id: row.id,
+                    command: command.to_string(),
+                    parameters: BTreeMap::new(),
+                }],
+            };
+            let (api, gathering) = (api.clone(), gathering.clone());
+            members.spawn(async move {
+                let who = (row.server_name.as_str(), row.node_name.as_str());
+                let poll = PollSchedule::fixed(Duration::from_millis(250));
+                let verdict = gathering
+                    .member(i, run_task_for(&*api, who, &req, poll, Duration::from_secs(120)))
+                    .await;
+                (i, row.node_name.clone(), verdict)
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(done) = members.join_next().await {
+            out.push(done.expect("member task"));
+        }
+        out.sort_by_key(|(i, ..)| *i);
+        out
+    });
+    if let (Some(before), Some(handle)) = (tasks_before, t.handle()) {
+        assert_eq!(
+            handle.call_count("add_task") - before,
+            1,
+            "one add_task for four nodes"
+        );
+    }
+    let tasks: std::collections::BTreeSet<String> = verdicts
+        .iter()
+        .map(|(_, _, v)| match v {
+            Ok(report) => report.task_no.clone(),
+            Err(tarsform::tars::TarsError::TaskFailed { task_no, .. }) => task_no.clone(),
+            Err(e) => panic!("[{}] {e}", t.name()),
+        })
+        .collect();
+    assert_eq!(tasks.len(), 1, "[{}] one task: {verdicts:?}", t.name());
+    for (i, node, verdict) in &verdicts {
+        match (i, verdict) {
+            (0, Err(tarsform::tars::TarsError::TaskFailed { node: failed, .. })) => {
+                assert_eq!(failed, node, "[{}] the failure names its node", t.name())
+            }
+            (0, other) => panic!("[{}] the unknown command must fail alone: {other:?}", t.name()),
+            (_, Ok(report)) => {
+                assert_eq!(report.task.items.len(), 1, "[{}] its own item only", t.name());
+                assert_eq!(&report.task.items[0].node_name, node);
+            }
+            (_, Err(e)) => panic!("[{}] a restart on {node} failed: {e}", t.name()),
+        }
+    }
+    contains(
+        &w.ok(&["destroy", "-c", "config.toml", "--auto-approve"]),
+        "Destroy complete",
+        t,
+    );
+}

@@ -131,7 +131,7 @@ impl<C: TarsApi> TarsRunner<C> {
         }
         // A cached row that led nowhere is read again; a file the cache lacks is added.
         let known = known.filter(|_| cached.is_none());
-        let rows = tars_ops::server_rows_with(&*self.api, app, server, file, known).await?;
+        let rows = tars_ops::server_rows_with(&*self.api, app, server, file, known, self.timing.poll).await?;
         self.server_rows
             .lock()
             .expect("server rows lock")

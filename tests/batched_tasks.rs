@@ -1,0 +1,209 @@
+//! Batched Tars tasks (issue 15): nodes that start, stop or undeploy together go to Tars
+//! as one multi-item `add_task`, and their health waits share `server_list` reads. Each
+//! node keeps its own journal entry and undo record: an item that fails fails its node's
+//! step only, and the rollback undoes exactly what the other items did.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{Bed, JOURNAL, TOKEN, runtime, write_binaries};
+use tarsform::emulator::{self, EmulatorConfig};
+
+const AGENCIES: usize = 3;
+const HOSTS: usize = 4;
+/// An rpc and a gateway node on every host.
+const NODES: u32 = (AGENCIES * HOSTS * 2) as u32;
+
+fn host(agency: usize, h: usize) -> String {
+    format!("10.20.{agency}.{h}")
+}
+
+/// Every agency's rpc and gateway on its own `hosts` hosts (the apply_scale bench's shape).
+fn topology(tars_url: &str, hosts: usize) -> String {
+    let mut toml = format!(
+        "[tars]\ntars_url = \"{tars_url}\"\ntars_token = \"\"\ntars_pkg_dir = \"binary/\"\n\n\
+         [chain]\nchain_id = \"chain0\"\nrpc_sm_ssl = false\ngateway_sm_ssl = false\n"
+    );
+    for a in 1..=AGENCIES {
+        let hosts: Vec<String> = (1..=hosts).map(|h| host(a, h)).collect();
+        let list = |port: &str| {
+            hosts
+                .iter()
+                .map(|h| format!("\"{h}{port}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        toml.push_str(&format!(
+            "\n[[agency]]\nname = \"agency{a}\"\n\
+             [agency.rpc]\ndeploy_ip = [{ips}]\nlisten_ip = \"0.0.0.0\"\nlisten_port = 20200\nthread_count = 4\n\
+             [agency.gateway]\ndeploy_ip = [{ips}]\nlisten_ip = \"0.0.0.0\"\nlisten_port = 30300\npeers = [{peers}]\n",
+            ips = list(""),
+            peers = list(":30300"),
+        ));
+    }
+    toml
+}
+
+/// An empty emulator with every host's tarsnode, and a workspace deploying the grid.
+fn grid_bed(hosts: usize) -> Bed {
+    let nodes = (1..=AGENCIES)
+        .flat_map(|a| (1..=hosts).map(move |h| host(a, h)))
+        .collect();
+    let config = EmulatorConfig {
+        token: Some(TOKEN.into()),
+        nodes,
+        task_duration: std::time::Duration::from_millis(40),
+        ..EmulatorConfig::default()
+    };
+    let emulator = runtime()
+        .block_on(emulator::start(config))
+        .expect("emulator starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    write_binaries(dir.path());
+    std::fs::write(
+        dir.path().join("config.toml"),
+        topology(&emulator.base_url(), hosts),
+    )
+    .expect("config.toml");
+    Bed { emulator, dir }
+}
+
+fn counts(bed: &Bed) -> BTreeMap<&'static str, u32> {
+    let handle = bed.handle();
+    tarsform::emulator::endpoint_names()
+        .map(|e| (e, handle.call_count(e)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// Runs `args`, which must succeed, and returns the calls it made.
+fn calls_of(bed: &Bed, args: &[&str]) -> BTreeMap<&'static str, u32> {
+    let before = counts(bed);
+    let run = bed.run(args);
+    assert_eq!(run.code, Some(0), "{args:?}: {}", run.both());
+    counts(bed)
+        .into_iter()
+        .map(|(e, n)| (e, n - before.get(e).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+fn total(calls: &BTreeMap<&'static str, u32>) -> u32 {
+    calls.values().sum()
+}
+
+fn of(calls: &BTreeMap<&'static str, u32>, endpoint: &str) -> u32 {
+    calls.get(endpoint).copied().unwrap_or(0)
+}
+
+/// The items of the tasks the emulator holds, per task: (serial, [(command, node)]).
+fn multi_item_tasks(bed: &Bed, command: &str) -> Vec<(bool, Vec<String>)> {
+    bed.handle()
+        .tasks()
+        .into_iter()
+        .filter(|(_, items)| items.len() > 1 && items.iter().all(|(c, _)| c == command))
+        .map(|(serial, items)| (serial, items.into_iter().map(|(_, node)| node).collect()))
+        .collect()
+}
+
+const APPLY: &[&str] = &["apply", "-c", "config.toml", "--auto-approve"];
+const DESTROY: &[&str] = &["destroy", "-c", "config.toml", "--auto-approve"];
+
+#[test]
+fn nodes_that_start_together_share_one_task_and_one_health_read_per_server() {
+    let batched = grid_bed(HOSTS);
+    let deploy = calls_of(&batched, APPLY);
+    let unbatched = grid_bed(HOSTS);
+    let one_by_one = calls_of(&unbatched, &[APPLY, &["--task-batch", "1"]].concat());
+    eprintln!(
+        "fresh deploy of {NODES} nodes: batched {} calls ({:.1}/node), {deploy:?}\n  one task a node: {} calls ({:.1}/node), {one_by_one:?}",
+        total(&deploy),
+        f64::from(total(&deploy)) / f64::from(NODES),
+        total(&one_by_one),
+        f64::from(total(&one_by_one)) / f64::from(NODES),
+    );
+    assert_eq!(
+        of(&one_by_one, "add_task"),
+        NODES,
+        "--task-batch 1: one task a node"
+    );
+    // Measured: 5–9 tasks (24 nodes in batches of up to 5), 6–15 polls, 580–600 calls;
+    // one task a node: 24 tasks, 27–37 polls, 636–653 calls.
+    assert!(
+        of(&deploy, "add_task") <= NODES / 2,
+        "batches of up to 5 nodes: {deploy:?}"
+    );
+    assert!(of(&deploy, "task") <= 18, "{deploy:?}");
+    let tasks = multi_item_tasks(&batched, "patch_tars");
+    assert!(
+        !tasks.is_empty(),
+        "no multi-item patch task: {:?}",
+        batched.handle().tasks()
+    );
+    for (serial, nodes) in &tasks {
+        assert!(!serial, "a batched task runs its items in parallel: {nodes:?}");
+        assert!(nodes.len() <= 5, "--task-batch 5 holds: {nodes:?}");
+    }
+    assert!(
+        of(&deploy, "task") < of(&one_by_one, "task"),
+        "fewer task polls: {deploy:?} vs {one_by_one:?}"
+    );
+    // Groups mix servers here (one server's pushes run one at a time), so the shared
+    // health reads save little: measured 140–153 batched, 149–161 one task a node.
+    assert!(of(&deploy, "server_list") <= 170, "{deploy:?}");
+    assert!(total(&deploy) <= 650, "{deploy:?}");
+
+    let destroy = calls_of(&batched, DESTROY);
+    eprintln!("destroy of {NODES} nodes: {} calls, {destroy:?}", total(&destroy));
+    // Measured: 5 tasks, 8–10 polls, 395 calls.
+    assert!(of(&destroy, "add_task") <= NODES / 2, "{destroy:?}");
+    assert!(total(&destroy) <= 440, "{destroy:?}");
+    assert!(
+        !multi_item_tasks(&batched, "undeploy_tars").is_empty(),
+        "no multi-item undeploy task: {:?}",
+        batched.handle().tasks()
+    );
+    assert!(batched.snapshot().servers.is_empty(), "destroy left servers");
+}
+
+#[test]
+fn a_failed_item_fails_its_node_only_and_the_rollback_undoes_the_others_exactly() {
+    // 12 nodes: an rpc and a gateway on 2 hosts of each agency.
+    let bed = grid_bed(2);
+    let failing = host(2, 2);
+    bed.handle()
+        .add_fault(format!("task:patch_tars@{failing}").parse().expect("fault rule"));
+    let before = bed.snapshot();
+    // Two Tars slots: the starts wait for the pushes, then leave in batches.
+    let run = bed.run(&[APPLY, &["--parallelism", "2"]].concat());
+    assert_ne!(run.code, Some(0), "the apply must fail: {}", run.both());
+    let out = run.both();
+    let failed: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("start node[") && l.to_lowercase().contains("fail"))
+        .collect();
+    assert!(
+        !failed.is_empty() && failed.iter().all(|l| l.contains(&failing)),
+        "only the starts on {failing} fail: {failed:?}\n{out}"
+    );
+    let shared = multi_item_tasks(&bed, "patch_tars")
+        .into_iter()
+        .find(|(_, nodes)| nodes.contains(&failing));
+    let (_, nodes) = shared.unwrap_or_else(|| {
+        panic!(
+            "the failing item was not batched with others: {:?}",
+            bed.handle().tasks()
+        )
+    });
+    assert!(
+        nodes.iter().any(|n| n != &failing),
+        "the failing task also held other nodes: {nodes:?}"
+    );
+    common::assert_model_eq(&before, &bed.snapshot(), "after the rollback");
+    assert!(!bed.exists(JOURNAL), "journal left:\n{out}");
+    assert!(
+        bed.resources().unwrap_or_default().is_empty(),
+        "state resources left:\n{out}"
+    );
+}
