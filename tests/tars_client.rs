@@ -374,6 +374,44 @@ mod garbage {
 mod endpoints {
     use super::*;
 
+    /// Ten registrations at once reach TarsWeb at most three at a time: each holds a
+    /// database connection in a transaction, and ten starve TarsWeb's pool of ten.
+    #[tokio::test]
+    async fn registrations_reach_tarsweb_a_few_at_a_time() {
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let handler = {
+            let (now, most) = (now.clone(), most.clone());
+            move || {
+                let (now, most) = (now.clone(), most.clone());
+                async move {
+                    let inside = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(inside, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(60)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    ok("[]")
+                }
+            }
+        };
+        let base = serve(Router::new().route("/api/expand_server", post(handler))).await;
+        let api = client(&base);
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..10 {
+            let api = api.clone();
+            calls.spawn(async move {
+                let req = ExpandRequest::from_preview("chain0", "S", &format!("10.0.0.{i}"), &[]);
+                api.expand_server(&req).await
+            });
+        }
+        while let Some(done) = calls.join_next().await {
+            done.unwrap().unwrap();
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (2..=3).contains(&most),
+            "{most} registrations were in flight at once"
+        );
+    }
+
     #[tokio::test]
     async fn every_call_carries_the_ticket_and_english_locale() {
         let seen = Arc::new(Mutex::new(Vec::<String>::new()));

@@ -3,7 +3,10 @@
 //! Each method is one endpoint (two for `add_application` and `check_token`);
 //! transport, retries and error building live in [`super::http`].
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
 
 use serde_json::{Value, json};
 
@@ -22,7 +25,15 @@ use crate::secret::Secret;
 #[derive(Debug, Clone)]
 pub struct HttpTarsClient {
     transport: Transport,
+    /// Bounds the registrations (`deploy_server`, `expand_server`) in flight.
+    registrations: Arc<Semaphore>,
 }
+
+/// TarsWeb runs a registration in a database transaction that holds one connection of its
+/// pool (10 by default) while it reads on another: ten at once starve the pool, and every
+/// one of them fails after the pool's acquire timeout (seen on the real kit at
+/// `--parallelism 10`). A few at a time keep connections free for everything else.
+const REGISTRATIONS_AT_ONCE: usize = 3;
 
 /// Query parameters that select a server's config files without sets.
 fn server_config_query(app: &str, server: &str) -> Vec<(&'static str, String)> {
@@ -45,7 +56,14 @@ impl HttpTarsClient {
     pub fn new(config: ClientConfig) -> Result<Self, TarsError> {
         Ok(HttpTarsClient {
             transport: Transport::new(config)?,
+            registrations: Arc::new(Semaphore::new(REGISTRATIONS_AT_ONCE)),
         })
+    }
+
+    /// Waits for a free registration slot; the slot is held until the guard drops.
+    async fn registration_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        // The semaphore is never closed; `None` would only mean no bound.
+        self.registrations.acquire().await.ok()
     }
 
     /// The configured per-call timeout.
@@ -221,6 +239,7 @@ impl TarsApi for HttpTarsClient {
         let body = serde_json::to_value(req).map_err(|e| TarsError::Config(e.to_string()))?;
         let call = Call::post("api/deploy_server", Body::Json(body))
             .about(format!("server `{}.{}`", req.application, req.server_name));
+        let _turn = self.registration_turn().await;
         let response: DeployResponse = self.call(call).await?.decode()?;
         Ok(response.server_conf)
     }
@@ -236,6 +255,7 @@ impl TarsApi for HttpTarsClient {
 
     async fn expand_server(&self, req: &ExpandRequest) -> Result<(), TarsError> {
         let body = serde_json::to_value(req).map_err(|e| TarsError::Config(e.to_string()))?;
+        let _turn = self.registration_turn().await;
         self.call(Call::post("api/expand_server", Body::Json(body)))
             .await?;
         Ok(())
