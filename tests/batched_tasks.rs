@@ -7,8 +7,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Bed, JOURNAL, TOKEN, runtime, write_binaries};
-use tarsform::emulator::{self, EmulatorConfig};
+use common::{Bed, JOURNAL, TOKEN};
+use tarsform::emulator::EmulatorConfig;
 
 const AGENCIES: usize = 3;
 const HOSTS: usize = 4;
@@ -56,37 +56,7 @@ fn grid_bed(hosts: usize) -> Bed {
         task_duration: std::time::Duration::from_millis(40),
         ..EmulatorConfig::default()
     };
-    let emulator = runtime()
-        .block_on(emulator::start(config))
-        .expect("emulator starts");
-    let dir = tempfile::tempdir().expect("temp dir");
-    write_binaries(dir.path());
-    std::fs::write(
-        dir.path().join("config.toml"),
-        topology(&emulator.base_url(), hosts),
-    )
-    .expect("config.toml");
-    Bed { emulator, dir }
-}
-
-fn counts(bed: &Bed) -> BTreeMap<&'static str, u32> {
-    let handle = bed.handle();
-    tarsform::emulator::endpoint_names()
-        .map(|e| (e, handle.call_count(e)))
-        .filter(|(_, n)| *n > 0)
-        .collect()
-}
-
-/// Runs `args`, which must succeed, and returns the calls it made.
-fn calls_of(bed: &Bed, args: &[&str]) -> BTreeMap<&'static str, u32> {
-    let before = counts(bed);
-    let run = bed.run(args);
-    assert_eq!(run.code, Some(0), "{args:?}: {}", run.both());
-    counts(bed)
-        .into_iter()
-        .map(|(e, n)| (e, n - before.get(e).copied().unwrap_or(0)))
-        .filter(|(_, n)| *n > 0)
-        .collect()
+    Bed::empty(config, |url| topology(url, hosts))
 }
 
 fn total(calls: &BTreeMap<&'static str, u32>) -> u32 {
@@ -113,9 +83,9 @@ const DESTROY: &[&str] = &["destroy", "-c", "config.toml", "--auto-approve"];
 #[test]
 fn nodes_that_start_together_share_one_task_and_one_health_read_per_server() {
     let batched = grid_bed(HOSTS);
-    let deploy = calls_of(&batched, APPLY);
+    let deploy = batched.calls_of(APPLY);
     let unbatched = grid_bed(HOSTS);
-    let one_by_one = calls_of(&unbatched, &[APPLY, &["--task-batch", "1"]].concat());
+    let one_by_one = unbatched.calls_of(&[APPLY, &["--task-batch", "1"]].concat());
     eprintln!(
         "fresh deploy of {NODES} nodes: batched {} calls ({:.1}/node), {deploy:?}\n  one task a node: {} calls ({:.1}/node), {one_by_one:?}",
         total(&deploy),
@@ -152,7 +122,7 @@ fn nodes_that_start_together_share_one_task_and_one_health_read_per_server() {
     assert!(of(&deploy, "server_list") <= 220, "{deploy:?}");
     assert!(total(&deploy) <= 760, "{deploy:?}");
 
-    let destroy = calls_of(&batched, DESTROY);
+    let destroy = batched.calls_of(DESTROY);
     eprintln!("destroy of {NODES} nodes: {} calls, {destroy:?}", total(&destroy));
     // Measured: 5 tasks, 8–10 polls, 395 calls.
     assert!(of(&destroy, "add_task") < NODES, "{destroy:?}");

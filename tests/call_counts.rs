@@ -8,27 +8,6 @@ use std::collections::BTreeMap;
 
 use common::{Bed, Start, Tars};
 
-/// Calls per endpoint the emulator received since `before`.
-fn calls_since(bed: &Bed, before: &BTreeMap<&'static str, u32>) -> BTreeMap<&'static str, u32> {
-    let handle = bed.handle();
-    tarsform::emulator::endpoint_names()
-        .map(|e| (e, handle.call_count(e) - before.get(e).copied().unwrap_or(0)))
-        .filter(|(_, n)| *n > 0)
-        .collect()
-}
-
-fn counts(bed: &Bed) -> BTreeMap<&'static str, u32> {
-    calls_since(bed, &BTreeMap::new())
-}
-
-/// Runs `args`, which must succeed, and returns the calls it made.
-fn calls_of(bed: &Bed, args: &[&str]) -> BTreeMap<&'static str, u32> {
-    let before = counts(bed);
-    let run = bed.run(args);
-    assert_eq!(run.code, Some(0), "{args:?}: {}", run.both());
-    calls_since(bed, &before)
-}
-
 /// Fails when the scenario made more than `total` calls or more than `polls` task polls.
 fn assert_within(scenario: &str, calls: &BTreeMap<&'static str, u32>, total: u32, polls: u32) {
     let sum: u32 = calls.values().sum();
@@ -52,9 +31,9 @@ const DESTROY: &[&str] = &["destroy", "-c", "config.toml", "--auto-approve"];
 fn seed_expansion_replan_and_destroy_stay_within_their_call_budgets() {
     // Measured (batched tasks): 96 calls, 4 polls; 18; 67 calls, 2 polls, one add_task.
     let bed = Bed::new(Start::Seed, Tars::default());
-    assert_within("seed expansion (2 nodes)", &calls_of(&bed, APPLY), 110, 7);
-    assert_within("re-plan, no changes", &calls_of(&bed, PLAN), 18, 0);
-    let destroy = calls_of(&bed, DESTROY);
+    assert_within("seed expansion (2 nodes)", &bed.calls_of(APPLY), 110, 7);
+    assert_within("re-plan, no changes", &bed.calls_of(PLAN), 18, 0);
+    let destroy = bed.calls_of(DESTROY);
     assert_within("destroy (2 nodes)", &destroy, 80, 7);
     assert_eq!(
         destroy.get("add_task").copied(),
@@ -67,5 +46,5 @@ fn seed_expansion_replan_and_destroy_stay_within_their_call_budgets() {
 fn a_fresh_deploy_stays_within_its_call_budget() {
     // Measured (batched tasks): 82–86 calls, 2–4 polls.
     let bed = Bed::new(Start::Fresh, Tars::default());
-    assert_within("fresh deploy", &calls_of(&bed, APPLY), 100, 7);
+    assert_within("fresh deploy", &bed.calls_of(APPLY), 100, 7);
 }

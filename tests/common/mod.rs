@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -114,18 +115,44 @@ impl Bed {
             faults: tars.faults,
             ..EmulatorConfig::default()
         };
+        let bed = Bed::empty(config, expansion_toml);
+        if start == Start::Seed {
+            bed.seed();
+        }
+        bed
+    }
+
+    /// An emulator started from `config` and a workspace with the stand-in binaries and
+    /// `topology(emulator URL)` as config.toml; nothing applied.
+    pub fn empty(config: EmulatorConfig, topology: impl FnOnce(&str) -> String) -> Bed {
         let emulator = runtime()
             .block_on(emulator::start(config))
             .expect("emulator starts");
         let dir = tempfile::tempdir().expect("temp dir");
         write_binaries(dir.path());
-        let toml = expansion_toml(&emulator.base_url());
-        std::fs::write(dir.path().join("config.toml"), toml).expect("config.toml");
-        let bed = Bed { emulator, dir };
-        if start == Start::Seed {
-            bed.seed();
-        }
-        bed
+        std::fs::write(dir.path().join("config.toml"), topology(&emulator.base_url())).expect("config.toml");
+        Bed { emulator, dir }
+    }
+
+    /// Tars calls per endpoint the emulator has received so far.
+    pub fn call_counts(&self) -> BTreeMap<&'static str, u32> {
+        let handle = self.handle();
+        emulator::endpoint_names()
+            .map(|e| (e, handle.call_count(e)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    /// Runs `args`, which must succeed, and returns the Tars calls it made per endpoint.
+    pub fn calls_of(&self, args: &[&str]) -> BTreeMap<&'static str, u32> {
+        let before = self.call_counts();
+        let run = self.run(args);
+        assert_eq!(run.code, Some(0), "{args:?}: {}", run.both());
+        self.call_counts()
+            .into_iter()
+            .map(|(e, n)| (e, n - before.get(e).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
     }
 
     pub fn path(&self) -> &Path {
