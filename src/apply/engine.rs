@@ -788,21 +788,27 @@ mod tests {
         assert_eq!(times.critical_path, ms(300), "a then b");
     }
 
-    #[derive(Default)]
-    struct Timeline(StdMutex<Vec<String>>);
+    /// Records when each step of type `S` starts and ends (each takes 30 ms).
+    struct Timeline<S>(StdMutex<Vec<String>>, std::marker::PhantomData<fn(S)>);
 
-    impl Runner for Timeline {
-        type Step = Weighted;
+    impl<S> Default for Timeline<S> {
+        fn default() -> Self {
+            Timeline(StdMutex::default(), std::marker::PhantomData)
+        }
+    }
+
+    impl<S: StepInfo + Send + Sync + 'static> Runner for Timeline<S> {
+        type Step = S;
         type Undo = ();
 
-        async fn run(&self, step: &Weighted) -> Result<(), String> {
-            self.0.lock().unwrap().push(format!("start {}", step.id));
+        async fn run(&self, step: &S) -> Result<(), String> {
+            self.0.lock().unwrap().push(format!("start {}", step.id()));
             tokio::time::sleep(Duration::from_millis(30)).await;
-            self.0.lock().unwrap().push(format!("end {}", step.id));
+            self.0.lock().unwrap().push(format!("end {}", step.id()));
             Ok(())
         }
 
-        async fn undo(&self, _: &Weighted, _: &()) -> Result<(), String> {
+        async fn undo(&self, _: &S, _: &()) -> Result<(), String> {
             Ok(())
         }
     }
@@ -813,7 +819,7 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
         let dag = StepDag::new(steps, &edges).unwrap();
-        let runner = Arc::new(Timeline::default());
+        let runner = Arc::new(Timeline::<Weighted>::default());
         let (_tx, rx) = watch::channel(false);
         let opts = ExecOptions {
             parallelism,
@@ -897,25 +903,6 @@ mod tests {
         }
     }
 
-    #[derive(Default)]
-    struct BatchTimeline(StdMutex<Vec<String>>);
-
-    impl Runner for BatchTimeline {
-        type Step = Batched;
-        type Undo = ();
-
-        async fn run(&self, step: &Batched) -> Result<(), String> {
-            self.0.lock().unwrap().push(format!("start {}", step.id));
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            self.0.lock().unwrap().push(format!("end {}", step.id));
-            Ok(())
-        }
-
-        async fn undo(&self, _: &Batched, _: &()) -> Result<(), String> {
-            Ok(())
-        }
-    }
-
     /// The timeline and the most steps in flight at once.
     async fn batched(
         steps: Vec<Batched>,
@@ -928,7 +915,7 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
         let dag = StepDag::new(steps, &edges).unwrap();
-        let runner = Arc::new(BatchTimeline::default());
+        let runner = Arc::new(Timeline::<Batched>::default());
         let (_tx, rx) = watch::channel(false);
         let opts = ExecOptions {
             parallelism,
