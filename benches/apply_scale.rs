@@ -14,6 +14,9 @@
 //!   APPLY_SCALE_AGENCIES=2 APPLY_SCALE_HOSTS=4 APPLY_SCALE_LATENCY_MS=20 \
 //!   APPLY_SCALE_TASK_MS=50 APPLY_SCALE_PARALLELISM=1,10 cargo bench --bench apply_scale
 //!   APPLY_SCALE_PARALLELISM=10 APPLY_SCALE_BACKEND=local,mysql cargo bench --bench apply_scale
+//!
+//! `APPLY_SCALE_LOG=debug APPLY_SCALE_LOG_DIR=/tmp/logs` keeps each apply's stderr with
+//! that `TARSFORM_LOG` filter (state saves, journal appends, Tars calls with times).
 
 #[path = "../tests/support/mariadb.rs"]
 mod mariadb;
@@ -215,6 +218,7 @@ fn apply_once(
         .env("TARSFORM_SETTLE", "100ms")
         // The emulator has no rate limit; the bench measures scheduling, not the budget.
         .env("TARSFORM_MAX_RPS", "0")
+        .env("TARSFORM_LOG", env_or("APPLY_SCALE_LOG", ""))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -238,6 +242,10 @@ fn apply_once(
     let wall = started.elapsed();
     let emulator_cpu = own_cpu() - cpu_before;
     let log = drain.join().unwrap();
+    if let Ok(dir) = std::env::var("APPLY_SCALE_LOG_DIR") {
+        let name = format!("{backend}-p{parallelism}-{}.log", started.elapsed().as_millis());
+        std::fs::write(Path::new(&dir).join(name), &log).expect("APPLY_SCALE_LOG_DIR is writable");
+    }
     assert!(
         status.success(),
         "apply --parallelism {parallelism} failed:\n{log}"

@@ -145,8 +145,72 @@ fn the_journal_lives_in_the_backend_and_only_the_lock_holder_writes_it() {
         .unwrap_err();
     assert!(matches!(err, StateError::LockLost { .. }), "{err}");
 
+    // Entries written together (group commit) land in one statement, in order; an
+    // intruder's batch inserts none of its rows.
+    let steps = ["b", "c", "d", "e"];
+    let batch = |phase| {
+        steps
+            .iter()
+            .map(|s| tarsform::state::JournalEntry::new(*s, phase, serde_json::json!({"step": s}), "t"))
+            .collect::<Vec<_>>()
+    };
+    file.append_all(batch(tarsform::state::StepPhase::Started))
+        .unwrap();
+    let back = JournalFile::load(reader.journal().unwrap()).unwrap().unwrap();
+    assert_eq!(&back, file.journal());
+    let order: Vec<&str> = back.entries.iter().map(|e| e.step.as_str()).collect();
+    assert_eq!(order, ["a", "a", "b", "c", "d", "e"]);
+    let mut intruder = JournalFile::resume(reader.journal().unwrap()).unwrap().unwrap();
+    let err = intruder
+        .append_all(batch(tarsform::state::StepPhase::Undone))
+        .unwrap_err();
+    assert!(matches!(err, StateError::LockLost { .. }), "{err}");
+    let back = JournalFile::load(reader.journal().unwrap()).unwrap().unwrap();
+    assert_eq!(back.entries.len(), 6, "the intruder's rows are not there");
+
     file.remove().unwrap();
     assert_eq!(JournalFile::load(reader.journal().unwrap()).unwrap(), None);
+}
+
+#[test]
+fn bodies_are_stored_compressed_and_a_schema_1_database_still_reads() {
+    let Some(db) = mariadb::server() else { return };
+    let url = db.fresh_database();
+    let at = location(&url);
+    let mut store = StateStore::open_at(&at, "test", Duration::ZERO).unwrap();
+    let mut s = a_state("lineage-z");
+    store.save(&mut s).unwrap();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let mut root = db.root().unwrap();
+    root.query_drop(format!("USE `{database}`")).unwrap();
+    let (stored, version): (Vec<u8>, u32) = root
+        .query_first("SELECT body, (SELECT version FROM tarsform_schema) FROM tarsform_state")
+        .unwrap()
+        .unwrap();
+    assert_eq!(&stored[..2], [0x1f, 0x8b], "gzip, not JSON");
+    assert_eq!(version, 2);
+    drop(store);
+
+    // A database written by schema 1: plain JSON bodies. It reads and is raised to 2.
+    let json = serde_json::to_vec_pretty(&s).unwrap();
+    root.exec_drop("UPDATE tarsform_state SET body = ?", (&json,))
+        .unwrap();
+    root.query_drop("UPDATE tarsform_schema SET version = 1").unwrap();
+    let mut store = StateStore::open_at(&at, "test", Duration::ZERO).unwrap();
+    assert_eq!(store.load().unwrap().unwrap(), s);
+    let version: Option<u32> = root.query_first("SELECT version FROM tarsform_schema").unwrap();
+    assert_eq!(version, Some(2));
+    store.save(&mut s).unwrap();
+    assert_eq!(store.load().unwrap().unwrap(), s);
+
+    // A torn body is a clear error naming the state, not a panic.
+    root.exec_drop(
+        "UPDATE tarsform_state SET body = ?",
+        (&stored[..stored.len() - 8],),
+    )
+    .unwrap();
+    let err = store.load().unwrap_err().to_string();
+    assert!(err.contains("not valid gzip") && err.contains(&database), "{err}");
 }
 
 #[test]

@@ -410,13 +410,17 @@ impl JournalFile {
     /// earlier append failed.
     pub fn append(&mut self, entry: JournalEntry) -> Result<(), StateError> {
         if self.broken {
-            return Err(StateError::Io {
-                path: self.path().to_path_buf(),
-                action: "append to the journal (an earlier append failed)",
-                source: io::Error::other("journal writes stopped"),
-            });
+            return Err(self.writes_stopped());
         }
         self.append_anyway(entry)
+    }
+
+    fn writes_stopped(&self) -> StateError {
+        StateError::Io {
+            path: self.path().to_path_buf(),
+            action: "append to the journal (an earlier append failed)",
+            source: io::Error::other("journal writes stopped"),
+        }
     }
 
     /// Records an entry even after a failed append (rollback progress is worth
@@ -429,6 +433,27 @@ impl JournalFile {
         }
         self.journal.entries.push(entry);
         super::crash_point::after_journal_entry(self.journal.entries.len());
+        Ok(())
+    }
+
+    /// Records several entries with one durable write (group commit), in order.
+    /// Refused, with none written, once an earlier append failed.
+    pub fn append_all(&mut self, entries: Vec<JournalEntry>) -> Result<(), StateError> {
+        if self.broken {
+            return Err(self.writes_stopped());
+        }
+        for entry in &entries {
+            check_secret(self.store.name(), entry)?;
+        }
+        let lines: Vec<Vec<u8>> = entries.iter().map(frame).collect();
+        if let Err(e) = self.store.append_many(&lines) {
+            self.broken = true;
+            return Err(e);
+        }
+        for entry in entries {
+            self.journal.entries.push(entry);
+            super::crash_point::after_journal_entry(self.journal.entries.len());
+        }
         Ok(())
     }
 

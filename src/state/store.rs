@@ -444,6 +444,7 @@ impl StateStore {
         state.format_version = FORMAT_VERSION;
         state.tool_version = TOOL_VERSION.to_string();
         let bytes = encode_state(state);
+        tracing::debug!(bytes = bytes.len(), serial = next_serial, "state encoded");
         match self.backend.save(expected, state, &bytes) {
             Err(e) if !matches!(e, StateError::WriteFailed { .. }) => {
                 (state.serial, state.format_version, state.tool_version) = before;

@@ -7,15 +7,21 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+mod group_commit;
 mod node_steps;
 mod preflight_and_local;
+mod state_saver;
 mod storage_security;
+mod storage_thread;
 mod switch_rows;
 mod undo_steps;
 
 pub use storage_security::{StorageSecurity, storage_security_of};
 pub use undo_steps::{OBSERVE_RECORD, RUN_RECORD};
 
+use self::group_commit::GroupJournal;
+use self::state_saver::StateSaver;
+use self::storage_thread::StorageThread;
 use super::engine::Runner;
 use super::local_ops::{self, LocalError};
 use super::steps::{Op, Step, expand_source};
@@ -60,9 +66,11 @@ pub struct TarsRunner<C: TarsApi> {
     timing: Timing,
     /// The state and its store; apart from the journal so their writes overlap.
     ledger: tokio::sync::Mutex<Ledger>,
-    /// The store, and the ledger generation its last save covered (group commit).
-    saver: tokio::sync::Mutex<(StateStore, u64)>,
-    journal: tokio::sync::Mutex<JournalFile>,
+    /// The store (saves run on the storage thread).
+    saver: StateSaver,
+    /// The ledger generation the last save covered (group commit).
+    saved_generation: tokio::sync::Mutex<u64>,
+    journal: GroupJournal,
     keys: KeyFactory,
     pending_restarts: std::sync::Mutex<Vec<PendingRestart>>,
     /// Inverses of failed steps that may have changed Tars before failing.
@@ -114,6 +122,7 @@ fn plan_err(msg: impl Into<String>) -> StepError {
 impl<C: TarsApi> TarsRunner<C> {
     pub fn new(api: Arc<C>, plan: Arc<Plan>, timing: Timing, book: Book, keys: KeyFactory) -> Self {
         let sidecar = book.store.sidecar();
+        let storage = Arc::new(StorageThread::start());
         TarsRunner {
             sidecar,
             prepared: std::sync::Mutex::new(BTreeMap::new()),
@@ -125,8 +134,9 @@ impl<C: TarsApi> TarsRunner<C> {
                 state: book.state,
                 generation: 0,
             }),
-            saver: tokio::sync::Mutex::new((book.store, 0)),
-            journal: tokio::sync::Mutex::new(book.journal),
+            saver: StateSaver::new(book.store, storage.clone()),
+            saved_generation: tokio::sync::Mutex::new(0),
+            journal: GroupJournal::new(book.journal, storage),
             keys,
             pending_restarts: std::sync::Mutex::new(Vec::new()),
             unsettled: std::sync::Mutex::new(Vec::new()),
@@ -150,12 +160,15 @@ impl<C: TarsApi> TarsRunner<C> {
 
     /// The book, once the engine is done with the runner.
     pub fn into_book(self) -> Book {
-        let state = self.ledger.into_inner().state;
-        let store = self.saver.into_inner().0;
+        let mut state = self.ledger.into_inner().state;
+        let (store, saved_serial) = self.saver.into_store();
+        if let Some(serial) = saved_serial {
+            state.serial = serial;
+        }
         Book {
             state,
             store,
-            journal: self.journal.into_inner(),
+            journal: self.journal.into_file(),
         }
     }
 
@@ -283,18 +296,16 @@ impl<C: TarsApi> TarsRunner<C> {
 
     async fn journal(&self, step: &str, phase: StepPhase, detail: Value) -> StepResult<()> {
         self.journal
-            .lock()
-            .await
             .append(JournalEntry::new(step, phase, detail, now_rfc3339()))
+            .await
             .map_err(|e| plan_err(format!("journal: {e}")))
     }
 
     /// Like [`Self::journal`], also after a failed append (rollback progress).
     async fn journal_anyway(&self, step: &str, phase: StepPhase, detail: Value) -> StepResult<()> {
         self.journal
-            .lock()
-            .await
             .append_anyway(JournalEntry::new(step, phase, detail, now_rfc3339()))
+            .await
             .map_err(|e| plan_err(format!("journal: {e}")))
     }
 
@@ -382,20 +393,21 @@ impl<C: TarsApi> TarsRunner<C> {
     /// finish while a save runs share the next one (group commit), so a crash still loses
     /// at most the steps in flight.
     async fn save_through(&self, generation: u64) -> StepResult<()> {
-        let mut saver = self.saver.lock().await;
-        if saver.1 >= generation {
+        let mut saved_generation = self.saved_generation.lock().await;
+        if *saved_generation >= generation {
             return Ok(());
         }
-        let (mut snapshot, covered) = {
+        let (snapshot, covered) = {
             let ledger = self.ledger.lock().await;
             (ledger.state.clone(), ledger.generation)
         };
-        saver
-            .0
-            .save(&mut snapshot)
+        let serial = self
+            .saver
+            .save(snapshot)
+            .await
             .map_err(|e| plan_err(format!("saving state: {e}")))?;
-        saver.1 = covered;
-        self.ledger.lock().await.state.serial = snapshot.serial;
+        *saved_generation = covered;
+        self.ledger.lock().await.state.serial = serial;
         Ok(())
     }
 

@@ -288,6 +288,11 @@ impl JournalStore for LocalJournal {
         written.map_err(self.io_err("append to the journal"))
     }
 
+    /// One write and one sync for all the lines; a failure cuts them all back.
+    fn append_many(&mut self, lines: &[Vec<u8>]) -> Result<(), StateError> {
+        self.append(&lines.concat())
+    }
+
     fn clear(&mut self) -> Result<(), StateError> {
         match fs::remove_file(&self.path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(self.io_err("remove the journal")(e)),

@@ -13,6 +13,7 @@ use super::store::{LockInfo, StateError};
 
 pub mod local;
 pub mod mysql;
+mod packed_body;
 
 pub use local::LocalBackend;
 pub use mysql::{MysqlBackend, MysqlTarget};
@@ -101,6 +102,11 @@ pub trait JournalStore: Send + fmt::Debug {
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), StateError>;
     /// Appends one framed line, durably, before returning.
     fn append(&mut self, line: &[u8]) -> Result<(), StateError>;
+    /// Appends several framed lines in order, durably; a store that can writes them
+    /// all or none (one write, one sync).
+    fn append_many(&mut self, lines: &[Vec<u8>]) -> Result<(), StateError> {
+        lines.iter().try_for_each(|line| self.append(line))
+    }
     /// Deletes the journal.
     fn clear(&mut self) -> Result<(), StateError>;
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Opts, OptsBuilder, TxOpts};
 
+use super::packed_body;
 use super::{Expected, JournalStore, SecretStore, StateBackend, StateVersion};
 use crate::plan::sha256_hex;
 use crate::secret::Secret;
@@ -22,7 +23,9 @@ use crate::state::sidecar::Sidecar;
 use crate::state::store::{LockInfo, StateError, now_rfc3339, parse_state};
 
 /// The version of the tables below; a newer one in the database asks to upgrade.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: state bodies are stored gzip-compressed (see `packed_body`); 1's plain JSON
+/// rows still read, and a database at 1 is raised to 2 on first use.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How long one statement may go unanswered (a server whose disk is full waits forever).
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -34,7 +37,7 @@ const SCHEMA: &[&str] = &[
         id TINYINT NOT NULL PRIMARY KEY,
         version INT UNSIGNED NOT NULL
     ) ENGINE=InnoDB",
-    "INSERT IGNORE INTO tarsform_schema (id, version) VALUES (1, 1)",
+    "INSERT IGNORE INTO tarsform_schema (id, version) VALUES (1, 2)",
     "CREATE TABLE IF NOT EXISTS tarsform_state (
         chain_id VARBINARY(255) NOT NULL PRIMARY KEY,
         lineage VARBINARY(64) NOT NULL,
@@ -224,6 +227,16 @@ impl Session {
         tx.commit().map_err(self.err(action))
     }
 
+    /// The state in a stored body (compressed or, from schema 1, plain JSON).
+    fn parse_body(&self, stored: &[u8]) -> Result<State, StateError> {
+        let json = packed_body::unpack(stored).map_err(|message| StateError::Backend {
+            path: self.name.clone(),
+            action: "read the state",
+            message,
+        })?;
+        parse_state(&self.name, &json)
+    }
+
     /// A copy of this session under another name (errors name the journal, not the state).
     fn named(&self, name: PathBuf) -> Session {
         Session { name, ..self.clone() }
@@ -254,6 +267,11 @@ impl MysqlBackend {
                 ),
             });
         }
+        conn.exec_drop(
+            "UPDATE tarsform_schema SET version = ? WHERE id = 1 AND version < ?",
+            (SCHEMA_VERSION, SCHEMA_VERSION),
+        )
+        .map_err(fail("raise the schema version"))?;
         let database: Option<String> = conn
             .query_first("SELECT DATABASE()")
             .map_err(fail("read the database name"))?;
@@ -386,7 +404,7 @@ impl StateBackend for MysqlBackend {
                 (&self.session.chain_id,),
             )
             .map_err(self.session.err("read the state"))?;
-        body.map(|b| parse_state(&self.session.name, &b)).transpose()
+        body.map(|b| self.session.parse_body(&b)).transpose()
     }
 
     /// One transaction: the row is read `FOR UPDATE`, compared with `expected`, the
@@ -397,6 +415,7 @@ impl StateBackend for MysqlBackend {
             .as_ref()
             .map(|l| (l.who.clone(), l.operation.clone()))
             .unwrap_or_default();
+        let body = packed_body::pack(bytes);
         let mut conn = self.session.conn();
         let result = (|| -> Result<Result<(), StateError>, mysql::Error> {
             let mut tx = conn.start_transaction(TxOpts::default())?;
@@ -435,12 +454,12 @@ impl StateBackend for MysqlBackend {
                 "INSERT INTO tarsform_state (chain_id, lineage, serial, body, updated_at) VALUES (?, ?, ?, ?, ?)
                  ON DUPLICATE KEY UPDATE lineage = VALUES(lineage), serial = VALUES(serial),
                  body = VALUES(body), updated_at = VALUES(updated_at)",
-                (&self.session.chain_id, &state.lineage, state.serial, bytes, &now),
+                (&self.session.chain_id, &state.lineage, state.serial, &body, &now),
             )?;
             tx.exec_drop(
                 "INSERT INTO tarsform_state_history (chain_id, lineage, serial, body, written_at, written_by, operation)
                  VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (&self.session.chain_id, &state.lineage, state.serial, bytes, &now, &written_by, &operation),
+                (&self.session.chain_id, &state.lineage, state.serial, &body, &now, &written_by, &operation),
             )?;
             tx.commit()?;
             Ok(Ok(()))
@@ -489,7 +508,7 @@ impl StateBackend for MysqlBackend {
                 (&self.session.chain_id, serial),
             )
             .map_err(self.session.err("read the state history"))?;
-        body.map(|b| parse_state(&self.session.name, &b)).transpose()
+        body.map(|b| self.session.parse_body(&b)).transpose()
     }
 
     /// Removes the lock-info row when no live session holds the lock.
@@ -652,6 +671,35 @@ impl JournalStore for MysqlJournal {
         )
         .map_err(self.session.err("append to the journal"))?;
         if conn.affected_rows() == 1 {
+            Ok(())
+        } else {
+            Err(self.session.lock_lost())
+        }
+    }
+
+    /// One fenced statement for all the lines: all inserted, in order, or none.
+    fn append_many(&mut self, lines: &[Vec<u8>]) -> Result<(), StateError> {
+        if lines.len() <= 1 {
+            return lines.iter().try_for_each(|line| self.append(line));
+        }
+        let rows = (0..lines.len())
+            .map(|n| format!("SELECT {n} AS n, ? AS c, ? AS l"))
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        let query = format!(
+            "INSERT INTO tarsform_journal (chain_id, line)
+             SELECT c, l FROM ({rows}) AS batch WHERE IS_USED_LOCK(?) = CONNECTION_ID() ORDER BY n"
+        );
+        let mut params: Vec<mysql::Value> = Vec::with_capacity(lines.len() * 2 + 1);
+        for line in lines {
+            params.push(self.session.chain_id.as_str().into());
+            params.push(line.as_slice().into());
+        }
+        params.push(self.session.lock_name.as_str().into());
+        let mut conn = self.session.conn();
+        conn.exec_drop(query, params)
+            .map_err(self.session.err("append to the journal"))?;
+        if conn.affected_rows() == lines.len() as u64 {
             Ok(())
         } else {
             Err(self.session.lock_lost())
