@@ -402,6 +402,20 @@ pub async fn node_row_under<C: TarsApi>(
     ip: &str,
     server_row: &ConfigFile,
 ) -> OpResult<ConfigFile> {
+    let (row, _) = node_listing_with(api, timing, app, server, ip, server_row).await?;
+    Ok(row)
+}
+
+/// Like [`node_row_under`], also returning the whole listing it was found in (every
+/// node's row of the file).
+pub async fn node_listing_with<C: TarsApi>(
+    api: &C,
+    timing: Timing,
+    app: &str,
+    server: &str,
+    ip: &str,
+    server_row: &ConfigFile,
+) -> OpResult<(ConfigFile, Vec<ConfigFile>)> {
     let file = &server_row.filename;
     let attempts = timing.row_attempts.max(1);
     for attempt in 0..attempts {
@@ -416,10 +430,10 @@ pub async fn node_row_under<C: TarsApi>(
             Err(e) => return Err(e.into()),
         };
         if let Some(row) = rows
-            .into_iter()
+            .iter()
             .find(|r| r.node_name == ip && &r.filename == file)
         {
-            return Ok(row);
+            return Ok((row.clone(), rows));
         }
         if attempt > 0 {
             tokio::time::sleep(timing.poll).await;

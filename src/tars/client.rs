@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::adapter::AdapterConf;
 use super::api::TarsApi;
+use super::coalesce::Coalescer;
 use super::dto::{
     AppCreated, ApplicationEntry, AutoPort, ConfigFile, DeployRequest, DeployResponse, ExpandPreviewItem,
     ExpandPreviewRequest, ExpandRequest, NodePage, Patch, ServerConf, TarsNodeInfo, TicketOwner,
@@ -27,6 +28,8 @@ pub struct HttpTarsClient {
     transport: Transport,
     /// Bounds the registrations (`deploy_server`, `expand_server`) in flight.
     registrations: Arc<Semaphore>,
+    /// Identical reads at once share requests (see [`Coalescer`]).
+    reads: Arc<Coalescer>,
 }
 
 /// TarsWeb runs a registration in a database transaction that holds one connection of its
@@ -57,6 +60,7 @@ impl HttpTarsClient {
         Ok(HttpTarsClient {
             transport: Transport::new(config)?,
             registrations: Arc::new(Semaphore::new(REGISTRATIONS_AT_ONCE)),
+            reads: Arc::default(),
         })
     }
 
@@ -95,6 +99,15 @@ impl HttpTarsClient {
         self.transport.call(&call).await
     }
 
+    /// A pure read: shared with identical reads in flight (never an older reply).
+    async fn read(&self, call: Call) -> Result<Reply, TarsError> {
+        let mut key = call.path.to_string();
+        for (name, value) in &call.query {
+            key.push_str(&format!("&{name}={value}"));
+        }
+        self.reads.read(key, || self.transport.call(&call)).await
+    }
+
     /// Whether Tars knows `app`; only the run's deadline stops the check.
     async fn application_known(&self, app: &str) -> Result<bool, TarsError> {
         match self.application_list().await {
@@ -116,7 +129,7 @@ impl TarsApi for HttpTarsClient {
             Some(server) => format!("1{app}.5{server}"),
             None => format!("1{app}"),
         };
-        self.call(Call::get("api/server_list", vec![("tree_node_id", tree)]))
+        self.read(Call::get("api/server_list", vec![("tree_node_id", tree)]))
             .await?
             .decode()
     }
@@ -197,7 +210,7 @@ impl TarsApi for HttpTarsClient {
     }
 
     async fn adapter_conf_list(&self, server_id: u64) -> Result<Vec<AdapterConf>, TarsError> {
-        self.call(Call::get(
+        self.read(Call::get(
             "api/adapter_conf_list",
             vec![("id", server_id.to_string())],
         ))
@@ -262,7 +275,7 @@ impl TarsApi for HttpTarsClient {
     }
 
     async fn config_file_list(&self, app: &str, server: &str) -> Result<Vec<ConfigFile>, TarsError> {
-        self.call(Call::get(
+        self.read(Call::get(
             "api/config_file_list",
             server_config_query(app, server),
         ))
@@ -278,7 +291,7 @@ impl TarsApi for HttpTarsClient {
     ) -> Result<Vec<ConfigFile>, TarsError> {
         let mut query = server_config_query(app, server);
         query.push(("config_id", config_id.to_string()));
-        self.call(Call::get("api/node_config_file_list", query))
+        self.read(Call::get("api/node_config_file_list", query))
             .await?
             .decode()
     }
@@ -382,7 +395,7 @@ impl TarsApi for HttpTarsClient {
     }
 
     async fn task(&self, task_no: &str) -> Result<Task, TarsError> {
-        self.call(Call::get("api/task", vec![("task_no", task_no.to_string())]))
+        self.read(Call::get("api/task", vec![("task_no", task_no.to_string())]))
             .await?
             .decode()
     }

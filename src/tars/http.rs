@@ -147,6 +147,7 @@ impl Call {
 }
 
 /// A successful call's `data`, with what is needed to report a decoding error.
+#[derive(Debug, Clone)]
 pub(crate) struct Reply {
     pub data: Value,
     failure: CallFailure,

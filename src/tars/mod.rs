@@ -9,6 +9,7 @@ pub mod batch;
 pub mod board;
 pub mod budget;
 mod client;
+mod coalesce;
 mod de;
 mod dto;
 mod envelope;

@@ -89,6 +89,8 @@ pub struct TarsRunner<C: TarsApi> {
     storage: BTreeMap<String, StorageSecurity>,
     /// Server → its server-level config rows, read once per run (a hint: a miss reads again).
     server_rows: std::sync::Mutex<BTreeMap<String, Vec<crate::tars::ConfigFile>>>,
+    /// (server, file) → the last listing of that file's node rows (a hint for new nodes).
+    node_listings: std::sync::Mutex<BTreeMap<(String, String), Vec<crate::tars::ConfigFile>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +146,7 @@ impl<C: TarsApi> TarsRunner<C> {
             notes: std::sync::Mutex::new(Vec::new()),
             storage: BTreeMap::new(),
             server_rows: std::sync::Mutex::new(BTreeMap::new()),
+            node_listings: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 

@@ -49,7 +49,10 @@ impl<C: TarsApi> TarsRunner<C> {
             .and_then(|a| a.get("content"))
             .and_then(Value::as_str);
         let created_local = (planned.is_some() && !local_path.exists()).then(|| local_path.clone());
-        let row = self.node_config_row(app, server, ip, file).await?;
+        // A new node's row may come from a listing another node's push just read.
+        let row = self
+            .node_config_row(app, server, ip, file, change.action == Action::Create)
+            .await?;
         // The listing was just read: its content is the row's content now.
         let old = row.config.clone();
         let undo = if change.action == Action::Create || old.trim().is_empty() {
@@ -112,7 +115,42 @@ impl<C: TarsApi> TarsRunner<C> {
 
     /// The node-level row of `file` on `ip`, under the server-level row this run already
     /// read for `server` when it has one (one `config_file_list` per server, not per file).
-    async fn node_config_row(&self, app: &str, server: &str, ip: &str, file: &str) -> StepResult<ConfigFile> {
+    /// With `listed_will_do` (a row this run creates content for), a row in the last
+    /// listing of the file serves: one listing covers every node registered before it.
+    async fn node_config_row(
+        &self,
+        app: &str,
+        server: &str,
+        ip: &str,
+        file: &str,
+        listed_will_do: bool,
+    ) -> StepResult<ConfigFile> {
+        let key = (server.to_string(), file.to_string());
+        if listed_will_do
+            && let Some(row) = self
+                .node_listings
+                .lock()
+                .expect("node listings lock")
+                .get(&key)
+                .and_then(|rows| rows.iter().find(|r| r.node_name == ip))
+        {
+            return Ok(row.clone());
+        }
+        let (row, listing) = self.node_config_listing(app, server, ip, file).await?;
+        self.node_listings
+            .lock()
+            .expect("node listings lock")
+            .insert(key, listing);
+        Ok(row)
+    }
+
+    async fn node_config_listing(
+        &self,
+        app: &str,
+        server: &str,
+        ip: &str,
+        file: &str,
+    ) -> StepResult<(ConfigFile, Vec<ConfigFile>)> {
         let known = self
             .server_rows
             .lock()
@@ -124,10 +162,10 @@ impl<C: TarsApi> TarsRunner<C> {
             .and_then(|rows| rows.iter().find(|r| r.filename == file))
             .cloned();
         if let Some(server_row) = &cached
-            && let Ok(row) =
-                tars_ops::node_row_under(&*self.api, self.timing, app, server, ip, server_row).await
+            && let Ok(found) =
+                tars_ops::node_listing_with(&*self.api, self.timing, app, server, ip, server_row).await
         {
-            return Ok(row);
+            return Ok(found);
         }
         // A cached row that led nowhere is read again; a file the cache lacks is added.
         let known = known.filter(|_| cached.is_none());
@@ -140,7 +178,7 @@ impl<C: TarsApi> TarsRunner<C> {
             .into_iter()
             .find(|r| r.filename == file)
             .ok_or_else(|| plan_err(format!("server `{server}`: no server-level row of {file}")))?;
-        Ok(tars_ops::node_row_under(&*self.api, self.timing, app, server, ip, &server_row).await?)
+        Ok(tars_ops::node_listing_with(&*self.api, self.timing, app, server, ip, &server_row).await?)
     }
 
     /// `state = "stopped"`: stops the node (write-ahead: start it again, when it ran)
