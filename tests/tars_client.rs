@@ -412,6 +412,52 @@ mod endpoints {
         );
     }
 
+    /// Identical reads at once share requests, but a read never gets a reply whose
+    /// request started before the read did: the server's answer changes after the
+    /// first request starts, and every read made after that sees the change.
+    #[tokio::test]
+    async fn identical_reads_share_requests_but_never_an_older_reply() {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let handler = {
+            let requests = requests.clone();
+            move || {
+                let requests = requests.clone();
+                async move {
+                    let n = requests.fetch_add(1, Ordering::SeqCst) + 1;
+                    tokio::time::sleep(Duration::from_millis(80)).await;
+                    ok(&format!(
+                        r#"[{{"id": {n}, "node_name": "10.0.0.1", "server_name": "S"}}]"#
+                    ))
+                }
+            }
+        };
+        let base = serve(Router::new().route("/api/server_list", get(handler))).await;
+        let api = client(&base);
+        let first = {
+            let api = api.clone();
+            tokio::spawn(async move { api.server_list("chain0", Some("S")).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Ten reads arrive while request 1 is in flight: they share request 2.
+        let mut later = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let api = api.clone();
+            later.spawn(async move { api.server_list("chain0", Some("S")).await });
+        }
+        assert_eq!(first.await.unwrap().unwrap()[0].id, 1);
+        while let Some(done) = later.join_next().await {
+            assert_eq!(
+                done.unwrap().unwrap()[0].id,
+                2,
+                "a reply from after the read began"
+            );
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 2, "eleven reads, two requests");
+        // Another server's read is its own request.
+        let other = api.server_list("chain0", Some("T")).await.unwrap();
+        assert_eq!(other[0].id, 3);
+    }
+
     #[tokio::test]
     async fn every_call_carries_the_ticket_and_english_locale() {
         let seen = Arc::new(Mutex::new(Vec::<String>::new()));

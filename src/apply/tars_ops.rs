@@ -429,10 +429,7 @@ pub async fn node_listing_with<C: TarsApi>(
             }
             Err(e) => return Err(e.into()),
         };
-        if let Some(row) = rows
-            .iter()
-            .find(|r| r.node_name == ip && &r.filename == file)
-        {
+        if let Some(row) = rows.iter().find(|r| r.node_name == ip && &r.filename == file) {
             return Ok((row.clone(), rows));
         }
         if attempt > 0 {
