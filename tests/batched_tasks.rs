@@ -124,6 +124,10 @@ fn nodes_that_start_together_share_one_task_and_one_health_read_per_server() {
     // listings for 108 pushed rows (one listing a row before: 116–120).
     assert!(of(&deploy, "node_config_file_list") <= 80, "{deploy:?}");
     assert!(total(&deploy) <= 680, "{deploy:?}");
+    // New nodes registered together expand their server at once: 18 expanded nodes (6
+    // servers × 3) measured 8 `expand_server` and 14 `auto_port` calls (one a node: 18, 24).
+    assert!(of(&deploy, "expand_server") <= 13, "{deploy:?}");
+    assert!(of(&deploy, "auto_port") <= 19, "{deploy:?}");
 
     let destroy = batched.calls_of(DESTROY);
     eprintln!("destroy of {NODES} nodes: {} calls, {destroy:?}", total(&destroy));
@@ -170,6 +174,38 @@ fn a_failed_item_fails_its_node_only_and_the_rollback_undoes_the_others_exactly(
     assert!(
         nodes.iter().any(|n| n != &failing),
         "the failing task also held other nodes: {nodes:?}"
+    );
+    common::assert_model_eq(&before, &bed.snapshot(), "after the rollback");
+    assert!(!bed.exists(JOURNAL), "journal left:\n{out}");
+    assert!(
+        bed.resources().unwrap_or_default().is_empty(),
+        "state resources left:\n{out}"
+    );
+}
+
+#[test]
+fn a_failed_batched_expansion_fails_its_nodes_and_the_rollback_leaves_tars_as_it_was() {
+    // 4 hosts an agency: each server's first node is deployed, its 3 others expand from it.
+    let bed = grid_bed(HOSTS);
+    bed.handle()
+        .add_fault("api:expand_server#2".parse().expect("fault rule"));
+    let before = bed.snapshot();
+    let run = bed.run(APPLY);
+    assert_ne!(run.code, Some(0), "the apply must fail: {}", run.both());
+    let out = run.both();
+    // One expand_server carried several nodes: its failure fails each of their steps.
+    let failed: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("  register node[") && l.contains("FAILED"))
+        .collect();
+    assert!(
+        failed.len() >= 2 && failed.iter().all(|l| l.contains("expand_server")),
+        "the nodes of one expansion fail together: {failed:#?}\n{out}"
+    );
+    let calls = bed.handle().call_count("expand_server");
+    assert!(
+        calls < 18,
+        "registrations were batched ({calls} expand_server calls for 18 nodes)"
     );
     common::assert_model_eq(&before, &bed.snapshot(), "after the rollback");
     assert!(!bed.exists(JOURNAL), "journal left:\n{out}");

@@ -111,11 +111,15 @@ impl StepInfo for Step {
     }
     /// Steps whose Tars work is one task per node: started together, their tasks go
     /// out as one `add_task` (lanes still hold: one restart or stop per server at a time).
+    /// New nodes registered together expand their server with one `expand_server`.
     fn batch(&self) -> Option<&str> {
         match self.op {
-            Op::StartNode | Op::StopNode | Op::RestartNode | Op::UndeployNode | Op::UndeployForReplace => {
-                Some(self.op.as_str())
-            }
+            Op::StartNode
+            | Op::StopNode
+            | Op::RestartNode
+            | Op::UndeployNode
+            | Op::UndeployForReplace
+            | Op::RegisterNode => Some(self.op.as_str()),
             _ => None,
         }
     }

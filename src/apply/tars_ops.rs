@@ -186,28 +186,55 @@ pub async fn register_node<C: TarsApi>(
             existing.id
         )));
     }
-    let port = api.auto_port(ip).await?;
-    let sent = match source {
-        None => api
-            .deploy_server(&DeployRequest::bcos(app, server, ip, obj_name, port))
-            .await
-            .map(|_| ()),
+    let no_servant = |source: &str| {
+        OpError::Refused(format!(
+            "server `{server}`: expand_server_preview from {source} offered no `{obj_name}` servant for {ip}"
+        ))
+    };
+    // New nodes of one server registered together share one expansion (`tars::batch`).
+    let together = match source {
         Some(source) => {
-            let preview = api
-                .expand_server_preview(&ExpandPreviewRequest::new(app, server, source, &[ip]))
-                .await?;
-            let items: Vec<_> = preview
-                .into_iter()
-                .filter(|i| i.node_name == ip && i.obj_name == obj_name)
-                .map(|i| (i, port))
-                .collect();
-            if items.is_empty() {
-                return Err(OpError::Refused(format!(
-                    "server `{server}`: expand_server_preview from {source} offered no `{obj_name}` servant for {ip}"
-                )));
-            }
-            api.expand_server(&ExpandRequest::from_preview(app, server, source, &items))
-                .await
+            let registration = crate::tars::batch::Registration {
+                app: app.to_string(),
+                server: server.to_string(),
+                source: source.to_string(),
+                obj_name: obj_name.to_string(),
+                ip: ip.to_string(),
+            };
+            crate::tars::batch::register_together(api, registration).await
+        }
+        None => None,
+    };
+    let (port, sent) = match together {
+        Some(registered) => match (registered.port, registered.outcome) {
+            (Some(port), outcome) => (port, outcome),
+            (None, Ok(())) => return Err(no_servant(source.unwrap_or_default())),
+            (None, Err(e)) => return Err(e.into()),
+        },
+        None => {
+            let port = api.auto_port(ip).await?;
+            let sent = match source {
+                None => api
+                    .deploy_server(&DeployRequest::bcos(app, server, ip, obj_name, port))
+                    .await
+                    .map(|_| ()),
+                Some(source) => {
+                    let preview = api
+                        .expand_server_preview(&ExpandPreviewRequest::new(app, server, source, &[ip]))
+                        .await?;
+                    let items: Vec<_> = preview
+                        .into_iter()
+                        .filter(|i| i.node_name == ip && i.obj_name == obj_name)
+                        .map(|i| (i, port))
+                        .collect();
+                    if items.is_empty() {
+                        return Err(no_servant(source));
+                    }
+                    api.expand_server(&ExpandRequest::from_preview(app, server, source, &items))
+                        .await
+                }
+            };
+            (port, sent)
         }
     };
     match sent {

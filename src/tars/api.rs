@@ -47,6 +47,9 @@ pub trait TarsApi: Send + Sync + 'static {
     /// A free adapter port on `node` (random in 10000..30000; not reserved).
     fn auto_port(&self, node: &str) -> impl Future<Output = Result<u16, TarsError>> + Send;
 
+    /// A free adapter port on each of `nodes`, in order, with one request.
+    fn auto_ports(&self, nodes: &[String]) -> impl Future<Output = Result<Vec<u16>, TarsError>> + Send;
+
     /// The adapters of the node with server id `server_id` (`adapter_conf_list`).
     fn adapter_conf_list(
         &self,

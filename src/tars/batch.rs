@@ -38,11 +38,11 @@ type RowsRead = tokio::sync::Mutex<Option<(Instant, Vec<ServerConf>)>>;
 struct Gather {
     /// Members that may still join (not left without joining).
     expected: usize,
-    waiting: Vec<Entry>,
+    waiting: Vec<Joining>,
     joined: HashSet<usize>,
     left: HashSet<usize>,
     sent: bool,
-    verdicts: HashMap<usize, Result<TaskReport, TarsError>>,
+    verdicts: HashMap<usize, Answer>,
     /// When each member's last task ended: rows read before then are stale to it.
     task_ended: HashMap<usize, Instant>,
 }
@@ -52,6 +52,35 @@ struct Entry {
     server: String,
     node: String,
     item: TaskItemRequest,
+}
+
+/// A new node to register by expanding `server` from its node `source`.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub app: String,
+    pub server: String,
+    pub source: String,
+    pub obj_name: String,
+    pub ip: String,
+}
+
+/// How one member's registration went: `port` is `None` when no `expand_server` was
+/// sent for it (the error says why; with `Ok`, the preview offered no servant for it).
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub port: Option<u16>,
+    pub outcome: Result<(), TarsError>,
+}
+
+/// What a member adds to the group's call.
+enum Joining {
+    Task(Entry),
+    Register(usize, Registration),
+}
+
+enum Answer {
+    Task(Result<TaskReport, TarsError>),
+    Register(Registered),
 }
 
 impl Gathering {
@@ -98,29 +127,23 @@ impl Gathering {
         self.wake();
     }
 
-    /// Adds `item` to the group's task and waits for its verdict; `None` when this
-    /// member already joined or the task was sent (the caller runs its task alone).
+    /// Adds `joining` to the group's call and waits for its answer; `None` when this
+    /// member already joined or the call was sent (the caller acts alone).
     async fn join<C: TarsApi>(
         &self,
         api: &C,
         member: usize,
-        (server, node): (&str, &str),
-        item: &TaskItemRequest,
+        joining: Joining,
         poll: PollSchedule,
         timeout: Duration,
-    ) -> Option<Result<TaskReport, TarsError>> {
+    ) -> Option<Answer> {
         let mut changed = self.changed.subscribe();
         {
             let mut g = self.lock();
             if g.sent || g.left.contains(&member) || !g.joined.insert(member) {
                 return None;
             }
-            g.waiting.push(Entry {
-                member,
-                server: server.to_string(),
-                node: node.to_string(),
-                item: item.clone(),
-            });
+            g.waiting.push(joining);
         }
         loop {
             let batch = {
@@ -137,7 +160,7 @@ impl Gathering {
                 }
             };
             if let Some(entries) = batch {
-                let mut verdicts = send(api, &entries, poll, timeout).await;
+                let mut verdicts = send_all(api, entries, poll, timeout).await;
                 let mine = verdicts.remove(&member);
                 self.lock().verdicts.extend(verdicts);
                 self.wake();
@@ -179,6 +202,123 @@ impl Gathering {
         *last = Some((asked, rows.clone()));
         Ok(rows)
     }
+}
+
+/// Sends what the group gathered: its task items as one task, its registrations as one
+/// expansion per server.
+async fn send_all<C: TarsApi>(
+    api: &C,
+    entries: Vec<Joining>,
+    poll: PollSchedule,
+    timeout: Duration,
+) -> HashMap<usize, Answer> {
+    let (mut tasks, mut registrations) = (Vec::new(), Vec::new());
+    for entry in entries {
+        match entry {
+            Joining::Task(e) => tasks.push(e),
+            Joining::Register(member, r) => registrations.push((member, r)),
+        }
+    }
+    let mut answers = HashMap::new();
+    if !tasks.is_empty() {
+        answers.extend(
+            send(api, &tasks, poll, timeout)
+                .await
+                .into_iter()
+                .map(|(m, v)| (m, Answer::Task(v))),
+        );
+    }
+    answers.extend(
+        register_all(api, registrations)
+            .await
+            .into_iter()
+            .map(|(m, r)| (m, Answer::Register(r))),
+    );
+    answers
+}
+
+/// One `auto_port`, one `expand_server_preview` and one `expand_server` for every new
+/// node of a server that expands from the same source node.
+async fn register_all<C: TarsApi>(
+    api: &C,
+    mut members: Vec<(usize, Registration)>,
+) -> HashMap<usize, Registered> {
+    use super::dto::{ExpandPreviewRequest, ExpandRequest};
+    let mut answers = HashMap::new();
+    members.sort_by(|a, b| (&a.1.app, &a.1.server, &a.1.source).cmp(&(&b.1.app, &b.1.server, &b.1.source)));
+    for group in
+        members.chunk_by(|a, b| (&a.1.app, &a.1.server, &a.1.source) == (&b.1.app, &b.1.server, &b.1.source))
+    {
+        let first = &group[0].1;
+        let (app, server, source) = (&first.app, &first.server, &first.source);
+        let fail_all = |answers: &mut HashMap<usize, Registered>, e: TarsError| {
+            for (member, _) in group {
+                answers.insert(
+                    *member,
+                    Registered {
+                        port: None,
+                        outcome: Err(e.clone()),
+                    },
+                );
+            }
+        };
+        let ips: Vec<String> = group.iter().map(|(_, r)| r.ip.clone()).collect();
+        let ports = match api.auto_ports(&ips).await {
+            Ok(ports) => ports,
+            Err(e) => {
+                fail_all(&mut answers, e);
+                continue;
+            }
+        };
+        let targets: Vec<&str> = ips.iter().map(String::as_str).collect();
+        let preview = match api
+            .expand_server_preview(&ExpandPreviewRequest::new(app, server, source, &targets))
+            .await
+        {
+            Ok(preview) => preview,
+            Err(e) => {
+                fail_all(&mut answers, e);
+                continue;
+            }
+        };
+        let mut items = Vec::new();
+        let mut sent = Vec::new();
+        for ((member, r), port) in group.iter().zip(ports) {
+            let offered: Vec<_> = preview
+                .iter()
+                .filter(|i| i.node_name == r.ip && i.obj_name == r.obj_name)
+                .map(|i| (i.clone(), port))
+                .collect();
+            if offered.is_empty() {
+                answers.insert(
+                    *member,
+                    Registered {
+                        port: None,
+                        outcome: Ok(()),
+                    },
+                );
+            } else {
+                items.extend(offered);
+                sent.push((*member, port));
+            }
+        }
+        if items.is_empty() {
+            continue;
+        }
+        let outcome = api
+            .expand_server(&ExpandRequest::from_preview(app, server, source, &items))
+            .await;
+        for (member, port) in sent {
+            answers.insert(
+                member,
+                Registered {
+                    port: Some(port),
+                    outcome: outcome.clone(),
+                },
+            );
+        }
+    }
+    answers
 }
 
 /// Sends the group's items as one task and splits the answer by item.
@@ -250,12 +390,34 @@ pub async fn run_task_for<C: TarsApi>(
     poll: PollSchedule,
     timeout: Duration,
 ) -> Result<TaskReport, TarsError> {
-    if let ([item], Ok((gathering, member))) = (req.items.as_slice(), MEMBER.try_with(Clone::clone))
-        && let Some(verdict) = gathering.join(api, member, who, item, poll, timeout).await
-    {
-        return verdict;
+    if let ([item], Ok((gathering, member))) = (req.items.as_slice(), MEMBER.try_with(Clone::clone)) {
+        let entry = Entry {
+            member,
+            server: who.0.to_string(),
+            node: who.1.to_string(),
+            item: item.clone(),
+        };
+        if let Some(Answer::Task(verdict)) = gathering
+            .join(api, member, Joining::Task(entry), poll, timeout)
+            .await
+        {
+            return verdict;
+        }
     }
     run_task(api, req, poll, timeout).await
+}
+
+/// Inside a group, registers `registration` together with the group's other new nodes;
+/// `None` outside a group or once this member acted (the caller registers alone).
+pub async fn register_together<C: TarsApi>(api: &C, registration: Registration) -> Option<Registered> {
+    let (gathering, member) = MEMBER.try_with(Clone::clone).ok()?;
+    let joining = Joining::Register(member, registration);
+    // Registrations poll nothing: the schedule and timeout are unused.
+    let unused = (PollSchedule::fixed(Duration::ZERO), Duration::ZERO);
+    match gathering.join(api, member, joining, unused.0, unused.1).await {
+        Some(Answer::Register(registered)) => Some(registered),
+        _ => None,
+    }
 }
 
 /// `server_list` of `server`; inside a group, one read per `max_age` serves every member.

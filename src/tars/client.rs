@@ -209,6 +209,27 @@ impl TarsApi for HttpTarsClient {
             .ok_or(missing)
     }
 
+    async fn auto_ports(&self, nodes: &[String]) -> Result<Vec<u16>, TarsError> {
+        let reply = self
+            .call(Call::get("api/auto_port", vec![("node_name", nodes.join(";"))]))
+            .await?;
+        let missing = |node: &str| reply.unexpected(format!("no free port was returned for node {node}"));
+        let ports: Vec<AutoPort> = reply.clone().decode()?;
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                ports
+                    .iter()
+                    .find(|p| &p.node_name == node)
+                    .or(ports.get(i).filter(|p| p.node_name.is_empty()))
+                    .map(|p| p.port)
+                    .filter(|port| *port != 0)
+                    .ok_or_else(|| missing(node))
+            })
+            .collect()
+    }
+
     async fn adapter_conf_list(&self, server_id: u64) -> Result<Vec<AdapterConf>, TarsError> {
         self.read(Call::get(
             "api/adapter_conf_list",
