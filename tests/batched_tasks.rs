@@ -142,6 +142,16 @@ fn nodes_that_start_together_share_one_task_and_one_health_read_per_server() {
     assert!(batched.snapshot().servers.is_empty(), "destroy left servers");
 }
 
+/// After a failed apply: Tars as `before`, no journal, no state resources.
+fn assert_rolled_back(bed: &Bed, before: &tarsform::emulator::ModelView, out: &str) {
+    common::assert_model_eq(before, &bed.snapshot(), "after the rollback");
+    assert!(!bed.exists(JOURNAL), "journal left:\n{out}");
+    assert!(
+        bed.resources().unwrap_or_default().is_empty(),
+        "state resources left:\n{out}"
+    );
+}
+
 /// Which steps are ready together depends on timing (under CI load a batch can shrink to
 /// one node). Runs `attempt` on fresh beds until it reports that batching happened, at
 /// most three times; every attempt checks its rollback in full either way.
@@ -177,12 +187,7 @@ fn a_failed_item_fails_its_node_only_and_the_rollback_undoes_the_others_exactly(
             !failed.is_empty() && failed.iter().all(|l| l.contains(&failing)),
             "only the starts on {failing} fail: {failed:?}\n{out}"
         );
-        common::assert_model_eq(&before, &bed.snapshot(), "after the rollback");
-        assert!(!bed.exists(JOURNAL), "journal left:\n{out}");
-        assert!(
-            bed.resources().unwrap_or_default().is_empty(),
-            "state resources left:\n{out}"
-        );
+        assert_rolled_back(&bed, &before, &out);
         let shared = multi_item_tasks(&bed, "patch_tars")
             .into_iter()
             .any(|(_, nodes)| nodes.contains(&failing) && nodes.iter().any(|n| n != &failing));
@@ -211,12 +216,7 @@ fn a_failed_batched_expansion_fails_its_nodes_and_the_rollback_leaves_tars_as_it
             !failed.is_empty() && failed.iter().all(|l| l.contains("expand_server")),
             "the registrations of the failed expansion fail: {failed:#?}\n{out}"
         );
-        common::assert_model_eq(&before, &bed.snapshot(), "after the rollback");
-        assert!(!bed.exists(JOURNAL), "journal left:\n{out}");
-        assert!(
-            bed.resources().unwrap_or_default().is_empty(),
-            "state resources left:\n{out}"
-        );
+        assert_rolled_back(&bed, &before, &out);
         // One expand_server carried several nodes: its failure fails each of their steps.
         let calls = bed.handle().call_count("expand_server");
         (failed.len() >= 2 && calls < 18)

@@ -417,24 +417,12 @@ pub async fn node_row<C: TarsApi>(
     file: &str,
 ) -> OpResult<ConfigFile> {
     let server_row = server_row(api, app, server, file, timing.poll).await?;
-    node_row_under(api, timing, app, server, ip, &server_row).await
-}
-
-/// [`node_row`] under a known server-level row.
-pub async fn node_row_under<C: TarsApi>(
-    api: &C,
-    timing: Timing,
-    app: &str,
-    server: &str,
-    ip: &str,
-    server_row: &ConfigFile,
-) -> OpResult<ConfigFile> {
-    let (row, _) = node_listing_with(api, timing, app, server, ip, server_row).await?;
+    let (row, _) = node_listing_with(api, timing, app, server, ip, &server_row).await?;
     Ok(row)
 }
 
-/// Like [`node_row_under`], also returning the whole listing it was found in (every
-/// node's row of the file).
+/// [`node_row`] under a known server-level row, with the whole listing it was found in
+/// (every node's row of the file).
 pub async fn node_listing_with<C: TarsApi>(
     api: &C,
     timing: Timing,
