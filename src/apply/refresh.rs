@@ -41,10 +41,12 @@ pub async fn observe<C: TarsApi>(
         observed.tarsnodes.insert(node.node_name, alive);
     }
     let names: Vec<String> = server_names(topology, state).into_iter().collect();
+    // Servers' rows may share one application-wide read made since this one began.
+    let began = std::time::Instant::now();
     for chunk in names.chunks(SERVER_CONCURRENCY) {
         let reads = chunk
             .iter()
-            .map(|server| observe_server(api, app, server))
+            .map(|server| observe_server_since(api, app, server, Some(began)))
             .collect();
         for (server, read) in chunk.iter().zip(join_all(reads).await) {
             if let Some(entry) = read? {
@@ -62,7 +64,20 @@ pub async fn observe_server<C: TarsApi>(
     app: &str,
     server: &str,
 ) -> Result<Option<ObservedServer>, TarsError> {
-    let rows = api.server_list(app, Some(server)).await?;
+    observe_server_since(api, app, server, None).await
+}
+
+/// [`observe_server`], whose rows may come from a `server_list` started at `since` or later.
+async fn observe_server_since<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    since: Option<std::time::Instant>,
+) -> Result<Option<ObservedServer>, TarsError> {
+    let rows = match since {
+        Some(since) => api.server_list_since(app, server, since).await?.1,
+        None => api.server_list(app, Some(server)).await?,
+    };
     let mut entry = ObservedServer::default();
     for row in rows
         .iter()

@@ -180,18 +180,19 @@ pub async fn register_node<C: TarsApi>(
     ip: &str,
     source: Option<&str>,
 ) -> OpResult<(ServerConf, u16)> {
-    if let Some(existing) = find_node(api, app, server, ip).await? {
-        return Err(OpError::Refused(format!(
+    let already = |existing: ServerConf| {
+        OpError::Refused(format!(
             "server `{server}`: node {ip} is already registered (server id {}); refusing deploy_server, which would reset it\nhint: run `tarsform plan` again: it will import the node",
             existing.id
-        )));
-    }
+        ))
+    };
     let no_servant = |source: &str| {
         OpError::Refused(format!(
             "server `{server}`: expand_server_preview from {source} offered no `{obj_name}` servant for {ip}"
         ))
     };
-    // New nodes of one server registered together share one expansion (`tars::batch`).
+    // New nodes of one server registered together share one expansion and its reads
+    // before and after (`tars::batch`).
     let together = match source {
         Some(source) => {
             let registration = crate::tars::batch::Registration {
@@ -205,13 +206,19 @@ pub async fn register_node<C: TarsApi>(
         }
         None => None,
     };
-    let (port, sent) = match together {
-        Some(registered) => match (registered.port, registered.outcome) {
-            (Some(port), outcome) => (port, outcome),
-            (None, Ok(())) => return Err(no_servant(source.unwrap_or_default())),
-            (None, Err(e)) => return Err(e.into()),
+    let (port, sent, row) = match together {
+        Some(registered) => match (registered.existing, registered.port, registered.outcome) {
+            (Some(existing), _, _) => return Err(already(existing)),
+            (None, Some(port), outcome) => (port, outcome, registered.row),
+            (None, None, Ok(())) => return Err(no_servant(source.unwrap_or_default())),
+            (None, None, Err(e)) => return Err(e.into()),
         },
         None => {
+            // Any read since this step started shows whether the node appeared meanwhile.
+            let rows = crate::tars::batch::server_rows(api, app, server, Duration::MAX).await?;
+            if let Some(existing) = rows.into_iter().find(|r| r.node_name == ip) {
+                return Err(already(existing));
+            }
             let port = api.auto_port(ip).await?;
             let sent = match source {
                 None => api
@@ -234,7 +241,7 @@ pub async fn register_node<C: TarsApi>(
                         .await
                 }
             };
-            (port, sent)
+            (port, sent, None)
         }
     };
     match sent {
@@ -245,7 +252,10 @@ pub async fn register_node<C: TarsApi>(
         },
         Err(e) => return Err(e.into()),
     }
-    let row = require_node(api, app, server, ip).await?;
+    let row = match row {
+        Some(row) => row,
+        None => require_node(api, app, server, ip).await?,
+    };
     Ok((row, port))
 }
 
@@ -502,10 +512,9 @@ async fn server_row_gone<C: TarsApi>(api: &C, app: &str, server: &str, id: u64) 
         .any(|r| r.id == id))
 }
 
-/// Uploads a package and returns the patch id (looked up by task id, never trusted
-/// from the upload response).
+/// Uploads a package to an existing application and returns the patch id (looked up
+/// by task id, never trusted from the upload response).
 pub async fn upload_package<C: TarsApi>(api: &C, app: &str, server: &str, bytes: &[u8]) -> OpResult<u64> {
-    api.add_application(app).await?;
     let task_id = crate::tars::new_upload_task_id();
     let file_name = format!("{server}.tgz");
     api.upload_patch_package(app, server, &task_id, &file_name, bytes, "tarsform apply")

@@ -53,7 +53,15 @@ pub fn touched_nodes(plan: &Plan) -> Vec<Address> {
 /// Reads what Tars shows for `nodes`: per server one `server_list`, one
 /// `config_file_list` and one `node_config_file_list` per file, whatever the number of
 /// its nodes; servers read in parallel, a bounded number at a time.
-pub async fn observe<C: TarsApi>(api: &C, app: &str, nodes: &[Address]) -> OpResult<Observation> {
+///
+/// With `since`, a server's rows may come from a `server_list` request started then or
+/// later (the plan's own reads a moment ago); without, every read is fresh.
+pub async fn observe<C: TarsApi>(
+    api: &C,
+    app: &str,
+    nodes: &[Address],
+    since: Option<std::time::Instant>,
+) -> OpResult<Observation> {
     let mut by_server: BTreeMap<&str, Vec<&Address>> = BTreeMap::new();
     for node in nodes {
         by_server.entry(node.keys()[0].as_str()).or_default().push(node);
@@ -63,7 +71,7 @@ pub async fn observe<C: TarsApi>(api: &C, app: &str, nodes: &[Address]) -> OpRes
     for chunk in servers.chunks(super::refresh::SERVER_CONCURRENCY) {
         let reads = chunk
             .iter()
-            .map(|(server, nodes)| observe_server(api, app, server, nodes))
+            .map(|(server, nodes)| observe_server(api, app, server, nodes, since))
             .collect();
         for read in super::refresh::join_all(reads).await {
             out.extend(read?);
@@ -78,8 +86,12 @@ async fn observe_server<C: TarsApi>(
     app: &str,
     server: &str,
     nodes: &[&Address],
+    since: Option<std::time::Instant>,
 ) -> OpResult<Observation> {
-    let rows = api.server_list(app, Some(server)).await?;
+    let rows = match since {
+        Some(since) => api.server_list_since(app, server, since).await?.1,
+        None => api.server_list(app, Some(server)).await?,
+    };
     let mut out = Observation::new();
     for node in nodes {
         let ip = &node.keys()[1];

@@ -97,6 +97,8 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let rt = runtime()?;
     let api = Arc::new(client_for(&topology)?.with_run_limit(req.run_timeout));
     let ctx = inputs::gather_at(req.config, topology.clone(), location, GENERATED_ROOT)?;
+    // When this run read Tars to plan (no saved plan).
+    let mut refreshed_at = None;
     let plan = match req.planfile {
         Some(path) => {
             let text =
@@ -112,6 +114,7 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
             plan
         }
         None => {
+            refreshed_at = Some(std::time::Instant::now());
             let observed = rt
                 .block_on(crate::apply::refresh::observe(
                     &*api,
@@ -242,8 +245,10 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         task_batch: req.timing.task_batch,
     };
     // The rollback baseline: what Tars shows for every touched node before any step.
+    // Auto-approved, the plan's reads were a moment ago: its server rows may serve.
+    let recent = refreshed_at.filter(|_| req.auto_approve);
     let baseline = match rt.block_on(async {
-        let seen = runner.observe_touched().await?;
+        let seen = runner.observe_touched_since(recent).await?;
         runner.record_baseline(&seen).await?;
         Ok::<_, String>(seen)
     }) {

@@ -22,6 +22,20 @@ pub trait TarsApi: Send + Sync + 'static {
         server: Option<&str>,
     ) -> impl Future<Output = Result<Vec<ServerConf>, TarsError>> + Send;
 
+    /// [`TarsApi::server_list`] of `server`, from a request that started at or after
+    /// `since` (pollers may share one recent reply), with when that request started.
+    fn server_list_since(
+        &self,
+        app: &str,
+        server: &str,
+        since: std::time::Instant,
+    ) -> impl Future<Output = Result<(std::time::Instant, Vec<ServerConf>), TarsError>> + Send {
+        let _ = since;
+        let asked = std::time::Instant::now();
+        let read = self.server_list(app, Some(server));
+        async move { Ok((asked, read.await?)) }
+    }
+
     /// One instance by its server id.
     fn server_by_id(&self, id: u64) -> impl Future<Output = Result<ServerConf, TarsError>> + Send;
 

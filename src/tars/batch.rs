@@ -1,12 +1,13 @@
 //! Batched tasks: steps the engine starts together as one group send their first task
 //! as one item of a single `add_task` (non-serial: Tars runs up to 5 items at once),
-//! polled once for all; each step gets the verdict of its own item. The group's health
-//! waits share one `server_list` read per server and poll.
+//! polled once for all; each step gets the verdict of its own item. Health waits of
+//! all steps share `server_list` reads per server ([`server_rows`]).
 //!
 //! A group is a [`Gathering`] of members. A member that reaches its task joins; one
 //! that ends without a task leaves. When every member still in the group has joined,
 //! the last to join sends the task. Later tasks of a member (retries, nudges) run alone.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -22,18 +23,15 @@ use super::wait::{PollSchedule, TaskReport, poll_task, run_task, task_verdict};
 
 tokio::task_local! {
     static MEMBER: (Arc<Gathering>, usize);
+    /// The oldest start a `server_list` read may have for the current step.
+    static FRESH_SINCE: Cell<Instant>;
 }
 
 /// One group of steps whose first tasks go out as one `add_task`.
 pub struct Gathering {
     state: Mutex<Gather>,
     changed: watch::Sender<u64>,
-    /// `(app, server)` → the last `server_list` read and when it was made.
-    rows: Mutex<HashMap<(String, String), Arc<RowsRead>>>,
 }
-
-/// One server's last `server_list` read and when it was asked (one reader at a time).
-type RowsRead = tokio::sync::Mutex<Option<(Instant, Vec<ServerConf>)>>;
 
 struct Gather {
     /// Members that may still join (not left without joining).
@@ -43,8 +41,6 @@ struct Gather {
     left: HashSet<usize>,
     sent: bool,
     verdicts: HashMap<usize, Answer>,
-    /// When each member's last task ended: rows read before then are stale to it.
-    task_ended: HashMap<usize, Instant>,
 }
 
 struct Entry {
@@ -65,11 +61,26 @@ pub struct Registration {
 }
 
 /// How one member's registration went: `port` is `None` when no `expand_server` was
-/// sent for it (the error says why; with `Ok`, the preview offered no servant for it).
+/// sent for it (the error says why; with `Ok`, the preview offered no servant for it,
+/// or `existing` shows the node was registered already). `row` is the node's row in
+/// the group's one `server_list` read after the expansion, when it was there.
 #[derive(Debug, Clone)]
 pub struct Registered {
     pub port: Option<u16>,
     pub outcome: Result<(), TarsError>,
+    pub existing: Option<ServerConf>,
+    pub row: Option<ServerConf>,
+}
+
+impl Registered {
+    fn unsent(outcome: Result<(), TarsError>) -> Registered {
+        Registered {
+            port: None,
+            outcome,
+            existing: None,
+            row: None,
+        }
+    }
 }
 
 /// What a member adds to the group's call.
@@ -93,10 +104,8 @@ impl Gathering {
                 left: HashSet::new(),
                 sent: false,
                 verdicts: HashMap::new(),
-                task_ended: HashMap::new(),
             }),
             changed: watch::channel(0).0,
-            rows: Mutex::new(HashMap::new()),
         })
     }
 
@@ -149,7 +158,8 @@ impl Gathering {
             let batch = {
                 let mut g = self.lock();
                 if let Some(verdict) = g.verdicts.remove(&member) {
-                    g.task_ended.insert(member, Instant::now());
+                    drop(g);
+                    task_ended();
                     return Some(verdict);
                 }
                 if !g.sent && g.waiting.len() >= g.expected {
@@ -170,37 +180,6 @@ impl Gathering {
                 return None;
             }
         }
-    }
-
-    /// The rows of `server`, read at most once per `max_age` for the whole group (never
-    /// a read from before `member`'s last task ended).
-    async fn server_rows<C: TarsApi>(
-        &self,
-        api: &C,
-        member: usize,
-        app: &str,
-        server: &str,
-        max_age: Duration,
-    ) -> Result<Vec<ServerConf>, TarsError> {
-        let not_before = self.lock().task_ended.get(&member).copied();
-        let slot = self
-            .rows
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((app.to_string(), server.to_string()))
-            .or_default()
-            .clone();
-        let mut last = slot.lock().await;
-        if let Some((at, rows)) = last.as_ref()
-            && at.elapsed() < max_age
-            && not_before.is_none_or(|t| *at > t)
-        {
-            return Ok(rows.clone());
-        }
-        let asked = Instant::now();
-        let rows = api.server_list(app, Some(server)).await?;
-        *last = Some((asked, rows.clone()));
-        Ok(rows)
     }
 }
 
@@ -239,84 +218,105 @@ async fn send_all<C: TarsApi>(
 
 /// One `auto_port`, one `expand_server_preview` and one `expand_server` for every new
 /// node of a server that expands from the same source node.
+/// Registers each group of members expanding one server from one source with one
+/// `server_list` read before (nodes already there are refused), one `auto_port`, one
+/// `expand_server_preview`, one `expand_server` and one `server_list` read after.
 async fn register_all<C: TarsApi>(
     api: &C,
     mut members: Vec<(usize, Registration)>,
 ) -> HashMap<usize, Registered> {
-    use super::dto::{ExpandPreviewRequest, ExpandRequest};
     let mut answers = HashMap::new();
     members.sort_by(|a, b| (&a.1.app, &a.1.server, &a.1.source).cmp(&(&b.1.app, &b.1.server, &b.1.source)));
     for group in
         members.chunk_by(|a, b| (&a.1.app, &a.1.server, &a.1.source) == (&b.1.app, &b.1.server, &b.1.source))
     {
-        let first = &group[0].1;
-        let (app, server, source) = (&first.app, &first.server, &first.source);
-        let fail_all = |answers: &mut HashMap<usize, Registered>, e: TarsError| {
-            for (member, _) in group {
-                answers.insert(
-                    *member,
-                    Registered {
-                        port: None,
-                        outcome: Err(e.clone()),
-                    },
-                );
-            }
-        };
-        let ips: Vec<String> = group.iter().map(|(_, r)| r.ip.clone()).collect();
-        let ports = match api.auto_ports(&ips).await {
-            Ok(ports) => ports,
-            Err(e) => {
-                fail_all(&mut answers, e);
-                continue;
-            }
-        };
-        let targets: Vec<&str> = ips.iter().map(String::as_str).collect();
-        let preview = match api
-            .expand_server_preview(&ExpandPreviewRequest::new(app, server, source, &targets))
+        answers.extend(register_group(api, group).await);
+    }
+    answers
+}
+
+async fn register_group<C: TarsApi>(api: &C, group: &[(usize, Registration)]) -> Vec<(usize, Registered)> {
+    use super::dto::{ExpandPreviewRequest, ExpandRequest};
+    let first = &group[0].1;
+    let (app, server, source) = (&first.app, &first.server, &first.source);
+    let fail_all = |members: &[(usize, Registration)], e: TarsError| {
+        members
+            .iter()
+            .map(|(member, _)| (*member, Registered::unsent(Err(e.clone()))))
+            .collect::<Vec<_>>()
+    };
+    // Any read since this step started shows whether a node was registered meanwhile.
+    let before = match server_rows(api, app, server, Duration::MAX).await {
+        Ok(rows) => rows,
+        Err(e) => return fail_all(group, e),
+    };
+    let (present, fresh): (Vec<_>, Vec<_>) = group
+        .iter()
+        .cloned()
+        .partition(|(_, r)| before.iter().any(|row| row.node_name == r.ip));
+    let mut answers: Vec<(usize, Registered)> = present
+        .into_iter()
+        .map(|(member, r)| {
+            let existing = before.iter().find(|row| row.node_name == r.ip).cloned();
+            (member, Registered { existing, ..Registered::unsent(Ok(())) })
+        })
+        .collect();
+    if fresh.is_empty() {
+        return answers;
+    }
+    let ips: Vec<String> = fresh.iter().map(|(_, r)| r.ip.clone()).collect();
+    let ports = match api.auto_ports(&ips).await {
+        Ok(ports) => ports,
+        Err(e) => return [answers, fail_all(&fresh, e)].concat(),
+    };
+    let targets: Vec<&str> = ips.iter().map(String::as_str).collect();
+    let preview = match api
+        .expand_server_preview(&ExpandPreviewRequest::new(app, server, source, &targets))
+        .await
+    {
+        Ok(preview) => preview,
+        Err(e) => return [answers, fail_all(&fresh, e)].concat(),
+    };
+    let mut items = Vec::new();
+    let mut sent = Vec::new();
+    for ((member, r), port) in fresh.iter().zip(ports) {
+        let offered: Vec<_> = preview
+            .iter()
+            .filter(|i| i.node_name == r.ip && i.obj_name == r.obj_name)
+            .map(|i| (i.clone(), port))
+            .collect();
+        if offered.is_empty() {
+            answers.push((*member, Registered::unsent(Ok(()))));
+        } else {
+            items.extend(offered);
+            sent.push((*member, r.ip.as_str(), port));
+        }
+    }
+    if items.is_empty() {
+        return answers;
+    }
+    let outcome = api
+        .expand_server(&ExpandRequest::from_preview(app, server, source, &items))
+        .await;
+    // A failed expansion, or a failed read after, leaves each member to read its row.
+    let after = match &outcome {
+        Ok(()) => api
+            .server_list_since(app, server, Instant::now())
             .await
-        {
-            Ok(preview) => preview,
-            Err(e) => {
-                fail_all(&mut answers, e);
-                continue;
-            }
-        };
-        let mut items = Vec::new();
-        let mut sent = Vec::new();
-        for ((member, r), port) in group.iter().zip(ports) {
-            let offered: Vec<_> = preview
-                .iter()
-                .filter(|i| i.node_name == r.ip && i.obj_name == r.obj_name)
-                .map(|i| (i.clone(), port))
-                .collect();
-            if offered.is_empty() {
-                answers.insert(
-                    *member,
-                    Registered {
-                        port: None,
-                        outcome: Ok(()),
-                    },
-                );
-            } else {
-                items.extend(offered);
-                sent.push((*member, port));
-            }
-        }
-        if items.is_empty() {
-            continue;
-        }
-        let outcome = api
-            .expand_server(&ExpandRequest::from_preview(app, server, source, &items))
-            .await;
-        for (member, port) in sent {
-            answers.insert(
-                member,
-                Registered {
-                    port: Some(port),
-                    outcome: outcome.clone(),
-                },
-            );
-        }
+            .map(|(_, rows)| rows)
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    for (member, ip, port) in sent {
+        answers.push((
+            member,
+            Registered {
+                port: Some(port),
+                outcome: outcome.clone(),
+                existing: None,
+                row: after.iter().find(|row| row.node_name == ip).cloned(),
+            },
+        ));
     }
     answers
 }
@@ -420,32 +420,52 @@ pub async fn register_together<C: TarsApi>(api: &C, registration: Registration) 
     }
 }
 
-/// `server_list` of `server`; inside a group, one read per `max_age` serves every member.
+/// The rows of `server` for a poller that accepts a read up to `max_age` old: every
+/// step polling one server shares the reads. Never a read that started before the
+/// current step did or before its last task ended (see [`within`]); outside a step,
+/// a fresh read.
 pub async fn server_rows<C: TarsApi>(
     api: &C,
     app: &str,
     server: &str,
     max_age: Duration,
 ) -> Result<Vec<ServerConf>, TarsError> {
-    match MEMBER.try_with(Clone::clone) {
-        Ok((gathering, member)) => gathering.server_rows(api, member, app, server, max_age).await,
-        Err(_) => api.server_list(app, Some(server)).await,
-    }
+    let now = Instant::now();
+    let oldest = now.checked_sub(max_age).unwrap_or(now);
+    Ok(server_rows_at(api, app, server, oldest).await?.1)
 }
 
-/// Notes that the current member's task ended (rows read before are stale to it).
+/// [`server_rows`] from a request started at or after `oldest`, with when the answering
+/// request started (what Tars showed then).
+pub async fn server_rows_at<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    oldest: Instant,
+) -> Result<(Instant, Vec<ServerConf>), TarsError> {
+    let since = match FRESH_SINCE.try_with(Cell::get) {
+        Ok(floor) => oldest.max(floor),
+        Err(_) => Instant::now(),
+    };
+    api.server_list_since(app, server, since).await
+}
+
+/// Notes that the current step's task ended: rows read before are stale to it.
 pub(crate) fn task_ended() {
-    let _ = MEMBER.try_with(|(g, member)| {
-        g.lock().task_ended.insert(*member, Instant::now());
-    });
+    let _ = FRESH_SINCE.try_with(|floor| floor.set(Instant::now()));
 }
 
-/// Runs `work` in `gathering` as `member`, or plainly without a group.
+/// Runs the step `work` in `gathering` as `member`, or without a group; rows read
+/// before the step started are stale to it.
 pub async fn within<F: Future>(gathering: Option<(Arc<Gathering>, usize)>, work: F) -> F::Output {
-    match gathering {
-        Some((g, member)) => g.member(member, work).await,
-        None => work.await,
-    }
+    FRESH_SINCE
+        .scope(Cell::new(Instant::now()), async move {
+            match gathering {
+                Some((g, member)) => g.member(member, work).await,
+                None => work.await,
+            }
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! transport, retries and error building live in [`super::http`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -30,7 +31,14 @@ pub struct HttpTarsClient {
     registrations: Arc<Semaphore>,
     /// Identical reads at once share requests (see [`Coalescer`]).
     reads: Arc<Coalescer>,
+    /// Rows in the last application-wide `server_list` reply (see [`APP_WIDE_ROWS`]).
+    app_rows: Arc<AtomicUsize>,
 }
+
+/// Polled server rows come from one application-wide `server_list` (shared by every
+/// server of the application) while the application has at most this many rows; a
+/// larger one is read per server.
+pub const APP_WIDE_ROWS: usize = 400;
 
 /// TarsWeb runs a registration in a database transaction that holds one connection of its
 /// pool (10 by default) while it reads on another: ten at once starve the pool, and every
@@ -61,6 +69,7 @@ impl HttpTarsClient {
             transport: Transport::new(config)?,
             registrations: Arc::new(Semaphore::new(REGISTRATIONS_AT_ONCE)),
             reads: Arc::default(),
+            app_rows: Arc::default(),
         })
     }
 
@@ -101,11 +110,21 @@ impl HttpTarsClient {
 
     /// A pure read: shared with identical reads in flight (never an older reply).
     async fn read(&self, call: Call) -> Result<Reply, TarsError> {
+        Ok(self.read_since(call, None).await?.1)
+    }
+
+    /// [`Self::read`], also sharing a reply whose request started at or after `since`;
+    /// with when the answering request started.
+    async fn read_since(
+        &self,
+        call: Call,
+        since: Option<std::time::Instant>,
+    ) -> Result<(std::time::Instant, Reply), TarsError> {
         let mut key = call.path.to_string();
         for (name, value) in &call.query {
             key.push_str(&format!("&{name}={value}"));
         }
-        self.reads.read(key, || self.transport.call(&call)).await
+        self.reads.read_since(key, since, || self.transport.call(&call)).await
     }
 
     /// Whether Tars knows `app`; only the run's deadline stops the check.
@@ -132,6 +151,28 @@ impl TarsApi for HttpTarsClient {
         self.read(Call::get("api/server_list", vec![("tree_node_id", tree)]))
             .await?
             .decode()
+    }
+
+    async fn server_list_since(
+        &self,
+        app: &str,
+        server: &str,
+        since: std::time::Instant,
+    ) -> Result<(std::time::Instant, Vec<ServerConf>), TarsError> {
+        if self.app_rows.load(Ordering::Relaxed) > APP_WIDE_ROWS {
+            let tree = format!("1{app}.5{server}");
+            let (at, reply) = self
+                .read_since(Call::get("api/server_list", vec![("tree_node_id", tree)]), Some(since))
+                .await?;
+            return Ok((at, reply.decode()?));
+        }
+        let tree = format!("1{app}");
+        let (at, reply) = self
+            .read_since(Call::get("api/server_list", vec![("tree_node_id", tree)]), Some(since))
+            .await?;
+        let rows: Vec<ServerConf> = reply.decode()?;
+        self.app_rows.store(rows.len(), Ordering::Relaxed);
+        Ok((at, rows.into_iter().filter(|r| r.server_name == server).collect()))
     }
 
     async fn server_by_id(&self, id: u64) -> Result<ServerConf, TarsError> {

@@ -277,12 +277,11 @@ pub async fn wait_running_replacing<C: TarsApi>(
         ..Watch::default()
     };
     loop {
-        let row = super::batch::server_rows(api, app, server, gate.poll / 2)
-            .await?
-            .into_iter()
-            .find(|s| s.node_name == ip);
-        let now = Instant::now();
-        match watch.observe(row, patch, now, gate.settle) {
+        // Steps polling one server share reads up to a poll old; a row counts as of
+        // when its request started.
+        let (seen_at, rows) = super::batch::server_rows_at(api, app, server, watch.oldest_read(gate)).await?;
+        let row = rows.into_iter().find(|s| s.node_name == ip);
+        match watch.observe(row, patch, seen_at, gate.settle) {
             Verdict::Running(row) => return Ok(Ok(*row)),
             Verdict::Broke(reason) => {
                 return Ok(Err(NotRunning {
@@ -292,6 +291,7 @@ pub async fn wait_running_replacing<C: TarsApi>(
             }
             Verdict::Waiting => {}
         }
+        let now = Instant::now();
         let waited = now - started;
         if waited >= gate.timeout {
             let reason = match &watch.last {
@@ -309,7 +309,7 @@ pub async fn wait_running_replacing<C: TarsApi>(
                 last: watch.last,
             }));
         }
-        tokio::time::sleep(gate.poll.min(gate.timeout - waited)).await;
+        tokio::time::sleep(watch.next_read(now, gate).min(gate.timeout - waited)).await;
     }
 }
 
@@ -403,6 +403,27 @@ impl Watch {
         };
         self.last = Some(row);
         verdict
+    }
+
+    /// The wait before the next read: a poll until the node shows active, then until
+    /// the settle window ends (the same pid then proves one process ran throughout; a
+    /// crash in between shows as another pid or state).
+    fn next_read(&self, now: Instant, gate: HealthGate) -> Duration {
+        match self.active_since {
+            Some((since, _)) => (since + gate.settle).saturating_duration_since(now).max(gate.poll / 5),
+            None => gate.poll,
+        }
+    }
+
+    /// The oldest request a read may share: a poll old, and once active, none from
+    /// before the settle window's end.
+    fn oldest_read(&self, gate: HealthGate) -> Instant {
+        let now = Instant::now();
+        let recent = now.checked_sub(gate.poll).unwrap_or(now);
+        match self.active_since {
+            Some((since, _)) => recent.max((since + gate.settle).min(now)),
+            None => recent,
+        }
     }
 
     /// " (still the process from before the restart)" when the row shows the old pid.

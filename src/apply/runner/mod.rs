@@ -91,6 +91,8 @@ pub struct TarsRunner<C: TarsApi> {
     server_rows: std::sync::Mutex<BTreeMap<String, Vec<crate::tars::ConfigFile>>>,
     /// (server, file) → the last listing of that file's node rows (a hint for new nodes).
     node_listings: std::sync::Mutex<BTreeMap<(String, String), Vec<crate::tars::ConfigFile>>>,
+    /// Set once this run made sure the application exists (one `add_application`).
+    application_ready: tokio::sync::OnceCell<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +149,7 @@ impl<C: TarsApi> TarsRunner<C> {
             storage: BTreeMap::new(),
             server_rows: std::sync::Mutex::new(BTreeMap::new()),
             node_listings: std::sync::Mutex::new(BTreeMap::new()),
+            application_ready: tokio::sync::OnceCell::new(),
         }
     }
 

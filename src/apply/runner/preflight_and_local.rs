@@ -129,6 +129,11 @@ impl<C: TarsApi> TarsRunner<C> {
         };
         let path = PathBuf::from(Self::after_str(change, "package_path")?);
         local_ops::write_file(&path, &package, false)?;
+        // Uploads of one run share one `add_application` (it exists or was created).
+        self.application_ready
+            .get_or_try_init(|| async { self.api.add_application(app).await.map(|_| ()) })
+            .await
+            .map_err(OpError::from)?;
         let patch_id = tars_ops::upload_package(&*self.api, app, server, &package).await?;
         let entry = Self::entry(
             change,

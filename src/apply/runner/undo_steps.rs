@@ -263,13 +263,18 @@ impl<C: TarsApi> TarsRunner<C> {
     /// What Tars shows now for every node the plan touches (reads retried, so one
     /// failed read does not spoil a verification).
     pub async fn observe_touched(&self) -> Result<Observation, String> {
+        self.observe_touched_since(Some(std::time::Instant::now())).await
+    }
+
+    /// [`Self::observe_touched`], where server rows read at or after `since` may serve.
+    pub async fn observe_touched_since(&self, since: Option<std::time::Instant>) -> Result<Observation, String> {
         let nodes = verify::touched_nodes(&self.plan);
         let mut last = String::new();
         for attempt in 0..3 {
             if attempt > 0 {
                 tokio::time::sleep(self.timing.poll).await;
             }
-            match verify::observe(&*self.api, self.app(), &nodes).await {
+            match verify::observe(&*self.api, self.app(), &nodes, since).await {
                 Ok(seen) => return Ok(seen),
                 Err(e) => last = redact(&e.to_string()),
             }
