@@ -208,7 +208,7 @@ pub async fn register_node<C: TarsApi>(
     };
     let (port, sent, row) = match together {
         Some(registered) => match (registered.existing, registered.port, registered.outcome) {
-            (Some(existing), _, _) => return Err(already(existing)),
+            (Some(existing), _, _) => return Err(already(*existing)),
             (None, Some(port), outcome) => (port, outcome, registered.row),
             (None, None, Ok(())) => return Err(no_servant(source.unwrap_or_default())),
             (None, None, Err(e)) => return Err(e.into()),
@@ -253,7 +253,7 @@ pub async fn register_node<C: TarsApi>(
         Err(e) => return Err(e.into()),
     }
     let row = match row {
-        Some(row) => row,
+        Some(row) => *row,
         None => require_node(api, app, server, ip).await?,
     };
     Ok((row, port))

@@ -68,8 +68,8 @@ pub struct Registration {
 pub struct Registered {
     pub port: Option<u16>,
     pub outcome: Result<(), TarsError>,
-    pub existing: Option<ServerConf>,
-    pub row: Option<ServerConf>,
+    pub existing: Option<Box<ServerConf>>,
+    pub row: Option<Box<ServerConf>>,
 }
 
 impl Registered {
@@ -257,7 +257,7 @@ async fn register_group<C: TarsApi>(api: &C, group: &[(usize, Registration)]) ->
     let mut answers: Vec<(usize, Registered)> = present
         .into_iter()
         .map(|(member, r)| {
-            let existing = before.iter().find(|row| row.node_name == r.ip).cloned();
+            let existing = before.iter().find(|row| row.node_name == r.ip).cloned().map(Box::new);
             (member, Registered { existing, ..Registered::unsent(Ok(())) })
         })
         .collect();
@@ -314,7 +314,7 @@ async fn register_group<C: TarsApi>(api: &C, group: &[(usize, Registration)]) ->
                 port: Some(port),
                 outcome: outcome.clone(),
                 existing: None,
-                row: after.iter().find(|row| row.node_name == ip).cloned(),
+                row: after.iter().find(|row| row.node_name == ip).cloned().map(Box::new),
             },
         ));
     }
