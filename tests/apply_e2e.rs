@@ -560,3 +560,22 @@ fn every_late_write_and_failing_task_ends_applied_or_rolled_back() {
     eprintln!("{table}");
     assert!(failures.is_empty(), "{table}\n{}", failures.join("\n\n"));
 }
+
+#[test]
+fn an_expansion_whose_source_lost_its_servant_names_it_and_rolls_back() {
+    // The expansion is sent without a preview; a refused one is explained by it.
+    let bed = Bed::new(Start::Seed, Tars::default());
+    let out = bed.run(&["plan", "-c", "config.toml", "--out", "p.json"]);
+    assert!(out.code == Some(0) || out.code == Some(2), "{}", out.both());
+    assert_eq!(bed.handle().delete_adapters(APP, RPC, OLD), 1);
+    let before = bed.snapshot();
+    let run = bed.run(&["apply", "p.json", "-c", "config.toml"]);
+    assert_eq!(run.code, Some(1), "{}", run.both());
+    assert_contains(
+        &run.stderr,
+        &format!("expand_server_preview from {OLD} offered no `RpcServiceObj` servant for {NEW}"),
+        "the reason",
+    );
+    assert_contains(&run.stderr, "Rollback complete", "the rollback");
+    assert_model_eq(&before, &bed.snapshot(), "after the rollback");
+}

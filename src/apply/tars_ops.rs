@@ -226,19 +226,19 @@ pub async fn register_node<C: TarsApi>(
                     .await
                     .map(|_| ()),
                 Some(source) => {
-                    let preview = api
-                        .expand_server_preview(&ExpandPreviewRequest::new(app, server, source, &[ip]))
-                        .await?;
-                    let items: Vec<_> = preview
-                        .into_iter()
-                        .filter(|i| i.node_name == ip && i.obj_name == obj_name)
-                        .map(|i| (i, port))
-                        .collect();
-                    if items.is_empty() {
+                    let sent = api
+                        .expand_server(&ExpandRequest::direct(app, server, source, &[(ip, obj_name, port)]))
+                        .await;
+                    // Refused: the preview tells whether the source lacks the servant.
+                    if let Err(TarsError::Api(_)) = &sent
+                        && let Ok(preview) = api
+                            .expand_server_preview(&ExpandPreviewRequest::new(app, server, source, &[ip]))
+                            .await
+                        && !preview.iter().any(|i| i.node_name == ip && i.obj_name == obj_name)
+                    {
                         return Err(no_servant(source));
                     }
-                    api.expand_server(&ExpandRequest::from_preview(app, server, source, &items))
-                        .await
+                    sent
                 }
             };
             (port, sent, None)

@@ -236,7 +236,7 @@ async fn register_all<C: TarsApi>(
 }
 
 async fn register_group<C: TarsApi>(api: &C, group: &[(usize, Registration)]) -> Vec<(usize, Registered)> {
-    use super::dto::{ExpandPreviewRequest, ExpandRequest};
+    use super::dto::ExpandRequest;
     let first = &group[0].1;
     let (app, server, source) = (&first.app, &first.server, &first.source);
     let fail_all = |members: &[(usize, Registration)], e: TarsError| {
@@ -269,35 +269,26 @@ async fn register_group<C: TarsApi>(api: &C, group: &[(usize, Registration)]) ->
         Ok(ports) => ports,
         Err(e) => return [answers, fail_all(&fresh, e)].concat(),
     };
-    let targets: Vec<&str> = ips.iter().map(String::as_str).collect();
-    let preview = match api
-        .expand_server_preview(&ExpandPreviewRequest::new(app, server, source, &targets))
-        .await
+    let nodes: Vec<(&str, &str, u16)> = fresh
+        .iter()
+        .zip(&ports)
+        .map(|((_, r), port)| (r.ip.as_str(), r.obj_name.as_str(), *port))
+        .collect();
+    let outcome = api
+        .expand_server(&ExpandRequest::direct(app, server, source, &nodes))
+        .await;
+    // A refused expansion: does the source lack the servant (the preview tells)?
+    if let Err(TarsError::Api(_)) = &outcome
+        && !offers_servant(api, group, fresh.iter().map(|(_, r)| r.ip.as_str()).collect()).await
     {
-        Ok(preview) => preview,
-        Err(e) => return [answers, fail_all(&fresh, e)].concat(),
-    };
-    let mut items = Vec::new();
-    let mut sent = Vec::new();
-    for ((member, r), port) in fresh.iter().zip(ports) {
-        let offered: Vec<_> = preview
-            .iter()
-            .filter(|i| i.node_name == r.ip && i.obj_name == r.obj_name)
-            .map(|i| (i.clone(), port))
-            .collect();
-        if offered.is_empty() {
-            answers.push((*member, Registered::unsent(Ok(()))));
-        } else {
-            items.extend(offered);
-            sent.push((*member, r.ip.as_str(), port));
-        }
-    }
-    if items.is_empty() {
+        answers.extend(fresh.iter().map(|(member, _)| (*member, Registered::unsent(Ok(())))));
         return answers;
     }
-    let outcome = api
-        .expand_server(&ExpandRequest::from_preview(app, server, source, &items))
-        .await;
+    let sent: Vec<(usize, &str, u16)> = fresh
+        .iter()
+        .zip(ports)
+        .map(|((member, r), port)| (*member, r.ip.as_str(), port))
+        .collect();
     // A failed expansion, or a failed read after, leaves each member to read its row.
     let after = match &outcome {
         Ok(()) => api
@@ -409,6 +400,19 @@ pub async fn run_task_for<C: TarsApi>(
 
 /// Inside a group, registers `registration` together with the group's other new nodes;
 /// `None` outside a group or once this member acted (the caller registers alone).
+/// Whether `expand_server_preview` offers the group's servant on each of `ips` (a
+/// failed preview proves nothing: `true`).
+async fn offers_servant<C: TarsApi>(api: &C, group: &[(usize, Registration)], ips: Vec<&str>) -> bool {
+    let first = &group[0].1;
+    let request = super::dto::ExpandPreviewRequest::new(&first.app, &first.server, &first.source, &ips);
+    match api.expand_server_preview(&request).await {
+        Ok(preview) => ips
+            .iter()
+            .all(|ip| preview.iter().any(|i| i.node_name == *ip && i.obj_name == first.obj_name)),
+        Err(_) => true,
+    }
+}
+
 pub async fn register_together<C: TarsApi>(api: &C, registration: Registration) -> Option<Registered> {
     let (gathering, member) = MEMBER.try_with(Clone::clone).ok()?;
     let joining = Joining::Register(member, registration);

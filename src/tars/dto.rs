@@ -299,6 +299,28 @@ pub struct ExpandServer {
 }
 
 impl ExpandRequest {
+    /// Expand from `source` onto each `(ip, obj_name, port)`: the item a preview offers
+    /// for a node without sets (TarsWeb reads nothing else of it).
+    pub fn direct(app: &str, server: &str, source: &str, nodes: &[(&str, &str, u16)]) -> Self {
+        ExpandRequest {
+            application: app.to_string(),
+            server_name: server.to_string(),
+            node_name: source.to_string(),
+            set: String::new(),
+            copy_node_config: false,
+            expand_preview_servers: nodes
+                .iter()
+                .map(|(ip, obj_name, port)| ExpandServer {
+                    node_name: ip.to_string(),
+                    bind_ip: ip.to_string(),
+                    obj_name: obj_name.to_string(),
+                    port: *port,
+                    set: String::new(),
+                })
+                .collect(),
+        }
+    }
+
     /// Expand from `source` with the preview's items, each given its chosen port.
     pub fn from_preview(app: &str, server: &str, source: &str, items: &[(ExpandPreviewItem, u16)]) -> Self {
         ExpandRequest {
