@@ -146,10 +146,10 @@ struct Node<'a, C> {
 
 impl<C: TarsApi> Node<'_, C> {
     /// The health gate, with one relaunch: a real tarsnode now and then loses a launch
-    /// (the process never reaches its keep-alive) and shows the node `activating` with the
-    /// same pid for good. A node still `activating` after 5/8 of `--start-timeout` (75 s
-    /// of the default 120 s; tarsnode's own activating timeout is 60 s) is restarted once
-    /// and gets the rest of the time.
+    /// (the process never reaches its keep-alive, e.g. its admin port was taken) and
+    /// shows the node `activating` until its own 60-s activating timeout restarts it.
+    /// A node still `activating` after [`RELAUNCH_AFTER`] (or 5/8 of a shorter
+    /// `--start-timeout`) is restarted once and gets the rest of the time.
     async fn wait_or_relaunch(
         &self,
         patch: Option<u64>,
@@ -159,7 +159,7 @@ impl<C: TarsApi> Node<'_, C> {
         let (api, app, server, ip) = (self.api, self.app, self.server, self.ip);
         let gate = self.timing.gate();
         let started = Instant::now();
-        let first = gate.within(gate.timeout * 5 / 8);
+        let first = gate.within((gate.timeout * 5 / 8).min(RELAUNCH_AFTER));
         let not_running = match wait_running_replacing(api, app, server, ip, patch, old_pid, first).await? {
             Ok(row) => return Ok(Ok(row)),
             // Broke (a crash loop) or no time to relaunch: the verdict stands.
@@ -253,6 +253,10 @@ impl<C: TarsApi> Node<'_, C> {
 /// The row shows `patch_id` as a change: a new version, or the same version with a new
 /// `patch_time` (tarsnode reports both when a patch lands). A row that showed `patch_id`
 /// before (an expanded node copies its source's version) proves nothing by its version.
+/// How long a started node may stay `activating` before it is restarted once: a start
+/// on the real kit takes 2–10 s; a lost launch stays `activating` for tarsnode's 60 s.
+const RELAUNCH_AFTER: Duration = Duration::from_secs(25);
+
 fn shows_landed(row: &ServerConf, before: &ServerConf, patch_id: u64) -> bool {
     row.patch_id() == Some(patch_id)
         && (before.patch_id() != Some(patch_id) || row.patch_time != before.patch_time)

@@ -56,11 +56,15 @@ pub fn touched_nodes(plan: &Plan) -> Vec<Address> {
 ///
 /// With `since`, a server's rows may come from a `server_list` request started then or
 /// later (the plan's own reads a moment ago); without, every read is fresh.
+///
+/// `known` holds server-level config rows this run read already (server → rows): their
+/// ids serve to list node rows without another `config_file_list`.
 pub async fn observe<C: TarsApi>(
     api: &C,
     app: &str,
     nodes: &[Address],
     since: Option<std::time::Instant>,
+    known: &BTreeMap<String, Vec<crate::tars::ConfigFile>>,
 ) -> OpResult<Observation> {
     let mut by_server: BTreeMap<&str, Vec<&Address>> = BTreeMap::new();
     for node in nodes {
@@ -71,7 +75,7 @@ pub async fn observe<C: TarsApi>(
     for chunk in servers.chunks(super::refresh::SERVER_CONCURRENCY) {
         let reads = chunk
             .iter()
-            .map(|(server, nodes)| observe_server(api, app, server, nodes, since))
+            .map(|(server, nodes)| observe_server(api, app, server, nodes, since, known.get(*server)))
             .collect();
         for read in super::refresh::join_all(reads).await {
             out.extend(read?);
@@ -87,6 +91,7 @@ async fn observe_server<C: TarsApi>(
     server: &str,
     nodes: &[&Address],
     since: Option<std::time::Instant>,
+    known: Option<&Vec<crate::tars::ConfigFile>>,
 ) -> OpResult<Observation> {
     let rows = match since {
         Some(since) => api.server_list_since(app, server, since).await?.1,
@@ -106,19 +111,48 @@ async fn observe_server<C: TarsApi>(
     if out.values().all(Option::is_none) {
         return Ok(out);
     }
-    for server_row in api.config_file_list(app, server).await? {
-        for row in api.node_config_file_list(app, server, server_row.id).await? {
-            let seen = RowSeen {
-                id: row.id,
-                sha256: sha256_hex(row.config.as_bytes()),
-            };
-            let node = nodes.iter().find(|n| n.keys()[1] == row.node_name);
-            if let Some(Some(entry)) = node.and_then(|n| out.get_mut(*n)) {
-                entry.configs.insert(row.filename, seen);
-            }
+    for row in node_rows(api, app, server, known).await? {
+        let seen = RowSeen {
+            id: row.id,
+            sha256: sha256_hex(row.config.as_bytes()),
+        };
+        let node = nodes.iter().find(|n| n.keys()[1] == row.node_name);
+        if let Some(Some(entry)) = node.and_then(|n| out.get_mut(*n)) {
+            entry.configs.insert(row.filename, seen);
         }
     }
     Ok(out)
+}
+
+/// Every node-level config row of `server`, listed under the `known` server-level rows
+/// when they all still list (a removed one fails), else under a fresh read of them.
+async fn node_rows<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    known: Option<&Vec<crate::tars::ConfigFile>>,
+) -> OpResult<Vec<crate::tars::ConfigFile>> {
+    if let Some(known) = known.filter(|rows| !rows.is_empty()) {
+        let mut rows = Vec::new();
+        let mut all_listed = true;
+        for server_row in known {
+            match api.node_config_file_list(app, server, server_row.id).await {
+                Ok(listed) => rows.extend(listed),
+                Err(_) => {
+                    all_listed = false;
+                    break;
+                }
+            }
+        }
+        if all_listed {
+            return Ok(rows);
+        }
+    }
+    let mut rows = Vec::new();
+    for server_row in api.config_file_list(app, server).await? {
+        rows.extend(api.node_config_file_list(app, server, server_row.id).await?);
+    }
+    Ok(rows)
 }
 
 /// One way Tars differs from what was expected, with the fix.

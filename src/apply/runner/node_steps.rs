@@ -170,10 +170,16 @@ impl<C: TarsApi> TarsRunner<C> {
         // A cached row that led nowhere is read again; a file the cache lacks is added.
         let known = known.filter(|_| cached.is_none());
         let rows = tars_ops::server_rows_with(&*self.api, app, server, file, known, self.timing.poll).await?;
-        self.server_rows
-            .lock()
-            .expect("server rows lock")
-            .insert(server.to_string(), rows.clone());
+        // Merged, not replaced: pushes of other files may have added rows meanwhile.
+        {
+            let mut cache = self.server_rows.lock().expect("server rows lock");
+            let kept = cache.entry(server.to_string()).or_default();
+            for row in &rows {
+                if !kept.iter().any(|k| k.id == row.id) {
+                    kept.push(row.clone());
+                }
+            }
+        }
         let server_row = rows
             .into_iter()
             .find(|r| r.filename == file)

@@ -274,7 +274,8 @@ impl<C: TarsApi> TarsRunner<C> {
             if attempt > 0 {
                 tokio::time::sleep(self.timing.poll).await;
             }
-            match verify::observe(&*self.api, self.app(), &nodes, since).await {
+            let known = self.server_rows.lock().expect("server rows lock").clone();
+            match verify::observe(&*self.api, self.app(), &nodes, since, &known).await {
                 Ok(seen) => return Ok(seen),
                 Err(e) => last = redact(&e.to_string()),
             }
