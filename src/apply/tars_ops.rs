@@ -227,14 +227,21 @@ pub async fn register_node<C: TarsApi>(
                     .map(|_| ()),
                 Some(source) => {
                     let sent = api
-                        .expand_server(&ExpandRequest::direct(app, server, source, &[(ip, obj_name, port)]))
+                        .expand_server(&ExpandRequest::direct(
+                            app,
+                            server,
+                            source,
+                            &[(ip, obj_name, port)],
+                        ))
                         .await;
                     // Refused: the preview tells whether the source lacks the servant.
                     if let Err(TarsError::Api(_)) = &sent
                         && let Ok(preview) = api
                             .expand_server_preview(&ExpandPreviewRequest::new(app, server, source, &[ip]))
                             .await
-                        && !preview.iter().any(|i| i.node_name == ip && i.obj_name == obj_name)
+                        && !preview
+                            .iter()
+                            .any(|i| i.node_name == ip && i.obj_name == obj_name)
                     {
                         return Err(no_servant(source));
                     }

@@ -257,8 +257,18 @@ async fn register_group<C: TarsApi>(api: &C, group: &[(usize, Registration)]) ->
     let mut answers: Vec<(usize, Registered)> = present
         .into_iter()
         .map(|(member, r)| {
-            let existing = before.iter().find(|row| row.node_name == r.ip).cloned().map(Box::new);
-            (member, Registered { existing, ..Registered::unsent(Ok(())) })
+            let existing = before
+                .iter()
+                .find(|row| row.node_name == r.ip)
+                .cloned()
+                .map(Box::new);
+            (
+                member,
+                Registered {
+                    existing,
+                    ..Registered::unsent(Ok(()))
+                },
+            )
         })
         .collect();
     if fresh.is_empty() {
@@ -281,7 +291,11 @@ async fn register_group<C: TarsApi>(api: &C, group: &[(usize, Registration)]) ->
     if let Err(TarsError::Api(_)) = &outcome
         && !offers_servant(api, group, fresh.iter().map(|(_, r)| r.ip.as_str()).collect()).await
     {
-        answers.extend(fresh.iter().map(|(member, _)| (*member, Registered::unsent(Ok(())))));
+        answers.extend(
+            fresh
+                .iter()
+                .map(|(member, _)| (*member, Registered::unsent(Ok(())))),
+        );
         return answers;
     }
     let sent: Vec<(usize, &str, u16)> = fresh
@@ -305,7 +319,11 @@ async fn register_group<C: TarsApi>(api: &C, group: &[(usize, Registration)]) ->
                 port: Some(port),
                 outcome: outcome.clone(),
                 existing: None,
-                row: after.iter().find(|row| row.node_name == ip).cloned().map(Box::new),
+                row: after
+                    .iter()
+                    .find(|row| row.node_name == ip)
+                    .cloned()
+                    .map(Box::new),
             },
         ));
     }
@@ -406,9 +424,11 @@ async fn offers_servant<C: TarsApi>(api: &C, group: &[(usize, Registration)], ip
     let first = &group[0].1;
     let request = super::dto::ExpandPreviewRequest::new(&first.app, &first.server, &first.source, &ips);
     match api.expand_server_preview(&request).await {
-        Ok(preview) => ips
-            .iter()
-            .all(|ip| preview.iter().any(|i| i.node_name == *ip && i.obj_name == first.obj_name)),
+        Ok(preview) => ips.iter().all(|ip| {
+            preview
+                .iter()
+                .any(|i| i.node_name == *ip && i.obj_name == first.obj_name)
+        }),
         Err(_) => true,
     }
 }

@@ -124,7 +124,9 @@ impl HttpTarsClient {
         for (name, value) in &call.query {
             key.push_str(&format!("&{name}={value}"));
         }
-        self.reads.read_since(key, since, || self.transport.call(&call)).await
+        self.reads
+            .read_since(key, since, || self.transport.call(&call))
+            .await
     }
 
     /// Whether Tars knows `app`; only the run's deadline stops the check.
@@ -162,13 +164,19 @@ impl TarsApi for HttpTarsClient {
         if self.app_rows.load(Ordering::Relaxed) > APP_WIDE_ROWS {
             let tree = format!("1{app}.5{server}");
             let (at, reply) = self
-                .read_since(Call::get("api/server_list", vec![("tree_node_id", tree)]), Some(since))
+                .read_since(
+                    Call::get("api/server_list", vec![("tree_node_id", tree)]),
+                    Some(since),
+                )
                 .await?;
             return Ok((at, reply.decode()?));
         }
         let tree = format!("1{app}");
         let (at, reply) = self
-            .read_since(Call::get("api/server_list", vec![("tree_node_id", tree)]), Some(since))
+            .read_since(
+                Call::get("api/server_list", vec![("tree_node_id", tree)]),
+                Some(since),
+            )
             .await?;
         let rows: Vec<ServerConf> = reply.decode()?;
         self.app_rows.store(rows.len(), Ordering::Relaxed);

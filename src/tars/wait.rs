@@ -410,7 +410,9 @@ impl Watch {
     /// crash in between shows as another pid or state).
     fn next_read(&self, now: Instant, gate: HealthGate) -> Duration {
         match self.active_since {
-            Some((since, _)) => (since + gate.settle).saturating_duration_since(now).max(gate.poll / 5),
+            Some((since, _)) => (since + gate.settle)
+                .saturating_duration_since(now)
+                .max(gate.poll / 5),
             None => gate.poll,
         }
     }

@@ -267,7 +267,10 @@ impl<C: TarsApi> TarsRunner<C> {
     }
 
     /// [`Self::observe_touched`], where server rows read at or after `since` may serve.
-    pub async fn observe_touched_since(&self, since: Option<std::time::Instant>) -> Result<Observation, String> {
+    pub async fn observe_touched_since(
+        &self,
+        since: Option<std::time::Instant>,
+    ) -> Result<Observation, String> {
         let nodes = verify::touched_nodes(&self.plan);
         let mut last = String::new();
         for attempt in 0..3 {
