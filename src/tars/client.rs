@@ -161,24 +161,18 @@ impl TarsApi for HttpTarsClient {
         server: &str,
         since: std::time::Instant,
     ) -> Result<(std::time::Instant, Vec<ServerConf>), TarsError> {
-        if self.app_rows.load(Ordering::Relaxed) > APP_WIDE_ROWS {
-            let tree = format!("1{app}.5{server}");
-            let (at, reply) = self
-                .read_since(
-                    Call::get("api/server_list", vec![("tree_node_id", tree)]),
-                    Some(since),
-                )
-                .await?;
-            return Ok((at, reply.decode()?));
-        }
-        let tree = format!("1{app}");
-        let (at, reply) = self
-            .read_since(
-                Call::get("api/server_list", vec![("tree_node_id", tree)]),
-                Some(since),
-            )
-            .await?;
+        let app_wide = self.app_rows.load(Ordering::Relaxed) <= APP_WIDE_ROWS;
+        let tree = if app_wide {
+            format!("1{app}")
+        } else {
+            format!("1{app}.5{server}")
+        };
+        let call = Call::get("api/server_list", vec![("tree_node_id", tree)]);
+        let (at, reply) = self.read_since(call, Some(since)).await?;
         let rows: Vec<ServerConf> = reply.decode()?;
+        if !app_wide {
+            return Ok((at, rows));
+        }
         self.app_rows.store(rows.len(), Ordering::Relaxed);
         Ok((at, rows.into_iter().filter(|r| r.server_name == server).collect()))
     }

@@ -302,47 +302,49 @@ impl ExpandRequest {
     /// Expand from `source` onto each `(ip, obj_name, port)`: the item a preview offers
     /// for a node without sets (TarsWeb reads nothing else of it).
     pub fn direct(app: &str, server: &str, source: &str, nodes: &[(&str, &str, u16)]) -> Self {
-        ExpandRequest {
-            application: app.to_string(),
-            server_name: server.to_string(),
-            node_name: source.to_string(),
-            set: String::new(),
-            copy_node_config: false,
-            expand_preview_servers: nodes
-                .iter()
-                .map(|(ip, obj_name, port)| ExpandServer {
-                    node_name: ip.to_string(),
-                    bind_ip: ip.to_string(),
-                    obj_name: obj_name.to_string(),
-                    port: *port,
-                    set: String::new(),
-                })
-                .collect(),
-        }
+        let servers = nodes
+            .iter()
+            .map(|(ip, obj_name, port)| ExpandServer::new(ip, ip, obj_name, *port))
+            .collect();
+        Self::with_servers(app, server, source, servers)
     }
 
     /// Expand from `source` with the preview's items, each given its chosen port.
     pub fn from_preview(app: &str, server: &str, source: &str, items: &[(ExpandPreviewItem, u16)]) -> Self {
+        let servers = items
+            .iter()
+            .map(|(item, port)| {
+                let bind_ip = if item.bind_ip.is_empty() {
+                    &item.node_name
+                } else {
+                    &item.bind_ip
+                };
+                ExpandServer::new(&item.node_name, bind_ip, &item.obj_name, *port)
+            })
+            .collect();
+        Self::with_servers(app, server, source, servers)
+    }
+
+    fn with_servers(app: &str, server: &str, source: &str, servers: Vec<ExpandServer>) -> Self {
         ExpandRequest {
             application: app.to_string(),
             server_name: server.to_string(),
             node_name: source.to_string(),
             set: String::new(),
             copy_node_config: false,
-            expand_preview_servers: items
-                .iter()
-                .map(|(item, port)| ExpandServer {
-                    node_name: item.node_name.clone(),
-                    bind_ip: if item.bind_ip.is_empty() {
-                        item.node_name.clone()
-                    } else {
-                        item.bind_ip.clone()
-                    },
-                    obj_name: item.obj_name.clone(),
-                    port: *port,
-                    set: String::new(),
-                })
-                .collect(),
+            expand_preview_servers: servers,
+        }
+    }
+}
+
+impl ExpandServer {
+    fn new(node_name: &str, bind_ip: &str, obj_name: &str, port: u16) -> Self {
+        ExpandServer {
+            node_name: node_name.to_string(),
+            bind_ip: bind_ip.to_string(),
+            obj_name: obj_name.to_string(),
+            port,
+            set: String::new(),
         }
     }
 }
