@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -82,47 +83,51 @@ pub enum AddressError {
 }
 
 /// A full resource address: a kind and exactly `kind.arity()` keys.
+///
+/// The keys are shared: a clone (the graph's, the plan's, every `depends_on`) costs a
+/// reference count, not a copy. Equality and order are those of the keys' text.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Address {
     kind: ResourceKind,
-    keys: Vec<String>,
+    keys: Arc<[String]>,
 }
 
 impl Address {
-    fn new(kind: ResourceKind, keys: Vec<String>) -> Self {
+    fn new(kind: ResourceKind, keys: impl Into<Arc<[String]>>) -> Self {
+        let keys = keys.into();
         debug_assert_eq!(keys.len(), kind.arity());
         Address { kind, keys }
     }
 
     pub fn tarsnode(ip: impl ToString) -> Self {
-        Self::new(ResourceKind::Tarsnode, vec![ip.to_string()])
+        Self::new(ResourceKind::Tarsnode, [ip.to_string()])
     }
 
     pub fn ca(kind: ServiceKind) -> Self {
-        Self::new(ResourceKind::Ca, vec![kind.as_str().to_string()])
+        Self::new(ResourceKind::Ca, [kind.as_str().to_string()])
     }
 
     /// `purpose` is `ssl` or `sdk`.
     pub fn cert(server: &str, ip: impl ToString, purpose: &str) -> Self {
         Self::new(
             ResourceKind::Cert,
-            vec![server.to_string(), ip.to_string(), purpose.to_string()],
+            [server.to_string(), ip.to_string(), purpose.to_string()],
         )
     }
 
     pub fn config(server: &str, ip: impl ToString, file: &str) -> Self {
         Self::new(
             ResourceKind::Config,
-            vec![server.to_string(), ip.to_string(), file.to_string()],
+            [server.to_string(), ip.to_string(), file.to_string()],
         )
     }
 
     pub fn server(server: &str) -> Self {
-        Self::new(ResourceKind::Server, vec![server.to_string()])
+        Self::new(ResourceKind::Server, [server.to_string()])
     }
 
     pub fn node(server: &str, ip: impl ToString) -> Self {
-        Self::new(ResourceKind::Node, vec![server.to_string(), ip.to_string()])
+        Self::new(ResourceKind::Node, [server.to_string(), ip.to_string()])
     }
 
     pub fn kind(&self) -> ResourceKind {
@@ -192,7 +197,7 @@ impl Target {
 
     /// A target that names a full address, if it does.
     pub fn as_address(&self) -> Option<Address> {
-        (self.keys.len() == self.kind.arity()).then(|| Address::new(self.kind, self.keys.clone()))
+        (self.keys.len() == self.kind.arity()).then(|| Address::new(self.kind, self.keys.as_slice()))
     }
 }
 
@@ -200,7 +205,7 @@ impl From<Address> for Target {
     fn from(a: Address) -> Self {
         Target {
             kind: a.kind,
-            keys: a.keys,
+            keys: a.keys.to_vec(),
         }
     }
 }
@@ -314,7 +319,7 @@ impl FromStr for Address {
                 ),
             });
         }
-        Ok(Address { kind, keys })
+        Ok(Address::new(kind, keys))
     }
 }
 
@@ -335,8 +340,23 @@ impl Serialize for Address {
 
 impl<'de> Deserialize<'de> for Address {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        d.deserialize_str(AddressText)
+    }
+}
+
+/// Parses an address from the text as read, without copying it first (a state holds
+/// tens of thousands).
+struct AddressText;
+
+impl serde::de::Visitor<'_> for AddressText {
+    type Value = Address;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Address, E> {
+        text.parse().map_err(E::custom)
     }
 }
 

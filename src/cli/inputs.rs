@@ -10,7 +10,8 @@ use anyhow::Context;
 use std::net::IpAddr;
 
 use crate::addr::{Address, ResourceKind};
-use crate::config::{ServiceKind, Topology};
+use crate::apply::fetched_keys;
+use crate::config::{BackendSettings, ServiceKind, Topology};
 use crate::graph::{self, ResourceGraph};
 use crate::plan::paths::Paths;
 use crate::plan::{LocalCa, LocalCert, LocalFiles, LocalPackage, sha256_hex};
@@ -31,8 +32,13 @@ pub struct PlanContext {
 
 /// The topology of `path`, merged with the later `-c` files when there are any.
 pub fn load_topology(path: &Path) -> anyhow::Result<Topology> {
+    load_topology_and_backend(path).map(|(topology, _)| topology)
+}
+
+/// [`load_topology`], and the `[backend]` of `path` (parsed with it, not again).
+pub fn load_topology_and_backend(path: &Path) -> anyhow::Result<(Topology, BackendSettings)> {
     let files = super::config_files::files_for(path);
-    let mut topology = crate::config::load(path).map_err(anyhow::Error::new)?;
+    let (mut topology, backend) = crate::config::load_full(path).map_err(anyhow::Error::new)?;
     let mut name = path.display().to_string();
     for file in &files[1..] {
         let later = crate::config::load(file).map_err(anyhow::Error::new)?;
@@ -50,7 +56,7 @@ pub fn load_topology(path: &Path) -> anyhow::Result<Topology> {
                 .map_or("agencyABcosRpcService".to_string(), |s| s.server_name())
         );
     }
-    Ok(topology)
+    Ok((topology, backend))
 }
 
 /// `--state`, or `state/<chain_id>.state.json`.
@@ -60,8 +66,8 @@ pub fn state_path(arg: Option<&Path>, chain_id: &str) -> PathBuf {
 }
 
 pub fn gather(config: &Path, state_arg: Option<&Path>, root: &str) -> anyhow::Result<PlanContext> {
-    let topology = load_topology(config)?;
-    let location = super::backend::location(state_arg, config, &topology)?;
+    let (topology, backend) = load_topology_and_backend(config)?;
+    let location = super::backend::location_with(state_arg, &topology, || Ok(backend))?;
     gather_at(config, topology, location, root)
 }
 
@@ -127,7 +133,17 @@ pub fn check_identity(location: &StateLocation, state: &State, chain_id: Option<
 
 /// A workspace file, or its copy among the keys fetched from the backend for this run.
 fn fetched(path: &Path) -> PathBuf {
-    crate::apply::fetched_keys::resolve(path)
+    fetched_keys::resolve(path)
+}
+
+/// The text of a workspace file (or of its fetched copy).
+fn read_text(path: &Path) -> Option<String> {
+    fetched_keys::read_resolved(path, |p| std::fs::read_to_string(p)).ok()
+}
+
+/// Whether a workspace file (or its fetched copy) is there.
+fn is_file(path: &Path) -> bool {
+    fetched_keys::is_file_resolved(path)
 }
 
 /// Reads what the planner compares, for every resource of the graph (keys fetched from
@@ -141,8 +157,8 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
         }
         let dir = PathBuf::from(paths.ca_dir(topology, kind));
         let mode = topology.chain.cert_mode(kind);
-        let cert_pem = std::fs::read_to_string(fetched(&dir.join(mode.ca_cert_file()))).ok();
-        let key_present = fetched(&dir.join(mode.ca_key_file())).is_file();
+        let cert_pem = read_text(&dir.join(mode.ca_cert_file()));
+        let key_present = is_file(&dir.join(mode.ca_key_file()));
         if cert_pem.is_some() || key_present {
             local.cas.insert(
                 kind,
@@ -176,8 +192,8 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
         match (address.kind(), address.leaf_name()) {
             (ResourceKind::Cert, Some(purpose)) => {
                 let (cert, key) = paths.cert_paths(kind, server, ip, purpose);
-                if let Ok(cert_pem) = std::fs::read_to_string(fetched(Path::new(&cert))) {
-                    let key_present = fetched(Path::new(&key)).is_file();
+                if let Some(cert_pem) = read_text(Path::new(&cert)) {
+                    let key_present = is_file(Path::new(&key));
                     local.certs.insert(
                         address.clone(),
                         LocalCert {
@@ -188,9 +204,8 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
                 }
             }
             (ResourceKind::Config, Some(file)) => {
-                if let Ok(bytes) =
-                    std::fs::read(fetched(Path::new(&paths.config_path(kind, server, ip, file))))
-                {
+                let path = paths.config_path(kind, server, ip, file);
+                if let Ok(bytes) = fetched_keys::read_resolved(Path::new(&path), |p| std::fs::read(p)) {
                     local.configs.insert(address.clone(), sha256_hex(&bytes));
                 }
             }

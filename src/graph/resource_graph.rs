@@ -92,6 +92,18 @@ impl ResourceGraph {
         self.neighbors(address, Direction::Outgoing)
     }
 
+    /// The graph's copy of `address` (a clone shares its keys) and what it depends on
+    /// directly; `None` for an unknown address.
+    pub fn vertex(&self, address: &Address) -> Option<(&Address, BTreeSet<Address>)> {
+        let (shared, &ix) = self.index.get_key_value(address)?;
+        let dependencies = self
+            .graph
+            .neighbors_directed(ix, Direction::Outgoing)
+            .map(|n| self.graph[n].clone())
+            .collect();
+        Some((shared, dependencies))
+    }
+
     /// What depends directly on `address`.
     pub fn dependents(&self, address: &Address) -> BTreeSet<Address> {
         self.neighbors(address, Direction::Incoming)

@@ -1,5 +1,7 @@
 //! sha256 digests used in plans and state.
 
+use std::io::Write;
+
 use sha2::{Digest, Sha256};
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -9,7 +11,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Digest of a serializable value's canonical JSON (maps are BTreeMaps, so stable).
 pub fn json_sha256<T: serde::Serialize>(value: &T) -> String {
     let mut hasher = Sha256::new();
-    serde_json::to_writer(HashWriter(&mut hasher), value).expect("plan inputs serialize");
+    // serde_json writes a few bytes at a time: hashed in blocks instead.
+    let mut writer = std::io::BufWriter::with_capacity(1 << 16, HashWriter(&mut hasher));
+    serde_json::to_writer(&mut writer, value).expect("plan inputs serialize");
+    writer.flush().expect("hashing never fails");
+    drop(writer);
     hex::encode(hasher.finalize())
 }
 
@@ -29,13 +35,14 @@ impl std::io::Write for HashWriter<'_> {
 /// Digest of a PEM text, insensitive to line endings and surrounding blank space, so the
 /// `ca.crt` Tars serves compares equal to the local file.
 pub fn pem_sha256(pem: &str) -> String {
-    let normalized: String = pem
-        .trim()
-        .lines()
-        .map(|l| l.trim_end())
-        .collect::<Vec<_>>()
-        .join("\n");
-    sha256_hex(normalized.as_bytes())
+    let mut hasher = Sha256::new();
+    for (i, line) in pem.trim().lines().enumerate() {
+        if i > 0 {
+            hasher.update(b"\n");
+        }
+        hasher.update(line.trim_end().as_bytes());
+    }
+    hex::encode(hasher.finalize())
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ impl Planner<'_> {
             .cert_paths(node.kind, node.server, node.ip_addr, purpose);
         let before = self.state_attrs(&address);
         let local = self.input.local.certs.get(&address).filter(|c| c.key_present);
+        let local_digest = local.map(|c| pem_sha256(&c.cert_pem));
         let mut after = Desired::default();
         after.set("purpose", purpose);
         after.set("ca", Address::ca(node.kind).to_string());
@@ -43,7 +44,7 @@ impl Planner<'_> {
                 Action::Replace,
                 format!("signed by another CA than the one at {}", ca.dir),
             ),
-            (Some(c), Some(_)) if old("cert_sha256") != Some(&pem_sha256(&c.cert_pem)) => {
+            (Some(_), Some(_)) if old("cert_sha256") != local_digest.as_deref() => {
                 (Action::Update, format!("{cert_path} changed on disk"))
             }
             (Some(_), Some(_)) => (Action::NoOp, String::new()),
@@ -64,8 +65,8 @@ impl Planner<'_> {
             }
         };
         let fresh = matches!(action, Action::Create | Action::Replace);
-        match (local, old("cert_sha256")) {
-            (Some(c), _) if !fresh => after.set("cert_sha256", pem_sha256(&c.cert_pem)),
+        match (local_digest, old("cert_sha256")) {
+            (Some(d), _) if !fresh => after.set("cert_sha256", d),
             (None, Some(d)) if !fresh => after.set("cert_sha256", d.to_string()),
             _ => after.unknown("cert_sha256"),
         }

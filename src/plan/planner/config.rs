@@ -6,10 +6,7 @@ impl Planner<'_> {
     /// Plans one config file of a node; true when apply pushes it to Tars.
     pub(super) fn plan_config(&mut self, node: &NodeCtx<'_>, file: &str, content: Content) -> bool {
         let address = Address::config(node.server, node.ip, file);
-        let storage = self
-            .topology
-            .service_of(node.server)
-            .filter(|s| s.agency.enable_storage_security);
+        let storage = node.storage;
         // With storage security, what Tars holds in config.ini names the cipher data key.
         let sensitive = SENSITIVE_FILES.contains(&file) || (file == "config.ini" && storage.is_some());
         let state = self.state_attrs(&address);
@@ -121,8 +118,8 @@ impl Planner<'_> {
         if sensitive {
             after.sensitive.insert("content".into());
         }
-        if let Some(svc) = storage.filter(|_| SENSITIVE_FILES.contains(&file)) {
-            after.set("encrypted_by", svc.agency.key_center_url.clone());
+        if let Some(agency) = storage.filter(|_| SENSITIVE_FILES.contains(&file)) {
+            after.set("encrypted_by", agency.key_center_url.clone());
         }
         match new_digest {
             Some(d) => after.set("content_sha256", d),

@@ -304,7 +304,11 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        let depends_on = self.input.graph.dependencies(&address);
+        // The graph's copy of the address: its keys are shared, not held twice.
+        let (address, depends_on) = match self.input.graph.vertex(&address) {
+            Some((shared, dependencies)) => (shared.clone(), dependencies),
+            None => (address, BTreeSet::new()),
+        };
         self.changes.insert(
             address.clone(),
             ResourceChange {
@@ -348,33 +352,26 @@ impl<'a> Planner<'a> {
         let server = svc.server_name();
         let kind = svc.kind();
         let server_action = self.plan_server(svc, &server);
-        // nodes.json is the same for every node of the service; config.ini is per node.
-        let with_digest = |text: String| {
-            let digest = sha256_hex(text.as_bytes());
-            (text, digest)
-        };
+        // nodes.json is the same for every node of the service.
         let nodes_json = with_digest(match kind {
             ServiceKind::Gateway => render::nodes_json(svc),
             ServiceKind::Rpc => String::new(),
         });
         let existing = self.existing_nodes(&server);
         let mut register_source = existing.iter().next().cloned();
+        // config.ini depends on the node's listen_ip/listen_port/thread_count only: the
+        // nodes without settings of their own share one rendering.
+        let mut shared_ini = None;
         for &ip_addr in &svc.service.deploy_ip {
             let ip = ip_addr.to_string();
-            // Each node's own listen_ip/listen_port/thread_count.
-            let one = svc.service.for_node(ip_addr);
-            let config_ini = with_digest(render::config_ini(
-                self.topology,
-                ServiceRef {
-                    agency: svc.agency,
-                    service: &one,
-                },
-            ));
-            // Storage security: the cipher data key is a secret; the plan keeps the digest of
-            // the real file and a text with the key redacted (apply puts it back).
-            let config_ini = match storage_secret(svc) {
-                Some(key) => (redact_cipher_key(&config_ini.0, key), config_ini.1),
-                None => config_ini,
+            let own = svc.service.nodes.get(&ip_addr);
+            let own_ini;
+            let config_ini = match own {
+                Some(_) => {
+                    own_ini = self.config_ini(svc, &svc.service.for_node(ip_addr));
+                    &own_ini
+                }
+                None => shared_ini.get_or_insert_with(|| self.config_ini(svc, svc.service)),
             };
             let node_dir = self.paths.node_dir(kind, &server, ip_addr);
             let node = NodeCtx {
@@ -384,7 +381,8 @@ impl<'a> Planner<'a> {
                 kind,
                 dir: &node_dir,
                 observed: self.observed().and_then(|o| o.node(&server, &ip)),
-                run: one.state,
+                run: own.map_or(svc.service.state, |n| n.state),
+                storage: svc.agency.enable_storage_security.then_some(svc.agency),
             };
             let mode = self.topology.chain.cert_mode(kind);
             let mut new_certs = BTreeSet::new();
@@ -412,6 +410,31 @@ impl<'a> Planner<'a> {
     }
 }
 
+impl Planner<'_> {
+    /// The `config.ini` of a node of `svc` whose settings are `service`, and its digest.
+    /// Storage security: the cipher data key is a secret; the plan keeps the digest of the
+    /// real file and a text with the key redacted (apply puts it back).
+    fn config_ini(&self, svc: ServiceRef<'_>, service: &crate::config::Service) -> (String, String) {
+        let (text, digest) = with_digest(render::config_ini(
+            self.topology,
+            ServiceRef {
+                agency: svc.agency,
+                service,
+            },
+        ));
+        match storage_secret(svc) {
+            Some(key) => (redact_cipher_key(&text, key), digest),
+            None => (text, digest),
+        }
+    }
+}
+
+/// A file's text and its sha256.
+fn with_digest(text: String) -> (String, String) {
+    let digest = sha256_hex(text.as_bytes());
+    (text, digest)
+}
+
 /// One node being planned.
 struct NodeCtx<'n> {
     server: &'n str,
@@ -422,6 +445,8 @@ struct NodeCtx<'n> {
     observed: Option<&'n ObservedNode>,
     /// `state = "started" | "stopped"` of this node.
     run: crate::config::RunState,
+    /// The node's agency when it has storage security (`enable_storage_security`).
+    storage: Option<&'n crate::config::Agency>,
 }
 
 /// The `after` side of a change being built.
