@@ -32,11 +32,11 @@ impl Planner<'_> {
                     reason,
                     before: Some(resource.attributes.clone()),
                     after: None,
-                    after_unknown: BTreeSet::new(),
+                    after_unknown: VecSet::new(),
                     sensitive: if address.leaf_name().is_some_and(|f| SENSITIVE_FILES.contains(&f)) {
-                        BTreeSet::from(["content".to_string()])
+                        VecSet::from(["content".to_string()])
                     } else {
-                        BTreeSet::new()
+                        VecSet::new()
                     },
                     depends_on: resource.dependencies.clone(),
                 },

@@ -13,6 +13,7 @@ use super::{
     PlanError, PlanInput, Preconditions, PriorState, ResourceChange, ResourceStatus, State,
 };
 use crate::addr::{Address, ResourceKind};
+use crate::compact::VecSet;
 use crate::config::{ServiceKind, ServiceRef, Topology};
 use crate::graph::kind_of_server;
 use crate::render;
@@ -307,7 +308,7 @@ impl<'a> Planner<'a> {
         // The graph's copy of the address: its keys are shared, not held twice.
         let (address, depends_on) = match self.input.graph.vertex(&address) {
             Some((shared, dependencies)) => (shared.clone(), dependencies),
-            None => (address, BTreeSet::new()),
+            None => (address, VecSet::new()),
         };
         self.changes.insert(
             address.clone(),
@@ -453,8 +454,8 @@ struct NodeCtx<'n> {
 #[derive(Default)]
 struct Desired {
     attrs: Attrs,
-    unknown: BTreeSet<String>,
-    sensitive: BTreeSet<String>,
+    unknown: VecSet<String>,
+    sensitive: VecSet<String>,
 }
 
 impl Desired {
