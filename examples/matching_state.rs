@@ -48,7 +48,10 @@ fn main() -> anyhow::Result<()> {
     let mut store = StateStore::open(&path, "matching_state")?;
     let prior = store.load_or_new(&topology.chain.chain_id)?;
     if !prior.resources.is_empty() {
-        bail!("{} already holds resources; run in an empty workspace", path.display());
+        bail!(
+            "{} already holds resources; run in an empty workspace",
+            path.display()
+        );
     }
     let next_id = Cell::new(1000_u64);
     let unknown = RefCell::new(Vec::new());
@@ -61,7 +64,10 @@ fn main() -> anyhow::Result<()> {
     });
     let unknown = unknown.into_inner();
     if let Some(first) = unknown.first() {
-        bail!("{} value(s) known only after apply besides Tars ids, e.g. {first}", unknown.len());
+        bail!(
+            "{} value(s) known only after apply besides Tars ids, e.g. {first}",
+            unknown.len()
+        );
     }
     store.save(&mut state).context("writing the state")?;
     eprintln!(

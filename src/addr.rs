@@ -214,13 +214,18 @@ fn write_address(f: &mut fmt::Formatter<'_>, kind: ResourceKind, keys: &[String]
     f.write_str(kind.as_str())?;
     for key in keys {
         f.write_str("[\"")?;
-        for c in key.chars() {
-            match c {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                c => write!(f, "{c}")?,
-            }
+        // Runs of plain text at once; `"` and `\` escaped.
+        let mut rest = key.as_str();
+        while let Some(at) = rest.find(['"', '\\']) {
+            f.write_str(&rest[..at])?;
+            f.write_str(if rest.as_bytes()[at] == b'"' {
+                "\\\""
+            } else {
+                "\\\\"
+            })?;
+            rest = &rest[at + 1..];
         }
+        f.write_str(rest)?;
         f.write_str("\"]")?;
     }
     Ok(())

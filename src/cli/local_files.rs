@@ -1,0 +1,152 @@
+//! Reading what the planner compares from the workspace: the CAs, leaf certificates,
+//! digests of the node files (for keys, of the key file) and the packages. Private keys
+//! are never read into memory beyond hashing them. Keys fetched from the backend's
+//! custody count as present.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use crate::addr::{Address, ResourceKind};
+use crate::apply::fetched_keys;
+use crate::config::{ServiceKind, Topology};
+use crate::graph::{self, ResourceGraph};
+use crate::plan::paths::Paths;
+use crate::plan::{LocalCa, LocalCert, LocalFiles, LocalPackage, sha256_hex};
+use crate::render;
+
+/// Reads what the planner compares, for every resource of the graph.
+pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> LocalFiles {
+    let paths = Paths::new(topology, root);
+    let mut local = LocalFiles::default();
+    for kind in ServiceKind::ALL {
+        if !graph.contains(&Address::ca(kind)) {
+            continue;
+        }
+        let dir = PathBuf::from(paths.ca_dir(topology, kind));
+        let mode = topology.chain.cert_mode(kind);
+        let cert_pem = read_text(&dir.join(mode.ca_cert_file()));
+        let key_present = is_file(&dir.join(mode.ca_key_file()));
+        if cert_pem.is_some() || key_present {
+            local.cas.insert(
+                kind,
+                LocalCa {
+                    cert_pem,
+                    key_present,
+                },
+            );
+        }
+    }
+    // A server with no directory (here or fetched) has no files: one look, not one per file.
+    let mut server_dirs: HashMap<String, bool> = HashMap::new();
+    for address in graph.addresses() {
+        let (Some(server), Some(ip)) = (address.server_name(), address.ip()) else {
+            continue;
+        };
+        let (Some(kind), Ok(ip)) = (graph::kind_of_server(server), ip.parse::<IpAddr>()) else {
+            continue;
+        };
+        let has_dir = match server_dirs.get(server) {
+            Some(known) => *known,
+            None => {
+                let node_dir = PathBuf::from(paths.node_dir(kind, server, ip));
+                let exists = node_dir.parent().is_some_and(|dir| fetched(dir).is_dir());
+                *server_dirs.entry(server.to_string()).or_insert(exists)
+            }
+        };
+        if !has_dir {
+            continue;
+        }
+        match (address.kind(), address.leaf_name()) {
+            (ResourceKind::Cert, Some(purpose)) => {
+                let (cert, key) = paths.cert_paths(kind, server, ip, purpose);
+                if let Some(cert_pem) = read_text(Path::new(&cert)) {
+                    let key_present = is_file(Path::new(&key));
+                    local.certs.insert(
+                        address.clone(),
+                        LocalCert {
+                            cert_pem,
+                            key_present,
+                        },
+                    );
+                }
+            }
+            (ResourceKind::Config, Some(file)) => {
+                let path = paths.config_path(kind, server, ip, file);
+                if let Ok(bytes) = fetched_keys::read_resolved(Path::new(&path), read_small) {
+                    local.configs.insert(address.clone(), sha256_hex(&bytes));
+                }
+            }
+            _ => {}
+        }
+    }
+    gather_packages(topology, &paths, &mut local);
+    local
+}
+
+/// The built (or pinned) package of every server.
+fn gather_packages(topology: &Topology, paths: &Paths, local: &mut LocalFiles) {
+    for svc in topology.services() {
+        let server = svc.server_name();
+        if let Some(pin) = crate::config::pin_for(&topology.tars.packages, &server, svc.kind()) {
+            let package = LocalPackage::Pinned {
+                version: pin.version.clone(),
+                archive_sha256: pin.sha256.clone(),
+                from: pin.source.shown(),
+                cache: paths.package_cache_path(&pin.sha256),
+                path: paths.package_path(&server),
+            };
+            local.packages.insert(server, package);
+            continue;
+        }
+        let source = paths.package_source(svc.kind());
+        let built = std::fs::read(&source)
+            .map_err(|e| format!("cannot read `{source}`: {e}"))
+            .and_then(|bytes| {
+                render::package::build(&bytes, svc.kind(), &server).map_err(|e| format!("`{source}`: {e}"))
+            });
+        let package = match built {
+            Ok(built) => LocalPackage::Built {
+                sha256: sha256_hex(&built),
+                size: built.len() as u64,
+                path: paths.package_path(&server),
+                source,
+            },
+            Err(reason) => LocalPackage::Missing { reason, source },
+        };
+        local.packages.insert(server, package);
+    }
+}
+
+/// A workspace file, or its copy among the keys fetched from the backend for this run.
+fn fetched(path: &Path) -> PathBuf {
+    fetched_keys::resolve(path)
+}
+
+/// The text of a workspace file (or of its fetched copy).
+fn read_text(path: &Path) -> Option<String> {
+    let bytes = fetched_keys::read_resolved(path, read_small).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// Whether a workspace file (or its fetched copy) is there.
+fn is_file(path: &Path) -> bool {
+    fetched_keys::is_file_resolved(path)
+}
+
+/// The bytes of a file of a few kB: open, read to the end, close. `fs::read` also asks
+/// for the size first, a system call more for each of tens of thousands of files.
+fn read_small(path: &Path) -> io::Result<Vec<u8>> {
+    let mut file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    let mut block = [0; 8192];
+    loop {
+        match file.read(&mut block) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => bytes.extend_from_slice(&block[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
