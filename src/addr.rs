@@ -268,34 +268,24 @@ fn parse_parts(input: &str) -> Result<(ResourceKind, Vec<String>), AddressError>
             kinds.join(", ")
         ))
     })?;
-    let mut keys = Vec::new();
-    let mut chars = input[name_end..].chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '[' || chars.next() != Some('"') {
+    let mut keys = Vec::with_capacity(kind.arity());
+    let mut rest = &input[name_end..];
+    while !rest.is_empty() {
+        let Some(body) = rest.strip_prefix("[\"") else {
             return Err(err(format!(
                 "expected `[\"` after `{kind}`; form: {kind}{}",
                 kind.key_names()
             )));
-        }
-        let mut key = String::new();
-        loop {
-            match chars.next() {
-                Some('\\') => match chars.next() {
-                    Some(c @ ('"' | '\\')) => key.push(c),
-                    _ => return Err(err("bad escape in key; only \\\" and \\\\ are allowed".into())),
-                },
-                Some('"') => break,
-                Some(c) => key.push(c),
-                None => return Err(err("unterminated key: missing closing `\"]`".into())),
-            }
-        }
-        if chars.next() != Some(']') {
+        };
+        let (key, tail) = quoted_key(body).map_err(|reason| err(reason.into()))?;
+        let Some(tail) = tail.strip_prefix(']') else {
             return Err(err("expected `]` after a quoted key".into()));
-        }
+        };
         if key.is_empty() {
             return Err(err("empty key".into()));
         }
         keys.push(key);
+        rest = tail;
     }
     if keys.len() > kind.arity() {
         return Err(err(format!("too many keys; form: {kind}{}", kind.key_names())));
@@ -307,6 +297,27 @@ fn parse_parts(input: &str) -> Result<(ResourceKind, Vec<String>), AddressError>
         return Err(err(format!("ca key must be \"rpc\" or \"gateway\", not \"{k}\"")));
     }
     Ok((kind, keys))
+}
+
+/// The key that `body` starts with, up to its closing `"` (`\"` and `\\` unescaped),
+/// and the text after that quote.
+fn quoted_key(body: &str) -> Result<(String, &str), &'static str> {
+    let mut key = String::new();
+    let mut rest = body;
+    loop {
+        let at = rest
+            .find(['"', '\\'])
+            .ok_or("unterminated key: missing closing `\"]`")?;
+        key.push_str(&rest[..at]);
+        if rest.as_bytes()[at] == b'"' {
+            return Ok((key, &rest[at + 1..]));
+        }
+        match rest[at + 1..].chars().next() {
+            Some(c @ ('"' | '\\')) => key.push(c),
+            _ => return Err("bad escape in key; only \\\" and \\\\ are allowed"),
+        }
+        rest = &rest[at + 2..];
+    }
 }
 
 impl FromStr for Address {

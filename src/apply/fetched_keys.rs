@@ -31,7 +31,7 @@ pub fn resolve(path: &Path) -> PathBuf {
 }
 
 /// `read(resolve(path))`, with one system call when `path` is there to read.
-pub fn read_resolved<T>(path: &Path, read: impl Fn(&Path) -> io::Result<T>) -> io::Result<T> {
+pub fn read_resolved<T>(path: &Path, mut read: impl FnMut(&Path) -> io::Result<T>) -> io::Result<T> {
     match read(path) {
         Err(e) if !path.exists() => match fetched_copy(path) {
             Some(copy) => read(&copy),

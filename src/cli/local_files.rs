@@ -20,13 +20,15 @@ use crate::render;
 pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> LocalFiles {
     let paths = Paths::new(topology, root);
     let mut local = LocalFiles::default();
+    // Every file is read into this one buffer; only certificates are kept.
+    let mut buffer = Vec::with_capacity(16 << 10);
     for kind in ServiceKind::ALL {
         if !graph.contains(&Address::ca(kind)) {
             continue;
         }
         let dir = PathBuf::from(paths.ca_dir(topology, kind));
         let mode = topology.chain.cert_mode(kind);
-        let cert_pem = read_text(&dir.join(mode.ca_cert_file()));
+        let cert_pem = read_text(&dir.join(mode.ca_cert_file()), &mut buffer);
         let key_present = is_file(&dir.join(mode.ca_key_file()));
         if cert_pem.is_some() || key_present {
             local.cas.insert(
@@ -61,7 +63,7 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
         match (address.kind(), address.leaf_name()) {
             (ResourceKind::Cert, Some(purpose)) => {
                 let (cert, key) = paths.cert_paths(kind, server, ip, purpose);
-                if let Some(cert_pem) = read_text(Path::new(&cert)) {
+                if let Some(cert_pem) = read_text(Path::new(&cert), &mut buffer) {
                     let key_present = is_file(Path::new(&key));
                     local.certs.insert(
                         address.clone(),
@@ -74,8 +76,8 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
             }
             (ResourceKind::Config, Some(file)) => {
                 let path = paths.config_path(kind, server, ip, file);
-                if let Ok(bytes) = fetched_keys::read_resolved(Path::new(&path), read_small) {
-                    local.configs.insert(address.clone(), sha256_hex(&bytes));
+                if read_into(Path::new(&path), &mut buffer).is_ok() {
+                    local.configs.insert(address.clone(), sha256_hex(&buffer));
                 }
             }
             _ => {}
@@ -124,10 +126,15 @@ fn fetched(path: &Path) -> PathBuf {
     fetched_keys::resolve(path)
 }
 
-/// The text of a workspace file (or of its fetched copy).
-fn read_text(path: &Path) -> Option<String> {
-    let bytes = fetched_keys::read_resolved(path, read_small).ok()?;
-    String::from_utf8(bytes).ok()
+/// The text of a workspace file (or of its fetched copy), read through `buffer`.
+fn read_text(path: &Path, buffer: &mut Vec<u8>) -> Option<String> {
+    read_into(path, buffer).ok()?;
+    std::str::from_utf8(buffer).ok().map(str::to_string)
+}
+
+/// Reads a workspace file (or its fetched copy) into `buffer`, replacing its content.
+fn read_into(path: &Path, buffer: &mut Vec<u8>) -> io::Result<()> {
+    fetched_keys::read_resolved(path, |p| read_small(p, buffer))
 }
 
 /// Whether a workspace file (or its fetched copy) is there.
@@ -135,18 +142,11 @@ fn is_file(path: &Path) -> bool {
     fetched_keys::is_file_resolved(path)
 }
 
-/// The bytes of a file of a few kB: open, read to the end, close. `fs::read` also asks
-/// for the size first, a system call more for each of tens of thousands of files.
-fn read_small(path: &Path) -> io::Result<Vec<u8>> {
-    let mut file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
-    let mut block = [0; 8192];
-    loop {
-        match file.read(&mut block) {
-            Ok(0) => return Ok(bytes),
-            Ok(n) => bytes.extend_from_slice(&block[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+/// Reads a file of a few kB into `buffer`: open, read to the end, close.
+fn read_small(path: &Path, buffer: &mut Vec<u8>) -> io::Result<()> {
+    buffer.clear();
+    // Through `Take`: `File::read_to_end` first asks for the size and position, two
+    // system calls more for each of tens of thousands of files.
+    let file = std::fs::File::open(path)?;
+    file.take(u64::MAX).read_to_end(buffer).map(drop)
 }

@@ -32,8 +32,17 @@ pub struct State {
     pub serial: u64,
     pub tool_version: String,
     pub chain_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "resources_in_one_pass")]
     pub resources: BTreeMap<Address, ResourceState>,
+}
+
+/// The resources as stored (sorted by address), built into the map in one pass instead
+/// of one search per resource; of a repeated address the last one counts.
+fn resources_in_one_pass<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<Address, ResourceState>, D::Error> {
+    let resources = VecMap::<Address, ResourceState>::deserialize(d)?;
+    Ok(resources.into_iter().collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

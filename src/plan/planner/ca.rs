@@ -10,7 +10,7 @@ impl Planner<'_> {
                 continue;
             }
             let ca = &self.cas[&kind];
-            let before = self.state_attrs(&address);
+            let (before, tainted) = self.recorded(&address);
             let mut after = Desired::default();
             after.set("dir", ca.dir.clone());
             let imported = before.and_then(|b| b.get("imported")).cloned();
@@ -74,7 +74,7 @@ impl Planner<'_> {
                     )
                 }
             };
-            self.push(address, action, reason, before, after);
+            self.push(address, tainted, action, reason, before, after);
         }
     }
 }

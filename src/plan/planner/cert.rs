@@ -9,23 +9,14 @@ impl Planner<'_> {
     pub(super) fn plan_cert(&mut self, node: &NodeCtx<'_>, purpose: &str) -> bool {
         let address = Address::cert(node.server, node.ip, purpose);
         let ca = &self.cas[&node.kind];
-        let (cert_path, key_path) = self
-            .paths
-            .cert_paths(node.kind, node.server, node.ip_addr, purpose);
-        let before = self.state_attrs(&address);
+        let paths = || {
+            self.paths
+                .cert_paths(node.kind, node.server, node.ip_addr, purpose)
+        };
+        let (before, tainted) = self.recorded(&address);
         let local = self.input.local.certs.get(&address).filter(|c| c.key_present);
         let local_digest = local.map(|c| pem_sha256(&c.cert_pem));
-        let mut after = Desired::default();
-        after.set("purpose", purpose);
-        after.set("ca", Address::ca(node.kind).to_string());
-        after.set("cert_path", cert_path.clone());
-        after.set("key_path", key_path);
-        match &ca.digest {
-            Some(d) => after.set("ca_sha256", d.clone()),
-            None => after.unknown("ca_sha256"),
-        }
         let old = |key: &str| before.and_then(|b| b.get(key)).and_then(Value::as_str);
-        let tainted = self.is_tainted(&address);
         let (action, reason) = match (local, before) {
             (_, Some(_)) if tainted => (
                 Action::Replace,
@@ -39,13 +30,16 @@ impl Planner<'_> {
                 },
                 format!("the CA at {} is new: sign a new key and certificate", ca.dir),
             ),
-            (Some(_), None) => (Action::Import, format!("adopt the existing files at {cert_path}")),
+            (Some(_), None) => (
+                Action::Import,
+                format!("adopt the existing files at {}", paths().0),
+            ),
             (Some(_), Some(_)) if old("ca_sha256").is_some_and(|d| Some(d) != ca.digest.as_deref()) => (
                 Action::Replace,
                 format!("signed by another CA than the one at {}", ca.dir),
             ),
             (Some(_), Some(_)) if old("cert_sha256") != local_digest.as_deref() => {
-                (Action::Update, format!("{cert_path} changed on disk"))
+                (Action::Update, format!("{} changed on disk", paths().0))
             }
             (Some(_), Some(_)) => (Action::NoOp, String::new()),
             (None, None) => (
@@ -64,6 +58,20 @@ impl Planner<'_> {
                 (Action::NoOp, String::new())
             }
         };
+        // Untainted (a tainted leaf is replaced): nothing to record.
+        if action == Action::NoOp {
+            return false;
+        }
+        let (cert_path, key_path) = paths();
+        let mut after = Desired::default();
+        after.set("purpose", purpose);
+        after.set("ca", Address::ca(node.kind).to_string());
+        after.set("cert_path", cert_path);
+        after.set("key_path", key_path);
+        match &ca.digest {
+            Some(d) => after.set("ca_sha256", d.clone()),
+            None => after.unknown("ca_sha256"),
+        }
         let fresh = matches!(action, Action::Create | Action::Replace);
         match (local_digest, old("cert_sha256")) {
             (Some(d), _) if !fresh => after.set("cert_sha256", d),
@@ -98,7 +106,7 @@ impl Planner<'_> {
                 precondition.signs_with_key = Some(key_file);
             }
         }
-        self.push(address, action, reason, before, after);
+        self.push(address, tainted, action, reason, before, after);
         fresh
     }
 

@@ -9,7 +9,7 @@ impl Planner<'_> {
         let storage = node.storage;
         // With storage security, what Tars holds in config.ini names the cipher data key.
         let sensitive = SENSITIVE_FILES.contains(&file) || (file == "config.ini" && storage.is_some());
-        let state = self.state_attrs(&address);
+        let (state, tainted) = self.recorded(&address);
         let new_digest = content.digest();
         let observed_row = node.observed.and_then(|n| n.configs.get(file));
         let observed_digest = observed_row.map(|row| sha256_hex(row.content.as_bytes()));
@@ -30,7 +30,7 @@ impl Planner<'_> {
         };
         let mut create = false;
         // A tainted node is undeployed and registered again: Tars drops its rows.
-        let node_replaced = self.is_tainted(&Address::node(node.server, node.ip));
+        let node_replaced = node.tainted;
         if state.is_some()
             && refreshed
             && !node_replaced
@@ -89,7 +89,7 @@ impl Planner<'_> {
             }
             Some(_) => (Action::NoOp, String::new()),
         };
-        if action == Action::NoOp && !self.is_tainted(&address) {
+        if action == Action::NoOp && !tainted {
             return false;
         }
         // The old side: state, with what Tars holds when refreshed.
@@ -128,7 +128,7 @@ impl Planner<'_> {
         if create {
             after.unknown("config_id");
         }
-        let action = self.push(address, action, reason, before.as_ref(), after);
+        let action = self.push(address, tainted, action, reason, before.as_ref(), after);
         matches!(action, Action::Create | Action::Update | Action::Replace)
     }
 }

@@ -5,8 +5,11 @@ use super::*;
 impl Planner<'_> {
     pub(super) fn plan_deletions(&mut self) {
         let Some(state) = self.state() else { return };
+        // Both sorted by address: the graph is walked alongside, not searched each time.
+        let mut desired = self.input.graph.addresses().peekable();
         for (address, resource) in &state.resources {
-            if self.is_desired(address) {
+            while desired.next_if(|d| *d < address).is_some() {}
+            if !self.input.options.destroy && desired.peek() == Some(&address) {
                 continue;
             }
             match address.kind() {

@@ -10,7 +10,7 @@ use super::paths::Paths;
 use super::targets;
 use super::{
     Action, Attrs, CaPrecondition, LocalPackage, Observed, ObservedNode, PLAN_FORMAT_VERSION, Plan,
-    PlanError, PlanInput, Preconditions, PriorState, ResourceChange, ResourceStatus, State,
+    PlanError, PlanInput, Preconditions, PriorState, ResourceChange, ResourceState, ResourceStatus, State,
 };
 use crate::addr::{Address, ResourceKind};
 use crate::compact::VecSet;
@@ -32,6 +32,7 @@ mod tarsnode;
 
 pub use adapter::{AdapterCheck, check as check_adapter, servant as servant_name};
 pub use node::RESTART_REQUESTED;
+use server::PlannedServer;
 pub use server::{PINNED_PREFIX, pinned_identity};
 use tarsnode::{needs_ca, plan_tarsnodes};
 
@@ -215,16 +216,16 @@ impl<'a> Planner<'a> {
         self.input.observed
     }
 
-    fn state_attrs(&self, address: &Address) -> Option<&'a Attrs> {
-        self.state()
-            .and_then(|s| s.resources.get(address))
-            .map(|r| &r.attributes)
+    /// What the state records of `address`: its attributes, and whether it is tainted.
+    fn recorded(&self, address: &Address) -> (Option<&'a Attrs>, bool) {
+        match self.state().and_then(|s| s.resources.get(address)) {
+            Some(r) => (Some(&r.attributes), r.status == ResourceStatus::Tainted),
+            None => (None, false),
+        }
     }
 
-    fn is_tainted(&self, address: &Address) -> bool {
-        self.state()
-            .and_then(|s| s.resources.get(address))
-            .is_some_and(|r| r.status == ResourceStatus::Tainted)
+    fn state_attrs(&self, address: &Address) -> Option<&'a Attrs> {
+        self.recorded(address).0
     }
 
     fn is_desired(&self, address: &Address) -> bool {
@@ -235,29 +236,34 @@ impl<'a> Planner<'a> {
     /// minus those this plan deletes or replaces (tainted). Unmanaged nodes seen in Tars
     /// count.
     fn existing_nodes(&self, server: &str) -> BTreeSet<String> {
-        let mut ips = BTreeSet::new();
+        // Unmanaged nodes (in Tars only) are kept; recorded ones when desired and untainted.
+        let kept = |address: &Address, recorded: Option<&ResourceState>| {
+            recorded.is_none_or(|r| r.status != ResourceStatus::Tainted && self.is_desired(address))
+        };
         if let Some(observed) = self.observed() {
-            if let Some(obs) = observed.servers.get(server) {
-                ips.extend(obs.nodes.keys().cloned());
-            }
+            let Some(obs) = observed.servers.get(server) else {
+                return BTreeSet::new();
+            };
+            obs.nodes
+                .keys()
+                .filter(|ip| {
+                    let address = Address::node(server, ip);
+                    kept(&address, self.state().and_then(|s| s.resources.get(&address)))
+                })
+                .cloned()
+                .collect()
         } else if let Some(state) = self.state() {
             // Node addresses of one server are contiguous in address order.
-            let first = Address::node(server, "");
-            ips.extend(
-                state
-                    .resources
-                    .range(first..)
-                    .map(|(a, _)| a)
-                    .take_while(|a| a.kind() == ResourceKind::Node && a.server_name() == Some(server))
-                    .filter_map(|a| a.ip().map(str::to_string)),
-            );
+            state
+                .resources
+                .range(Address::node(server, "")..)
+                .take_while(|(a, _)| a.kind() == ResourceKind::Node && a.server_name() == Some(server))
+                .filter(|(a, r)| kept(a, Some(r)))
+                .filter_map(|(a, _)| a.ip().map(str::to_string))
+                .collect()
+        } else {
+            BTreeSet::new()
         }
-        ips.retain(|ip| {
-            let a = Address::node(server, ip);
-            let managed = self.state_attrs(&a).is_some();
-            (!managed || self.is_desired(&a)) && !self.is_tainted(&a)
-        });
-        ips
     }
 
     fn kind_has_existing_nodes(&self, kind: ServiceKind) -> bool {
@@ -266,7 +272,10 @@ impl<'a> Planner<'a> {
             servers.extend(o.servers.keys().map(String::as_str));
         }
         if let Some(s) = self.state() {
-            servers.extend(s.resources.keys().filter_map(|a| a.server_name()));
+            // Servers with recorded nodes (node addresses come last, by server); others
+            // have no existing nodes.
+            let nodes = s.resources.range(Address::node("", "")..);
+            servers.extend(nodes.filter_map(|(a, _)| a.server_name()));
         }
         servers
             .into_iter()
@@ -274,15 +283,17 @@ impl<'a> Planner<'a> {
             .any(|s| !self.existing_nodes(s).is_empty())
     }
 
+    /// Records the change of `address` (`tainted` as the state says) unless it is none.
     fn push(
         &mut self,
         address: Address,
+        tainted: bool,
         action: Action,
         reason: impl Into<String>,
         before: Option<&Attrs>,
         after: Desired,
     ) -> Action {
-        let (action, reason) = match (action, self.is_tainted(&address)) {
+        let (action, reason) = match (action, tainted) {
             (Action::NoOp | Action::Update | Action::Import, true) => (
                 Action::Replace,
                 "tainted: an earlier apply did not finish it".to_string(),
@@ -353,6 +364,7 @@ impl<'a> Planner<'a> {
         let server = svc.server_name();
         let kind = svc.kind();
         let server_action = self.plan_server(svc, &server);
+        let planned_server = self.planned_server(&server, server_action);
         // nodes.json is the same for every node of the service.
         let nodes_json = with_digest(match kind {
             ServiceKind::Gateway => render::nodes_json(svc),
@@ -375,7 +387,12 @@ impl<'a> Planner<'a> {
                 None => shared_ini.get_or_insert_with(|| self.config_ini(svc, svc.service)),
             };
             let node_dir = self.paths.node_dir(kind, &server, ip_addr);
+            let address = Address::node(&server, &ip);
+            let (before, tainted) = self.recorded(&address);
             let node = NodeCtx {
+                address,
+                before,
+                tainted,
                 server: &server,
                 ip: &ip,
                 ip_addr,
@@ -406,7 +423,7 @@ impl<'a> Planner<'a> {
                     pushed.push(*file);
                 }
             }
-            self.plan_node(&node, server_action, &pushed, &mut register_source);
+            self.plan_node(&node, &planned_server, &pushed, &mut register_source);
         }
     }
 }
@@ -438,6 +455,10 @@ fn with_digest(text: String) -> (String, String) {
 
 /// One node being planned.
 struct NodeCtx<'n> {
+    address: Address,
+    /// What the state records of the node, and whether it is tainted.
+    before: Option<&'n Attrs>,
+    tainted: bool,
     server: &'n str,
     ip: &'n str,
     ip_addr: std::net::IpAddr,
