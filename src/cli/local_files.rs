@@ -3,7 +3,7 @@
 //! are never read into memory beyond hashing them. Keys fetched from the backend's
 //! custody count as present.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -19,19 +19,42 @@ use crate::render;
 /// Reads what the planner compares, for every resource of the graph.
 pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> LocalFiles {
     let paths = Paths::new(topology, root);
-    let mut local = LocalFiles::default();
     // Every file is read into this one buffer; only certificates are kept.
     let mut buffer = Vec::with_capacity(16 << 10);
+    let mut local = LocalFiles {
+        cas: read_cas(topology, graph, &paths, &mut buffer),
+        ..LocalFiles::default()
+    };
+    let files = node_files(graph, &paths);
+    let certs = read_certs(&files, &paths, &mut buffer);
+    local.configs = digest_configs(&files, &certs, &paths, &mut buffer);
+    // In address order: the map is built in one pass.
+    local.certs = certs
+        .into_iter()
+        .map(|(address, _, cert)| (address, cert))
+        .collect();
+    gather_packages(topology, &paths, &mut local);
+    local
+}
+
+/// The CA of each service type in use, when its directory holds anything.
+fn read_cas(
+    topology: &Topology,
+    graph: &ResourceGraph,
+    paths: &Paths,
+    buffer: &mut Vec<u8>,
+) -> BTreeMap<ServiceKind, LocalCa> {
+    let mut cas = BTreeMap::new();
     for kind in ServiceKind::ALL {
         if !graph.contains(&Address::ca(kind)) {
             continue;
         }
         let dir = PathBuf::from(paths.ca_dir(topology, kind));
         let mode = topology.chain.cert_mode(kind);
-        let cert_pem = read_text(&dir.join(mode.ca_cert_file()), &mut buffer);
+        let cert_pem = read_text(&dir.join(mode.ca_cert_file()), buffer);
         let key_present = is_file(&dir.join(mode.ca_key_file()));
         if cert_pem.is_some() || key_present {
-            local.cas.insert(
+            cas.insert(
                 kind,
                 LocalCa {
                     cert_pem,
@@ -40,51 +63,102 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
             );
         }
     }
-    // A server with no directory (here or fetched) has no files: one look, not one per file.
-    let mut server_dirs: HashMap<String, bool> = HashMap::new();
+    cas
+}
+
+/// A resource of one node whose files may be on disk.
+struct NodeFile<'g> {
+    address: &'g Address,
+    server: &'g str,
+    ip: IpAddr,
+    kind: ServiceKind,
+}
+
+/// The certs and configs of the graph (in address order: certs first) whose server has
+/// a directory here or among the fetched keys; one look per server, not one per file.
+fn node_files<'g>(graph: &'g ResourceGraph, paths: &Paths) -> Vec<NodeFile<'g>> {
+    let mut server_dirs: HashMap<&str, bool> = HashMap::new();
+    let mut files = Vec::new();
     for address in graph.addresses() {
+        if !matches!(address.kind(), ResourceKind::Cert | ResourceKind::Config) {
+            continue;
+        }
         let (Some(server), Some(ip)) = (address.server_name(), address.ip()) else {
             continue;
         };
         let (Some(kind), Ok(ip)) = (graph::kind_of_server(server), ip.parse::<IpAddr>()) else {
             continue;
         };
-        let has_dir = match server_dirs.get(server) {
-            Some(known) => *known,
-            None => {
-                let node_dir = PathBuf::from(paths.node_dir(kind, server, ip));
-                let exists = node_dir.parent().is_some_and(|dir| fetched(dir).is_dir());
-                *server_dirs.entry(server.to_string()).or_insert(exists)
-            }
-        };
-        if !has_dir {
-            continue;
-        }
-        match (address.kind(), address.leaf_name()) {
-            (ResourceKind::Cert, Some(purpose)) => {
-                let (cert, key) = paths.cert_paths(kind, server, ip, purpose);
-                if let Some(cert_pem) = read_text(Path::new(&cert), &mut buffer) {
-                    let key_present = is_file(Path::new(&key));
-                    local.certs.insert(
-                        address.clone(),
-                        LocalCert {
-                            cert_pem,
-                            key_present,
-                        },
-                    );
-                }
-            }
-            (ResourceKind::Config, Some(file)) => {
-                let path = paths.config_path(kind, server, ip, file);
-                if read_into(Path::new(&path), &mut buffer).is_ok() {
-                    local.configs.insert(address.clone(), sha256_hex(&buffer));
-                }
-            }
-            _ => {}
+        let has_dir = *server_dirs.entry(server).or_insert_with(|| {
+            let node_dir = PathBuf::from(paths.node_dir(kind, server, ip));
+            node_dir.parent().is_some_and(|dir| fetched(dir).is_dir())
+        });
+        if has_dir {
+            files.push(NodeFile {
+                address,
+                server,
+                ip,
+                kind,
+            });
         }
     }
-    gather_packages(topology, &paths, &mut local);
-    local
+    files
+}
+
+/// The leaf certificates on disk, with their paths, in address order.
+fn read_certs(
+    files: &[NodeFile<'_>],
+    paths: &Paths,
+    buffer: &mut Vec<u8>,
+) -> Vec<(Address, String, LocalCert)> {
+    let mut certs = Vec::new();
+    for f in files {
+        let (ResourceKind::Cert, Some(purpose)) = (f.address.kind(), f.address.leaf_name()) else {
+            continue;
+        };
+        let (cert, key) = paths.cert_paths(f.kind, f.server, f.ip, purpose);
+        if let Some(cert_pem) = read_text(Path::new(&cert), buffer) {
+            let key_present = is_file(Path::new(&key));
+            let local = LocalCert {
+                cert_pem,
+                key_present,
+            };
+            certs.push((f.address.clone(), cert, local));
+        }
+    }
+    certs
+}
+
+/// The sha256 of each node file on disk; a leaf certificate pushed as a node file was
+/// read as the certificate already.
+fn digest_configs(
+    files: &[NodeFile<'_>],
+    certs: &[(Address, String, LocalCert)],
+    paths: &Paths,
+    buffer: &mut Vec<u8>,
+) -> BTreeMap<Address, String> {
+    let cert_texts: HashMap<&str, &str> = certs
+        .iter()
+        .map(|(_, path, cert)| (path.as_str(), cert.cert_pem.as_str()))
+        .collect();
+    let mut digests = Vec::new();
+    for f in files {
+        let (ResourceKind::Config, Some(file)) = (f.address.kind(), f.address.leaf_name()) else {
+            continue;
+        };
+        let path = paths.config_path(f.kind, f.server, f.ip, file);
+        let digest = match cert_texts.get(path.as_str()) {
+            Some(pem) => Some(sha256_hex(pem.as_bytes())),
+            None => read_into(Path::new(&path), buffer)
+                .ok()
+                .map(|()| sha256_hex(buffer)),
+        };
+        if let Some(digest) = digest {
+            digests.push((f.address.clone(), digest));
+        }
+    }
+    // In address order: the map is built in one pass.
+    digests.into_iter().collect()
 }
 
 /// The built (or pinned) package of every server.

@@ -275,7 +275,9 @@ impl<'a> Planner<'a> {
             // Servers with recorded nodes (node addresses come last, by server); others
             // have no existing nodes.
             let nodes = s.resources.range(Address::node("", "")..);
-            servers.extend(nodes.filter_map(|(a, _)| a.server_name()));
+            let mut names: Vec<&str> = nodes.filter_map(|(a, _)| a.server_name()).collect();
+            names.dedup();
+            servers.extend(names);
         }
         servers
             .into_iter()
