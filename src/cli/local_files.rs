@@ -19,20 +19,26 @@ use crate::render;
 /// Reads what the planner compares, for every resource of the graph.
 pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> LocalFiles {
     let paths = Paths::new(topology, root);
-    // Every file is read into this one buffer; only certificates are kept.
-    let mut buffer = Vec::with_capacity(16 << 10);
-    let mut local = LocalFiles {
-        cas: read_cas(topology, graph, &paths, &mut buffer),
-        ..LocalFiles::default()
-    };
     let files = node_files(graph, &paths);
-    let certs = read_certs(&files, &paths, &mut buffer);
-    local.configs = digest_configs(&files, &certs, &paths, &mut buffer);
-    // In address order: the map is built in one pass.
-    local.certs = certs
-        .into_iter()
-        .map(|(address, _, cert)| (address, cert))
+    // Files are read into a reused buffer (one per thread); only certificates are kept.
+    let certs = in_parallel(&files, |files, buffer| read_certs(files, &paths, buffer));
+    let cert_texts: HashMap<&str, &str> = certs
+        .iter()
+        .map(|(_, path, cert)| (path.as_str(), cert.cert_pem.as_str()))
         .collect();
+    let configs = in_parallel(&files, |files, buffer| {
+        digest_configs(files, &cert_texts, &paths, buffer)
+    });
+    let mut local = LocalFiles {
+        cas: read_cas(topology, graph, &paths, &mut Vec::new()),
+        // In address order: each map is built in one pass.
+        certs: certs
+            .into_iter()
+            .map(|(address, _, cert)| (address, cert))
+            .collect(),
+        configs: configs.into_iter().collect(),
+        packages: BTreeMap::new(),
+    };
     gather_packages(topology, &paths, &mut local);
     local
 }
@@ -130,17 +136,13 @@ fn read_certs(
 }
 
 /// The sha256 of each node file on disk; a leaf certificate pushed as a node file was
-/// read as the certificate already.
+/// read as the certificate already (`cert_texts`, by path).
 fn digest_configs(
     files: &[NodeFile<'_>],
-    certs: &[(Address, String, LocalCert)],
+    cert_texts: &HashMap<&str, &str>,
     paths: &Paths,
     buffer: &mut Vec<u8>,
-) -> BTreeMap<Address, String> {
-    let cert_texts: HashMap<&str, &str> = certs
-        .iter()
-        .map(|(_, path, cert)| (path.as_str(), cert.cert_pem.as_str()))
-        .collect();
+) -> Vec<(Address, String)> {
     let mut digests = Vec::new();
     for f in files {
         let (ResourceKind::Config, Some(file)) = (f.address.kind(), f.address.leaf_name()) else {
@@ -157,8 +159,34 @@ fn digest_configs(
             digests.push((f.address.clone(), digest));
         }
     }
-    // In address order: the map is built in one pass.
-    digests.into_iter().collect()
+    digests
+}
+
+/// `work` on consecutive slices of `files` on the available cores (each with its own read
+/// buffer), the results in order: tens of thousands of small reads are mostly waiting
+/// on system calls.
+fn in_parallel<'g, R: Send>(
+    files: &[NodeFile<'g>],
+    work: impl Fn(&[NodeFile<'g>], &mut Vec<u8>) -> Vec<R> + Sync,
+) -> Vec<R> {
+    const MIN_PER_THREAD: usize = 2_000;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(files.len() / MIN_PER_THREAD)
+        .max(1);
+    let work = &work;
+    let run = move |slice| work(slice, &mut Vec::with_capacity(16 << 10));
+    if threads == 1 {
+        return run(files);
+    }
+    std::thread::scope(|scope| {
+        let slices = files.chunks(files.len().div_ceil(threads));
+        let handles: Vec<_> = slices.map(|slice| scope.spawn(move || run(slice))).collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
 }
 
 /// The built (or pinned) package of every server.

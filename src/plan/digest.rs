@@ -49,8 +49,8 @@ pub fn pem_sha256(pem: &str) -> String {
     let pem = pem.trim();
     // Already normalized (ASCII, no blank space or `\r` at line ends, no empty line):
     // hashed as it is.
-    let ends_blank = |w: &[u8]| w[1] == b'\n' && w[0].is_ascii_whitespace();
-    if pem.is_ascii() && !pem.as_bytes().windows(2).any(ends_blank) {
+    let ends_blank = |(at, _): (usize, &str)| pem.as_bytes()[at - 1].is_ascii_whitespace();
+    if pem.is_ascii() && !pem.match_indices('\n').any(ends_blank) {
         return sha256_hex(pem.as_bytes());
     }
     let mut hasher = Sha256::new();

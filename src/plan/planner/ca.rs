@@ -24,7 +24,7 @@ impl Planner<'_> {
             let old = before.and_then(|b| b.get("cert_sha256")).and_then(Value::as_str);
             let pem_recorded = before.is_some_and(|b| b.contains_key("cert_pem"));
             match &ca.pem {
-                Some(pem) => after.set("cert_pem", pem.clone()),
+                Some(pem) => after.set("cert_pem", *pem),
                 None => after.unknown("cert_pem"),
             }
             let (action, reason) = match (&ca.digest, before) {

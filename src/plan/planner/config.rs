@@ -4,7 +4,7 @@ use super::*;
 
 impl Planner<'_> {
     /// Plans one config file of a node; true when apply pushes it to Tars.
-    pub(super) fn plan_config(&mut self, node: &NodeCtx<'_>, file: &str, content: Content) -> bool {
+    pub(super) fn plan_config(&mut self, node: &NodeCtx<'_>, file: &str, content: Content<'_>) -> bool {
         let address = Address::config(node.server, node.ip, file);
         let storage = node.storage;
         // With storage security, what Tars holds in config.ini names the cipher data key.
@@ -51,7 +51,7 @@ impl Planner<'_> {
                     "the node is registered again: push it again".to_string(),
                 )
             }
-            None if observed_digest.is_some() && observed_digest == new_digest => (
+            None if observed_digest.is_some() && observed_digest.as_deref() == new_digest => (
                 Action::Import,
                 format!(
                     "row {} exists in Tars: adopt it",
@@ -84,7 +84,7 @@ impl Planner<'_> {
                 Action::Update,
                 format!("edited outside tarsform: Tars holds other {file} content"),
             ),
-            Some(_) if new_digest.is_none() || new_digest.as_deref() != local_digest => {
+            Some(_) if new_digest.is_none() || new_digest != local_digest => {
                 (Action::Update, format!("{file} {what}"))
             }
             Some(_) => (Action::NoOp, String::new()),
@@ -110,8 +110,8 @@ impl Planner<'_> {
             "local_path",
             self.paths.config_path(node.kind, node.server, node.ip_addr, file),
         );
-        match content {
-            Content::Text(t, _) => after.set("content", t),
+        match &content {
+            Content::Text(text, _) => after.set("content", *text),
             Content::Unknown if !sensitive => after.unknown("content"),
             _ => {}
         }

@@ -1,7 +1,8 @@
 //! The planning pass: per service, its server, then per node its certs, configs and the
 //! node; then CAs, tarsnodes and deletions; then targets. See `plan::plan`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
@@ -43,6 +44,20 @@ pub const TRANSIENT_ATTRS: [&str; 4] = ["restart_reason", "run_command", "repatc
 const SENSITIVE_FILES: [&str; 3] = crate::config::SECRET_FILES;
 
 pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
+    // Hashing the local files (tens of MB at scale) needs nothing the planning makes:
+    // it is done alongside.
+    std::thread::scope(|scope| {
+        let digest = scope.spawn(|| super::inputs_digest(input.local));
+        plan_with(input, || {
+            digest
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })
+}
+
+/// The plan of `input`; `inputs_digest` gives the digest of its local files.
+fn plan_with(input: &PlanInput<'_>, inputs_digest: impl FnOnce() -> String) -> Result<Plan, PlanError> {
     let mut p = Planner::new(input);
     // Full-restart notes go here, once targets have narrowed the changes.
     let mut restart_notes_at = None;
@@ -88,7 +103,7 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             serial: s.serial,
         }),
         topology_digest: super::topology_digest(input.topology),
-        inputs_digest: super::inputs_digest(input.local),
+        inputs_digest: inputs_digest(),
         observed_digest: input.observed.map(super::digest::json_sha256),
         refreshed: input.observed.is_some(),
         destroy: input.options.destroy,
@@ -100,10 +115,10 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
 }
 
 /// What the planner knows about the CA of one service type.
-struct CaFacts {
+struct CaFacts<'a> {
     dir: String,
     /// The CA certificate in use: the local `ca.crt`, else the one recorded in state.
-    pem: Option<String>,
+    pem: Option<&'a str>,
     digest: Option<String>,
     /// sha256 of the `ca.crt` bytes, as pushed to nodes.
     file_digest: String,
@@ -114,21 +129,21 @@ struct CaFacts {
     state_digest: Option<String>,
 }
 
-/// The desired content of one config file.
-enum Content {
+/// The desired content of one config file, borrowed: copied into a change only when
+/// there is one.
+enum Content<'c> {
     /// Text and its sha256.
-    Text(String, String),
+    Text(&'c str, Cow<'c, str>),
     /// A private key: only the digest of the local file.
-    KeyDigest(String),
+    KeyDigest(Cow<'c, str>),
     /// Generated during apply.
     Unknown,
 }
 
-impl Content {
-    fn digest(&self) -> Option<String> {
+impl Content<'_> {
+    fn digest(&self) -> Option<&str> {
         match self {
-            Content::Text(_, d) => Some(d.clone()),
-            Content::KeyDigest(d) => Some(d.clone()),
+            Content::Text(_, d) | Content::KeyDigest(d) => Some(d),
             Content::Unknown => None,
         }
     }
@@ -138,7 +153,10 @@ struct Planner<'a> {
     input: &'a PlanInput<'a>,
     topology: &'a Topology,
     paths: Paths,
-    cas: BTreeMap<ServiceKind, CaFacts>,
+    /// The state's resources by address: a hash lookup for each resource planned,
+    /// cheaper than a search of the state's ordered map.
+    recorded: HashMap<&'a Address, &'a ResourceState>,
+    cas: BTreeMap<ServiceKind, CaFacts<'a>>,
     /// Service types with nodes that exist and stay (in Tars or in state).
     kinds_with_nodes: BTreeSet<ServiceKind>,
     /// Service types switching between RSA and SM (`--switch-crypto`).
@@ -160,7 +178,7 @@ impl<'a> Planner<'a> {
             .into_iter()
             .map(|kind| {
                 let local = input.local.cas.get(&kind);
-                let local_pem = local.and_then(|c| c.cert_pem.clone());
+                let local_pem = local.and_then(|c| c.cert_pem.as_deref());
                 let recorded = input
                     .state
                     .and_then(|s| s.resources.get(&Address::ca(kind)))
@@ -170,14 +188,13 @@ impl<'a> Planner<'a> {
                 let is_local = local_pem.is_some();
                 // A recorded CA of the other key type (a switch RSA ↔ SM) is not this CA.
                 let sm = topology.chain.cert_mode(kind).is_sm();
-                let recorded_pem = recorded_str("cert_pem")
-                    .filter(|pem| crate::pki::sm2::is_sm2_cert(pem) == sm)
-                    .map(str::to_string);
+                let recorded_pem =
+                    recorded_str("cert_pem").filter(|pem| crate::pki::sm2::is_sm2_cert(pem) == sm);
                 let pem = local_pem.or(recorded_pem);
                 let facts = CaFacts {
                     dir: Paths::new(topology, &input.options.generated_root).ca_dir(topology, kind),
-                    digest: pem.as_deref().map(pem_sha256),
-                    file_digest: sha256_hex(pem.as_deref().unwrap_or_default().as_bytes()),
+                    digest: pem.map(pem_sha256),
+                    file_digest: sha256_hex(pem.unwrap_or_default().as_bytes()),
                     pem,
                     key_present: local.is_some_and(|c| c.key_present),
                     local: is_local,
@@ -190,6 +207,7 @@ impl<'a> Planner<'a> {
             input,
             topology,
             paths: Paths::new(topology, &input.options.generated_root),
+            recorded: input.state.iter().flat_map(|s| &s.resources).collect(),
             cas,
             kinds_with_nodes: BTreeSet::new(),
             switching: BTreeSet::new(),
@@ -218,7 +236,7 @@ impl<'a> Planner<'a> {
 
     /// What the state records of `address`: its attributes, and whether it is tainted.
     fn recorded(&self, address: &Address) -> (Option<&'a Attrs>, bool) {
-        match self.state().and_then(|s| s.resources.get(address)) {
+        match self.recorded.get(address) {
             Some(r) => (Some(&r.attributes), r.status == ResourceStatus::Tainted),
             None => (None, false),
         }
@@ -248,7 +266,7 @@ impl<'a> Planner<'a> {
                 .keys()
                 .filter(|ip| {
                     let address = Address::node(server, ip);
-                    kept(&address, self.state().and_then(|s| s.resources.get(&address)))
+                    kept(&address, self.recorded.get(&address).copied())
                 })
                 .cloned()
                 .collect()
@@ -414,8 +432,8 @@ impl<'a> Planner<'a> {
             let mut pushed = Vec::new();
             for file in mode.config_files(kind) {
                 let content = match *file {
-                    "config.ini" => Content::Text(config_ini.0.clone(), config_ini.1.clone()),
-                    "nodes.json" => Content::Text(nodes_json.0.clone(), nodes_json.1.clone()),
+                    "config.ini" => Content::Text(&config_ini.0, Cow::Borrowed(&config_ini.1)),
+                    "nodes.json" => Content::Text(&nodes_json.0, Cow::Borrowed(&nodes_json.1)),
                     _ => {
                         let purpose = crate::config::file_purpose(file).unwrap_or("ssl");
                         self.cert_file_content(&node, file, new_certs.contains(purpose))
