@@ -207,7 +207,14 @@ impl<'a> Planner<'a> {
             input,
             topology,
             paths: Paths::new(topology, &input.options.generated_root),
-            recorded: input.state.iter().flat_map(|s| &s.resources).collect(),
+            recorded: match input.state {
+                Some(s) => {
+                    let mut index = HashMap::with_capacity(s.resources.len());
+                    index.extend(&s.resources);
+                    index
+                }
+                None => HashMap::new(),
+            },
             cas,
             kinds_with_nodes: BTreeSet::new(),
             switching: BTreeSet::new(),
@@ -284,20 +291,25 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn kind_has_existing_nodes(&self, kind: ServiceKind) -> bool {
-        let mut servers: BTreeSet<&str> = BTreeSet::new();
+    /// The servers that may have existing nodes: those Tars reports, and those with
+    /// nodes in the state (any other has none).
+    fn servers_with_nodes(&self) -> BTreeSet<&'a str> {
+        let mut servers = BTreeSet::new();
         if let Some(o) = self.observed() {
             servers.extend(o.servers.keys().map(String::as_str));
         }
         if let Some(s) = self.state() {
-            // Servers with recorded nodes (node addresses come last, by server); others
-            // have no existing nodes.
+            // Node addresses come last, grouped by server.
             let nodes = s.resources.range(Address::node("", "")..);
             let mut names: Vec<&str> = nodes.filter_map(|(a, _)| a.server_name()).collect();
             names.dedup();
             servers.extend(names);
         }
         servers
+    }
+
+    fn kind_has_existing_nodes(&self, kind: ServiceKind) -> bool {
+        self.servers_with_nodes()
             .into_iter()
             .filter(|s| kind_of_server(s) == Some(kind))
             .any(|s| !self.existing_nodes(s).is_empty())
