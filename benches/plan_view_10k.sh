@@ -61,6 +61,7 @@ if [ -z "$helper" ]; then
   (cd "$root" && cargo build --release --quiet --example matching_state)
   helper="${CARGO_TARGET_DIR:-$root/target}/release/examples/matching_state"
 fi
+helper=$(realpath "$helper")
 cp -r "$ws/binary" "$ws/config.toml" "$matching/"
 (cd "$matching" && "$helper" config.toml) >&2
 measure matching "$matching"
