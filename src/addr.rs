@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -82,47 +83,51 @@ pub enum AddressError {
 }
 
 /// A full resource address: a kind and exactly `kind.arity()` keys.
+///
+/// The keys are shared: a clone (the graph's, the plan's, every `depends_on`) costs a
+/// reference count, not a copy. Equality and order are those of the keys' text.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Address {
     kind: ResourceKind,
-    keys: Vec<String>,
+    keys: Arc<[String]>,
 }
 
 impl Address {
-    fn new(kind: ResourceKind, keys: Vec<String>) -> Self {
+    fn new(kind: ResourceKind, keys: impl Into<Arc<[String]>>) -> Self {
+        let keys = keys.into();
         debug_assert_eq!(keys.len(), kind.arity());
         Address { kind, keys }
     }
 
     pub fn tarsnode(ip: impl ToString) -> Self {
-        Self::new(ResourceKind::Tarsnode, vec![ip.to_string()])
+        Self::new(ResourceKind::Tarsnode, [ip.to_string()])
     }
 
     pub fn ca(kind: ServiceKind) -> Self {
-        Self::new(ResourceKind::Ca, vec![kind.as_str().to_string()])
+        Self::new(ResourceKind::Ca, [kind.as_str().to_string()])
     }
 
     /// `purpose` is `ssl` or `sdk`.
     pub fn cert(server: &str, ip: impl ToString, purpose: &str) -> Self {
         Self::new(
             ResourceKind::Cert,
-            vec![server.to_string(), ip.to_string(), purpose.to_string()],
+            [server.to_string(), ip.to_string(), purpose.to_string()],
         )
     }
 
     pub fn config(server: &str, ip: impl ToString, file: &str) -> Self {
         Self::new(
             ResourceKind::Config,
-            vec![server.to_string(), ip.to_string(), file.to_string()],
+            [server.to_string(), ip.to_string(), file.to_string()],
         )
     }
 
     pub fn server(server: &str) -> Self {
-        Self::new(ResourceKind::Server, vec![server.to_string()])
+        Self::new(ResourceKind::Server, [server.to_string()])
     }
 
     pub fn node(server: &str, ip: impl ToString) -> Self {
-        Self::new(ResourceKind::Node, vec![server.to_string(), ip.to_string()])
+        Self::new(ResourceKind::Node, [server.to_string(), ip.to_string()])
     }
 
     pub fn kind(&self) -> ResourceKind {
@@ -192,7 +197,7 @@ impl Target {
 
     /// A target that names a full address, if it does.
     pub fn as_address(&self) -> Option<Address> {
-        (self.keys.len() == self.kind.arity()).then(|| Address::new(self.kind, self.keys.clone()))
+        (self.keys.len() == self.kind.arity()).then(|| Address::new(self.kind, self.keys.as_slice()))
     }
 }
 
@@ -200,7 +205,7 @@ impl From<Address> for Target {
     fn from(a: Address) -> Self {
         Target {
             kind: a.kind,
-            keys: a.keys,
+            keys: a.keys.to_vec(),
         }
     }
 }
@@ -209,13 +214,18 @@ fn write_address(f: &mut fmt::Formatter<'_>, kind: ResourceKind, keys: &[String]
     f.write_str(kind.as_str())?;
     for key in keys {
         f.write_str("[\"")?;
-        for c in key.chars() {
-            match c {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                c => write!(f, "{c}")?,
-            }
+        // Runs of plain text at once; `"` and `\` escaped.
+        let mut rest = key.as_str();
+        while let Some(at) = rest.find(['"', '\\']) {
+            f.write_str(&rest[..at])?;
+            f.write_str(if rest.as_bytes()[at] == b'"' {
+                "\\\""
+            } else {
+                "\\\\"
+            })?;
+            rest = &rest[at + 1..];
         }
+        f.write_str(rest)?;
         f.write_str("\"]")?;
     }
     Ok(())
@@ -258,34 +268,24 @@ fn parse_parts(input: &str) -> Result<(ResourceKind, Vec<String>), AddressError>
             kinds.join(", ")
         ))
     })?;
-    let mut keys = Vec::new();
-    let mut chars = input[name_end..].chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '[' || chars.next() != Some('"') {
+    let mut keys = Vec::with_capacity(kind.arity());
+    let mut rest = &input[name_end..];
+    while !rest.is_empty() {
+        let Some(body) = rest.strip_prefix("[\"") else {
             return Err(err(format!(
                 "expected `[\"` after `{kind}`; form: {kind}{}",
                 kind.key_names()
             )));
-        }
-        let mut key = String::new();
-        loop {
-            match chars.next() {
-                Some('\\') => match chars.next() {
-                    Some(c @ ('"' | '\\')) => key.push(c),
-                    _ => return Err(err("bad escape in key; only \\\" and \\\\ are allowed".into())),
-                },
-                Some('"') => break,
-                Some(c) => key.push(c),
-                None => return Err(err("unterminated key: missing closing `\"]`".into())),
-            }
-        }
-        if chars.next() != Some(']') {
+        };
+        let (key, tail) = quoted_key(body).map_err(|reason| err(reason.into()))?;
+        let Some(tail) = tail.strip_prefix(']') else {
             return Err(err("expected `]` after a quoted key".into()));
-        }
+        };
         if key.is_empty() {
             return Err(err("empty key".into()));
         }
         keys.push(key);
+        rest = tail;
     }
     if keys.len() > kind.arity() {
         return Err(err(format!("too many keys; form: {kind}{}", kind.key_names())));
@@ -297,6 +297,27 @@ fn parse_parts(input: &str) -> Result<(ResourceKind, Vec<String>), AddressError>
         return Err(err(format!("ca key must be \"rpc\" or \"gateway\", not \"{k}\"")));
     }
     Ok((kind, keys))
+}
+
+/// The key that `body` starts with, up to its closing `"` (`\"` and `\\` unescaped),
+/// and the text after that quote.
+fn quoted_key(body: &str) -> Result<(String, &str), &'static str> {
+    let mut key = String::new();
+    let mut rest = body;
+    loop {
+        let at = rest
+            .find(['"', '\\'])
+            .ok_or("unterminated key: missing closing `\"]`")?;
+        key.push_str(&rest[..at]);
+        if rest.as_bytes()[at] == b'"' {
+            return Ok((key, &rest[at + 1..]));
+        }
+        match rest[at + 1..].chars().next() {
+            Some(c @ ('"' | '\\')) => key.push(c),
+            _ => return Err("bad escape in key; only \\\" and \\\\ are allowed"),
+        }
+        rest = &rest[at + 2..];
+    }
 }
 
 impl FromStr for Address {
@@ -314,7 +335,7 @@ impl FromStr for Address {
                 ),
             });
         }
-        Ok(Address { kind, keys })
+        Ok(Address::new(kind, keys))
     }
 }
 
@@ -329,14 +350,30 @@ impl FromStr for Target {
 
 impl Serialize for Address {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        // Whole, not piece by piece: JSON escapes a whole string much faster.
+        s.serialize_str(&self.to_string())
     }
 }
 
 impl<'de> Deserialize<'de> for Address {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
+        d.deserialize_str(AddressText)
+    }
+}
+
+/// Parses an address from the text as read, without copying it first (a state holds
+/// tens of thousands).
+struct AddressText;
+
+impl serde::de::Visitor<'_> for AddressText {
+    type Value = Address;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Address, E> {
+        text.parse().map_err(E::custom)
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod addr;
 pub mod apply;
 pub mod cli;
+pub mod compact;
 pub mod config;
 pub mod emulator;
 pub mod graph;

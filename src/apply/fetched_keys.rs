@@ -2,6 +2,7 @@
 //! directory (0700), never in `generated/`. Reads of a workspace path that is absent
 //! fall back to the same relative path under that directory.
 
+use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
@@ -26,11 +27,32 @@ pub fn resolve(path: &Path) -> PathBuf {
     if path.exists() {
         return path.to_path_buf();
     }
-    let root = ROOT.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    match root.map(|r| under(&r, path)) {
-        Some(fetched) if fetched.exists() => fetched,
-        _ => path.to_path_buf(),
+    fetched_copy(path).unwrap_or_else(|| path.to_path_buf())
+}
+
+/// `read(resolve(path))`, with one system call when `path` is there to read.
+pub fn read_resolved<T>(path: &Path, mut read: impl FnMut(&Path) -> io::Result<T>) -> io::Result<T> {
+    match read(path) {
+        Err(e) if !path.exists() => match fetched_copy(path) {
+            Some(copy) => read(&copy),
+            None => Err(e),
+        },
+        done => done,
     }
+}
+
+/// `resolve(path).is_file()`, with one system call when `path` exists.
+pub fn is_file_resolved(path: &Path) -> bool {
+    match std::fs::metadata(path) {
+        Ok(meta) => meta.is_file(),
+        Err(_) => fetched_copy(path).is_some_and(|copy| copy.is_file()),
+    }
+}
+
+/// The fetched copy of `path`, when keys were fetched and it is among them.
+fn fetched_copy(path: &Path) -> Option<PathBuf> {
+    let root = ROOT.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    root.map(|r| under(&r, path)).filter(|fetched| fetched.exists())
 }
 
 #[cfg(test)]

@@ -391,8 +391,6 @@ pub fn expand_source<'p>(plan: &'p Plan, node: &Address) -> Option<&'p str> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use serde_json::json;
 
     use super::*;
@@ -406,9 +404,9 @@ mod tests {
             reason: String::new(),
             before: None,
             after: Some(after),
-            after_unknown: BTreeSet::new(),
-            sensitive: BTreeSet::new(),
-            depends_on: BTreeSet::new(),
+            after_unknown: Default::default(),
+            sensitive: Default::default(),
+            depends_on: Default::default(),
         }
     }
 

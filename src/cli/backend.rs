@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::config::Topology;
+use crate::config::{BackendSettings, ConfigErrors, Topology};
 use crate::secret::Secret;
 use crate::state::backend::MysqlTarget;
 use crate::state::custody::Custody;
@@ -54,6 +54,16 @@ pub fn location(
     config: &Path,
     topology: &Topology,
 ) -> anyhow::Result<StateLocation> {
+    location_with(state_arg, topology, || crate::config::load_backend(config))
+}
+
+/// As [`location`], with the topology file's `[backend]` from `backend` (called only
+/// when needed).
+pub fn location_with(
+    state_arg: Option<&Path>,
+    topology: &Topology,
+    backend: impl FnOnce() -> Result<BackendSettings, ConfigErrors>,
+) -> anyhow::Result<StateLocation> {
     let chain_id = &topology.chain.chain_id;
     let flag = flags().backend.filter(|b| !b.trim().is_empty());
     if let Some(path) = state_arg {
@@ -64,7 +74,7 @@ pub fn location(
         }
         return Ok(StateLocation::Local(path.to_path_buf()));
     }
-    let settings = crate::config::load_backend(config)?;
+    let settings = backend()?;
     let url = match flag.as_deref().map(str::trim) {
         Some("local") => None,
         Some(url) => Some(url.to_string()),

@@ -1,20 +1,16 @@
 //! Gathering plan inputs from disk: the topology, its graph, the state, and the local
 //! files the planner compares (CA, leaf certificates, key digests, config copies,
-//! packages). Private keys are never read into memory beyond hashing them.
+//! packages; see [`gather_local`]).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use std::net::IpAddr;
-
-use crate::addr::{Address, ResourceKind};
-use crate::config::{ServiceKind, Topology};
+pub use super::local_files::gather_local;
+use crate::config::{BackendSettings, Topology};
 use crate::graph::{self, ResourceGraph};
-use crate::plan::paths::Paths;
-use crate::plan::{LocalCa, LocalCert, LocalFiles, LocalPackage, sha256_hex};
-use crate::render;
+use crate::plan::LocalFiles;
 use crate::state::{self, State, StateLocation};
 
 /// Where generated files live, as BcosBuilder's default `-O`.
@@ -31,8 +27,13 @@ pub struct PlanContext {
 
 /// The topology of `path`, merged with the later `-c` files when there are any.
 pub fn load_topology(path: &Path) -> anyhow::Result<Topology> {
+    load_topology_and_backend(path).map(|(topology, _)| topology)
+}
+
+/// [`load_topology`], and the `[backend]` of `path` (parsed with it, not again).
+pub fn load_topology_and_backend(path: &Path) -> anyhow::Result<(Topology, BackendSettings)> {
     let files = super::config_files::files_for(path);
-    let mut topology = crate::config::load(path).map_err(anyhow::Error::new)?;
+    let (mut topology, backend) = crate::config::load_full(path).map_err(anyhow::Error::new)?;
     let mut name = path.display().to_string();
     for file in &files[1..] {
         let later = crate::config::load(file).map_err(anyhow::Error::new)?;
@@ -50,7 +51,7 @@ pub fn load_topology(path: &Path) -> anyhow::Result<Topology> {
                 .map_or("agencyABcosRpcService".to_string(), |s| s.server_name())
         );
     }
-    Ok(topology)
+    Ok((topology, backend))
 }
 
 /// `--state`, or `state/<chain_id>.state.json`.
@@ -60,8 +61,8 @@ pub fn state_path(arg: Option<&Path>, chain_id: &str) -> PathBuf {
 }
 
 pub fn gather(config: &Path, state_arg: Option<&Path>, root: &str) -> anyhow::Result<PlanContext> {
-    let topology = load_topology(config)?;
-    let location = super::backend::location(state_arg, config, &topology)?;
+    let (topology, backend) = load_topology_and_backend(config)?;
+    let location = super::backend::location_with(state_arg, &topology, || Ok(backend))?;
     gather_at(config, topology, location, root)
 }
 
@@ -72,11 +73,23 @@ pub fn gather_at(
     location: StateLocation,
     root: &str,
 ) -> anyhow::Result<PlanContext> {
-    let graph = graph::desired(&topology)
-        .with_context(|| format!("building the resource graph of {}", config.display()))?;
-    let state = read_checked_state(&location, Some(&topology.chain.chain_id))?;
+    // The state (tens of MB at scale) is parsed while the graph is built and the local
+    // files are read: neither needs the other.
+    let (graph_and_local, state) = std::thread::scope(|scope| {
+        let state = scope.spawn(|| read_checked_state(&location, Some(&topology.chain.chain_id)));
+        let graph_and_local = graph::desired(&topology).map(|graph| {
+            let local = gather_local(&topology, &graph, root);
+            (graph, local)
+        });
+        let state = state
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (graph_and_local, state)
+    });
+    let (graph, local) =
+        graph_and_local.with_context(|| format!("building the resource graph of {}", config.display()))?;
+    let state = state?;
     super::backend::warn_on_journal(&location);
-    let local = gather_local(&topology, &graph, root);
     Ok(PlanContext {
         topology,
         graph,
@@ -123,111 +136,6 @@ pub fn check_identity(location: &StateLocation, state: &State, chain_id: Option<
             };
             anyhow::anyhow!("refusing to use state `{location}`: it {e}\nhint: {hint}")
         })
-}
-
-/// A workspace file, or its copy among the keys fetched from the backend for this run.
-fn fetched(path: &Path) -> PathBuf {
-    crate::apply::fetched_keys::resolve(path)
-}
-
-/// Reads what the planner compares, for every resource of the graph (keys fetched from
-/// the backend's custody count as present).
-pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> LocalFiles {
-    let paths = Paths::new(topology, root);
-    let mut local = LocalFiles::default();
-    for kind in ServiceKind::ALL {
-        if !graph.contains(&Address::ca(kind)) {
-            continue;
-        }
-        let dir = PathBuf::from(paths.ca_dir(topology, kind));
-        let mode = topology.chain.cert_mode(kind);
-        let cert_pem = std::fs::read_to_string(fetched(&dir.join(mode.ca_cert_file()))).ok();
-        let key_present = fetched(&dir.join(mode.ca_key_file())).is_file();
-        if cert_pem.is_some() || key_present {
-            local.cas.insert(
-                kind,
-                LocalCa {
-                    cert_pem,
-                    key_present,
-                },
-            );
-        }
-    }
-    // A server with no directory (here or fetched) has no files: one look, not one per file.
-    let mut server_dirs: std::collections::HashMap<String, bool> = Default::default();
-    for address in graph.addresses() {
-        let (Some(server), Some(ip)) = (address.server_name(), address.ip()) else {
-            continue;
-        };
-        let (Some(kind), Ok(ip)) = (graph::kind_of_server(server), ip.parse::<IpAddr>()) else {
-            continue;
-        };
-        let has_dir = match server_dirs.get(server) {
-            Some(known) => *known,
-            None => {
-                let node_dir = PathBuf::from(paths.node_dir(kind, server, ip));
-                let exists = node_dir.parent().is_some_and(|dir| fetched(dir).is_dir());
-                *server_dirs.entry(server.to_string()).or_insert(exists)
-            }
-        };
-        if !has_dir {
-            continue;
-        }
-        match (address.kind(), address.leaf_name()) {
-            (ResourceKind::Cert, Some(purpose)) => {
-                let (cert, key) = paths.cert_paths(kind, server, ip, purpose);
-                if let Ok(cert_pem) = std::fs::read_to_string(fetched(Path::new(&cert))) {
-                    let key_present = fetched(Path::new(&key)).is_file();
-                    local.certs.insert(
-                        address.clone(),
-                        LocalCert {
-                            cert_pem,
-                            key_present,
-                        },
-                    );
-                }
-            }
-            (ResourceKind::Config, Some(file)) => {
-                if let Ok(bytes) =
-                    std::fs::read(fetched(Path::new(&paths.config_path(kind, server, ip, file))))
-                {
-                    local.configs.insert(address.clone(), sha256_hex(&bytes));
-                }
-            }
-            _ => {}
-        }
-    }
-    for svc in topology.services() {
-        let server = svc.server_name();
-        if let Some(pin) = crate::config::pin_for(&topology.tars.packages, &server, svc.kind()) {
-            let package = LocalPackage::Pinned {
-                version: pin.version.clone(),
-                archive_sha256: pin.sha256.clone(),
-                from: pin.source.shown(),
-                cache: paths.package_cache_path(&pin.sha256),
-                path: paths.package_path(&server),
-            };
-            local.packages.insert(server, package);
-            continue;
-        }
-        let source = paths.package_source(svc.kind());
-        let built = std::fs::read(&source)
-            .map_err(|e| format!("cannot read `{source}`: {e}"))
-            .and_then(|bytes| {
-                render::package::build(&bytes, svc.kind(), &server).map_err(|e| format!("`{source}`: {e}"))
-            });
-        let package = match built {
-            Ok(built) => LocalPackage::Built {
-                sha256: sha256_hex(&built),
-                size: built.len() as u64,
-                path: paths.package_path(&server),
-                source,
-            },
-            Err(reason) => LocalPackage::Missing { reason, source },
-        };
-        local.packages.insert(server, package);
-    }
-    local
 }
 
 static NO_COLOR_FLAG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -22,6 +22,7 @@ mod import;
 pub mod inputs;
 mod key_custody;
 mod keycenter;
+mod local_files;
 mod log;
 mod plan;
 mod policy;

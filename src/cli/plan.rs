@@ -1,5 +1,6 @@
 //! `tarsform plan`: gather inputs, plan, print, optionally save.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
@@ -8,6 +9,7 @@ use super::inputs::{self, GENERATED_ROOT};
 use super::{Outcome, PlanArgs, PlanFormat};
 use crate::addr::Target;
 use crate::plan::{self, PlanInput, PlanOptions, saved};
+use crate::secret::Secret;
 use crate::view;
 
 pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
@@ -46,14 +48,17 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
     };
     let denied = verdict.as_ref().is_some_and(|v| !v.passed());
     let text = match args.format {
-        PlanFormat::Human if args.full => view::human_full(&plan, inputs::stdout_color()),
-        PlanFormat::Human => view::human(&plan, inputs::stdout_color()),
-        PlanFormat::Markdown => view::markdown(&plan),
+        PlanFormat::Human => None,
+        PlanFormat::Markdown => Some(view::markdown(&plan)),
         // A denied plan's JSON is replaced by the diagnostics (one document on stdout).
-        PlanFormat::Json if denied => String::new(),
-        PlanFormat::Json => plan_json.unwrap_or_default(),
+        PlanFormat::Json if denied => Some(String::new()),
+        PlanFormat::Json => Some(plan_json.unwrap_or_default()),
     };
-    print!("{}", token.redact_in(&text));
+    print_redacted(token, |print| match text {
+        Some(text) => print(&text),
+        // Written as it is made: the text of a 10,000-node plan is never held whole.
+        None => view::write_human(&plan, inputs::stdout_color(), args.full, print),
+    })?;
     if let (Some(v), Some(dir)) = (&verdict, &args.policy) {
         eprint!("{}", token.redact_in(&super::policy::warnings(v)));
         if denied {
@@ -81,10 +86,22 @@ pub fn run(args: PlanArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Success
     };
-    // Plain data, and the process ends next: freeing a 10,000-node plan piece by piece
-    // costs more time than rendering it.
+    // Plain data, and the process ends next: freeing a 10,000-node plan (or the state
+    // and graph it was made from) piece by piece costs more time than rendering it.
     std::mem::forget(plan);
+    std::mem::forget(ctx);
     Ok(outcome)
+}
+
+/// Runs `write` with a printer of text to stdout, the token redacted in each piece.
+fn print_redacted(
+    token: &Secret,
+    write: impl FnOnce(&mut dyn FnMut(&str) -> std::io::Result<()>) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    write(&mut |piece: &str| stdout.write_all(token.redact_in(piece).as_bytes()))
+        .and_then(|()| stdout.flush())
+        .context("writing the plan to stdout")
 }
 
 pub(crate) fn parse_targets(raw: &[String]) -> anyhow::Result<Vec<Target>> {

@@ -128,7 +128,8 @@ pub fn load_backend(path: &Path) -> Result<BackendSettings, ConfigErrors> {
     load_full(path).map(|(_, backend)| backend)
 }
 
-fn load_full(path: &Path) -> Result<(Topology, BackendSettings), ConfigErrors> {
+/// [`load`] and [`load_backend`] at once: the file is read and parsed once.
+pub fn load_full(path: &Path) -> Result<(Topology, BackendSettings), ConfigErrors> {
     let file = path.display().to_string();
     let text = match std::fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes)

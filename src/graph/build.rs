@@ -1,8 +1,8 @@
 //! Topology → desired resources and their dependencies (DESIGN.md §3).
 
-use std::collections::BTreeMap;
 #[cfg(test)]
-use std::collections::BTreeSet;
+use crate::compact::VecSet;
+use std::collections::BTreeMap;
 
 use super::{GraphError, ResourceGraph};
 use crate::addr::Address;
@@ -83,7 +83,7 @@ mod tests {
         assert_eq!(g.len(), 1 + 2 + 2 + 7 + 7);
         assert_eq!(
             g.dependencies(&Address::node(rpc, ip)),
-            BTreeSet::from([
+            VecSet::from([
                 Address::tarsnode(ip),
                 Address::server(rpc),
                 Address::config(rpc, ip, "config.ini"),
@@ -94,12 +94,12 @@ mod tests {
         );
         assert_eq!(
             g.dependencies(&Address::config(rpc, ip, "ssl.key")),
-            BTreeSet::from([Address::cert(rpc, ip, "ssl")])
+            VecSet::from([Address::cert(rpc, ip, "ssl")])
         );
         assert!(g.dependencies(&Address::config(rpc, ip, "config.ini")).is_empty());
         assert_eq!(
             g.dependencies(&Address::cert(rpc, ip, "sdk")),
-            BTreeSet::from([Address::ca(ServiceKind::Rpc)])
+            VecSet::from([Address::ca(ServiceKind::Rpc)])
         );
         let order = g.toposort().unwrap();
         let pos = |a: &Address| order.iter().position(|x| x == a).unwrap();

@@ -7,6 +7,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use super::GraphError;
 use crate::addr::Address;
+use crate::compact::VecSet;
 
 /// A checked dependency graph. An edge `a → b` means `a` depends on `b`.
 #[derive(Debug, Clone, Default)]
@@ -88,23 +89,35 @@ impl ResourceGraph {
     }
 
     /// What `address` depends on directly (empty for an unknown address).
-    pub fn dependencies(&self, address: &Address) -> BTreeSet<Address> {
+    pub fn dependencies(&self, address: &Address) -> VecSet<Address> {
         self.neighbors(address, Direction::Outgoing)
     }
 
+    /// The graph's copy of `address` (a clone shares its keys) and what it depends on
+    /// directly; `None` for an unknown address.
+    pub fn vertex(&self, address: &Address) -> Option<(&Address, VecSet<Address>)> {
+        let (shared, &ix) = self.index.get_key_value(address)?;
+        let dependencies = self
+            .graph
+            .neighbors_directed(ix, Direction::Outgoing)
+            .map(|n| self.graph[n].clone())
+            .collect();
+        Some((shared, dependencies))
+    }
+
     /// What depends directly on `address`.
-    pub fn dependents(&self, address: &Address) -> BTreeSet<Address> {
+    pub fn dependents(&self, address: &Address) -> VecSet<Address> {
         self.neighbors(address, Direction::Incoming)
     }
 
-    fn neighbors(&self, address: &Address, dir: Direction) -> BTreeSet<Address> {
+    fn neighbors(&self, address: &Address, dir: Direction) -> VecSet<Address> {
         match self.index.get(address) {
             Some(&ix) => self
                 .graph
                 .neighbors_directed(ix, dir)
                 .map(|n| self.graph[n].clone())
                 .collect(),
-            None => BTreeSet::new(),
+            None => VecSet::new(),
         }
     }
 
@@ -205,8 +218,8 @@ mod tests {
     fn toposort_puts_dependencies_first_and_is_stable() {
         let g = ResourceGraph::new([a("c"), a("b"), a("a")], [(a("a"), a("c")), (a("b"), a("c"))]).unwrap();
         assert_eq!(g.toposort().unwrap(), vec![a("c"), a("a"), a("b")]);
-        assert_eq!(g.dependencies(&a("a")), BTreeSet::from([a("c")]));
-        assert_eq!(g.dependents(&a("c")), BTreeSet::from([a("a"), a("b")]));
+        assert_eq!(g.dependencies(&a("a")), VecSet::from([a("c")]));
+        assert_eq!(g.dependents(&a("c")), VecSet::from([a("a"), a("b")]));
     }
 
     #[test]

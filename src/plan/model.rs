@@ -7,12 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::addr::Address;
+use crate::compact::{VecMap, VecSet};
 
 /// Bumped when the plan file changes incompatibly.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
 /// Attribute name → value, as in state.
-pub type Attrs = BTreeMap<String, serde_json::Value>;
+pub type Attrs = VecMap<String, serde_json::Value>;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
@@ -61,14 +62,14 @@ pub struct ResourceChange {
     pub before: Option<Attrs>,
     pub after: Option<Attrs>,
     /// Attributes of `after` known only once applied (adapter port, Tars ids, new digests).
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub after_unknown: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "VecSet::is_empty")]
+    pub after_unknown: VecSet<String>,
     /// Attributes never shown (their value is never in the plan either).
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub sensitive: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "VecSet::is_empty")]
+    pub sensitive: VecSet<String>,
     /// For creates and updates: what must exist first. For deletes: what the resource
     /// depended on (deleted after it).
-    pub depends_on: BTreeSet<Address>,
+    pub depends_on: VecSet<Address>,
 }
 
 impl ResourceChange {

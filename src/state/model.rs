@@ -4,11 +4,12 @@
 //! writes it; the lineage is passed in by the caller. Private key material must never
 //! be stored here: [`State::check_no_secrets`] finds attributes that look like keys.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::addr::{Address, ResourceKind};
+use crate::compact::{VecMap, VecSet};
 
 /// The state file format this build reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -31,8 +32,17 @@ pub struct State {
     pub serial: u64,
     pub tool_version: String,
     pub chain_id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "resources_in_one_pass")]
     pub resources: BTreeMap<Address, ResourceState>,
+}
+
+/// The resources as stored (sorted by address), built into the map in one pass instead
+/// of one search per resource; of a repeated address the last one counts.
+fn resources_in_one_pass<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<Address, ResourceState>, D::Error> {
+    let resources = VecMap::<Address, ResourceState>::deserialize(d)?;
+    Ok(resources.into_iter().collect())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,9 +50,9 @@ pub struct ResourceState {
     pub kind: ResourceKind,
     /// Tars ids, digests and local paths; never private key material.
     #[serde(default)]
-    pub attributes: BTreeMap<String, serde_json::Value>,
+    pub attributes: VecMap<String, serde_json::Value>,
     #[serde(default)]
-    pub dependencies: BTreeSet<Address>,
+    pub dependencies: VecSet<Address>,
     pub status: ResourceStatus,
 }
 
@@ -84,8 +94,8 @@ impl ResourceState {
     pub fn new(kind: ResourceKind) -> Self {
         ResourceState {
             kind,
-            attributes: BTreeMap::new(),
-            dependencies: BTreeSet::new(),
+            attributes: VecMap::new(),
+            dependencies: VecSet::new(),
             status: ResourceStatus::Ready,
         }
     }

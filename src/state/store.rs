@@ -277,11 +277,13 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// Parses JSON with a `format_version`; `name` names its origin in errors.
+/// Parses JSON with a `format_version` (read by `version`); `name` names its origin in
+/// errors. A newer format is reported as such even when it does not parse.
 fn parse_versioned<T: serde::de::DeserializeOwned>(
     name: &Path,
     bytes: &[u8],
     supported: u32,
+    version: impl Fn(&T) -> u32,
 ) -> Result<T, StateError> {
     #[derive(Deserialize)]
     struct Header {
@@ -291,6 +293,11 @@ fn parse_versioned<T: serde::de::DeserializeOwned>(
         path: name.to_path_buf(),
         source,
     };
+    // Parsed whole once; the header alone only when that fails or names a newer format.
+    let parsed = serde_json::from_slice::<T>(bytes);
+    if parsed.as_ref().is_ok_and(|value| version(value) <= supported) {
+        return parsed.map_err(corrupt);
+    }
     let header: Header = serde_json::from_slice(bytes).map_err(corrupt)?;
     if header.format_version > supported {
         return Err(StateError::TooNew {
@@ -298,7 +305,7 @@ fn parse_versioned<T: serde::de::DeserializeOwned>(
             found: header.format_version,
         });
     }
-    serde_json::from_slice(bytes).map_err(corrupt)
+    parsed.map_err(corrupt)
 }
 
 /// Reads a state file without locking it (for read-only commands).
@@ -317,7 +324,7 @@ pub fn read_state(path: &Path) -> Result<Option<State>, StateError> {
 /// Parses a stored state; `name` names its origin in errors. A resource whose `kind`
 /// is not the kind of its address makes it corrupt.
 pub fn parse_state(name: &Path, bytes: &[u8]) -> Result<State, StateError> {
-    let state: State = parse_versioned(name, bytes, FORMAT_VERSION)?;
+    let state: State = parse_versioned(name, bytes, FORMAT_VERSION, |s: &State| s.format_version)?;
     let mismatch = state
         .resources
         .iter()

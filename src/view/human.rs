@@ -12,23 +12,49 @@ use crate::plan::{Action, Plan, ResourceChange};
 /// more than 20 hosts of one server is shown once with a line for the rest
 /// ([`super::grouping`]); [`human_full`] shows each.
 pub fn human(plan: &Plan, color: bool) -> String {
-    render(plan, color, false)
+    whole(plan, color, false)
 }
 
 /// The plan with every change in full, however large.
 pub fn human_full(plan: &Plan, color: bool) -> String {
-    render(plan, color, true)
+    whole(plan, color, true)
 }
 
-fn render(plan: &Plan, color: bool, full: bool) -> String {
+/// As [`human`] (or [`human_full`] with `full`), handed to `emit` a piece at a time:
+/// the header, each change, the rest. A plan of any size is written without being held
+/// whole; pieces end at line ends.
+pub fn write_human(
+    plan: &Plan,
+    color: bool,
+    full: bool,
+    emit: &mut dyn FnMut(&str) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    render(plan, color, full, emit)
+}
+
+fn whole(plan: &Plan, color: bool, full: bool) -> String {
+    let mut text = String::new();
+    let mut append = |piece: &str| {
+        text.push_str(piece);
+        Ok(())
+    };
+    render(plan, color, full, &mut append).expect("appending to a string never fails");
+    text
+}
+
+fn render(
+    plan: &Plan,
+    color: bool,
+    full: bool,
+    emit: &mut dyn FnMut(&str) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let style = Style { color };
     let mut out = String::new();
-    let shown: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     if !plan.has_changes() {
         out.push_str(&style.bold("No changes."));
         out.push_str(" Your infrastructure matches the configuration.\n");
         push_notes(&mut out, plan);
-        return out;
+        return emit(&out);
     }
     if !plan.drift.is_empty() {
         out.push_str(&style.bold("Objects have changed outside tarsform"));
@@ -49,7 +75,7 @@ fn render(plan: &Plan, color: bool, full: bool) -> String {
         Action::Read,
         Action::Import,
     ] {
-        if shown.iter().any(|c| c.action == action) {
+        if plan.changes.iter().any(|c| c.action == action) {
             let label = match action {
                 Action::Create => "create",
                 Action::Update => "update in-place",
@@ -77,13 +103,15 @@ fn render(plan: &Plan, color: bool, full: bool) -> String {
             let line = more_line(plan, i, others);
             let _ = writeln!(out, "\n  {}", style.action(change.action, &line));
         }
+        emit(&out)?;
+        out.clear();
     }
     push_preconditions(&mut out, plan, full);
     push_notes(&mut out, plan);
     out.push('\n');
     out.push_str(&style.bold(&summary_line(plan)));
     out.push('\n');
-    out
+    emit(&out)
 }
 
 /// `Plan: X to add, Y to change, Z to destroy.` (imports first when there are any).

@@ -24,7 +24,7 @@ mod values;
 
 pub use apply_markdown::markdown_apply;
 pub use brief::saved_plan as saved_plan_brief;
-pub use human::{human, human_full};
+pub use human::{human, human_full, write_human};
 pub use json::{JSON_FORMAT_VERSION, json, json_with_state};
 pub use markdown::markdown;
 pub use outline::outline;

@@ -43,11 +43,11 @@ impl Layout {
 
     /// `<root>/<type>/<chain>/<server>/<ip>`.
     pub fn node_dir(&self, kind: ServiceKind, server: &str, ip: IpAddr) -> PathBuf {
-        self.root
-            .join(kind.as_str())
-            .join(&self.chain_id)
-            .join(server)
-            .join(ip.to_string())
+        let mut dir = self.root.clone();
+        for part in [kind.as_str(), &self.chain_id, server, &ip.to_string()] {
+            dir.push(part);
+        }
+        dir
     }
 
     /// `<node dir>/ssl` or `<node dir>/sdk`: where a leaf of `purpose` lives.
@@ -60,11 +60,12 @@ impl Layout {
     /// The local copy of one node file: `config.ini`/`nodes.json` in the node directory,
     /// `ca.crt`/`ssl.*` under `ssl/`, `sdk.*` under `sdk/`.
     pub fn config_path(&self, kind: ServiceKind, server: &str, ip: IpAddr, file: &str) -> PathBuf {
-        let node = self.node_dir(kind, server, ip);
-        match crate::config::file_purpose(file) {
-            Some(purpose) => node.join(crate::config::purpose_dir(purpose)).join(file),
-            None => node.join(file),
+        let mut path = self.node_dir(kind, server, ip);
+        if let Some(purpose) = crate::config::file_purpose(file) {
+            path.push(crate::config::purpose_dir(purpose));
         }
+        path.push(file);
+        path
     }
 
     /// `<root>/packages/<server>.tgz`: the package uploaded to Tars. Never BcosBuilder's

@@ -10,7 +10,7 @@ impl Planner<'_> {
                 continue;
             }
             let ca = &self.cas[&kind];
-            let before = self.state_attrs(&address);
+            let (before, tainted) = self.recorded(&address);
             let mut after = Desired::default();
             after.set("dir", ca.dir.clone());
             let imported = before.and_then(|b| b.get("imported")).cloned();
@@ -24,7 +24,7 @@ impl Planner<'_> {
             let old = before.and_then(|b| b.get("cert_sha256")).and_then(Value::as_str);
             let pem_recorded = before.is_some_and(|b| b.contains_key("cert_pem"));
             match &ca.pem {
-                Some(pem) => after.set("cert_pem", pem.clone()),
+                Some(pem) => after.set("cert_pem", *pem),
                 None => after.unknown("cert_pem"),
             }
             let (action, reason) = match (&ca.digest, before) {
@@ -74,7 +74,7 @@ impl Planner<'_> {
                     )
                 }
             };
-            self.push(address, action, reason, before, after);
+            self.push(address, tainted, action, reason, before, after);
         }
     }
 }

@@ -91,13 +91,7 @@ impl Planner<'_> {
 
     /// Every existing node of `kind` and what it is served.
     fn served(&self, kind: ServiceKind) -> Vec<Served> {
-        let mut servers: BTreeSet<&str> = BTreeSet::new();
-        if let Some(o) = self.observed() {
-            servers.extend(o.servers.keys().map(String::as_str));
-        }
-        if let Some(s) = self.state() {
-            servers.extend(s.resources.keys().filter_map(|a| a.server_name()));
-        }
+        let servers = self.servers_with_nodes();
         let kind_ca = self.served_ca(kind);
         // The rows of the certificate set in use (`ca.crt`/`ssl.crt`, or `sm_ca.crt`/
         // `sm_ssl.crt`): rows of the other set are left over from a switch.

@@ -4,15 +4,12 @@ use super::*;
 
 impl Planner<'_> {
     /// Plans one config file of a node; true when apply pushes it to Tars.
-    pub(super) fn plan_config(&mut self, node: &NodeCtx<'_>, file: &str, content: Content) -> bool {
+    pub(super) fn plan_config(&mut self, node: &NodeCtx<'_>, file: &str, content: Content<'_>) -> bool {
         let address = Address::config(node.server, node.ip, file);
-        let storage = self
-            .topology
-            .service_of(node.server)
-            .filter(|s| s.agency.enable_storage_security);
+        let storage = node.storage;
         // With storage security, what Tars holds in config.ini names the cipher data key.
         let sensitive = SENSITIVE_FILES.contains(&file) || (file == "config.ini" && storage.is_some());
-        let state = self.state_attrs(&address);
+        let (state, tainted) = self.recorded(&address);
         let new_digest = content.digest();
         let observed_row = node.observed.and_then(|n| n.configs.get(file));
         let observed_digest = observed_row.map(|row| sha256_hex(row.content.as_bytes()));
@@ -33,7 +30,7 @@ impl Planner<'_> {
         };
         let mut create = false;
         // A tainted node is undeployed and registered again: Tars drops its rows.
-        let node_replaced = self.is_tainted(&Address::node(node.server, node.ip));
+        let node_replaced = node.tainted;
         if state.is_some()
             && refreshed
             && !node_replaced
@@ -54,7 +51,7 @@ impl Planner<'_> {
                     "the node is registered again: push it again".to_string(),
                 )
             }
-            None if observed_digest.is_some() && observed_digest == new_digest => (
+            None if observed_digest.is_some() && observed_digest.as_deref() == new_digest => (
                 Action::Import,
                 format!(
                     "row {} exists in Tars: adopt it",
@@ -87,12 +84,12 @@ impl Planner<'_> {
                 Action::Update,
                 format!("edited outside tarsform: Tars holds other {file} content"),
             ),
-            Some(_) if new_digest.is_none() || new_digest.as_deref() != local_digest => {
+            Some(_) if new_digest.is_none() || new_digest != local_digest => {
                 (Action::Update, format!("{file} {what}"))
             }
             Some(_) => (Action::NoOp, String::new()),
         };
-        if action == Action::NoOp && !self.is_tainted(&address) {
+        if action == Action::NoOp && !tainted {
             return false;
         }
         // The old side: state, with what Tars holds when refreshed.
@@ -113,16 +110,16 @@ impl Planner<'_> {
             "local_path",
             self.paths.config_path(node.kind, node.server, node.ip_addr, file),
         );
-        match content {
-            Content::Text(t, _) => after.set("content", t),
+        match &content {
+            Content::Text(text, _) => after.set("content", *text),
             Content::Unknown if !sensitive => after.unknown("content"),
             _ => {}
         }
         if sensitive {
             after.sensitive.insert("content".into());
         }
-        if let Some(svc) = storage.filter(|_| SENSITIVE_FILES.contains(&file)) {
-            after.set("encrypted_by", svc.agency.key_center_url.clone());
+        if let Some(agency) = storage.filter(|_| SENSITIVE_FILES.contains(&file)) {
+            after.set("encrypted_by", agency.key_center_url.clone());
         }
         match new_digest {
             Some(d) => after.set("content_sha256", d),
@@ -131,7 +128,7 @@ impl Planner<'_> {
         if create {
             after.unknown("config_id");
         }
-        let action = self.push(address, action, reason, before.as_ref(), after);
+        let action = self.push(address, tainted, action, reason, before.as_ref(), after);
         matches!(action, Action::Create | Action::Update | Action::Replace)
     }
 }

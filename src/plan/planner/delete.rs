@@ -5,8 +5,11 @@ use super::*;
 impl Planner<'_> {
     pub(super) fn plan_deletions(&mut self) {
         let Some(state) = self.state() else { return };
+        // Both sorted by address: the graph is walked alongside, not searched each time.
+        let mut desired = self.input.graph.addresses().peekable();
         for (address, resource) in &state.resources {
-            if self.is_desired(address) {
+            while desired.next_if(|d| *d < address).is_some() {}
+            if !self.input.options.destroy && desired.peek() == Some(&address) {
                 continue;
             }
             match address.kind() {
@@ -32,11 +35,11 @@ impl Planner<'_> {
                     reason,
                     before: Some(resource.attributes.clone()),
                     after: None,
-                    after_unknown: BTreeSet::new(),
+                    after_unknown: VecSet::new(),
                     sensitive: if address.leaf_name().is_some_and(|f| SENSITIVE_FILES.contains(&f)) {
-                        BTreeSet::from(["content".to_string()])
+                        VecSet::from(["content".to_string()])
                     } else {
-                        BTreeSet::new()
+                        VecSet::new()
                     },
                     depends_on: resource.dependencies.clone(),
                 },

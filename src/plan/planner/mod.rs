@@ -1,7 +1,8 @@
 //! The planning pass: per service, its server, then per node its certs, configs and the
 //! node; then CAs, tarsnodes and deletions; then targets. See `plan::plan`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
@@ -10,9 +11,10 @@ use super::paths::Paths;
 use super::targets;
 use super::{
     Action, Attrs, CaPrecondition, LocalPackage, Observed, ObservedNode, PLAN_FORMAT_VERSION, Plan,
-    PlanError, PlanInput, Preconditions, PriorState, ResourceChange, ResourceStatus, State,
+    PlanError, PlanInput, Preconditions, PriorState, ResourceChange, ResourceState, ResourceStatus, State,
 };
 use crate::addr::{Address, ResourceKind};
+use crate::compact::VecSet;
 use crate::config::{ServiceKind, ServiceRef, Topology};
 use crate::graph::kind_of_server;
 use crate::render;
@@ -23,6 +25,7 @@ mod ca_continuity;
 mod cert;
 mod config;
 mod delete;
+mod existing;
 mod node;
 mod protect;
 mod server;
@@ -31,6 +34,7 @@ mod tarsnode;
 
 pub use adapter::{AdapterCheck, check as check_adapter, servant as servant_name};
 pub use node::RESTART_REQUESTED;
+use server::PlannedServer;
 pub use server::{PINNED_PREFIX, pinned_identity};
 use tarsnode::{needs_ca, plan_tarsnodes};
 
@@ -41,6 +45,20 @@ pub const TRANSIENT_ATTRS: [&str; 4] = ["restart_reason", "run_command", "repatc
 const SENSITIVE_FILES: [&str; 3] = crate::config::SECRET_FILES;
 
 pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
+    // Hashing the local files (tens of MB at scale) needs nothing the planning makes:
+    // it is done alongside.
+    std::thread::scope(|scope| {
+        let digest = scope.spawn(|| super::inputs_digest(input.local));
+        plan_with(input, || {
+            digest
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    })
+}
+
+/// The plan of `input`; `inputs_digest` gives the digest of its local files.
+fn plan_with(input: &PlanInput<'_>, inputs_digest: impl FnOnce() -> String) -> Result<Plan, PlanError> {
     let mut p = Planner::new(input);
     // Full-restart notes go here, once targets have narrowed the changes.
     let mut restart_notes_at = None;
@@ -86,7 +104,7 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
             serial: s.serial,
         }),
         topology_digest: super::topology_digest(input.topology),
-        inputs_digest: super::inputs_digest(input.local),
+        inputs_digest: inputs_digest(),
         observed_digest: input.observed.map(super::digest::json_sha256),
         refreshed: input.observed.is_some(),
         destroy: input.options.destroy,
@@ -98,10 +116,10 @@ pub(super) fn run(input: &PlanInput<'_>) -> Result<Plan, PlanError> {
 }
 
 /// What the planner knows about the CA of one service type.
-struct CaFacts {
+struct CaFacts<'a> {
     dir: String,
     /// The CA certificate in use: the local `ca.crt`, else the one recorded in state.
-    pem: Option<String>,
+    pem: Option<&'a str>,
     digest: Option<String>,
     /// sha256 of the `ca.crt` bytes, as pushed to nodes.
     file_digest: String,
@@ -112,21 +130,21 @@ struct CaFacts {
     state_digest: Option<String>,
 }
 
-/// The desired content of one config file.
-enum Content {
+/// The desired content of one config file, borrowed: copied into a change only when
+/// there is one.
+enum Content<'c> {
     /// Text and its sha256.
-    Text(String, String),
+    Text(&'c str, Cow<'c, str>),
     /// A private key: only the digest of the local file.
-    KeyDigest(String),
+    KeyDigest(Cow<'c, str>),
     /// Generated during apply.
     Unknown,
 }
 
-impl Content {
-    fn digest(&self) -> Option<String> {
+impl Content<'_> {
+    fn digest(&self) -> Option<&str> {
         match self {
-            Content::Text(_, d) => Some(d.clone()),
-            Content::KeyDigest(d) => Some(d.clone()),
+            Content::Text(_, d) | Content::KeyDigest(d) => Some(d),
             Content::Unknown => None,
         }
     }
@@ -136,7 +154,10 @@ struct Planner<'a> {
     input: &'a PlanInput<'a>,
     topology: &'a Topology,
     paths: Paths,
-    cas: BTreeMap<ServiceKind, CaFacts>,
+    /// The state's resources by address: a hash lookup for each resource planned,
+    /// cheaper than a search of the state's ordered map.
+    recorded: HashMap<&'a Address, &'a ResourceState>,
+    cas: BTreeMap<ServiceKind, CaFacts<'a>>,
     /// Service types with nodes that exist and stay (in Tars or in state).
     kinds_with_nodes: BTreeSet<ServiceKind>,
     /// Service types switching between RSA and SM (`--switch-crypto`).
@@ -158,7 +179,7 @@ impl<'a> Planner<'a> {
             .into_iter()
             .map(|kind| {
                 let local = input.local.cas.get(&kind);
-                let local_pem = local.and_then(|c| c.cert_pem.clone());
+                let local_pem = local.and_then(|c| c.cert_pem.as_deref());
                 let recorded = input
                     .state
                     .and_then(|s| s.resources.get(&Address::ca(kind)))
@@ -168,14 +189,13 @@ impl<'a> Planner<'a> {
                 let is_local = local_pem.is_some();
                 // A recorded CA of the other key type (a switch RSA ↔ SM) is not this CA.
                 let sm = topology.chain.cert_mode(kind).is_sm();
-                let recorded_pem = recorded_str("cert_pem")
-                    .filter(|pem| crate::pki::sm2::is_sm2_cert(pem) == sm)
-                    .map(str::to_string);
+                let recorded_pem =
+                    recorded_str("cert_pem").filter(|pem| crate::pki::sm2::is_sm2_cert(pem) == sm);
                 let pem = local_pem.or(recorded_pem);
                 let facts = CaFacts {
                     dir: Paths::new(topology, &input.options.generated_root).ca_dir(topology, kind),
-                    digest: pem.as_deref().map(pem_sha256),
-                    file_digest: sha256_hex(pem.as_deref().unwrap_or_default().as_bytes()),
+                    digest: pem.map(pem_sha256),
+                    file_digest: sha256_hex(pem.unwrap_or_default().as_bytes()),
                     pem,
                     key_present: local.is_some_and(|c| c.key_present),
                     local: is_local,
@@ -188,6 +208,14 @@ impl<'a> Planner<'a> {
             input,
             topology,
             paths: Paths::new(topology, &input.options.generated_root),
+            recorded: match input.state {
+                Some(s) => {
+                    let mut index = HashMap::with_capacity(s.resources.len());
+                    index.extend(&s.resources);
+                    index
+                }
+                None => HashMap::new(),
+            },
             cas,
             kinds_with_nodes: BTreeSet::new(),
             switching: BTreeSet::new(),
@@ -206,82 +234,17 @@ impl<'a> Planner<'a> {
         p
     }
 
-    fn state(&self) -> Option<&'a State> {
-        self.input.state
-    }
-
-    fn observed(&self) -> Option<&'a Observed> {
-        self.input.observed
-    }
-
-    fn state_attrs(&self, address: &Address) -> Option<&'a Attrs> {
-        self.state()
-            .and_then(|s| s.resources.get(address))
-            .map(|r| &r.attributes)
-    }
-
-    fn is_tainted(&self, address: &Address) -> bool {
-        self.state()
-            .and_then(|s| s.resources.get(address))
-            .is_some_and(|r| r.status == ResourceStatus::Tainted)
-    }
-
-    fn is_desired(&self, address: &Address) -> bool {
-        !self.input.options.destroy && self.input.graph.contains(address)
-    }
-
-    /// Nodes of `server` that exist and are kept: in Tars (when refreshed) or in state,
-    /// minus those this plan deletes or replaces (tainted). Unmanaged nodes seen in Tars
-    /// count.
-    fn existing_nodes(&self, server: &str) -> BTreeSet<String> {
-        let mut ips = BTreeSet::new();
-        if let Some(observed) = self.observed() {
-            if let Some(obs) = observed.servers.get(server) {
-                ips.extend(obs.nodes.keys().cloned());
-            }
-        } else if let Some(state) = self.state() {
-            // Node addresses of one server are contiguous in address order.
-            let first = Address::node(server, "");
-            ips.extend(
-                state
-                    .resources
-                    .range(first..)
-                    .map(|(a, _)| a)
-                    .take_while(|a| a.kind() == ResourceKind::Node && a.server_name() == Some(server))
-                    .filter_map(|a| a.ip().map(str::to_string)),
-            );
-        }
-        ips.retain(|ip| {
-            let a = Address::node(server, ip);
-            let managed = self.state_attrs(&a).is_some();
-            (!managed || self.is_desired(&a)) && !self.is_tainted(&a)
-        });
-        ips
-    }
-
-    fn kind_has_existing_nodes(&self, kind: ServiceKind) -> bool {
-        let mut servers: BTreeSet<&str> = BTreeSet::new();
-        if let Some(o) = self.observed() {
-            servers.extend(o.servers.keys().map(String::as_str));
-        }
-        if let Some(s) = self.state() {
-            servers.extend(s.resources.keys().filter_map(|a| a.server_name()));
-        }
-        servers
-            .into_iter()
-            .filter(|s| kind_of_server(s) == Some(kind))
-            .any(|s| !self.existing_nodes(s).is_empty())
-    }
-
+    /// Records the change of `address` (`tainted` as the state says) unless it is none.
     fn push(
         &mut self,
         address: Address,
+        tainted: bool,
         action: Action,
         reason: impl Into<String>,
         before: Option<&Attrs>,
         after: Desired,
     ) -> Action {
-        let (action, reason) = match (action, self.is_tainted(&address)) {
+        let (action, reason) = match (action, tainted) {
             (Action::NoOp | Action::Update | Action::Import, true) => (
                 Action::Replace,
                 "tainted: an earlier apply did not finish it".to_string(),
@@ -304,7 +267,11 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        let depends_on = self.input.graph.dependencies(&address);
+        // The graph's copy of the address: its keys are shared, not held twice.
+        let (address, depends_on) = match self.input.graph.vertex(&address) {
+            Some((shared, dependencies)) => (shared.clone(), dependencies),
+            None => (address, VecSet::new()),
+        };
         self.changes.insert(
             address.clone(),
             ResourceChange {
@@ -348,43 +315,43 @@ impl<'a> Planner<'a> {
         let server = svc.server_name();
         let kind = svc.kind();
         let server_action = self.plan_server(svc, &server);
-        // nodes.json is the same for every node of the service; config.ini is per node.
-        let with_digest = |text: String| {
-            let digest = sha256_hex(text.as_bytes());
-            (text, digest)
-        };
+        let planned_server = self.planned_server(&server, server_action);
+        // nodes.json is the same for every node of the service.
         let nodes_json = with_digest(match kind {
             ServiceKind::Gateway => render::nodes_json(svc),
             ServiceKind::Rpc => String::new(),
         });
         let existing = self.existing_nodes(&server);
         let mut register_source = existing.iter().next().cloned();
+        // config.ini depends on the node's listen_ip/listen_port/thread_count only: the
+        // nodes without settings of their own share one rendering.
+        let mut shared_ini = None;
         for &ip_addr in &svc.service.deploy_ip {
             let ip = ip_addr.to_string();
-            // Each node's own listen_ip/listen_port/thread_count.
-            let one = svc.service.for_node(ip_addr);
-            let config_ini = with_digest(render::config_ini(
-                self.topology,
-                ServiceRef {
-                    agency: svc.agency,
-                    service: &one,
-                },
-            ));
-            // Storage security: the cipher data key is a secret; the plan keeps the digest of
-            // the real file and a text with the key redacted (apply puts it back).
-            let config_ini = match storage_secret(svc) {
-                Some(key) => (redact_cipher_key(&config_ini.0, key), config_ini.1),
-                None => config_ini,
+            let own = svc.service.nodes.get(&ip_addr);
+            let own_ini;
+            let config_ini = match own {
+                Some(_) => {
+                    own_ini = self.config_ini(svc, &svc.service.for_node(ip_addr));
+                    &own_ini
+                }
+                None => shared_ini.get_or_insert_with(|| self.config_ini(svc, svc.service)),
             };
             let node_dir = self.paths.node_dir(kind, &server, ip_addr);
+            let address = Address::node(&server, &ip);
+            let (before, tainted) = self.recorded(&address);
             let node = NodeCtx {
+                address,
+                before,
+                tainted,
                 server: &server,
                 ip: &ip,
                 ip_addr,
                 kind,
                 dir: &node_dir,
                 observed: self.observed().and_then(|o| o.node(&server, &ip)),
-                run: one.state,
+                run: own.map_or(svc.service.state, |n| n.state),
+                storage: svc.agency.enable_storage_security.then_some(svc.agency),
             };
             let mode = self.topology.chain.cert_mode(kind);
             let mut new_certs = BTreeSet::new();
@@ -396,8 +363,8 @@ impl<'a> Planner<'a> {
             let mut pushed = Vec::new();
             for file in mode.config_files(kind) {
                 let content = match *file {
-                    "config.ini" => Content::Text(config_ini.0.clone(), config_ini.1.clone()),
-                    "nodes.json" => Content::Text(nodes_json.0.clone(), nodes_json.1.clone()),
+                    "config.ini" => Content::Text(&config_ini.0, Cow::Borrowed(&config_ini.1)),
+                    "nodes.json" => Content::Text(&nodes_json.0, Cow::Borrowed(&nodes_json.1)),
                     _ => {
                         let purpose = crate::config::file_purpose(file).unwrap_or("ssl");
                         self.cert_file_content(&node, file, new_certs.contains(purpose))
@@ -407,13 +374,42 @@ impl<'a> Planner<'a> {
                     pushed.push(*file);
                 }
             }
-            self.plan_node(&node, server_action, &pushed, &mut register_source);
+            self.plan_node(&node, &planned_server, &pushed, &mut register_source);
         }
     }
 }
 
+impl Planner<'_> {
+    /// The `config.ini` of a node of `svc` whose settings are `service`, and its digest.
+    /// Storage security: the cipher data key is a secret; the plan keeps the digest of the
+    /// real file and a text with the key redacted (apply puts it back).
+    fn config_ini(&self, svc: ServiceRef<'_>, service: &crate::config::Service) -> (String, String) {
+        let (text, digest) = with_digest(render::config_ini(
+            self.topology,
+            ServiceRef {
+                agency: svc.agency,
+                service,
+            },
+        ));
+        match storage_secret(svc) {
+            Some(key) => (redact_cipher_key(&text, key), digest),
+            None => (text, digest),
+        }
+    }
+}
+
+/// A file's text and its sha256.
+fn with_digest(text: String) -> (String, String) {
+    let digest = sha256_hex(text.as_bytes());
+    (text, digest)
+}
+
 /// One node being planned.
 struct NodeCtx<'n> {
+    address: Address,
+    /// What the state records of the node, and whether it is tainted.
+    before: Option<&'n Attrs>,
+    tainted: bool,
     server: &'n str,
     ip: &'n str,
     ip_addr: std::net::IpAddr,
@@ -422,14 +418,16 @@ struct NodeCtx<'n> {
     observed: Option<&'n ObservedNode>,
     /// `state = "started" | "stopped"` of this node.
     run: crate::config::RunState,
+    /// The node's agency when it has storage security (`enable_storage_security`).
+    storage: Option<&'n crate::config::Agency>,
 }
 
 /// The `after` side of a change being built.
 #[derive(Default)]
 struct Desired {
     attrs: Attrs,
-    unknown: BTreeSet<String>,
-    sensitive: BTreeSet<String>,
+    unknown: VecSet<String>,
+    sensitive: VecSet<String>,
 }
 
 impl Desired {

@@ -18,29 +18,19 @@ impl Planner<'_> {
     pub(super) fn plan_node(
         &mut self,
         node: &NodeCtx<'_>,
-        server_action: Action,
+        server: &PlannedServer,
         pushed: &[&str],
         register_source: &mut Option<String>,
     ) {
-        let address = Address::node(node.server, node.ip);
-        let before = self.state_attrs(&address);
-        let server_package = self
-            .changes
-            .get(&Address::server(node.server))
-            .and_then(|c| c.attr_str("package_sha256"))
-            .or_else(|| {
-                self.state_attrs(&Address::server(node.server))
-                    .and_then(|a| a.get("package_sha256"))
-                    .and_then(Value::as_str)
-            })
-            .unwrap_or_default()
-            .to_string();
+        let address = node.address.clone();
+        let (before, tainted) = (node.before, node.tainted);
+        let server_package = server.package.as_str();
         let mut after = Desired::default();
         after.set("application", self.topology.application());
         after.set("server", node.server);
         after.set("ip", node.ip);
         after.set("obj_name", node.kind.obj_name());
-        after.set("package_sha256", server_package.clone());
+        after.set("package_sha256", server_package);
         let want_stopped = node.run == RunState::Stopped;
         let recorded_stopped = before.and_then(|b| b.get("run_state")).and_then(Value::as_str)
             == Some(RunState::Stopped.as_str());
@@ -51,12 +41,8 @@ impl Planner<'_> {
             after.set("run_state", RunState::Started.as_str());
         }
         let refreshed = self.observed().is_some();
-        let adopted_as_is = self
-            .changes
-            .get(&Address::server(node.server))
-            .is_some_and(|c| c.attr("adopted_as_is").is_some());
-        let package_changed = server_action == Action::Update
-            || (server_action == Action::Import && !adopted_as_is)
+        let package_changed = server.action == Action::Update
+            || (server.action == Action::Import && !server.adopted_as_is)
             || before
                 .and_then(|b| b.get("package_sha256"))
                 .and_then(Value::as_str)
@@ -68,7 +54,7 @@ impl Planner<'_> {
             (true, false) => None,
         };
         if let (Some(b), Some(obs)) = (before, node.observed)
-            && !self.is_tainted(&address)
+            && !tainted
         {
             for fix in self.node_drift(&address, b, obs, want_stopped || recorded_stopped) {
                 restart = Some(match restart {
@@ -78,7 +64,7 @@ impl Planner<'_> {
             }
         }
         if let (Some(b), Some(obs)) = (before, node.observed)
-            && !self.is_tainted(&address)
+            && !tainted
             && !want_stopped
         {
             let servant = adapter::servant(self.topology.application(), node.server, node.kind.obj_name());
@@ -139,7 +125,7 @@ impl Planner<'_> {
                 reason.push_str(&format!("; restart: {r}"));
             }
             (Action::Import, reason)
-        } else if before.is_none() || gone || self.is_tainted(&address) {
+        } else if before.is_none() || gone || tainted {
             let (register, how) = match register_source.as_deref() {
                 Some(source) => (
                     json!({ "method": "expand", "source": source }),
@@ -211,7 +197,7 @@ impl Planner<'_> {
         } else {
             (Action::NoOp, String::new())
         };
-        self.push(address, action, reason, before, after);
+        self.push(address, tainted, action, reason, before, after);
     }
 
     /// A new node of a service type whose nodes already exist must use their CA.

@@ -6,7 +6,7 @@ impl Planner<'_> {
     pub(super) fn plan_server(&mut self, svc: ServiceRef<'_>, server: &str) -> Action {
         let address = Address::server(server);
         let kind = svc.kind();
-        let before = self.state_attrs(&address);
+        let (before, tainted) = self.recorded(&address);
         let package = self.input.local.packages.get(server);
         let pinned = match package {
             Some(LocalPackage::Pinned {
@@ -70,7 +70,7 @@ impl Planner<'_> {
                 let reason = format!(
                     "exists in Tars running patch {patch}: adopt it as it runs (no upload, no restart)"
                 );
-                return self.push(address, Action::Import, reason, before, after);
+                return self.push(address, tainted, Action::Import, reason, before, after);
             }
             (None, _) if in_tars => (
                 Action::Import,
@@ -107,7 +107,27 @@ impl Planner<'_> {
                 ));
             }
         }
-        self.push(address, action, reason, before, after)
+        self.push(address, tainted, action, reason, before, after)
+    }
+
+    /// `server` as planned, for its nodes; `action` is its change.
+    pub(super) fn planned_server(&self, server: &str, action: Action) -> PlannedServer {
+        let address = Address::server(server);
+        let change = self.changes.get(&address);
+        let package = change
+            .and_then(|c| c.attr_str("package_sha256"))
+            .or_else(|| {
+                self.state_attrs(&address)
+                    .and_then(|a| a.get("package_sha256"))
+                    .and_then(Value::as_str)
+            })
+            .unwrap_or_default()
+            .to_string();
+        PlannedServer {
+            action,
+            package,
+            adopted_as_is: change.is_some_and(|c| c.attr("adopted_as_is").is_some()),
+        }
     }
 
     /// The newest patch the nodes of `server` run in Tars, when every node runs one
@@ -121,6 +141,15 @@ impl Planner<'_> {
             .collect();
         patches?.into_iter().max()
     }
+}
+
+/// A server as its nodes are planned.
+pub(super) struct PlannedServer {
+    pub action: Action,
+    /// The package its nodes run once applied: the change's, else the state's.
+    pub package: String,
+    /// Imported as it runs in Tars: its nodes keep their patch.
+    pub adopted_as_is: bool,
 }
 
 /// The `package_sha256` of a server whose release archive is pinned by digest: the

@@ -43,13 +43,13 @@ impl Planner<'_> {
                             reason,
                             before: Some(before),
                             after: None,
-                            after_unknown: BTreeSet::new(),
+                            after_unknown: VecSet::new(),
                             sensitive: if SENSITIVE_FILES.contains(&file) {
-                                BTreeSet::from(["content".to_string()])
+                                VecSet::from(["content".to_string()])
                             } else {
-                                BTreeSet::new()
+                                VecSet::new()
                             },
-                            depends_on: BTreeSet::new(),
+                            depends_on: VecSet::new(),
                         },
                     );
                 }

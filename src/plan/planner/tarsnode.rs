@@ -63,9 +63,9 @@ pub(super) fn plan_tarsnodes(
                 reason: format!("must be registered and alive: {count} node(s) to register or restart"),
                 before: None,
                 after: Some(after),
-                after_unknown: BTreeSet::new(),
-                sensitive: BTreeSet::new(),
-                depends_on: BTreeSet::new(),
+                after_unknown: VecSet::new(),
+                sensitive: VecSet::new(),
+                depends_on: VecSet::new(),
             },
         );
     }
