@@ -5,7 +5,8 @@
 //! time, the calls Tars received, their summed latency, the CPU time of the apply and of
 //! the emulator, the apply's peak RSS, and the apply's own step time next to the bound no
 //! schedule could beat (the longest chain of measured step times, or the Tars steps'
-//! summed time over the slots).
+//! summed time over the slots), and the bound the machine sets: the CPU time of the apply
+//! and the emulator over the cores (RSA key generation alone is ~0.2 s of CPU a node).
 //!
 //! `APPLY_SCALE_BACKEND=local,mysql` runs each parallelism once per state backend (mysql:
 //! a private MariaDB on loopback, started as the tests start theirs).
@@ -115,6 +116,40 @@ struct Measured {
     apply_cpu: Option<f64>,
     /// CPU seconds of this process (the emulator) during the run.
     emulator_cpu: f64,
+}
+
+/// No schedule beats the apply's own bound (critical path, Tars work per slot), nor the
+/// CPU time of the apply and the emulator spread over the machine's cores.
+struct Bound {
+    schedule: Option<f64>,
+    cpu_seconds: f64,
+    cores: usize,
+}
+
+impl Bound {
+    fn cpu(&self) -> f64 {
+        self.cpu_seconds / self.cores as f64
+    }
+
+    fn max(&self) -> f64 {
+        self.schedule.unwrap_or(0.0).max(self.cpu())
+    }
+}
+
+impl Measured {
+    fn bound(&self) -> Option<Bound> {
+        let schedule = self
+            .schedule
+            .split("no schedule beats ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok());
+        Some(Bound {
+            schedule,
+            cpu_seconds: self.apply_cpu? + self.emulator_cpu,
+            cores: std::thread::available_parallelism().map_or(1, usize::from),
+        })
+    }
 }
 
 /// A number from `/usr/bin/time -v` output, e.g. `Maximum resident set size (kbytes)`.
@@ -289,6 +324,7 @@ fn main() {
         settings.agencies, settings.hosts, settings.latency, settings.task
     );
     let mut results = Vec::new();
+    let mut cpu_bounds: Vec<(String, usize, f64)> = Vec::new();
     for backend in &settings.backends {
         for &p in &settings.parallelism {
             let m = apply_once(&settings, p, backend, &rt);
@@ -309,6 +345,21 @@ fn main() {
                     .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
                     .unwrap_or_else(|| "unknown".into())
             );
+            if let Some(bound) = m.bound() {
+                println!(
+                    "        bound {:.2} s = max(schedule {}, CPU {:.1} s / {} cores = {:.2} s); wall / bound {:.2}",
+                    bound.max(),
+                    bound
+                        .schedule
+                        .map(|s| format!("{s:.1} s"))
+                        .unwrap_or_else(|| "unknown".into()),
+                    bound.cpu_seconds,
+                    bound.cores,
+                    bound.cpu(),
+                    m.wall.as_secs_f64() / bound.max()
+                );
+                cpu_bounds.push((backend.clone(), p, bound.cpu()));
+            }
             results.push((backend.clone(), p, m.wall));
         }
     }
@@ -332,6 +383,13 @@ fn main() {
             "  speed-up of --parallelism {p1} over {p0}: {:.2}x",
             w0.as_secs_f64() / w1.as_secs_f64()
         );
+        // Key generation and packaging need their CPU time whatever the parallelism.
+        if let Some((_, _, cpu)) = cpu_bounds.iter().find(|b| &b.0 == first_backend && b.1 == p1) {
+            println!(
+                "  the most any parallelism could gain over {p0} on this machine: {:.2}x (its wall over the CPU bound of --parallelism {p1})",
+                w0.as_secs_f64() / cpu
+            );
+        }
     }
     let mut others: Vec<&String> = settings.backends.iter().filter(|b| *b != first_backend).collect();
     others.sort();

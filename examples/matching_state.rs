@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use tarsform::addr::Address;
-use tarsform::cli::inputs::{GENERATED_ROOT, gather_local, load_topology};
+use tarsform::cli::inputs::{GENERATED_ROOT, gather_local, gather_packages, load_topology};
 use tarsform::config::{Agency, Topology};
 use tarsform::pki::FixedKeys;
 use tarsform::plan::{self, Plan, PlanInput, PlanOptions};
@@ -34,7 +34,8 @@ fn main() -> anyhow::Result<()> {
     let files = render_workspace(&topology, &layout)?;
     workspace::packages(&topology, &layout)?;
     let graph = tarsform::graph::desired(&topology)?;
-    let local = gather_local(&topology, &graph, GENERATED_ROOT);
+    let mut local = gather_local(&topology, &graph, GENERATED_ROOT);
+    gather_packages(&topology, GENERATED_ROOT, &mut local, |_| None);
     let everything = plan::plan(&PlanInput {
         topology: &topology,
         graph: &graph,

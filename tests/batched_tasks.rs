@@ -128,6 +128,9 @@ fn nodes_that_start_together_share_one_task_and_one_health_read_per_server() {
     // servers × 3) measured 8 `expand_server` and 14 `auto_port` calls (one a node: 18, 24).
     assert!(of(&deploy, "expand_server") <= 13, "{deploy:?}");
     assert!(of(&deploy, "auto_port") <= 19, "{deploy:?}");
+    // The preflight pings one tarsnode; the registry's live heartbeats vouch for the rest.
+    assert_eq!(of(&deploy, "check_tars_node"), 1, "{deploy:?}");
+    assert_eq!(of(&one_by_one, "check_tars_node"), 1, "{one_by_one:?}");
 
     let destroy = batched.calls_of(DESTROY);
     eprintln!("destroy of {NODES} nodes: {} calls, {destroy:?}", total(&destroy));

@@ -730,6 +730,19 @@ async fn tasks_on_down_or_unregistered_nodes_fail_and_serial_tasks_cancel_the_re
         (Some("inactive"), Some(""))
     );
     api.handle().set_node_alive(OLD, true);
+    // Without its registry, TarsWeb shows the database's heartbeat: a raw date.
+    api.handle()
+        .add_fault(tarsform::emulator::FaultRule::RegistryDown);
+    let nodes = api
+        .get(&format!("api/list_tars_node?node_name={OLD}&ticket={T}"))
+        .await;
+    let row = &rows_of(&nodes["data"]["rows"])[0];
+    assert_eq!(row["present_state"], "active");
+    assert!(
+        row["last_heartbeat"].as_str().unwrap().ends_with(".000Z"),
+        "{row}"
+    );
+    api.handle().clear_faults();
 
     // JSON `true` is serial: after the failing first item the second is cancelled.
     let body = json!({"serial":true,"items":[{"server_id":unknown,"command":"restart","parameters":{}},

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-pub use super::local_files::gather_local;
+pub use super::local_files::{gather_local, gather_packages};
 use crate::config::{BackendSettings, Topology};
 use crate::graph::{self, ResourceGraph};
 use crate::plan::LocalFiles;
@@ -86,9 +86,17 @@ pub fn gather_at(
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (graph_and_local, state)
     });
-    let (graph, local) =
+    let (graph, mut local) =
         graph_and_local.with_context(|| format!("building the resource graph of {}", config.display()))?;
     let state = state?;
+    gather_packages(&topology, root, &mut local, |server| {
+        state
+            .as_ref()?
+            .get(&crate::addr::Address::server(server))?
+            .attributes
+            .get("package_sha256")?
+            .as_str()
+    });
     super::backend::warn_on_journal(&location);
     Ok(PlanContext {
         topology,

@@ -15,8 +15,10 @@ use crate::graph::{self, ResourceGraph};
 use crate::plan::paths::Paths;
 use crate::plan::{LocalCa, LocalCert, LocalFiles, LocalPackage, sha256_hex};
 use crate::render;
+use crate::render::package::Release;
 
-/// Reads what the planner compares, for every resource of the graph.
+/// Reads what the planner compares, for every resource of the graph; the packages are
+/// added by [`gather_packages`] once the state is read.
 pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> LocalFiles {
     let paths = Paths::new(topology, root);
     let files = node_files(graph, &paths);
@@ -29,7 +31,7 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
     let configs = in_parallel(&files, |files, buffer| {
         digest_configs(files, &cert_texts, &paths, buffer)
     });
-    let mut local = LocalFiles {
+    LocalFiles {
         cas: read_cas(topology, graph, &paths, &mut Vec::new()),
         // In address order: each map is built in one pass.
         certs: certs
@@ -37,10 +39,9 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
             .map(|(address, _, cert)| (address, cert))
             .collect(),
         configs: configs.into_iter().collect(),
+        // Filled by `gather_packages` once the state is read.
         packages: BTreeMap::new(),
-    };
-    gather_packages(topology, &paths, &mut local);
-    local
+    }
 }
 
 /// The CA of each service type in use, when its directory holds anything.
@@ -189,8 +190,19 @@ fn in_parallel<'g, R: Send>(
     })
 }
 
-/// The built (or pinned) package of every server.
-fn gather_packages(topology: &Topology, paths: &Paths, local: &mut LocalFiles) {
+/// The built (or pinned) package of every server into `local`. Each input archive is read
+/// once. A package already in the workspace is used as it is when its digest is the one
+/// `recorded` for its server (the state's) and it holds exactly what a build would; the
+/// others are built on the available cores and kept for this run's upload.
+pub fn gather_packages<'s>(
+    topology: &Topology,
+    root: &str,
+    local: &mut LocalFiles,
+    recorded: impl Fn(&str) -> Option<&'s str> + Sync,
+) {
+    let paths = Paths::new(topology, root);
+    let paths = &paths;
+    let mut jobs = Vec::new();
     for svc in topology.services() {
         let server = svc.server_name();
         if let Some(pin) = crate::config::pin_for(&topology.tars.packages, &server, svc.kind()) {
@@ -204,16 +216,39 @@ fn gather_packages(topology: &Topology, paths: &Paths, local: &mut LocalFiles) {
             local.packages.insert(server, package);
             continue;
         }
-        let source = paths.package_source(svc.kind());
-        let built = std::fs::read(&source)
-            .map_err(|e| format!("cannot read `{source}`: {e}"))
-            .and_then(|bytes| {
-                render::package::build(&bytes, svc.kind(), &server).map_err(|e| format!("`{source}`: {e}"))
-            });
-        let package = match built {
-            Ok(built) => LocalPackage::Built {
-                sha256: sha256_hex(&built),
-                size: built.len() as u64,
+        jobs.push((server, svc.kind()));
+    }
+    let mut releases: BTreeMap<ServiceKind, (String, Result<Release, String>)> = BTreeMap::new();
+    for &(_, kind) in &jobs {
+        releases.entry(kind).or_insert_with(|| {
+            let source = paths.package_source(kind);
+            let release = std::fs::read(&source)
+                .map_err(|e| format!("cannot read `{source}`: {e}"))
+                .and_then(|bytes| Release::read(&bytes, kind).map_err(|e| format!("`{source}`: {e}")));
+            (source, release)
+        });
+    }
+    let digests = on_cores(&jobs, |(server, kind)| {
+        let (_, release) = &releases[kind];
+        let release = release.as_ref().map_err(String::clone)?;
+        if let Some(recorded) = recorded(server)
+            && let Ok(existing) = std::fs::read(paths.package_path(server))
+            && sha256_hex(&existing) == recorded
+            && release.is_packed_in(&existing, server)
+        {
+            return Ok((recorded.to_string(), existing.len() as u64));
+        }
+        let built = release.build(server).map_err(|e| e.to_string())?;
+        let (sha256, size) = (sha256_hex(&built), built.len() as u64);
+        render::package::remember(&sha256, std::sync::Arc::new(built));
+        Ok((sha256, size))
+    });
+    for ((server, kind), digest) in jobs.into_iter().zip(digests) {
+        let source = releases[&kind].0.clone();
+        let package = match digest {
+            Ok((sha256, size)) => LocalPackage::Built {
+                sha256,
+                size,
                 path: paths.package_path(&server),
                 source,
             },
@@ -221,6 +256,38 @@ fn gather_packages(topology: &Topology, paths: &Paths, local: &mut LocalFiles) {
         };
         local.packages.insert(server, package);
     }
+}
+
+/// `work` on each of `jobs` on the available cores, the results in order.
+fn on_cores<J: Sync, R: Send>(jobs: &[J], work: impl Fn(&J) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(jobs.len());
+    if threads <= 1 {
+        return jobs.iter().map(work).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (work, next) = (&work, &next);
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { break done };
+                        done.push((i, work(job)));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// A workspace file, or its copy among the keys fetched from the backend for this run.

@@ -37,36 +37,92 @@ pub fn input_archive_name(kind: ServiceKind) -> String {
 
 /// Repackages the binary of `input_tgz` as `<server_name>/<server_name>` (mode kept).
 pub fn build(input_tgz: &[u8], kind: ServiceKind, server_name: &str) -> Result<Vec<u8>, PackageError> {
-    let archive = input_archive_name(kind);
-    let (mode, binary) = find_binary(input_tgz, kind, &archive)?;
-    let build_err = |source| PackageError::Build {
-        server: server_name.to_string(),
-        source,
-    };
-    let mut header = tar::Header::new_gnu();
-    header.set_size(binary.len() as u64);
-    header.set_mode(mode);
-    header.set_mtime(0);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_username("").map_err(build_err)?;
-    header.set_groupname("").map_err(build_err)?;
-    header.set_entry_type(tar::EntryType::Regular);
+    Release::read(input_tgz, kind)?.build(server_name)
+}
 
-    let gzip = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(3)
-        .write(Vec::new(), Compression::new(6));
-    let mut tar = tar::Builder::new(gzip);
-    tar.append_data(
-        &mut header,
-        format!("{server_name}/{server_name}"),
-        binary.as_slice(),
-    )
-    .map_err(build_err)?;
-    let mut gzip = tar.into_inner().map_err(build_err)?;
-    gzip.flush().map_err(build_err)?;
-    gzip.finish().map_err(build_err)
+/// The service binary of a release archive, read once for all servers of its kind.
+#[derive(Debug, Clone)]
+pub struct Release {
+    mode: u32,
+    binary: Vec<u8>,
+}
+
+impl Release {
+    /// The `<binary>/<binary>` entry of `input_tgz` (BcosBuilder's input archive of `kind`).
+    pub fn read(input_tgz: &[u8], kind: ServiceKind) -> Result<Self, PackageError> {
+        let (mode, binary) = find_binary(input_tgz, kind, &input_archive_name(kind))?;
+        Ok(Release { mode, binary })
+    }
+
+    /// The package of `server_name`: the binary as `<server_name>/<server_name>`.
+    pub fn build(&self, server_name: &str) -> Result<Vec<u8>, PackageError> {
+        let build_err = |source| PackageError::Build {
+            server: server_name.to_string(),
+            source,
+        };
+        let gzip = flate2::GzBuilder::new()
+            .mtime(0)
+            .operating_system(3)
+            .write(Vec::new(), Compression::new(6));
+        let mut gzip = self
+            .append_to(tar::Builder::new(gzip), server_name)
+            .map_err(build_err)?;
+        gzip.flush().map_err(build_err)?;
+        gzip.finish().map_err(build_err)
+    }
+
+    /// Whether `package` holds exactly what [`Release::build`] packs for `server_name`
+    /// (any gzip encoding of it): an earlier build is then used as it is, since
+    /// decompressing is many times faster than compressing.
+    pub fn is_packed_in(&self, package: &[u8], server_name: &str) -> bool {
+        let Ok(expected) = self.append_to(tar::Builder::new(Vec::new()), server_name) else {
+            return false;
+        };
+        let limit = expected.len() as u64 + 1;
+        let mut content = Vec::with_capacity(expected.len());
+        let decoded = MultiGzDecoder::new(package).take(limit).read_to_end(&mut content);
+        decoded.is_ok() && content == expected
+    }
+
+    fn append_to<W: Write>(&self, mut tar: tar::Builder<W>, server_name: &str) -> std::io::Result<W> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(self.binary.len() as u64);
+        header.set_mode(self.mode);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_username("")?;
+        header.set_groupname("")?;
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(
+            &mut header,
+            format!("{server_name}/{server_name}"),
+            self.binary.as_slice(),
+        )?;
+        tar.into_inner()
+    }
+}
+
+/// Packages built by this process, by sha256, for a later step of the same run (the plan
+/// of `apply --auto-approve` builds every package to learn its digest; the upload then
+/// needs the same bytes). At most [`MEMO_BYTES`] are kept; beyond that, apply builds again.
+static MEMO: std::sync::Mutex<Vec<(String, std::sync::Arc<Vec<u8>>)>> = std::sync::Mutex::new(Vec::new());
+const MEMO_BYTES: usize = 512 << 20;
+
+/// Keeps `package` (whose sha256 is `sha256`) for [`recall`], within the budget.
+pub fn remember(sha256: &str, package: std::sync::Arc<Vec<u8>>) {
+    let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let held: usize = memo.iter().map(|(_, p)| p.len()).sum();
+    if held + package.len() <= MEMO_BYTES && !memo.iter().any(|(s, _)| s == sha256) {
+        memo.push((sha256.to_string(), package));
+    }
+}
+
+/// A package this process built whose sha256 is `sha256` (checked again).
+pub fn recall(sha256: &str) -> Option<std::sync::Arc<Vec<u8>>> {
+    let memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, package) = memo.iter().find(|(s, _)| s == sha256)?;
+    (sha256_hex(package) == sha256).then(|| package.clone())
 }
 
 /// A release-style archive (`<binary>/<binary>`, like FISCO-BCOS's
@@ -176,6 +232,52 @@ mod tests {
         assert_eq!(path, "agencyABcosRpcService/agencyABcosRpcService");
         assert_eq!((mode, mtime, uid), (0o755, 0, 0));
         assert_eq!(content, b"ELF...");
+    }
+
+    #[test]
+    fn a_package_is_recognised_by_its_content_whatever_its_compression() {
+        let input = archive("BcosRpcService/BcosRpcService", &[7u8; 70_000], 0o755);
+        let release = Release::read(&input, ServiceKind::Rpc).unwrap();
+        let built = release.build("agencyABcosRpcService").unwrap();
+        assert_eq!(
+            built,
+            build(&input, ServiceKind::Rpc, "agencyABcosRpcService").unwrap()
+        );
+        assert!(release.is_packed_in(&built, "agencyABcosRpcService"));
+        // The same tar stream, gzipped otherwise.
+        let mut tar = Vec::new();
+        MultiGzDecoder::new(built.as_slice())
+            .read_to_end(&mut tar)
+            .unwrap();
+        let mut other = flate2::write::GzEncoder::new(Vec::new(), Compression::fast());
+        other.write_all(&tar).unwrap();
+        let other = other.finish().unwrap();
+        assert_ne!(other, built);
+        assert!(release.is_packed_in(&other, "agencyABcosRpcService"));
+        // Another server's name, another binary, a cut or extended file: not it.
+        assert!(!release.is_packed_in(&built, "agencyBBcosRpcService"));
+        let changed = Release::read(
+            &archive("BcosRpcService/BcosRpcService", &[8u8; 70_000], 0o755),
+            ServiceKind::Rpc,
+        )
+        .unwrap();
+        assert!(!changed.is_packed_in(&built, "agencyABcosRpcService"));
+        assert!(!release.is_packed_in(&built[..built.len() / 2], "agencyABcosRpcService"));
+        let mut longer = tar.clone();
+        longer.extend_from_slice(&[0u8; 512]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), Compression::fast());
+        gz.write_all(&longer).unwrap();
+        assert!(!release.is_packed_in(&gz.finish().unwrap(), "agencyABcosRpcService"));
+        assert!(!release.is_packed_in(b"not a tgz", "agencyABcosRpcService"));
+    }
+
+    #[test]
+    fn a_remembered_package_is_recalled_by_its_digest_only() {
+        let package = std::sync::Arc::new(b"package bytes of this test".to_vec());
+        let digest = sha256_hex(&package);
+        remember(&digest, package.clone());
+        assert_eq!(recall(&digest).as_deref(), Some(package.as_ref()));
+        assert!(recall(&sha256_hex(b"another package")).is_none());
     }
 
     #[test]

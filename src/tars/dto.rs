@@ -85,6 +85,20 @@ impl TarsNodeInfo {
     pub fn is_alive(&self) -> bool {
         self.present_state == "active" && !self.last_heartbeat.trim().is_empty()
     }
+
+    /// Whether `last_heartbeat` is the registry's answer of this very request (its
+    /// long-connection time, `YYYY-MM-DD HH:MM:SS`), not the database's value that
+    /// TarsWeb shows when it cannot reach the registry (a raw date, `…T…Z`).
+    pub fn heartbeat_is_live(&self) -> bool {
+        let b = self.last_heartbeat.as_bytes();
+        b.len() == 19
+            && b.iter().enumerate().all(|(i, c)| match i {
+                4 | 7 => *c == b'-',
+                10 => *c == b' ',
+                13 | 16 => *c == b':',
+                _ => c.is_ascii_digit(),
+            })
+    }
 }
 
 /// `list_tars_node`'s data: `{count, rows}` (or, tolerated, a bare list).
@@ -419,6 +433,20 @@ mod tests {
         assert_eq!(row.set_name, "");
         assert!(row.is_running());
         assert_eq!(row.patch_id(), Some(19));
+    }
+
+    #[test]
+    fn only_the_registrys_own_heartbeat_counts_as_live() {
+        let node = |heartbeat: &str| TarsNodeInfo {
+            last_heartbeat: heartbeat.to_string(),
+            ..serde_json::from_value(json!({"node_name": "10.0.0.1", "present_state": "active"})).unwrap()
+        };
+        assert!(node("2026-11-30 07:52:13").heartbeat_is_live());
+        // The database's value, shown when TarsWeb cannot reach its registry.
+        assert!(!node("2026-11-30T07:52:13.000Z").heartbeat_is_live());
+        assert!(!node("").heartbeat_is_live());
+        assert!(!node("2026-11-30 07:52").heartbeat_is_live());
+        assert!(!node("2026-11-30 07:52:1x").heartbeat_is_live());
     }
 
     #[test]

@@ -150,7 +150,9 @@ impl Call {
 #[derive(Debug, Clone)]
 pub(crate) struct Reply {
     pub data: Value,
+    /// The call, without the body's excerpt (made from `text` only for an error).
     failure: CallFailure,
+    text: std::sync::Arc<str>,
     /// A decoding error quotes the values it rejects: shown only through this.
     redactor: Redactor,
 }
@@ -161,11 +163,13 @@ impl Reply {
         let Reply {
             data,
             failure,
+            text,
             redactor,
         } = self;
         serde_json::from_value(data).map_err(|e| {
             TarsError::Protocol(Box::new(CallFailure {
                 message: redactor.shown(&format!("cannot decode `data`: {e}"), MESSAGE_MAX_CHARS),
+                body: redactor.shown(&text, BODY_EXCERPT_CHARS),
                 ..failure
             }))
         })
@@ -175,6 +179,7 @@ impl Reply {
     pub fn failure_with(&self, message: impl Into<String>) -> Box<CallFailure> {
         Box::new(CallFailure {
             message: self.redactor.shown(&message.into(), MESSAGE_MAX_CHARS),
+            body: self.redactor.shown(&self.text, BODY_EXCERPT_CHARS),
             ..self.failure.clone()
         })
     }
@@ -476,7 +481,8 @@ impl Transport {
         let text = self
             .read_body(response, &failure, timeout, call.idempotent)
             .await?;
-        let failure = CallFailure {
+        // The body's excerpt (redacted: a scan of up to 64 KiB) only when reporting.
+        let with_body = |failure: CallFailure| CallFailure {
             body: self.redactor.shown(&text, BODY_EXCERPT_CHARS),
             ..failure
         };
@@ -486,14 +492,14 @@ impl Transport {
                 retryable: call.idempotent && matches!(status, 502..=504),
                 error: TarsError::Http(Box::new(CallFailure {
                     message: format!("HTTP status {status}, expected 200"),
-                    ..failure
+                    ..with_body(failure)
                 })),
             });
         }
         let envelope = envelope::parse(&text).map_err(|why| {
             fatal(TarsError::Protocol(Box::new(CallFailure {
                 message: why,
-                ..failure.clone()
+                ..with_body(failure.clone())
             })))
         })?;
         let verdict = envelope::verdict(&envelope);
@@ -502,15 +508,17 @@ impl Transport {
             message: self.redactor.shown(&envelope.err_msg, MESSAGE_MAX_CHARS),
             ..failure
         };
+        if verdict == Verdict::Success {
+            return Ok(Reply {
+                data: envelope.data,
+                failure,
+                text: text.into(),
+                redactor: self.redactor.clone(),
+            });
+        }
+        let failure = with_body(failure);
         let boxed = Box::new(failure.clone());
         let error = match verdict {
-            Verdict::Success => {
-                return Ok(Reply {
-                    data: envelope.data,
-                    failure,
-                    redactor: self.redactor.clone(),
-                });
-            }
             Verdict::Unauthorized => TarsError::Unauthorized(boxed),
             Verdict::Forbidden => TarsError::Forbidden(boxed),
             Verdict::Exists => TarsError::AlreadyExists {
@@ -521,7 +529,7 @@ impl Transport {
                 },
                 call: boxed,
             },
-            Verdict::Failed => TarsError::Api(boxed),
+            Verdict::Failed | Verdict::Success => TarsError::Api(boxed),
         };
         Err(fatal(error))
     }

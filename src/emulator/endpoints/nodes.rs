@@ -43,7 +43,18 @@ struct NodeInfo<'a> {
     group_id: i32,
 }
 
-fn node_info(id: usize, node: &NodeRow, alive: bool) -> NodeInfo<'_> {
+/// What `list_tars_node` shows as a tarsnode's heartbeat.
+enum Heartbeat {
+    /// The registry's long-connection time (`YYYY-MM-DD HH:MM:SS`).
+    Connected,
+    /// The registry did not answer: `t_node_info.last_heartbeat` as stored.
+    Recorded,
+    /// Not connected: `""`, and `present_state` shown `inactive`.
+    None,
+}
+
+fn node_info(id: usize, node: &NodeRow, alive: Heartbeat) -> NodeInfo<'_> {
+    let active = !matches!(alive, Heartbeat::None);
     NodeInfo {
         id,
         node_name: &node.node_name,
@@ -55,9 +66,14 @@ fn node_info(id: usize, node: &NodeRow, alive: bool) -> NodeInfo<'_> {
         load_avg5: 0.0,
         load_avg15: 0.0,
         last_reg_time: clock::iso(&node.last_reg_time),
-        last_heartbeat: if alive { clock::now() } else { String::new() },
+        last_heartbeat: match alive {
+            Heartbeat::Connected => clock::now(),
+            // TarsWeb could not ask the registry: the database's value, a raw date.
+            Heartbeat::Recorded => clock::iso(&clock::now()),
+            Heartbeat::None => String::new(),
+        },
         setting_state: "active",
-        present_state: if alive { "active" } else { "inactive" },
+        present_state: if active { "active" } else { "inactive" },
         tars_version: "3.0.17",
         template_name: "",
         modify_time: clock::iso(&node.last_reg_time),
@@ -94,7 +110,17 @@ pub fn list_tars_node(ctx: &mut Ctx) -> Reply {
     };
     let rows: Vec<NodeInfo> = shown
         .into_iter()
-        .map(|(id, n)| node_info(id, n, ctx.inner.node_alive(&n.node_name)))
+        .map(|(id, n)| {
+            let heartbeat = match (
+                ctx.inner.node_alive(&n.node_name),
+                ctx.inner.faults.registry_down(),
+            ) {
+                (true, false) => Heartbeat::Connected,
+                (true, true) => Heartbeat::Recorded,
+                (false, _) => Heartbeat::None,
+            };
+            node_info(id, n, heartbeat)
+        })
         .collect();
     #[derive(Serialize)]
     struct Page<'a> {
