@@ -157,16 +157,16 @@ fn assert_rolled_back(bed: &Bed, before: &tarsform::emulator::ModelView, out: &s
 
 /// Which steps are ready together depends on timing (under CI load a batch can shrink to
 /// one node). Runs `attempt` on fresh beds until it reports that batching happened, at
-/// most three times; every attempt checks its rollback in full either way.
+/// most five times; every attempt checks its rollback in full either way.
 fn until_batched(what: &str, attempt: impl Fn() -> Result<(), String>) {
     let mut seen = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..5 {
         match attempt() {
             Ok(()) => return,
             Err(why) => seen.push(why),
         }
     }
-    panic!("{what} in none of 3 runs: {seen:#?}");
+    panic!("{what} in none of 5 runs: {seen:#?}");
 }
 
 #[test]
