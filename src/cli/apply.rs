@@ -47,6 +47,8 @@ pub(super) struct Request<'a> {
 }
 
 pub fn run(args: ApplyArgs) -> anyhow::Result<Outcome> {
+    // The plan made here is applied here: its package builds are kept for the uploads.
+    crate::render::package::keep_builds();
     execute(Request {
         config: &args.config.config,
         state: args.state.state.as_deref(),

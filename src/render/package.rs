@@ -104,13 +104,24 @@ impl Release {
 }
 
 /// Packages built by this process, by sha256, for a later step of the same run (the plan
-/// of `apply --auto-approve` builds every package to learn its digest; the upload then
-/// needs the same bytes). At most [`MEMO_BYTES`] are kept; beyond that, apply builds again.
+/// of `apply` builds every package to learn its digest; the upload then needs the same
+/// bytes). Kept only after [`keep_builds`], at most [`MEMO_BYTES`]; beyond that, apply
+/// builds again.
 static MEMO: std::sync::Mutex<Vec<(String, std::sync::Arc<Vec<u8>>)>> = std::sync::Mutex::new(Vec::new());
+static KEEP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 const MEMO_BYTES: usize = 512 << 20;
+
+/// From now on, packages built are kept for [`recall`] (an apply plans, then uploads;
+/// a plan alone keeps nothing).
+pub fn keep_builds() {
+    KEEP.store(true, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// Keeps `package` (whose sha256 is `sha256`) for [`recall`], within the budget.
 pub fn remember(sha256: &str, package: std::sync::Arc<Vec<u8>>) {
+    if !KEEP.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
     let held: usize = memo.iter().map(|(_, p)| p.len()).sum();
     if held + package.len() <= MEMO_BYTES && !memo.iter().any(|(s, _)| s == sha256) {
@@ -275,6 +286,7 @@ mod tests {
     fn a_remembered_package_is_recalled_by_its_digest_only() {
         let package = std::sync::Arc::new(b"package bytes of this test".to_vec());
         let digest = sha256_hex(&package);
+        keep_builds();
         remember(&digest, package.clone());
         assert_eq!(recall(&digest).as_deref(), Some(package.as_ref()));
         assert!(recall(&sha256_hex(b"another package")).is_none());

@@ -48,6 +48,8 @@ struct Entry {
     server: String,
     node: String,
     item: TaskItemRequest,
+    /// The member's step, whose progress line shows the shared task.
+    step: Option<String>,
 }
 
 /// A new node to register by expanding `server` from its node `source`.
@@ -344,9 +346,12 @@ async fn send<C: TarsApi>(
     let command = req.command_summary();
     let started = Instant::now();
     let polled = match api.add_task(&req).await {
-        Ok(task_no) => poll_task(api, &task_no, &command, started, poll, timeout)
-            .await
-            .map(|(task, polls)| (task_no, task, polls)),
+        Ok(task_no) => {
+            super::board::follow(&task_no, entries.iter().filter_map(|e| e.step.clone()).collect());
+            poll_task(api, &task_no, &command, started, poll, timeout)
+                .await
+                .map(|(task, polls)| (task_no, task, polls))
+        }
         Err(e) => Err(e),
     };
     entries
@@ -405,6 +410,7 @@ pub async fn run_task_for<C: TarsApi>(
             server: who.0.to_string(),
             node: who.1.to_string(),
             item: item.clone(),
+            step: super::board::current_step(),
         };
         if let Some(Answer::Task(verdict)) = gathering
             .join(api, member, Joining::Task(entry), poll, timeout)
@@ -515,6 +521,7 @@ mod tests {
                 command: "patch_tars".into(),
                 parameters: Default::default(),
             },
+            step: None,
         }
     }
 

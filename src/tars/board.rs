@@ -22,6 +22,27 @@ fn board() -> &'static Mutex<HashMap<String, TaskProgress>> {
     BOARD.get_or_init(Default::default)
 }
 
+/// The steps of a batched task's items, by task id: one member polls, all show it.
+fn followers() -> &'static Mutex<HashMap<String, Vec<String>>> {
+    static FOLLOWERS: OnceLock<Mutex<HashMap<String, Vec<String>>>> = OnceLock::new();
+    FOLLOWERS.get_or_init(Default::default)
+}
+
+/// The step the current task runs under, if any.
+pub fn current_step() -> Option<String> {
+    STEP.try_with(Clone::clone).ok()
+}
+
+/// Task `task_no` carries the items of `steps`: its progress is shown for each.
+pub fn follow(task_no: &str, steps: Vec<String>) {
+    if steps.len() > 1 {
+        followers()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(task_no.to_string(), steps);
+    }
+}
+
 /// Runs `work` as step `step`: the tasks it waits on are reported under that id, and
 /// forgotten when it ends.
 pub async fn within_step<F: Future>(step: &str, work: F) -> F::Output {
@@ -32,16 +53,24 @@ pub async fn within_step<F: Future>(step: &str, work: F) -> F::Output {
 
 /// Records the task the current step waits on (nothing outside a step).
 pub fn report(task_no: &str, percent: u8) {
-    let _ = STEP.try_with(|step| {
-        let progress = TaskProgress {
-            task_no: task_no.to_string(),
-            percent: percent.min(100),
-        };
-        board()
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(step.clone(), progress);
-    });
+    let Some(step) = current_step() else {
+        return;
+    };
+    let progress = TaskProgress {
+        task_no: task_no.to_string(),
+        percent: percent.min(100),
+    };
+    let shared = followers()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(task_no)
+        .cloned()
+        .unwrap_or_default();
+    let mut board = board().lock().unwrap_or_else(|p| p.into_inner());
+    for other in shared.into_iter().filter(|s| *s != step) {
+        board.insert(other, progress.clone());
+    }
+    board.insert(step, progress);
 }
 
 /// The task step `step` waits on now, if any.
@@ -76,5 +105,31 @@ mod tests {
         assert_eq!(of(step), None, "forgotten once the step ended");
         report("task-2", 10);
         assert_eq!(of(step), None, "nothing recorded outside a step");
+    }
+
+    #[tokio::test]
+    async fn every_step_of_a_batched_task_shows_it_while_one_polls() {
+        let (poller, other) = (
+            "start node[\"board-test\"][\"127.0.0.10\"]",
+            "start node[\"board-test\"][\"127.0.0.11\"]",
+        );
+        let members = vec![poller.to_string(), other.to_string()];
+        within_step(other, async {
+            assert_eq!(current_step().as_deref(), Some(other));
+            within_step(poller, async {
+                follow("task-3", members);
+                report("task-3", 60);
+            })
+            .await;
+            assert_eq!(
+                of(other),
+                Some(TaskProgress {
+                    task_no: "task-3".into(),
+                    percent: 60
+                })
+            );
+        })
+        .await;
+        assert_eq!(of(other), None, "forgotten once the step ended");
     }
 }
