@@ -23,12 +23,14 @@ pub fn gather_local(topology: &Topology, graph: &ResourceGraph, root: &str) -> L
     let paths = Paths::new(topology, root);
     let files = node_files(graph, &paths);
     // Files are read into a reused buffer (one per thread); only certificates are kept.
-    let certs = in_parallel(&files, |files, buffer| read_certs(files, &paths, buffer));
+    let certs = in_parallel(&files, FILES_PER_THREAD, |files, buffer| {
+        read_certs(files, &paths, buffer)
+    });
     let cert_texts: HashMap<&str, &str> = certs
         .iter()
         .map(|(_, path, cert)| (path.as_str(), cert.cert_pem.as_str()))
         .collect();
-    let configs = in_parallel(&files, |files, buffer| {
+    let configs = in_parallel(&files, FILES_PER_THREAD, |files, buffer| {
         digest_configs(files, &cert_texts, &paths, buffer)
     });
     LocalFiles {
@@ -163,25 +165,28 @@ fn digest_configs(
     digests
 }
 
-/// `work` on consecutive slices of `files` on the available cores (each with its own read
-/// buffer), the results in order: tens of thousands of small reads are mostly waiting
-/// on system calls.
-fn in_parallel<'g, R: Send>(
-    files: &[NodeFile<'g>],
-    work: impl Fn(&[NodeFile<'g>], &mut Vec<u8>) -> Vec<R> + Sync,
+/// Fewest node files worth a thread of their own: tens of thousands of small reads are
+/// mostly waiting on system calls.
+const FILES_PER_THREAD: usize = 2_000;
+
+/// `work` on consecutive slices of `items` (at least `per_thread` each) on the available
+/// cores, each with its own read buffer; the results in order.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    per_thread: usize,
+    work: impl Fn(&[T], &mut Vec<u8>) -> Vec<R> + Sync,
 ) -> Vec<R> {
-    const MIN_PER_THREAD: usize = 2_000;
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .min(files.len() / MIN_PER_THREAD)
+        .min(items.len() / per_thread.max(1))
         .max(1);
     let work = &work;
     let run = move |slice| work(slice, &mut Vec::with_capacity(16 << 10));
     if threads == 1 {
-        return run(files);
+        return run(items);
     }
     std::thread::scope(|scope| {
-        let slices = files.chunks(files.len().div_ceil(threads));
+        let slices = items.chunks(items.len().div_ceil(threads));
         let handles: Vec<_> = slices.map(|slice| scope.spawn(move || run(slice))).collect();
         handles
             .into_iter()
@@ -228,7 +233,7 @@ pub fn gather_packages<'s>(
             (source, release)
         });
     }
-    let digests = on_cores(&jobs, |(server, kind)| {
+    let package = |(server, kind): &(String, ServiceKind)| -> Result<(String, u64), String> {
         let (_, release) = &releases[kind];
         let release = release.as_ref().map_err(String::clone)?;
         if let Some(recorded) = recorded(server)
@@ -242,7 +247,9 @@ pub fn gather_packages<'s>(
         let (sha256, size) = (sha256_hex(&built), built.len() as u64);
         render::package::remember(&sha256, std::sync::Arc::new(built));
         Ok((sha256, size))
-    });
+    };
+    // One server a thread: gzip of a release binary is the slow part of a plan.
+    let digests = in_parallel(&jobs, 1, |jobs, _| jobs.iter().map(package).collect());
     for ((server, kind), digest) in jobs.into_iter().zip(digests) {
         let source = releases[&kind].0.clone();
         let package = match digest {
@@ -256,38 +263,6 @@ pub fn gather_packages<'s>(
         };
         local.packages.insert(server, package);
     }
-}
-
-/// `work` on each of `jobs` on the available cores, the results in order.
-fn on_cores<J: Sync, R: Send>(jobs: &[J], work: impl Fn(&J) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(jobs.len());
-    if threads <= 1 {
-        return jobs.iter().map(work).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let (work, next) = (&work, &next);
-    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(move || {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(job) = jobs.get(i) else { break done };
-                        done.push((i, work(job)));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect()
-    });
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// A workspace file, or its copy among the keys fetched from the backend for this run.

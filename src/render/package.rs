@@ -129,11 +129,10 @@ pub fn remember(sha256: &str, package: std::sync::Arc<Vec<u8>>) {
     }
 }
 
-/// A package this process built whose sha256 is `sha256` (checked again).
+/// A package this process built whose sha256 is `sha256`.
 pub fn recall(sha256: &str) -> Option<std::sync::Arc<Vec<u8>>> {
     let memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
-    let (_, package) = memo.iter().find(|(s, _)| s == sha256)?;
-    (sha256_hex(package) == sha256).then(|| package.clone())
+    memo.iter().find(|(s, _)| s == sha256).map(|(_, p)| p.clone())
 }
 
 /// A release-style archive (`<binary>/<binary>`, like FISCO-BCOS's
