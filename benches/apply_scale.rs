@@ -109,6 +109,7 @@ impl Settings {
 struct Measured {
     wall: Duration,
     calls: u64,
+    by_endpoint: Vec<(&'static str, u64)>,
     /// The apply's own "Steps: …" line: step wall time and the schedule's lower bound.
     schedule: String,
     peak_rss_kib: Option<u64>,
@@ -285,9 +286,11 @@ fn apply_once(
         status.success(),
         "apply --parallelism {parallelism} failed:\n{log}"
     );
-    let calls = tarsform::emulator::endpoint_names()
-        .map(|e| u64::from(handle.call_count(e)))
-        .sum();
+    let by_endpoint: Vec<(&'static str, u64)> = tarsform::emulator::endpoint_names()
+        .map(|e| (e, u64::from(handle.call_count(e))))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let calls = by_endpoint.iter().map(|(_, n)| n).sum();
     let report = std::fs::read_to_string(&rss_file).unwrap_or_default();
     let peak_rss_kib = time_v_field(&report, "Maximum resident set size (kbytes)")
         .map(|k| k as u64)
@@ -304,6 +307,7 @@ fn apply_once(
     Measured {
         wall,
         calls,
+        by_endpoint,
         schedule,
         peak_rss_kib,
         apply_cpu,
@@ -345,6 +349,8 @@ fn main() {
                     .map(|k| format!("{:.1} MiB", k as f64 / 1024.0))
                     .unwrap_or_else(|| "unknown".into())
             );
+            let per_endpoint: Vec<String> = m.by_endpoint.iter().map(|(e, n)| format!("{e} {n}")).collect();
+            println!("        calls: {}", per_endpoint.join(", "));
             if let Some(bound) = m.bound() {
                 println!(
                     "        bound {:.2} s = max(schedule {}, CPU {:.1} s / {} cores = {:.2} s); wall / bound {:.2}",

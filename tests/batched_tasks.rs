@@ -98,15 +98,15 @@ fn nodes_that_start_together_share_one_task_and_one_health_read_per_server() {
         NODES,
         "--task-batch 1: one task a node"
     );
-    // Measured: 5–9 tasks (24 nodes in batches of up to 5), 6–15 polls, 580–600 calls;
-    // one task a node: 24 tasks, 27–37 polls, 636–653 calls. Which steps are ready
-    // together depends on timing: under CI load 15 tasks and 28 polls were seen. The
-    // bounds catch "no batching" and a doubling, not the spread.
+    // Measured: 5 tasks (24 nodes in batches of up to 5: new nodes' starts wait a
+    // moment for more), 10 polls, 300–310 calls; one task a node: 24 tasks, 48 polls,
+    // ~450 calls. Which steps are ready together depends on timing, so the bounds catch
+    // "no batching" and a doubling, not the spread.
     assert!(
-        of(&deploy, "add_task") < NODES,
+        of(&deploy, "add_task") < NODES / 2,
         "batches of up to 5 nodes: {deploy:?}"
     );
-    assert!(of(&deploy, "task") <= 2 * NODES, "{deploy:?}");
+    assert!(of(&deploy, "task") <= NODES, "{deploy:?}");
     let tasks = multi_item_tasks(&batched, "patch_tars");
     assert!(
         !tasks.is_empty(),
@@ -117,17 +117,22 @@ fn nodes_that_start_together_share_one_task_and_one_health_read_per_server() {
         assert!(!serial, "a batched task runs its items in parallel: {nodes:?}");
         assert!(nodes.len() <= 5, "--task-batch 5 holds: {nodes:?}");
     }
-    // Groups mix servers here (one server's pushes run one at a time), so the shared
-    // health reads save little: measured 140–175 batched, 149–161 one task a node.
-    assert!(of(&deploy, "server_list") <= 220, "{deploy:?}");
-    // A new node's config rows come from the last listing of their file: measured 56
-    // listings for 108 pushed rows (one listing a row before: 116–120).
-    assert!(of(&deploy, "node_config_file_list") <= 80, "{deploy:?}");
-    assert!(total(&deploy) <= 680, "{deploy:?}");
-    // New nodes registered together expand their server at once: 18 expanded nodes (6
-    // servers × 3) measured 8 `expand_server` and 14 `auto_port` calls (one a node: 18, 24).
-    assert!(of(&deploy, "expand_server") <= 13, "{deploy:?}");
-    assert!(of(&deploy, "auto_port") <= 19, "{deploy:?}");
+    // Health reads of one batched task share one application-wide read: measured 44
+    // batched, 108 one task a node.
+    assert!(of(&deploy, "server_list") <= 90, "{deploy:?}");
+    // Three listings a server's file: two for the first node (TarsWeb creates its row
+    // while listing), one after the expansion copied the rows to the others.
+    assert!(of(&deploy, "node_config_file_list") <= 90, "{deploy:?}");
+    // The expansion copies the first node's rows: the files every node of a server
+    // shares (config.ini, nodes.json, ca.crt) need no update on the others. Measured 63
+    // updates for 108 rows (108 before the copies).
+    assert!(of(&deploy, "update_config_file") <= 75, "{deploy:?}");
+    assert!(total(&deploy) <= 400, "{deploy:?}");
+    // A server's new nodes become ready together (after the first node's shared files)
+    // and expand it at once: 18 expanded nodes (6 servers × 3) measured 6
+    // `expand_server` and 12 `auto_port` calls (one a node: 18, 24).
+    assert!(of(&deploy, "expand_server") <= 9, "{deploy:?}");
+    assert!(of(&deploy, "auto_port") <= 15, "{deploy:?}");
     // The preflight pings one tarsnode; the registry's live heartbeats vouch for the rest.
     assert_eq!(of(&deploy, "check_tars_node"), 1, "{deploy:?}");
     assert_eq!(of(&one_by_one, "check_tars_node"), 1, "{one_by_one:?}");

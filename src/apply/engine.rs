@@ -45,6 +45,15 @@ pub trait StepInfo {
     fn affinity(&self) -> Option<&str> {
         None
     }
+    /// The most steps of this one's kind in one group, given `--task-batch`.
+    fn batch_limit(&self, task_batch: usize) -> usize {
+        task_batch
+    }
+    /// A short group of this kind may wait up to [`ExecOptions::gather`] for more steps
+    /// of its kind that are still to become ready (fewer, fuller tasks).
+    fn gathers(&self) -> bool {
+        false
+    }
 }
 
 /// Performs steps and their inverses.
@@ -195,6 +204,9 @@ pub struct ExecOptions {
     pub rollback: bool,
     /// The most steps of one kind started together as one group ([`StepInfo::batch`]).
     pub task_batch: usize,
+    /// How long a short group of a gathering kind ([`StepInfo::gathers`]) may wait, from
+    /// its first member's readiness, while more of its kind are still to come.
+    pub gather: std::time::Duration,
 }
 
 /// What happened to every step.
@@ -282,6 +294,7 @@ pub async fn execute<R: Runner>(
         .filter(|(_, d)| **d == 0)
         .map(|(n, _)| key(*n))
         .collect();
+    let mut gathering = Gather::new(&graph, &waiting, options.gather);
     let (tx, mut rx) = mpsc::unbounded_channel::<Done<R::Undo>>();
     let mut slots = Slots::default();
     let mut stopping = *cancel.borrow();
@@ -301,7 +314,8 @@ pub async fn execute<R: Runner>(
             let mut near = Near::default();
             let mut near =
                 |kind: &str, taken: &HashSet<NodeIndex>| near.of(kind, &graph, &waiting, &started, taken);
-            for group in slots.pick(&ready, &*graph, limit, task_batch, &mut near) {
+            gathering.wake_at = None;
+            for group in slots.pick(&ready, &*graph, limit, task_batch, &mut near, &mut gathering) {
                 let gathering = (group.len() > 1).then(|| crate::tars::batch::Gathering::new(group.len()));
                 for (member, picked) in group.into_iter().enumerate() {
                     ready.remove(&picked);
@@ -344,6 +358,7 @@ pub async fn execute<R: Runner>(
         if slots.in_flight() == 0 {
             break;
         }
+        let wake_at = gathering.wake_at;
         tokio::select! {
             done = rx.recv() => {
                 let done = done.expect("sender held by the loop");
@@ -358,6 +373,7 @@ pub async fn execute<R: Runner>(
                             *d -= 1;
                             if *d == 0 {
                                 ready.insert(key(next));
+                                gathering.became_ready(next, &graph[next]);
                             }
                         }
                     }
@@ -372,6 +388,7 @@ pub async fn execute<R: Runner>(
                     }
                 }
             }
+            _ = until(wake_at) => {}
             changed = cancel.changed(), if watching && !report.cancelled => {
                 if changed.is_err() {
                     watching = false;
@@ -461,6 +478,7 @@ impl Slots {
         limit: usize,
         task_batch: usize,
         near: &mut dyn FnMut(&str, &HashSet<NodeIndex>) -> bool,
+        gather: &mut Gather,
     ) -> Vec<Vec<ReadyKey>> {
         let mut picked: Vec<Vec<ReadyKey>> = Vec::new();
         let mut taken: HashSet<NodeIndex> = HashSet::new();
@@ -478,6 +496,7 @@ impl Slots {
             }
             let mut group = vec![key.clone()];
             if let Some(kind) = step.batch().filter(|_| step.calls_tars()) {
+                let task_batch = step.batch_limit(task_batch).max(1);
                 let mut lanes: HashSet<&str> = step.lane().into_iter().collect();
                 let (akin, others): (Vec<&ReadyKey>, Vec<&ReadyKey>) = ready
                     .iter()
@@ -499,8 +518,11 @@ impl Slots {
                     lanes.extend(s.lane());
                     group.push(other.clone());
                 }
-                // A short group waits while more of its kind are one completion away.
-                if group.len() < task_batch && near(kind, &taken) {
+                // A short group waits while more of its kind are one completion away,
+                // or (a gathering kind) for a while when more are still to come.
+                if group.len() < task_batch
+                    && (near(kind, &taken) || (self.in_flight() > 0 && gather.holds(step, kind, &group)))
+                {
                     continue;
                 }
             }
@@ -554,6 +576,78 @@ impl Slots {
         } else {
             self.local -= 1;
         }
+    }
+}
+
+/// Gathering kinds' bookkeeping: when each step became ready, how many of each kind are
+/// still to become ready, and the earliest moment a held group stops waiting.
+struct Gather {
+    window: std::time::Duration,
+    ready_at: HashMap<NodeIndex, tokio::time::Instant>,
+    to_come: HashMap<String, usize>,
+    wake_at: Option<tokio::time::Instant>,
+}
+
+impl Gather {
+    fn new<S: StepInfo>(
+        graph: &DiGraph<S, ()>,
+        waiting: &HashMap<NodeIndex, usize>,
+        window: std::time::Duration,
+    ) -> Self {
+        let now = tokio::time::Instant::now();
+        let mut to_come: HashMap<String, usize> = HashMap::new();
+        let mut ready_at = HashMap::new();
+        for n in graph.node_indices() {
+            let step = &graph[n];
+            let Some(kind) = step.batch().filter(|_| step.gathers()) else {
+                continue;
+            };
+            if waiting[&n] == 0 {
+                ready_at.insert(n, now);
+            } else {
+                *to_come.entry(kind.to_string()).or_default() += 1;
+            }
+        }
+        Gather {
+            window,
+            ready_at,
+            to_come,
+            wake_at: None,
+        }
+    }
+
+    fn became_ready<S: StepInfo>(&mut self, node: NodeIndex, step: &S) {
+        if let Some(kind) = step.batch().filter(|_| step.gathers()) {
+            self.ready_at.insert(node, tokio::time::Instant::now());
+            if let Some(n) = self.to_come.get_mut(kind) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Whether `group` (short) waits: its kind gathers, more are to come, and its
+    /// oldest member has waited less than the window.
+    fn holds<S: StepInfo>(&mut self, step: &S, kind: &str, group: &[ReadyKey]) -> bool {
+        if !step.gathers() || self.window.is_zero() || self.to_come.get(kind).is_none_or(|n| *n == 0) {
+            return false;
+        }
+        let Some(oldest) = group.iter().filter_map(|k| self.ready_at.get(&k.node)).min() else {
+            return false;
+        };
+        let until = *oldest + self.window;
+        if until <= tokio::time::Instant::now() {
+            return false;
+        }
+        self.wake_at = Some(self.wake_at.map_or(until, |w| w.min(until)));
+        true
+    }
+}
+
+/// Resolves at `at` (never, without one): when the earliest held group stops waiting.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -710,6 +804,7 @@ mod tests {
             parallelism: 1,
             rollback: true,
             task_batch: 1,
+            gather: std::time::Duration::ZERO,
         };
         execute(dag, runner.clone(), opts, rx, Arc::new(Quiet)).await;
         assert_eq!(*runner.0.lock().unwrap(), vec!["b-early", "c-early", "a-late"]);
@@ -825,6 +920,7 @@ mod tests {
             parallelism,
             rollback: true,
             task_batch: 1,
+            gather: std::time::Duration::ZERO,
         };
         let report = execute(dag, runner.clone(), opts, rx, Arc::new(Quiet)).await;
         assert!(report.succeeded(), "{report:?}");
@@ -901,6 +997,79 @@ mod tests {
         fn batch(&self) -> Option<&str> {
             self.kind
         }
+        fn gathers(&self) -> bool {
+            self.kind == Some("start")
+        }
+    }
+
+    /// The timeline of `steps` with a gathering window of `gather`.
+    async fn gathered(steps: Vec<Batched>, edges: &[(&str, &str)], gather: Duration) -> Vec<String> {
+        let edges: Vec<(String, String)> = edges
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let runner = Arc::new(Timeline::<Batched>::default());
+        let (_tx, rx) = watch::channel(false);
+        let opts = ExecOptions {
+            parallelism: 4,
+            rollback: true,
+            task_batch: 5,
+            gather,
+        };
+        let report = execute(
+            StepDag::new(steps, &edges).unwrap(),
+            runner.clone(),
+            opts,
+            rx,
+            Arc::new(Quiet),
+        )
+        .await;
+        assert!(report.succeeded(), "{report:?}");
+        runner.0.lock().unwrap().clone()
+    }
+
+    /// A start ready at once, another one three plain steps (~90 ms) away.
+    fn far_starts() -> (Vec<Batched>, [(&'static str, &'static str); 3]) {
+        let plain = |id| Batched {
+            id,
+            kind: None,
+            lane: None,
+        };
+        let steps = vec![
+            start("a-start", None),
+            plain("p1"),
+            plain("p2"),
+            plain("p3"),
+            start("c-start", None),
+        ];
+        (steps, [("p2", "p1"), ("p3", "p2"), ("c-start", "p3")])
+    }
+
+    #[tokio::test]
+    async fn a_short_group_of_a_gathering_kind_waits_for_more_of_its_kind_within_the_window() {
+        let (steps, edges) = far_starts();
+        let seen = gathered(steps, &edges, Duration::from_secs(5)).await;
+        let at = |e: &str| seen.iter().position(|s| s == e).unwrap();
+        assert!(at("start a-start") > at("end p3"), "{seen:?}");
+        assert!(
+            at("start c-start") < at("end a-start"),
+            "both start together: {seen:?}"
+        );
+        let (steps, edges) = far_starts();
+        let seen = gathered(steps, &edges, Duration::ZERO).await;
+        let at = |e: &str| seen.iter().position(|s| s == e).unwrap();
+        assert!(at("start a-start") < at("end p1"), "no window, no wait: {seen:?}");
+    }
+
+    #[tokio::test]
+    async fn a_gathering_group_waits_no_longer_than_the_window() {
+        let (steps, edges) = far_starts();
+        let began = std::time::Instant::now();
+        let seen = gathered(steps, &edges, Duration::from_millis(40)).await;
+        let at = |e: &str| seen.iter().position(|s| s == e).unwrap();
+        assert!(at("start a-start") < at("end p3"), "{seen:?}");
+        assert!(at("start a-start") > at("start p1"), "{seen:?}");
+        assert!(began.elapsed() < Duration::from_secs(5), "{seen:?}");
     }
 
     /// The timeline and the most steps in flight at once.
@@ -921,6 +1090,7 @@ mod tests {
             parallelism,
             rollback: true,
             task_batch,
+            gather: std::time::Duration::ZERO,
         };
         let report = execute(dag, runner.clone(), opts, rx, Arc::new(Quiet)).await;
         assert!(report.succeeded(), "{report:?}");
@@ -1080,6 +1250,7 @@ mod tests {
                 parallelism,
                 rollback: true,
                 task_batch: 1,
+                gather: std::time::Duration::ZERO,
             },
             rx,
             Arc::new(Quiet),
@@ -1155,6 +1326,7 @@ mod tests {
             parallelism: 4,
             rollback: true,
             task_batch: 1,
+            gather: std::time::Duration::ZERO,
         };
         let report = execute(d, runner.clone(), opts, rx, Arc::new(Quiet)).await;
         assert!(report.succeeded());
@@ -1209,6 +1381,7 @@ mod tests {
                 parallelism: 1,
                 rollback: true,
                 task_batch: 1,
+                gather: std::time::Duration::ZERO,
             },
             rx,
             Arc::new(Quiet),
@@ -1238,6 +1411,7 @@ mod tests {
                 parallelism: 2,
                 rollback: false,
                 task_batch: 1,
+                gather: std::time::Duration::ZERO,
             },
             rx,
             Arc::new(Quiet),

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::addr::{Address, ResourceKind};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, ResourceChange};
 
 use super::engine::StepInfo;
 
@@ -125,6 +125,19 @@ impl StepInfo for Step {
     }
     fn affinity(&self) -> Option<&str> {
         self.address.as_ref().and_then(Address::server_name)
+    }
+    /// Registrations are not task items: a group expands each server once, whatever
+    /// its size (`--task-batch 1` still registers one node at a time).
+    fn batch_limit(&self, task_batch: usize) -> usize {
+        match self.op {
+            Op::RegisterNode if task_batch > 1 => task_batch.max(super::tars_ops::REGISTRATION_BATCH),
+            _ => task_batch,
+        }
+    }
+    /// New nodes' starts become ready one by one as their certificates and pushes end:
+    /// a short group waits a moment for more (see `Timing::start_gather`).
+    fn gathers(&self) -> bool {
+        self.op == Op::StartNode
     }
 }
 
@@ -298,6 +311,12 @@ pub fn expand(plan: &Plan) -> Expanded {
                         .find(Op::RegisterNode, &src)
                         .or_else(|| b.find(Op::ImportNode, &src));
                     b.depend(&step.id, dep);
+                    // The expansion copies the source's rows: the files both share are
+                    // pushed to the source first, so the copies need no update.
+                    for file in shared_files(plan, a, &src) {
+                        let dep = b.find(Op::PushConfig, &Address::config(&src.keys()[0], source, file));
+                        b.depend(&step.id, dep);
+                    }
                 }
             }
             Op::StartNode | Op::RestartNode | Op::StopNode => {
@@ -381,6 +400,39 @@ fn node_stays(plan: &Plan, a: &Address) -> bool {
             .change(&n)
             .is_some_and(|c| matches!(c.action, Action::Delete | Action::Replace))
     })
+}
+
+/// The config changes of `node` in the plan (a contiguous run: addresses sort by kind,
+/// then server, node and file).
+fn config_changes<'p>(plan: &'p Plan, node: &Address) -> impl Iterator<Item = &'p ResourceChange> {
+    let (server, ip) = (&node.keys()[0], &node.keys()[1]);
+    let first = Address::config(server, ip, "");
+    let start = plan.changes.partition_point(|c| c.address < first);
+    plan.changes[start..].iter().take_while(move |c| {
+        c.address.kind() == ResourceKind::Config
+            && c.address.keys()[0] == *server
+            && c.address.keys()[1] == *ip
+    })
+}
+
+/// Files `node` is planned to hold with the same content as `source`: equal known
+/// digests, or the CA certificate (one CA per service kind).
+fn shared_files<'p>(plan: &'p Plan, node: &Address, source: &Address) -> Vec<&'p str> {
+    let digest = |c: &ResourceChange| c.attr_str("content_sha256").map(str::to_string);
+    let theirs: BTreeMap<&str, Option<String>> = config_changes(plan, source)
+        .filter_map(|c| Some((c.address.leaf_name()?, digest(c))))
+        .collect();
+    config_changes(plan, node)
+        .filter_map(|c| {
+            let file = c.address.leaf_name()?;
+            let same = match (theirs.get(file)?, digest(c)) {
+                _ if matches!(file, "ca.crt" | "sm_ca.crt") => true,
+                (Some(a), Some(b)) => *a == b,
+                _ => false,
+            };
+            same.then_some(file)
+        })
+        .collect()
 }
 
 /// The node a new node is expanded from, when the plan says so.
@@ -623,6 +675,43 @@ mod tests {
             register.contains(&format!("register node[\"{RPC}\"][\"10.0.0.3\"]")),
             "{register:?}"
         );
+    }
+
+    #[test]
+    fn an_expansion_waits_for_the_files_it_copies_unchanged_from_its_source() {
+        let mut p = seed_like();
+        p.changes.push(change(
+            Address::node(RPC, "10.0.0.3"),
+            Action::Create,
+            Attrs::from([("register".to_string(), json!({"method": "deploy"}))]),
+        ));
+        let digest = |d: &str| Attrs::from([("content_sha256".to_string(), json!(d))]);
+        // config.ini: same content as the new node's; ssl.key: its own; ca.crt: one CA.
+        for (node, file, attrs) in [
+            ("10.0.0.3", "config.ini", digest("same")),
+            ("10.0.0.3", "ssl.key", digest("key-3")),
+            ("10.0.0.3", "ca.crt", Attrs::new()),
+            ("10.0.0.5", "ca.crt", Attrs::new()),
+        ] {
+            p.changes
+                .push(change(Address::config(RPC, node, file), Action::Create, attrs));
+        }
+        p.changes.sort_by(|a, b| a.address.cmp(&b.address));
+        for c in &mut p.changes {
+            if c.address == Address::config(RPC, "10.0.0.5", "config.ini") {
+                c.after = Some(digest("same"));
+            }
+            if c.address == Address::config(RPC, "10.0.0.5", "ssl.key") {
+                c.after = Some(digest("key-5"));
+            }
+        }
+        let e = expand(&p);
+        let register = deps(&e, &format!("register node[\"{RPC}\"][\"10.0.0.5\"]"));
+        let push = |file: &str| format!("push-config config[\"{RPC}\"][\"10.0.0.3\"][\"{file}\"]");
+        assert!(register.contains(&push("config.ini")), "{register:?}");
+        assert!(register.contains(&push("ca.crt")), "{register:?}");
+        assert!(!register.contains(&push("ssl.key")), "{register:?}");
+        assert!(StepDag::new(e.steps, &e.edges).is_ok());
     }
 
     #[test]

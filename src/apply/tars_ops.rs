@@ -14,6 +14,10 @@ use crate::tars::{
 /// Tars runs up to 5 items of a non-serial task at once (tarsAdminRegistry).
 pub const DEFAULT_TASK_BATCH: usize = 5;
 
+/// The most new nodes of one batch registered together (one `expand_server` per
+/// server: TarsWeb expands a node list in one transaction, not as task items).
+pub const REGISTRATION_BATCH: usize = 20;
+
 /// Polling and waiting limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -34,6 +38,9 @@ pub struct Timing {
     pub task_retries: u32,
     /// The most nodes whose tasks go to Tars as one `add_task` (`--task-batch`).
     pub task_batch: usize,
+    /// How long a short group of new nodes' starts waits for more starts still to come
+    /// (their certificates or pushes under way), so that fewer, fuller tasks go out.
+    pub start_gather: Duration,
 }
 
 impl Default for Timing {
@@ -47,6 +54,7 @@ impl Default for Timing {
             start_timeout: Duration::from_secs(120),
             task_retries: 2,
             task_batch: DEFAULT_TASK_BATCH,
+            start_gather: Duration::from_secs(1),
         }
     }
 }

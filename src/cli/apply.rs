@@ -245,6 +245,7 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
         parallelism: req.parallelism.max(1),
         rollback: req.rollback,
         task_batch: req.timing.task_batch,
+        gather: req.timing.start_gather,
     };
     // The rollback baseline: what Tars shows for every touched node before any step.
     // Auto-approved, the plan's reads were a moment ago: its server rows may serve.

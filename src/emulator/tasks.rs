@@ -418,8 +418,18 @@ fn execute_item(inner: &mut Inner, item: &TaskItem, uid: &str) -> Result<String,
             Ok(activating)
         }
         "undeploy_tars" => {
+            // tarsnode reports the stop only for a server it has installed (patched);
+            // a never-patched node's undeploy says nothing (TarsWeb 3.0.15 on the kit).
+            let installed = model
+                .server_mut(app, server, node)
+                .is_some_and(|row| !row.patch_version.is_empty());
             model.undeploy(app, server, node);
-            Ok("succ:server state is Inactive. ".into())
+            Ok(if installed {
+                "succ:server state is Inactive. "
+            } else {
+                ""
+            }
+            .into())
         }
         _ => Err("command not support!".into()),
     }

@@ -299,6 +299,9 @@ pub struct ExpandRequest {
     /// The existing node whose rows and adapters are copied.
     pub node_name: String,
     pub set: String,
+    /// Always true: the new nodes get copies of the source's node-level config rows
+    /// (as BcosBuilder's `"false"`, which TarsWeb takes as truthy, does). A file both
+    /// nodes share then needs no update, and every row is there at the first listing.
     pub copy_node_config: bool,
     pub expand_preview_servers: Vec<ExpandServer>,
 }
@@ -345,7 +348,7 @@ impl ExpandRequest {
             server_name: server.to_string(),
             node_name: source.to_string(),
             set: String::new(),
-            copy_node_config: false,
+            copy_node_config: true,
             expand_preview_servers: servers,
         }
     }
