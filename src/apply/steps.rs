@@ -311,9 +311,12 @@ pub fn expand(plan: &Plan) -> Expanded {
                         .find(Op::RegisterNode, &src)
                         .or_else(|| b.find(Op::ImportNode, &src));
                     b.depend(&step.id, dep);
-                    // The expansion copies the source's rows: the files both share are
-                    // pushed to the source first, so the copies need no update.
-                    for file in shared_files(plan, a, &src) {
+                    // The expansion copies the source's rows: with two or more nodes
+                    // copying them, the files they share are pushed to the source first,
+                    // so the copies need no update. (That costs a listing of each file
+                    // between the source's push and the copies': one new node saves less.)
+                    let copies = expansions_from(plan, &src);
+                    for file in shared_files(plan, a, &src).into_iter().filter(|_| copies >= 2) {
                         let dep = b.find(Op::PushConfig, &Address::config(&src.keys()[0], source, file));
                         b.depend(&step.id, dep);
                     }
@@ -413,6 +416,18 @@ fn config_changes<'p>(plan: &'p Plan, node: &Address) -> impl Iterator<Item = &'
             && c.address.keys()[0] == *server
             && c.address.keys()[1] == *ip
     })
+}
+
+/// How many new nodes of `source`'s server the plan expands from `source`.
+fn expansions_from(plan: &Plan, source: &Address) -> usize {
+    let server = &source.keys()[0];
+    let first = Address::node(server, "");
+    let start = plan.changes.partition_point(|c| c.address < first);
+    plan.changes[start..]
+        .iter()
+        .take_while(|c| c.address.kind() == ResourceKind::Node && c.address.keys()[0] == *server)
+        .filter(|c| expand_source(plan, &c.address) == Some(source.keys()[1].as_str()))
+        .count()
 }
 
 /// Files `node` is planned to hold with the same content as `source`: equal known
@@ -677,14 +692,25 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_expansion_waits_for_the_files_it_copies_unchanged_from_its_source() {
+    /// The seed-like plan with 10.0.0.3 deployed in the same run, and `more` new nodes
+    /// besides 10.0.0.5 expanded from it.
+    fn expansions_of_one_source(more: &[&str]) -> Plan {
         let mut p = seed_like();
         p.changes.push(change(
             Address::node(RPC, "10.0.0.3"),
             Action::Create,
             Attrs::from([("register".to_string(), json!({"method": "deploy"}))]),
         ));
+        for ip in more {
+            p.changes.push(change(
+                Address::node(RPC, ip),
+                Action::Create,
+                Attrs::from([(
+                    "register".to_string(),
+                    json!({"method": "expand", "source": "10.0.0.3"}),
+                )]),
+            ));
+        }
         let digest = |d: &str| Attrs::from([("content_sha256".to_string(), json!(d))]);
         // config.ini: same content as the new node's; ssl.key: its own; ca.crt: one CA.
         for (node, file, attrs) in [
@@ -705,13 +731,25 @@ mod tests {
                 c.after = Some(digest("key-5"));
             }
         }
-        let e = expand(&p);
+        p
+    }
+
+    #[test]
+    fn expansions_wait_for_the_files_they_copy_unchanged_from_their_source() {
+        let e = expand(&expansions_of_one_source(&["10.0.0.7"]));
         let register = deps(&e, &format!("register node[\"{RPC}\"][\"10.0.0.5\"]"));
         let push = |file: &str| format!("push-config config[\"{RPC}\"][\"10.0.0.3\"][\"{file}\"]");
         assert!(register.contains(&push("config.ini")), "{register:?}");
         assert!(register.contains(&push("ca.crt")), "{register:?}");
         assert!(!register.contains(&push("ssl.key")), "{register:?}");
         assert!(StepDag::new(e.steps, &e.edges).is_ok());
+        // One copy saves less than the listing the wait costs: no wait.
+        let e = expand(&expansions_of_one_source(&[]));
+        let register = deps(&e, &format!("register node[\"{RPC}\"][\"10.0.0.5\"]"));
+        assert!(
+            !register.iter().any(|d| d.starts_with("push-config")),
+            "{register:?}"
+        );
     }
 
     #[test]
