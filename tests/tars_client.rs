@@ -532,7 +532,9 @@ mod endpoints {
         api.expand_server(&expand_req).await.unwrap();
         let sent = body.lock().unwrap().clone().unwrap();
         assert_eq!(sent["node_name"], "172.25.0.3");
-        assert_eq!(sent["copy_node_config"], serde_json::json!(false));
+        // The new node gets copies of the source's node rows (TarsWeb takes BcosBuilder's
+        // "false" as truthy too).
+        assert_eq!(sent["copy_node_config"], serde_json::json!(true));
         assert_eq!(sent["expand_preview_servers"][0]["port"], 24567);
         assert_eq!(sent["expand_preview_servers"][0]["set"], "");
     }
