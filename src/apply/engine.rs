@@ -294,7 +294,7 @@ pub async fn execute<R: Runner>(
         .filter(|(_, d)| **d == 0)
         .map(|(n, _)| key(*n))
         .collect();
-    let mut gathering = Gather::new(&graph, &waiting, options.gather);
+    let mut held = Gather::new(&graph, &waiting, options.gather);
     let (tx, mut rx) = mpsc::unbounded_channel::<Done<R::Undo>>();
     let mut slots = Slots::default();
     let mut stopping = *cancel.borrow();
@@ -310,12 +310,13 @@ pub async fn execute<R: Runner>(
     let mut step_times: HashMap<NodeIndex, std::time::Duration> = HashMap::new();
 
     loop {
+        // Set again by this round's held groups (a stopping run holds nothing).
+        held.wake_at = None;
         if !stopping {
             let mut near = Near::default();
             let mut near =
                 |kind: &str, taken: &HashSet<NodeIndex>| near.of(kind, &graph, &waiting, &started, taken);
-            gathering.wake_at = None;
-            for group in slots.pick(&ready, &*graph, limit, task_batch, &mut near, &mut gathering) {
+            for group in slots.pick(&ready, &*graph, limit, task_batch, &mut near, &mut held) {
                 let gathering = (group.len() > 1).then(|| crate::tars::batch::Gathering::new(group.len()));
                 for (member, picked) in group.into_iter().enumerate() {
                     ready.remove(&picked);
@@ -358,7 +359,7 @@ pub async fn execute<R: Runner>(
         if slots.in_flight() == 0 {
             break;
         }
-        let wake_at = gathering.wake_at;
+        let wake_at = held.wake_at;
         tokio::select! {
             done = rx.recv() => {
                 let done = done.expect("sender held by the loop");
@@ -373,7 +374,7 @@ pub async fn execute<R: Runner>(
                             *d -= 1;
                             if *d == 0 {
                                 ready.insert(key(next));
-                                gathering.became_ready(next, &graph[next]);
+                                held.became_ready(next, &graph[next]);
                             }
                         }
                     }
