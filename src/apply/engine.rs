@@ -1062,6 +1062,85 @@ mod tests {
         assert!(at("start a-start") < at("end p1"), "no window, no wait: {seen:?}");
     }
 
+    /// Steps that take their time: `fail` fails after 10 ms, `slow` takes 300 ms.
+    struct Paced;
+
+    impl Runner for Paced {
+        type Step = Batched;
+        type Undo = ();
+
+        async fn run(&self, step: &Batched) -> Result<(), String> {
+            let ms = match step.id {
+                "fail" => 10,
+                "slow" => 300,
+                _ => 30,
+            };
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            if step.id == "fail" {
+                Err("failed".into())
+            } else {
+                Ok(())
+            }
+        }
+
+        async fn undo(&self, _: &Batched, _: &()) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    /// CPU time of this thread so far, in clock ticks (`/proc/thread-self/stat`).
+    #[cfg(target_os = "linux")]
+    fn thread_cpu_ticks() -> u64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_failed_run_does_not_spin_on_a_held_groups_deadline() {
+        let plain = |id| Batched {
+            id,
+            kind: None,
+            lane: None,
+        };
+        // "a-start" is held (a start is still to come after p → q); "fail" stops the run
+        // before the hold's deadline, while "slow" stays in flight for 300 ms.
+        let steps = vec![
+            start("a-start", None),
+            plain("fail"),
+            plain("slow"),
+            plain("p"),
+            plain("q"),
+            start("c-start", None),
+        ];
+        let edges: Vec<(String, String)> = [("q", "p"), ("c-start", "q")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let (_tx, rx) = watch::channel(false);
+        let opts = ExecOptions {
+            parallelism: 4,
+            rollback: false,
+            task_batch: 5,
+            gather: Duration::from_millis(50),
+        };
+        let before = thread_cpu_ticks();
+        let report = execute(
+            StepDag::new(steps, &edges).unwrap(),
+            Arc::new(Paced),
+            opts,
+            rx,
+            Arc::new(Quiet),
+        )
+        .await;
+        let spent = thread_cpu_ticks() - before;
+        assert!(!report.succeeded(), "{report:?}");
+        assert!(report.skipped.contains(&"a-start".to_string()), "{report:?}");
+        // Spinning until "slow" ends would cost ~25 ticks (250 ms) of CPU.
+        assert!(spent < 10, "{spent} ticks of CPU while waiting: {report:?}");
+    }
+
     #[tokio::test]
     async fn a_gathering_group_waits_no_longer_than_the_window() {
         let (steps, edges) = far_starts();
