@@ -884,6 +884,14 @@ mod tests {
         assert_eq!(times.critical_path, ms(300), "a then b");
     }
 
+    /// `(step, depends_on)` edges as the DAG takes them.
+    fn owned(edges: &[(&str, &str)]) -> Vec<(String, String)> {
+        edges
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
     /// Records when each step of type `S` starts and ends (each takes 30 ms).
     struct Timeline<S>(StdMutex<Vec<String>>, std::marker::PhantomData<fn(S)>);
 
@@ -910,10 +918,7 @@ mod tests {
     }
 
     async fn timeline(steps: Vec<Weighted>, edges: &[(&str, &str)], parallelism: usize) -> Vec<String> {
-        let edges: Vec<(String, String)> = edges
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let edges = owned(edges);
         let dag = StepDag::new(steps, &edges).unwrap();
         let runner = Arc::new(Timeline::<Weighted>::default());
         let (_tx, rx) = watch::channel(false);
@@ -1005,10 +1010,7 @@ mod tests {
 
     /// The timeline of `steps` with a gathering window of `gather`.
     async fn gathered(steps: Vec<Batched>, edges: &[(&str, &str)], gather: Duration) -> Vec<String> {
-        let edges: Vec<(String, String)> = edges
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let edges = owned(edges);
         let runner = Arc::new(Timeline::<Batched>::default());
         let (_tx, rx) = watch::channel(false);
         let opts = ExecOptions {
@@ -1031,11 +1033,6 @@ mod tests {
 
     /// A start ready at once, another one three plain steps (~90 ms) away.
     fn far_starts() -> (Vec<Batched>, [(&'static str, &'static str); 3]) {
-        let plain = |id| Batched {
-            id,
-            kind: None,
-            lane: None,
-        };
         let steps = vec![
             start("a-start", None),
             plain("p1"),
@@ -1099,11 +1096,6 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn a_failed_run_does_not_spin_on_a_held_groups_deadline() {
-        let plain = |id| Batched {
-            id,
-            kind: None,
-            lane: None,
-        };
         // "a-start" is held (a start is still to come after p → q); "fail" stops the run
         // before the hold's deadline, while "slow" stays in flight for 300 ms.
         let steps = vec![
@@ -1114,10 +1106,7 @@ mod tests {
             plain("q"),
             start("c-start", None),
         ];
-        let edges: Vec<(String, String)> = [("q", "p"), ("c-start", "q")]
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let edges = owned(&[("q", "p"), ("c-start", "q")]);
         let (_tx, rx) = watch::channel(false);
         let opts = ExecOptions {
             parallelism: 4,
@@ -1159,10 +1148,7 @@ mod tests {
         parallelism: usize,
         task_batch: usize,
     ) -> (Vec<String>, usize) {
-        let edges: Vec<(String, String)> = edges
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let edges = owned(edges);
         let dag = StepDag::new(steps, &edges).unwrap();
         let runner = Arc::new(Timeline::<Batched>::default());
         let (_tx, rx) = watch::channel(false);
@@ -1187,6 +1173,15 @@ mod tests {
         (seen, most)
     }
 
+    /// A step with no batch kind.
+    fn plain(id: &'static str) -> Batched {
+        Batched {
+            id,
+            kind: None,
+            lane: None,
+        }
+    }
+
     fn start(id: &'static str, lane: Option<&'static str>) -> Batched {
         Batched {
             id,
@@ -1204,12 +1199,7 @@ mod tests {
         assert_eq!(most, 3, "{seen:?}");
         let (seen, most) = batched(["a", "b", "c"].map(|id| start(id, None)).into(), &[], 1, 1).await;
         assert_eq!(most, 1, "--task-batch 1 batches nothing: {seen:?}");
-        let plain = ["a", "b", "c"].map(|id| Batched {
-            id,
-            kind: None,
-            lane: None,
-        });
-        let (seen, most) = batched(plain.into(), &[], 1, 5).await;
+        let (seen, most) = batched(["a", "b", "c"].map(plain).into(), &[], 1, 5).await;
         assert_eq!(most, 1, "steps without a kind are not batched: {seen:?}");
     }
 
@@ -1237,15 +1227,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_batch_waits_while_more_of_its_kind_are_near() {
-        let steps = vec![
-            start("a-start", None),
-            Batched {
-                id: "b-push",
-                kind: None,
-                lane: None,
-            },
-            start("c-start", None),
-        ];
+        let steps = vec![start("a-start", None), plain("b-push"), start("c-start", None)];
         let (seen, _) = batched(steps, &[("c-start", "b-push")], 2, 5).await;
         let at = |e: &str| seen.iter().position(|s| s == e).unwrap();
         assert!(at("start a-start") > at("end b-push"), "{seen:?}");
@@ -1314,10 +1296,7 @@ mod tests {
                 lane: None,
             })
             .collect();
-        let edges: Vec<_> = edges
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let edges = owned(edges);
         StepDag::new(steps, &edges).unwrap()
     }
 

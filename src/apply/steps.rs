@@ -315,10 +315,11 @@ pub fn expand(plan: &Plan) -> Expanded {
                     // copying them, the files they share are pushed to the source first,
                     // so the copies need no update. (That costs a listing of each file
                     // between the source's push and the copies': one new node saves less.)
-                    let copies = expansions_from(plan, &src);
-                    for file in shared_files(plan, a, &src).into_iter().filter(|_| copies >= 2) {
-                        let dep = b.find(Op::PushConfig, &Address::config(&src.keys()[0], source, file));
-                        b.depend(&step.id, dep);
+                    if expansions_from(plan, &src) >= 2 {
+                        for file in shared_files(plan, a, &src) {
+                            let dep = b.find(Op::PushConfig, &Address::config(&src.keys()[0], source, file));
+                            b.depend(&step.id, dep);
+                        }
                     }
                 }
             }
@@ -405,43 +406,51 @@ fn node_stays(plan: &Plan, a: &Address) -> bool {
     })
 }
 
-/// The config changes of `node` in the plan (a contiguous run: addresses sort by kind,
-/// then server, node and file).
+/// The plan's changes from `first` on (addresses sort by kind, then server, node and
+/// file: one node's configs, or one server's nodes, are a contiguous run).
+fn changes_from<'p>(plan: &'p Plan, first: &Address) -> &'p [ResourceChange] {
+    &plan.changes[plan.changes.partition_point(|c| c.address < *first)..]
+}
+
+/// The config changes of `node` in the plan.
 fn config_changes<'p>(plan: &'p Plan, node: &Address) -> impl Iterator<Item = &'p ResourceChange> {
     let (server, ip) = (&node.keys()[0], &node.keys()[1]);
-    let first = Address::config(server, ip, "");
-    let start = plan.changes.partition_point(|c| c.address < first);
-    plan.changes[start..].iter().take_while(move |c| {
-        c.address.kind() == ResourceKind::Config
-            && c.address.keys()[0] == *server
-            && c.address.keys()[1] == *ip
-    })
+    changes_from(plan, &Address::config(server, ip, ""))
+        .iter()
+        .take_while(move |c| {
+            c.address.kind() == ResourceKind::Config
+                && c.address.keys()[0] == *server
+                && c.address.keys()[1] == *ip
+        })
 }
 
 /// How many new nodes of `source`'s server the plan expands from `source`.
 fn expansions_from(plan: &Plan, source: &Address) -> usize {
-    let server = &source.keys()[0];
-    let first = Address::node(server, "");
-    let start = plan.changes.partition_point(|c| c.address < first);
-    plan.changes[start..]
+    let (server, ip) = (&source.keys()[0], source.keys()[1].as_str());
+    changes_from(plan, &Address::node(server, ""))
         .iter()
         .take_while(|c| c.address.kind() == ResourceKind::Node && c.address.keys()[0] == *server)
-        .filter(|c| expand_source(plan, &c.address) == Some(source.keys()[1].as_str()))
+        .filter(|c| expand_source(plan, &c.address) == Some(ip))
         .count()
 }
 
 /// Files `node` is planned to hold with the same content as `source`: equal known
 /// digests, or the CA certificate (one CA per service kind).
 fn shared_files<'p>(plan: &'p Plan, node: &Address, source: &Address) -> Vec<&'p str> {
-    let digest = |c: &ResourceChange| c.attr_str("content_sha256").map(str::to_string);
-    let theirs: BTreeMap<&str, Option<String>> = config_changes(plan, source)
-        .filter_map(|c| Some((c.address.leaf_name()?, digest(c))))
+    use crate::config::CertMode;
+    let theirs: BTreeMap<&str, Option<&str>> = config_changes(plan, source)
+        .filter_map(|c| Some((c.address.leaf_name()?, c.attr_str("content_sha256"))))
         .collect();
     config_changes(plan, node)
         .filter_map(|c| {
             let file = c.address.leaf_name()?;
-            let same = match (theirs.get(file)?, digest(c)) {
-                _ if matches!(file, "ca.crt" | "sm_ca.crt") => true,
+            let same = match (theirs.get(file)?, c.attr_str("content_sha256")) {
+                _ if [CertMode::Rsa, CertMode::Sm]
+                    .iter()
+                    .any(|m| m.ca_cert_file() == file) =>
+                {
+                    true
+                }
                 (Some(a), Some(b)) => *a == b,
                 _ => false,
             };
