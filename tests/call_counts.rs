@@ -29,7 +29,7 @@ const DESTROY: &[&str] = &["destroy", "-c", "config.toml", "--auto-approve"];
 
 #[test]
 fn seed_expansion_replan_and_destroy_stay_within_their_call_budgets() {
-    // Measured: 65 calls, 2 polls; 17; 62 calls, 2 polls, one add_task.
+    // Measured: 65 calls, 2 polls; 17; 48 calls, 2 polls, one add_task.
     let bed = Bed::new(Start::Seed, Tars::default());
     let expansion = bed.calls_of(APPLY);
     assert_within("seed expansion (2 nodes)", &expansion, 75, 4);
@@ -42,7 +42,8 @@ fn seed_expansion_replan_and_destroy_stay_within_their_call_budgets() {
     );
     assert_within("re-plan, no changes", &bed.calls_of(PLAN), 18, 0);
     let destroy = bed.calls_of(DESTROY);
-    assert_within("destroy (2 nodes)", &destroy, 80, 7);
+    // The rollback baseline reuses the plan's listings of a moment ago (62 calls before).
+    assert_within("destroy (2 nodes)", &destroy, 55, 7);
     assert_eq!(
         destroy.get("add_task").copied(),
         Some(1),

@@ -316,6 +316,8 @@ pub async fn execute<R: Runner>(
             let mut near = Near::default();
             let mut near =
                 |kind: &str, taken: &HashSet<NodeIndex>| near.of(kind, &graph, &waiting, &started, taken);
+            // Every step started this round: after all it depends on ended.
+            let dispatched = std::time::Instant::now();
             for group in slots.pick(&ready, &*graph, limit, task_batch, &mut near, &mut held) {
                 let gathering = (group.len() > 1).then(|| crate::tars::batch::Gathering::new(group.len()));
                 for (member, picked) in group.into_iter().enumerate() {
@@ -330,7 +332,7 @@ pub async fn execute<R: Runner>(
                         halt.clone(),
                     );
                     let gathering = gathering.clone().map(|g| (g, member));
-                    tokio::spawn(crate::tars::batch::within(gathering, async move {
+                    tokio::spawn(crate::tars::batch::within(gathering, dispatched, async move {
                         if halt.load(Ordering::SeqCst) {
                             let _ = tx.send(Done::NotRun(node));
                             return;

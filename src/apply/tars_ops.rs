@@ -4,7 +4,7 @@
 //! caller can record the inverse. Tasks count only when Tars reports success.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::tars::{
     ConfigFile, DeployRequest, ExpandPreviewRequest, ExpandRequest, HealthGate, PollSchedule, ServerConf,
@@ -135,6 +135,23 @@ pub async fn running_patches<C: TarsApi>(api: &C, app: &str, server: &str) -> Op
         .filter(|s| s.server_name.is_empty() || s.server_name == server)
         .map(|s| s.patch_id())
         .collect())
+}
+
+/// [`find_node`] from a `server_list` request started at or after `since`: nodes whose
+/// steps started together share one listing.
+pub async fn find_node_since<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    ip: &str,
+    since: Instant,
+) -> OpResult<Option<ServerConf>> {
+    Ok(api
+        .server_list_since(app, server, since)
+        .await?
+        .1
+        .into_iter()
+        .find(|s| s.node_name == ip))
 }
 
 async fn require_node<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -> OpResult<ServerConf> {
@@ -492,12 +509,42 @@ pub async fn node_rows<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -
     Ok(out)
 }
 
+/// [`node_rows`] from listings started at or after `since`.
+pub async fn node_rows_since<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    ip: &str,
+    since: Instant,
+) -> OpResult<Vec<ConfigFile>> {
+    let mut out = Vec::new();
+    for server_row in api.config_file_list_since(app, server, since).await?.1 {
+        let rows = api
+            .node_config_file_list_since(app, server, server_row.id, since)
+            .await?
+            .1;
+        out.extend(rows.into_iter().filter(|r| r.node_name == ip));
+    }
+    Ok(out)
+}
+
 /// Removes what an undeploy left: node rows of `ip`, and the server-level rows when no
 /// node of the server remains. Nodes of one server undeployed together clean at the same
 /// time: a server-level row another one deleted meanwhile is skipped, not an error.
-pub async fn clean_after_undeploy<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -> OpResult<()> {
-    for server_row in api.config_file_list(app, server).await? {
-        let rows = match api.node_config_file_list(app, server, server_row.id).await {
+/// `undeployed` is when the undeploy ended: listings started since then may serve, so
+/// nodes undeployed by one task share them (each deletes only its own rows).
+pub async fn clean_after_undeploy<C: TarsApi>(
+    api: &C,
+    app: &str,
+    server: &str,
+    ip: &str,
+    undeployed: Instant,
+) -> OpResult<()> {
+    for server_row in api.config_file_list_since(app, server, undeployed).await?.1 {
+        let listed = api
+            .node_config_file_list_since(app, server, server_row.id, undeployed)
+            .await;
+        let rows = match listed.map(|(_, rows)| rows) {
             Ok(rows) => rows,
             Err(_) if server_row_gone(api, app, server, server_row.id).await? => continue,
             Err(e) => return Err(e.into()),
@@ -506,7 +553,7 @@ pub async fn clean_after_undeploy<C: TarsApi>(api: &C, app: &str, server: &str, 
             api.delete_config_file(row.id).await?;
         }
     }
-    if api.server_list(app, Some(server)).await?.is_empty() {
+    if api.server_list_since(app, server, undeployed).await?.1.is_empty() {
         for row in api.config_file_list(app, server).await? {
             match api.delete_config_file(row.id).await {
                 Ok(()) => {}

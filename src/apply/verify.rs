@@ -111,7 +111,7 @@ async fn observe_server<C: TarsApi>(
     if out.values().all(Option::is_none) {
         return Ok(out);
     }
-    for row in node_rows(api, app, server, known).await? {
+    for row in node_rows(api, app, server, known, since).await? {
         let seen = RowSeen {
             id: row.id,
             sha256: sha256_hex(row.config.as_bytes()),
@@ -126,17 +126,25 @@ async fn observe_server<C: TarsApi>(
 
 /// Every node-level config row of `server`, listed under the `known` server-level rows
 /// when they all still list (a removed one fails), else under a fresh read of them.
+/// With `since`, listings started then or later serve (the plan's reads a moment ago).
 async fn node_rows<C: TarsApi>(
     api: &C,
     app: &str,
     server: &str,
     known: Option<&Vec<crate::tars::ConfigFile>>,
+    since: Option<std::time::Instant>,
 ) -> OpResult<Vec<crate::tars::ConfigFile>> {
+    let list = |id: u64| async move {
+        match since {
+            Some(since) => Ok(api.node_config_file_list_since(app, server, id, since).await?.1),
+            None => api.node_config_file_list(app, server, id).await,
+        }
+    };
     if let Some(known) = known.filter(|rows| !rows.is_empty()) {
         let mut rows = Vec::new();
         let mut all_listed = true;
         for server_row in known {
-            match api.node_config_file_list(app, server, server_row.id).await {
+            match list(server_row.id).await {
                 Ok(listed) => rows.extend(listed),
                 Err(_) => {
                     all_listed = false;
@@ -148,9 +156,13 @@ async fn node_rows<C: TarsApi>(
             return Ok(rows);
         }
     }
+    let server_rows = match since {
+        Some(since) => api.config_file_list_since(app, server, since).await?.1,
+        None => api.config_file_list(app, server).await?,
+    };
     let mut rows = Vec::new();
-    for server_row in api.config_file_list(app, server).await? {
-        rows.extend(api.node_config_file_list(app, server, server_row.id).await?);
+    for server_row in server_rows {
+        rows.extend(list(server_row.id).await?);
     }
     Ok(rows)
 }

@@ -122,6 +122,34 @@ pub trait TarsApi: Send + Sync + 'static {
         config_id: u64,
     ) -> impl Future<Output = Result<Vec<ConfigFile>, TarsError>> + Send;
 
+    /// [`TarsApi::config_file_list`] from a request that started at or after `since`
+    /// (a read this run made a moment ago may serve), with when that request started.
+    fn config_file_list_since(
+        &self,
+        app: &str,
+        server: &str,
+        since: std::time::Instant,
+    ) -> impl Future<Output = Result<(std::time::Instant, Vec<ConfigFile>), TarsError>> + Send {
+        let _ = since;
+        let asked = std::time::Instant::now();
+        let read = self.config_file_list(app, server);
+        async move { Ok((asked, read.await?)) }
+    }
+
+    /// [`TarsApi::node_config_file_list`] from a request that started at or after `since`.
+    fn node_config_file_list_since(
+        &self,
+        app: &str,
+        server: &str,
+        config_id: u64,
+        since: std::time::Instant,
+    ) -> impl Future<Output = Result<(std::time::Instant, Vec<ConfigFile>), TarsError>> + Send {
+        let _ = since;
+        let asked = std::time::Instant::now();
+        let read = self.node_config_file_list(app, server, config_id);
+        async move { Ok((asked, read.await?)) }
+    }
+
     /// Adds a server-level file (level 5). A duplicate gives `TarsError::AlreadyExists`.
     fn add_config_file(
         &self,

@@ -41,6 +41,8 @@ struct Gather {
     left: HashSet<usize>,
     sent: bool,
     verdicts: HashMap<usize, Answer>,
+    /// When the group's answers were ready: every member's reads after its task start here.
+    answered: Option<Instant>,
 }
 
 struct Entry {
@@ -106,6 +108,7 @@ impl Gathering {
                 left: HashSet::new(),
                 sent: false,
                 verdicts: HashMap::new(),
+                answered: None,
             }),
             changed: watch::channel(0).0,
         })
@@ -160,8 +163,9 @@ impl Gathering {
             let batch = {
                 let mut g = self.lock();
                 if let Some(verdict) = g.verdicts.remove(&member) {
+                    let answered = g.answered.unwrap_or_else(Instant::now);
                     drop(g);
-                    task_ended();
+                    task_ended_at(answered);
                     return Some(verdict);
                 }
                 if !g.sent && g.waiting.len() >= g.expected {
@@ -174,7 +178,14 @@ impl Gathering {
             if let Some(entries) = batch {
                 let mut verdicts = send_all(api, entries, poll, timeout).await;
                 let mine = verdicts.remove(&member);
-                self.lock().verdicts.extend(verdicts);
+                // One moment for all: members' later reads may share requests.
+                let answered = Instant::now();
+                {
+                    let mut g = self.lock();
+                    g.verdicts.extend(verdicts);
+                    g.answered = Some(answered);
+                }
+                task_ended_at(answered);
                 self.wake();
                 return mine;
             }
@@ -482,14 +493,30 @@ pub async fn server_rows_at<C: TarsApi>(
 
 /// Notes that the current step's task ended: rows read before are stale to it.
 pub(crate) fn task_ended() {
-    let _ = FRESH_SINCE.try_with(|floor| floor.set(Instant::now()));
+    task_ended_at(Instant::now());
+}
+
+/// [`task_ended`], known to be over at `at`.
+fn task_ended_at(at: Instant) {
+    let _ = FRESH_SINCE.try_with(|floor| floor.set(at));
+}
+
+/// The oldest start a read may have for the current step: when it was dispatched, or
+/// when its last task ended. Outside a step: now (every read fresh).
+pub fn step_floor() -> Instant {
+    FRESH_SINCE.try_with(Cell::get).unwrap_or_else(|_| Instant::now())
 }
 
 /// Runs the step `work` in `gathering` as `member`, or without a group; rows read
-/// before the step started are stale to it.
-pub async fn within<F: Future>(gathering: Option<(Arc<Gathering>, usize)>, work: F) -> F::Output {
+/// before `dispatched` (when the step was started, after all it depends on ended) are
+/// stale to it. Steps dispatched at one moment may share reads made since.
+pub async fn within<F: Future>(
+    gathering: Option<(Arc<Gathering>, usize)>,
+    dispatched: Instant,
+    work: F,
+) -> F::Output {
     FRESH_SINCE
-        .scope(Cell::new(Instant::now()), async move {
+        .scope(Cell::new(dispatched), async move {
             match gathering {
                 Some((g, member)) => g.member(member, work).await,
                 None => work.await,

@@ -360,6 +360,32 @@ impl TarsApi for HttpTarsClient {
             .decode()
     }
 
+    async fn config_file_list_since(
+        &self,
+        app: &str,
+        server: &str,
+        since: std::time::Instant,
+    ) -> Result<(std::time::Instant, Vec<ConfigFile>), TarsError> {
+        let call = Call::get("api/config_file_list", server_config_query(app, server));
+        let (at, reply) = self.read_since(call, Some(since)).await?;
+        Ok((at, reply.decode()?))
+    }
+
+    async fn node_config_file_list_since(
+        &self,
+        app: &str,
+        server: &str,
+        config_id: u64,
+        since: std::time::Instant,
+    ) -> Result<(std::time::Instant, Vec<ConfigFile>), TarsError> {
+        let mut query = server_config_query(app, server);
+        query.push(("config_id", config_id.to_string()));
+        let (at, reply) = self
+            .read_since(Call::get("api/node_config_file_list", query), Some(since))
+            .await?;
+        Ok((at, reply.decode()?))
+    }
+
     async fn add_config_file(
         &self,
         app: &str,

@@ -295,14 +295,16 @@ impl<C: TarsApi> TarsRunner<C> {
         } else {
             vec![(change.address.clone(), None)]
         };
-        let Some(row) = tars_ops::find_node(&*self.api, app, server, ip).await? else {
+        // Nodes of a server undeployed together share the reads made since they started.
+        let started = crate::tars::batch::step_floor();
+        let Some(row) = tars_ops::find_node_since(&*self.api, app, server, ip, started).await? else {
             return Ok(Outcome {
                 undo: Undo::Nothing,
                 state: forget,
             });
         };
         let mut configs = Vec::new();
-        for r in tars_ops::node_rows(&*self.api, app, server, ip).await? {
+        for r in tars_ops::node_rows_since(&*self.api, app, server, ip, started).await? {
             let content = self.keep(&format!("{step} {}", r.filename), &r.filename, &r.config)?;
             configs.push(KeptConfig {
                 file: r.filename,
@@ -337,7 +339,9 @@ impl<C: TarsApi> TarsRunner<C> {
             TaskCommand::UndeployTars,
         )
         .await?;
-        tars_ops::clean_after_undeploy(&*self.api, app, server, ip).await?;
+        // After the undeploy task: nodes it undeployed together share their listings.
+        let undeployed = crate::tars::batch::step_floor();
+        tars_ops::clean_after_undeploy(&*self.api, app, server, ip, undeployed).await?;
         if !replacing {
             // Derived from the layout, never from the paths the state names.
             let layout = crate::workspace::Layout::new(&self.plan.generated_root, &self.plan.application);

@@ -26,7 +26,7 @@ impl<C: TarsApi> TarsRunner<C> {
                     tars_ops::command_node(api, self.timing, &app, server, ip, TaskCommand::UndeployTars)
                         .await?;
                 }
-                tars_ops::clean_after_undeploy(api, &app, server, ip).await?;
+                tars_ops::clean_after_undeploy(api, &app, server, ip, std::time::Instant::now()).await?;
             }
             Undo::DeleteConfigRow {
                 server,
