@@ -480,6 +480,36 @@ fn drift_is_planned_as_update_or_create_and_its_apply_is_undone_on_failure() {
 }
 
 #[test]
+fn a_node_stopped_out_of_band_whose_restart_fails_is_stopped_again_by_the_rollback() {
+    let bed = Bed::new(Start::Seed, Tars::default());
+    let run = bed.apply();
+    assert_eq!(run.code, Some(0), "{}", run.both());
+    assert!(bed.handle().stop_out_of_band(APP, RPC, NEW));
+    let plan = bed.run(&["plan", "-c", "config.toml", "--detailed-exitcode"]);
+    assert_eq!(plan.code, Some(2), "{}", plan.both());
+    // The plan starts it again by a restart; the restart runs but the binary exits at
+    // once: the rollback must leave it stopped, as it was (restarting it again would not
+    // be the state before, and the rollback's verification would say so).
+    let stopped = bed.snapshot();
+    bed.handle()
+        .add_fault(format!("crash:{RPC}@{NEW}").parse().unwrap());
+    let failed = bed.apply();
+    assert_eq!(failed.code, Some(1), "{}", failed.both());
+    assert_contains(
+        &failed.stderr,
+        "Rollback complete",
+        "failed restart of a stopped node",
+    );
+    assert_model_eq(&stopped, &bed.snapshot(), "after the failed restart");
+    assert!(!bed.exists(JOURNAL), "journal left:\n{}", failed.both());
+    bed.handle().clear_faults();
+    let fixed = bed.apply();
+    assert_eq!(fixed.code, Some(0), "{}", fixed.both());
+    let replan = bed.run(&["plan", "-c", "config.toml", "--detailed-exitcode"]);
+    assert_eq!(replan.code, Some(0), "{}", replan.both());
+}
+
+#[test]
 fn a_failed_destroy_is_rolled_back_by_registering_the_undeployed_node_again() {
     let bed = Bed::new(Start::Seed, Tars::default());
     let run = bed.apply();

@@ -122,6 +122,27 @@ fn back_off(timing: Timing, attempt: u32) -> Duration {
     (timing.settle.max(timing.poll) * attempt).min(Duration::from_secs(30))
 }
 
+/// The health gate of a node just started or restarted (no patch), restarting a lost
+/// launch as [`patch_and_check`] does; with the note of the restarts.
+pub async fn wait_started<C: TarsApi>(
+    api: &C,
+    timing: Timing,
+    app: &str,
+    server: &str,
+    ip: &str,
+) -> OpResult<Result<Started, NotRunning>> {
+    let node = Node {
+        api,
+        timing,
+        app,
+        server,
+        ip,
+    };
+    let mut notes = Vec::new();
+    let outcome = node.wait_or_relaunch(None, None, &mut notes).await?;
+    Ok(outcome.map(|row| started(server, row, notes)))
+}
+
 fn started(server: &str, row: ServerConf, notes: Vec<String>) -> Started {
     let note = (!notes.is_empty()).then(|| format!("server `{server}`: {}", notes.join("; ")));
     Started { row, note }
@@ -145,11 +166,16 @@ struct Node<'a, C> {
 }
 
 impl<C: TarsApi> Node<'_, C> {
-    /// The health gate, with one relaunch: a real tarsnode now and then loses a launch
-    /// (the process never reaches its keep-alive, e.g. its admin port was taken) and
-    /// shows the node `activating` until its own 60-s activating timeout restarts it.
-    /// A node still `activating` after [`RELAUNCH_AFTER`] (or 5/8 of a shorter
-    /// `--start-timeout`) is restarted once and gets the rest of the time.
+    /// The health gate, with relaunches: a real tarsnode now and then loses a launch (the
+    /// process never reaches its keep-alive: the admin port tarsnode picked at random was
+    /// taken) and shows the node `activating` until its 60-s activating timeout, then
+    /// `inactive`, often for good (its restart limit reached). A restart reuses the port:
+    /// it runs once the port is free again. A node still `activating` after
+    /// [`RELAUNCH_AFTER`] (or 5/8 of a shorter time left of `--start-timeout`) is
+    /// restarted once; one left `inactive` while set to run is restarted (again) while
+    /// the rest leaves time to settle, [`RELAUNCHES`] times in all. tarsnode punishes more
+    /// launches a minute (10 minutes without any), so a relaunch still `activating` is
+    /// left to tarsnode's own timeout.
     async fn wait_or_relaunch(
         &self,
         patch: Option<u64>,
@@ -159,40 +185,59 @@ impl<C: TarsApi> Node<'_, C> {
         let (api, app, server, ip) = (self.api, self.app, self.server, self.ip);
         let gate = self.timing.gate();
         let started = Instant::now();
-        let first = gate.within((gate.timeout * 5 / 8).min(RELAUNCH_AFTER));
-        let not_running = match wait_running_replacing(api, app, server, ip, patch, old_pid, first).await? {
-            Ok(row) => return Ok(Ok(row)),
-            // Broke (a crash loop) or no time to relaunch: the verdict stands.
-            Err(not_running) if first.timeout == gate.timeout || started.elapsed() < first.timeout => {
-                return Ok(Err(not_running));
+        let mut relaunches = Relaunches::default();
+        let mut replacing = old_pid;
+        loop {
+            let remaining = gate.timeout.saturating_sub(started.elapsed());
+            let window = (remaining * 5 / 8).min(RELAUNCH_AFTER);
+            // A relaunched node needs time left to come up and settle.
+            let may_relaunch =
+                relaunches.verdicts.len() < RELAUNCHES && remaining.saturating_sub(window) >= gate.settle;
+            let this = gate.within(if may_relaunch { window } else { remaining });
+            let waiting = Instant::now();
+            let not_running =
+                match wait_running_replacing(api, app, server, ip, patch, replacing, this).await? {
+                    Ok(row) => {
+                        if let Some(note) = relaunches.note() {
+                            notes.push(format!("{note} and it runs"));
+                        }
+                        return Ok(Ok(row));
+                    }
+                    // Broke (a crash loop) or no time to relaunch: the verdict stands.
+                    Err(n) if !may_relaunch || waiting.elapsed() < this.timeout => {
+                        return Ok(Err(relaunches.explain(n)));
+                    }
+                    Err(n) => n,
+                };
+            let kind = not_running.last.as_ref().map_or(Launch::Other, launch);
+            match kind {
+                Launch::Stuck if relaunches.verdicts.is_empty() => {}
+                Launch::GivenUp => {}
+                // A relaunch still activating: tarsnode's own timeout comes first.
+                Launch::Stuck => continue,
+                Launch::Other => {
+                    let rest = gate.within(gate.timeout.saturating_sub(started.elapsed()));
+                    let outcome =
+                        wait_running_replacing(api, app, server, ip, patch, replacing, rest).await?;
+                    return Ok(outcome.map_err(|n| relaunches.explain(n)));
+                }
             }
-            Err(not_running) => not_running,
-        };
-        let Some(row) = not_running
-            .last
-            .as_ref()
-            .filter(|r| r.present_state == "activating")
-        else {
-            let rest = gate.within(gate.timeout.saturating_sub(started.elapsed()));
-            return Ok(wait_running_replacing(api, app, server, ip, patch, old_pid, rest).await?);
-        };
-        let stuck = format!(
-            "node {ip} stayed `activating` for {:.1}s (pid {})",
-            started.elapsed().as_secs_f64(),
-            row.process_id
-        );
-        let verdict = self.send(row.id, TaskCommand::Restart).await?;
-        let stuck_pid = Some(row.process_id).filter(|pid| *pid > 0);
-        let rest = gate.within(gate.timeout.saturating_sub(started.elapsed()));
-        let outcome =
-            wait_running_replacing(api, app, server, ip, patch, stuck_pid.or(old_pid), rest).await?;
-        if outcome.is_ok() {
-            notes.push(format!("{stuck}: sent `restart` once ({verdict}) and it runs"));
+            let Some(row) = not_running.last.as_ref() else {
+                continue;
+            };
+            if relaunches.verdicts.is_empty() {
+                relaunches.stuck = format!(
+                    "node {ip} stayed `{}` for {:.1}s (pid {})",
+                    row.present_state,
+                    started.elapsed().as_secs_f64(),
+                    row.process_id
+                );
+            }
+            relaunches
+                .verdicts
+                .push(self.send(row.id, TaskCommand::Restart).await?);
+            replacing = Some(row.process_id).filter(|pid| *pid > 0).or(replacing);
         }
-        Ok(outcome.map_err(|n| NotRunning {
-            reason: format!("{stuck}, was restarted once ({verdict}), and then {}", n.reason),
-            last: n.last,
-        }))
     }
 
     /// Reads the row until it shows that `patch_id` landed, or the evidence window passed.
@@ -253,9 +298,79 @@ impl<C: TarsApi> Node<'_, C> {
 /// The row shows `patch_id` as a change: a new version, or the same version with a new
 /// `patch_time` (tarsnode reports both when a patch lands). A row that showed `patch_id`
 /// before (an expanded node copies its source's version) proves nothing by its version.
-/// How long a started node may stay `activating` before it is restarted once: a start
-/// on the real kit takes 2–10 s; a lost launch stays `activating` for tarsnode's 60 s.
+/// How long a started node may stay `activating` before it is restarted: a start on the
+/// real kit takes 2–10 s; a lost launch stays `activating` for tarsnode's 60 s.
 const RELAUNCH_AFTER: Duration = Duration::from_secs(25);
+
+/// Restarts of one lost launch at most: one while `activating` at [`RELAUNCH_AFTER`],
+/// one after tarsnode's 60-s activating timeout gave up on it (within the default
+/// `--start-timeout`).
+const RELAUNCHES: usize = 2;
+
+/// How a launch that is not running looks.
+enum Launch {
+    /// `activating` with no keep-alive yet.
+    Stuck,
+    /// `inactive` although set to run: tarsnode gave up and does not relaunch it.
+    GivenUp,
+    /// Anything else (stopped, or not listed): no relaunch.
+    Other,
+}
+
+fn launch(row: &ServerConf) -> Launch {
+    match (row.present_state.as_str(), row.setting_state.as_str()) {
+        ("activating", _) => Launch::Stuck,
+        ("inactive", "active") => Launch::GivenUp,
+        _ => Launch::Other,
+    }
+}
+
+/// The restarts sent for a lost launch, for the note or the error.
+#[derive(Default)]
+struct Relaunches {
+    /// How the node looked before the first, e.g. "node 10.0.0.1 stayed `activating` for 25.0s (pid 7)".
+    stuck: String,
+    /// Each restart's task verdict.
+    verdicts: Vec<String>,
+}
+
+impl Relaunches {
+    /// "… : sent `restart` once (task … succeeded)"; `None` without restarts.
+    fn note(&self) -> Option<String> {
+        (!self.verdicts.is_empty()).then(|| {
+            format!(
+                "{}: sent `restart` {} ({})",
+                self.stuck,
+                self.times(),
+                self.verdicts.join("; ")
+            )
+        })
+    }
+
+    fn times(&self) -> String {
+        match self.verdicts.len() {
+            1 => "once".into(),
+            n => format!("{n} times"),
+        }
+    }
+
+    /// `not_running`, with the restarts sent before it.
+    fn explain(&self, not_running: NotRunning) -> NotRunning {
+        if self.verdicts.is_empty() {
+            return not_running;
+        }
+        NotRunning {
+            reason: format!(
+                "{}, was restarted {} ({}), and then {}",
+                self.stuck,
+                self.times(),
+                self.verdicts.join("; "),
+                not_running.reason
+            ),
+            last: not_running.last,
+        }
+    }
+}
 
 fn shows_landed(row: &ServerConf, before: &ServerConf, patch_id: u64) -> bool {
     row.patch_id() == Some(patch_id)

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::tars::{
     ConfigFile, DeployRequest, ExpandPreviewRequest, ExpandRequest, HealthGate, PollSchedule, ServerConf,
-    TarsApi, TarsError, TaskCommand, TaskRequest, run_task, wait_running,
+    TarsApi, TarsError, TaskCommand, TaskRequest, run_task,
 };
 
 /// Tars runs up to 5 items of a non-serial task at once (tarsAdminRegistry).
@@ -335,6 +335,20 @@ pub async fn command_node<C: TarsApi>(
     ip: &str,
     command: TaskCommand,
 ) -> OpResult<()> {
+    command_node_noted(api, timing, app, server, ip, command)
+        .await
+        .map(|_| ())
+}
+
+/// [`command_node`], with what the operator should know of a start (a lost launch restarted).
+pub async fn command_node_noted<C: TarsApi>(
+    api: &C,
+    timing: Timing,
+    app: &str,
+    server: &str,
+    ip: &str,
+    command: TaskCommand,
+) -> OpResult<Option<String>> {
     // A group of steps shares one read of the server's rows, and one task.
     let rows = crate::tars::batch::server_rows(api, app, server, timing.gate().poll / 2).await?;
     let row = rows.into_iter().find(|r| r.node_name == ip).ok_or_else(|| {
@@ -355,8 +369,8 @@ pub async fn command_node<C: TarsApi>(
             execute_info,
             ..
         }) if starts && crate::tars::is_transient_failure(&execute_info) => {
-            return match wait_running(api, app, server, ip, None, timing.gate()).await? {
-                Ok(_) => Ok(()),
+            return match super::health::wait_started(api, timing, app, server, ip).await? {
+                Ok(started) => Ok(started.note),
                 Err(not_running) => Err(OpError::Refused(format!(
                     "server `{server}`: {} task {task_no} on node {ip} FAILED: \"{execute_info}\"; the node {not_running}",
                     command.as_str()
@@ -365,16 +379,19 @@ pub async fn command_node<C: TarsApi>(
         }
         Err(e) => return Err(e.into()),
     };
-    if starts && let Err(not_running) = wait_running(api, app, server, ip, None, timing.gate()).await? {
-        return Err(OpError::NotRunning(not_running_message(
+    if !starts {
+        return Ok(None);
+    }
+    match super::health::wait_started(api, timing, app, server, ip).await? {
+        Ok(started) => Ok(started.note),
+        Err(not_running) => Err(OpError::NotRunning(not_running_message(
             server,
             ip,
             command.as_str(),
             &task_no,
             &not_running,
-        )));
+        ))),
     }
-    Ok(())
 }
 
 /// Stops a node and checks that Tars shows it set to inactive.

@@ -80,12 +80,15 @@ pub enum Undo {
         server: String,
         ip: String,
     },
-    /// Restart a node after its configs are restored (and re-patch the old package).
+    /// Restart a node after its configs are restored (and re-patch the old package); stop
+    /// it instead when it was stopped before the run.
     RestartNode {
         server: String,
         ip: String,
         previous_patch: Option<u64>,
         repatched: bool,
+        #[serde(default)]
+        was_stopped: bool,
     },
     /// Register an undeployed node again as it was: expanded from a remaining node
     /// (deployed when none remains), its config rows' old contents, its old patch, and
@@ -145,6 +148,12 @@ impl Undo {
             ),
             Undo::StopNode { server, ip } => format!("stop {server} on {ip} in Tars web"),
             Undo::StartNode { server, ip } => format!("start {server} on {ip} in Tars web"),
+            Undo::RestartNode {
+                server,
+                ip,
+                was_stopped: true,
+                ..
+            } => format!("stop {server} on {ip} in Tars web"),
             Undo::RestartNode { server, ip, .. } => format!("restart {server} on {ip} in Tars web"),
             Undo::Redeploy { server, ip, .. } => {
                 format!("run `tarsform rollback` to register {server} on {ip} again")

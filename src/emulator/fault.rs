@@ -1,7 +1,7 @@
 //! Fault injection rules (`--fail RULE`) and the per-endpoint call counters they use.
 //!
 //! Owns the rule grammar (`api:ENDPOINT#N`, `task:COMMAND@IP`, `node-down:IP`,
-//! `late:ENDPOINT#N@MS`, `crash:SERVER@IP`, `dies-later:SERVER@IP`, `late-start:IP@MS`, `no-restart:IP`, `lost-launch:IP`) and
+//! `late:ENDPOINT#N@MS`, `crash:SERVER@IP`, `dies-later:SERVER@IP`, `late-start:IP@MS`, `no-restart:IP`, `lost-launch:IP[#N]`) and
 //! the questions the server asks of the active rules. No I/O.
 
 use std::collections::BTreeMap;
@@ -49,16 +49,22 @@ pub enum FaultRule {
     /// lands, a running node keeps its old process (a stopped one is started by
     /// tarsnode's keep-alive), and the item is reported FAILED (`iRet:1002`).
     NoRestart { ip: String },
-    /// tarsnode `ip` loses the first launch of each server: the process never reaches its
-    /// keep-alive, the node shows `activating` with that pid for good (tarsnode does not
-    /// relaunch it); the next start or restart runs.
-    LostLaunch { ip: String },
+    /// tarsnode `ip` loses the first `count` launches of each server (its admin port
+    /// taken, say): the process never reaches its keep-alive, the node shows `activating`
+    /// with that pid for good, or for `give_up_ms` (tarsnode's activating timeout) and then
+    /// `inactive`, still set to run (tarsnode does not relaunch it: its limit reached);
+    /// the next start or restart after them runs.
+    LostLaunch {
+        ip: String,
+        count: u32,
+        give_up_ms: Option<u64>,
+    },
 }
 
 /// A `--fail` value that matches none of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, registry-down, busy:IP, late-start:IP@MS, no-restart:IP, lost-launch:IP, patch-not-ready:IP#N, crash:SERVER@IP, dies-later:SERVER@IP (SERVER or IP may be *) or late:ENDPOINT#N@MS (e.g. late:update_config_file#1@3000)"
+    "invalid fault rule `{rule}`: {reason}\nhint: use api:ENDPOINT#N (e.g. api:deploy_server#1), task:COMMAND@IP (e.g. task:patch_tars@172.25.0.5), node-down:IP, registry-down, busy:IP, late-start:IP@MS, no-restart:IP, lost-launch:IP[#N], patch-not-ready:IP#N, crash:SERVER@IP, dies-later:SERVER@IP (SERVER or IP may be *) or late:ENDPOINT#N@MS (e.g. late:update_config_file#1@3000)"
 )]
 pub struct FaultRuleError {
     pub rule: String,
@@ -127,7 +133,33 @@ impl FromStr for FaultRule {
             }
             "busy" if !rest.is_empty() => Ok(FaultRule::Busy { ip: rest.to_string() }),
             "no-restart" if !rest.is_empty() => Ok(FaultRule::NoRestart { ip: rest.to_string() }),
-            "lost-launch" if !rest.is_empty() => Ok(FaultRule::LostLaunch { ip: rest.to_string() }),
+            "lost-launch" if !rest.is_empty() => {
+                let (rest, give_up_ms) = match rest.split_once('@') {
+                    Some((rest, ms)) => (
+                        rest,
+                        Some(
+                            ms.parse()
+                                .map_err(|_| fail("MS must be a whole number of milliseconds"))?,
+                        ),
+                    ),
+                    None => (rest, None),
+                };
+                let (ip, count) = match rest.split_once('#') {
+                    Some((ip, n)) => (
+                        ip,
+                        n.parse()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or_else(|| fail("N must be a positive integer"))?,
+                    ),
+                    None => (rest, 1),
+                };
+                Ok(FaultRule::LostLaunch {
+                    ip: ip.to_string(),
+                    count,
+                    give_up_ms,
+                })
+            }
             "late-start" => {
                 let (ip, delay) = rest
                     .split_once('@')
@@ -195,7 +227,20 @@ impl fmt::Display for FaultRule {
             FaultRule::DiesLater { server, ip } => write!(f, "dies-later:{server}@{ip}"),
             FaultRule::LateStart { ip, delay_ms } => write!(f, "late-start:{ip}@{delay_ms}"),
             FaultRule::NoRestart { ip } => write!(f, "no-restart:{ip}"),
-            FaultRule::LostLaunch { ip } => write!(f, "lost-launch:{ip}"),
+            FaultRule::LostLaunch {
+                ip,
+                count,
+                give_up_ms,
+            } => {
+                write!(f, "lost-launch:{ip}")?;
+                if *count != 1 {
+                    write!(f, "#{count}")?;
+                }
+                match give_up_ms {
+                    Some(ms) => write!(f, "@{ms}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -209,8 +254,8 @@ pub struct Faults {
     refused_patches: BTreeMap<String, u32>,
     /// Per server row: the number of its latest launch (a late start fires only for it).
     launches: BTreeMap<u64, u64>,
-    /// Server rows whose launch a `lost-launch` rule already lost.
-    lost_launches: std::collections::BTreeSet<u64>,
+    /// Per server row: the launches a `lost-launch` rule already lost.
+    lost_launches: BTreeMap<u64, u32>,
 }
 
 impl Faults {
@@ -224,14 +269,32 @@ impl Faults {
         }
     }
 
-    /// True for the first launch of server row `row` on `node` when a `lost-launch`
-    /// rule names the node (later launches of the row run).
+    /// True for the first `count` launches of server row `row` on `node` when a
+    /// `lost-launch` rule names the node (later launches of the row run).
     pub fn lose_launch(&mut self, row: u64, node: &str) -> bool {
-        let named = self
-            .rules
-            .iter()
-            .any(|rule| matches!(rule, FaultRule::LostLaunch { ip } if ip == node));
-        named && self.lost_launches.insert(row)
+        let Some(count) = self.rules.iter().find_map(|rule| match rule {
+            FaultRule::LostLaunch { ip, count, .. } if ip == node => Some(*count),
+            _ => None,
+        }) else {
+            return false;
+        };
+        let lost = self.lost_launches.entry(row).or_default();
+        *lost < count && {
+            *lost += 1;
+            true
+        }
+    }
+
+    /// How long tarsnode shows a lost launch on `node` `activating` before `inactive`.
+    pub fn lost_launch_gives_up(&self, node: &str) -> Option<std::time::Duration> {
+        self.rules.iter().find_map(|rule| match rule {
+            FaultRule::LostLaunch {
+                ip,
+                give_up_ms: Some(ms),
+                ..
+            } if ip == node => Some(std::time::Duration::from_millis(*ms)),
+            _ => None,
+        })
     }
 
     /// How long after a launch on `node` tarsnode starts the server, when a
@@ -359,6 +422,10 @@ mod tests {
         assert!(!faults.lose_launch(7, "10.0.0.1"), "the relaunch runs");
         assert!(faults.lose_launch(8, "10.0.0.1"));
         assert!(!faults.lose_launch(9, "10.0.0.2"));
+        let mut faults = Faults::new(vec!["lost-launch:10.0.0.1#2".parse().unwrap()]);
+        assert!(faults.lose_launch(7, "10.0.0.1"));
+        assert!(faults.lose_launch(7, "10.0.0.1"), "the second launch is lost too");
+        assert!(!faults.lose_launch(7, "10.0.0.1"), "the third runs");
     }
 
     #[test]
@@ -376,6 +443,9 @@ mod tests {
             "late-start:127.0.0.1@2000",
             "no-restart:127.0.0.1",
             "lost-launch:127.0.0.1",
+            "lost-launch:127.0.0.1#3",
+            "lost-launch:127.0.0.1#2@3000",
+            "lost-launch:127.0.0.1@500",
         ] {
             let rule: FaultRule = text.parse().unwrap();
             assert_eq!(rule.to_string(), text);

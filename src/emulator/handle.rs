@@ -280,6 +280,21 @@ impl EmulatorHandle {
         })
     }
 
+    /// Out-of-band stop (as if done in TarsWeb's UI): the node set and shown `inactive`.
+    /// False if absent.
+    pub fn stop_out_of_band(&self, app: &str, server: &str, node: &str) -> bool {
+        self.with(|inner| {
+            let Some(row) = inner.model.server_mut(app, server, node) else {
+                return false;
+            };
+            row.setting_state = "inactive".into();
+            row.present_state = "inactive".into();
+            row.process_id = 0;
+            inner.dirty = true;
+            true
+        })
+    }
+
     /// How many requests reached `/api/<endpoint>` (including failed ones).
     pub fn call_count(&self, endpoint: &str) -> u32 {
         self.with(|inner| inner.faults.call_count(endpoint))

@@ -198,6 +198,7 @@ async fn run_item(shared: &Arc<Shared>, task_no: &str, index: usize, serial: boo
     let mut ok = false;
     let mut dies_later = None;
     let mut late_start = None;
+    let mut gives_up = None;
     update(shared, task_no, |task, inner| {
         let mut outcome = execute(inner, &task.items[index], &task.user_name);
         if outcome.is_ok()
@@ -208,6 +209,14 @@ async fn run_item(shared: &Arc<Shared>, task_no: &str, index: usize, serial: boo
         }
         ok = outcome.is_ok();
         let item = &mut task.items[index];
+        if let Some(after) = inner.faults.lost_launch_gives_up(&item.node_name) {
+            // A launch still `activating` now may be a lost one: tarsnode gives up on it.
+            gives_up = inner
+                .model
+                .server_mut(&item.application, &item.server_name, &item.node_name)
+                .filter(|row| row.present_state == "activating")
+                .map(|row| (row.id, row.process_id, after));
+        }
         if ok && inner.faults.dies_later(&item.server_name, &item.node_name) {
             dies_later = inner
                 .model
@@ -243,6 +252,23 @@ async fn run_item(shared: &Arc<Shared>, task_no: &str, index: usize, serial: boo
                 // tarsnode's keep-alive starts the server AdminRegistry gave up on.
                 row.present_state = "active".into();
                 row.process_id = next_pid();
+                inner.dirty = true;
+            }
+        });
+    }
+    if let Some((id, pid, after)) = gives_up {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let mut inner = shared.lock();
+            if let Some(row) = inner
+                .model
+                .servers
+                .iter_mut()
+                .find(|r| r.id == id && r.process_id == pid && r.present_state == "activating")
+            {
+                // tarsnode's activating timeout: shown stopped, still set to run.
+                row.present_state = "inactive".into();
                 inner.dirty = true;
             }
         });

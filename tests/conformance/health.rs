@@ -57,7 +57,7 @@ fn a_binary_that_dies_after_it_came_up_fails_the_start_and_rolls_back() {
 #[test]
 fn a_launch_tarsnode_lost_is_restarted_once_and_counts_when_it_runs() {
     // The real tarsnode now and then loses a launch: `activating` with the same pid for
-    // good. After 5/8 of --start-timeout the node is restarted once.
+    // good. After 5/8 of --start-timeout the node is restarted.
     let t = with_fault("lost-launch:127.0.0.1");
     let w = Workspace::new(&t, "hlost");
     w.topology(&[Agency {
@@ -86,6 +86,30 @@ fn a_launch_tarsnode_lost_is_restarted_once_and_counts_when_it_runs() {
     assert!(run.stderr.contains("was restarted once"), "{}", run.both());
     assert!(run.stderr.contains("Rollback complete"), "{}", run.both());
     assert!(t.servers("hlost").is_empty());
+}
+
+#[test]
+fn a_launch_lost_again_after_the_restart_is_restarted_again_within_the_start_timeout() {
+    // On the real kit a launch is lost when the admin port tarsnode picked is taken; the
+    // restart reuses the port and is lost too until the port is free (seen: > 25 s), and
+    // tarsnode gives up after its 60-s activating timeout: `inactive`, set to run, never
+    // relaunched. Here two launches are lost and given up after 3 s: the node is
+    // restarted after the first window (10 s) and again once the restart was given up.
+    let t = with_fault("lost-launch:127.0.0.1#2@3000");
+    let w = Workspace::new(&t, "hlost2");
+    w.topology(&[Agency {
+        name: "agencyA",
+        ips: &[IP1],
+    }]);
+    let run = w.run_env(APPLY, &[("TARSFORM_START_TIMEOUT", "16s")]);
+    assert_eq!(run.code, Some(0), "{}", run.both());
+    assert!(run.stdout.contains("Apply complete"), "{}", run.both());
+    assert!(
+        run.stderr.contains("stayed `inactive` for 10.") && run.stderr.contains("sent `restart` 2 times"),
+        "{}",
+        run.both()
+    );
+    assert!(t.not_running("hlost2").is_empty());
 }
 
 #[test]

@@ -58,6 +58,7 @@ struct PendingRestart {
     ip: String,
     previous_patch: Option<u64>,
     repatched: bool,
+    was_stopped: bool,
 }
 
 pub struct TarsRunner<C: TarsApi> {
@@ -660,13 +661,22 @@ impl<C: TarsApi> Runner for TarsRunner<C> {
                 // The step may have changed Tars before failing: its write-ahead
                 // inverse runs with the rollback.
                 // A restart that failed changed no content; restarting again would not
-                // bring anything back.
+                // bring anything back (a node it started from stopped is stopped again).
                 let prepared = self
                     .prepared
                     .lock()
                     .expect("prepared lock")
                     .remove(&step.id)
-                    .filter(|u| !matches!(u, Undo::RestartNode { repatched: false, .. }));
+                    .filter(|u| {
+                        !matches!(
+                            u,
+                            Undo::RestartNode {
+                                repatched: false,
+                                was_stopped: false,
+                                ..
+                            }
+                        )
+                    });
                 if prepared.is_some() || !prior_state.is_empty() {
                     self.unsettled.lock().expect("unsettled lock").push((
                         step.id.clone(),

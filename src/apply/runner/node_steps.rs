@@ -236,7 +236,9 @@ impl<C: TarsApi> TarsRunner<C> {
         let previous = row.patch_id();
         let patch = self.node_patch(change, previous).await?;
         let repatched = previous != Some(patch);
+        let was_stopped = row.setting_state != "active";
         let undo = Undo::RestartNode {
+            was_stopped,
             server: server.into(),
             ip: ip.into(),
             previous_patch: previous,
@@ -251,7 +253,10 @@ impl<C: TarsApi> TarsRunner<C> {
             let started = tars_ops::patch_and_check(&*self.api, self.timing, app, server, ip, patch).await?;
             self.note(started.note);
         } else {
-            tars_ops::command_node(&*self.api, self.timing, app, server, ip, TaskCommand::Restart).await?;
+            let note =
+                tars_ops::command_node_noted(&*self.api, self.timing, app, server, ip, TaskCommand::Restart)
+                    .await?;
+            self.note(note);
         }
         let mut entry = self
             .current_entry(&change.address)

@@ -78,6 +78,7 @@ impl<C: TarsApi> TarsRunner<C> {
                 ip,
                 previous_patch,
                 repatched,
+                was_stopped,
             } => {
                 self.pending_restarts
                     .lock()
@@ -87,6 +88,7 @@ impl<C: TarsApi> TarsRunner<C> {
                         ip: ip.clone(),
                         previous_patch: *previous_patch,
                         repatched: *repatched,
+                        was_stopped: *was_stopped,
                     });
             }
             Undo::Redeploy {
@@ -194,6 +196,8 @@ impl<C: TarsApi> TarsRunner<C> {
                         .await
                         .map(|started| self.note(started.note))
                 }
+                // Stopped before the run: stopped again below, no restart.
+                _ if p.was_stopped => Ok(()),
                 _ => {
                     tars_ops::command_node(
                         &*self.api,
@@ -205,6 +209,12 @@ impl<C: TarsApi> TarsRunner<C> {
                     )
                     .await
                 }
+            };
+            let result = match result {
+                Ok(()) if p.was_stopped => {
+                    tars_ops::stop_node(&*self.api, self.timing, &app, &p.server, &p.ip).await
+                }
+                other => other,
             };
             if let Err(e) = result {
                 failures.push((
