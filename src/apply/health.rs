@@ -299,8 +299,11 @@ impl<C: TarsApi> Node<'_, C> {
 /// `patch_time` (tarsnode reports both when a patch lands). A row that showed `patch_id`
 /// before (an expanded node copies its source's version) proves nothing by its version.
 /// How long a started node may stay `activating` before it is restarted: a start on the
-/// real kit takes 2–10 s; a lost launch stays `activating` for tarsnode's 60 s.
-const RELAUNCH_AFTER: Duration = Duration::from_secs(25);
+/// real kit takes 2–10 s; a lost launch stays `activating` for tarsnode's 60 s, and its
+/// port, taken by a connection in `TIME_WAIT`, is free again within 60 s. Restarting
+/// sooner only loses the launch again (5 of 5 times on the kit) and counts towards
+/// tarsnode's limits; by 65 s tarsnode relaunched it, or gave up (then it is restarted).
+const RELAUNCH_AFTER: Duration = Duration::from_secs(65);
 
 /// Restarts of one lost launch at most: one while `activating` at [`RELAUNCH_AFTER`],
 /// one after tarsnode's 60-s activating timeout gave up on it (within the default
@@ -328,7 +331,7 @@ fn launch(row: &ServerConf) -> Launch {
 /// The restarts sent for a lost launch, for the note or the error.
 #[derive(Default)]
 struct Relaunches {
-    /// How the node looked before the first, e.g. "node 10.0.0.1 stayed `activating` for 25.0s (pid 7)".
+    /// How the node looked before the first, e.g. "node 10.0.0.1 stayed `activating` for 65.0s (pid 7)".
     stuck: String,
     /// Each restart's task verdict.
     verdicts: Vec<String>,
