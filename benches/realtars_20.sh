@@ -15,6 +15,9 @@
 # Measured 2026-11-29 (2 shared cores, load 14-25, debug build of branch real2): 10 of 10 runs succeeded, all 20 nodes
 # active at "Apply complete"; apply 99-333 s (median 141 s; all active +0.2-1.2 s); TarsWeb requests 1154-1424
 # (median 1278, 58-71 per node). See docs/operations.md "Testing against a real Tars".
+# Measured 2026-11-30 (quiet machine, release build bdef309): 5 of 5 succeeded; first all active 10.7, 11.5, 11.7,
+# 80.2, 80.4 s (median 11.7 s; the 80-s runs are admin-port collisions, recovered by one restart at 65 s); apply median
+# 20.4 s; TarsWeb requests 407-482 (median 410).
 set -u
 : "${REALTARS_HOME:?set REALTARS_HOME (the work dir of the kit)}"
 # shellcheck disable=SC1091
