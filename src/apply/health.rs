@@ -209,21 +209,18 @@ impl<C: TarsApi> Node<'_, C> {
                     }
                     Err(n) => n,
                 };
-            let kind = not_running.last.as_ref().map_or(Launch::Other, launch);
-            match kind {
-                Launch::Stuck if relaunches.verdicts.is_empty() => {}
-                Launch::GivenUp => {}
+            let row = match not_running.last.as_ref().map(|row| (launch(row), row)) {
+                Some((Launch::Stuck, row)) if relaunches.verdicts.is_empty() => row,
+                Some((Launch::GivenUp, row)) => row,
                 // A relaunch still activating: tarsnode's own timeout comes first.
-                Launch::Stuck => continue,
-                Launch::Other => {
+                Some((Launch::Stuck, _)) => continue,
+                // Stopped, or not listed: no relaunch.
+                _ => {
                     let rest = gate.within(gate.timeout.saturating_sub(started.elapsed()));
                     let outcome =
                         wait_running_replacing(api, app, server, ip, patch, replacing, rest).await?;
                     return Ok(outcome.map_err(|n| relaunches.explain(n)));
                 }
-            }
-            let Some(row) = not_running.last.as_ref() else {
-                continue;
             };
             if relaunches.verdicts.is_empty() {
                 relaunches.stuck = format!(
@@ -316,7 +313,7 @@ enum Launch {
     Stuck,
     /// `inactive` although set to run: tarsnode gave up and does not relaunch it.
     GivenUp,
-    /// Anything else (stopped, or not listed): no relaunch.
+    /// Anything else (stopped, say): no relaunch.
     Other,
 }
 

@@ -516,14 +516,9 @@ pub async fn node_listing_with<C: TarsApi>(
     )))
 }
 
-/// Every node-level row of `server` on `ip`.
+/// Every node-level row of `server` on `ip`, read now.
 pub async fn node_rows<C: TarsApi>(api: &C, app: &str, server: &str, ip: &str) -> OpResult<Vec<ConfigFile>> {
-    let mut out = Vec::new();
-    for server_row in api.config_file_list(app, server).await? {
-        let rows = api.node_config_file_list(app, server, server_row.id).await?;
-        out.extend(rows.into_iter().filter(|r| r.node_name == ip));
-    }
-    Ok(out)
+    node_rows_since(api, app, server, ip, Instant::now()).await
 }
 
 /// [`node_rows`] from listings started at or after `since`.

@@ -134,11 +134,12 @@ async fn node_rows<C: TarsApi>(
     known: Option<&Vec<crate::tars::ConfigFile>>,
     since: Option<std::time::Instant>,
 ) -> OpResult<Vec<crate::tars::ConfigFile>> {
+    // Without `since`, only requests started from now on serve: a fresh read.
+    let since = since.unwrap_or_else(std::time::Instant::now);
     let list = |id: u64| async move {
-        match since {
-            Some(since) => Ok(api.node_config_file_list_since(app, server, id, since).await?.1),
-            None => api.node_config_file_list(app, server, id).await,
-        }
+        api.node_config_file_list_since(app, server, id, since)
+            .await
+            .map(|(_, rows)| rows)
     };
     if let Some(known) = known.filter(|rows| !rows.is_empty()) {
         let mut rows = Vec::new();
@@ -156,12 +157,8 @@ async fn node_rows<C: TarsApi>(
             return Ok(rows);
         }
     }
-    let server_rows = match since {
-        Some(since) => api.config_file_list_since(app, server, since).await?.1,
-        None => api.config_file_list(app, server).await?,
-    };
     let mut rows = Vec::new();
-    for server_row in server_rows {
+    for server_row in api.config_file_list_since(app, server, since).await?.1 {
         rows.extend(list(server_row.id).await?);
     }
     Ok(rows)
