@@ -13,6 +13,7 @@ pub mod progress;
 pub mod recover;
 pub mod refresh;
 pub mod runner;
+pub mod state_check;
 pub mod steps;
 pub mod tars_ops;
 pub mod undo;

@@ -18,9 +18,9 @@ use crate::apply::key_pool::{keys_needed, pooled_keys};
 use crate::apply::package_fetch;
 use crate::apply::progress::Progress;
 use crate::apply::runner::{Book, TarsRunner};
-use crate::apply::steps;
 use crate::apply::tars_ops::Timing;
 use crate::apply::verify::{Difference, Expect, Observation};
+use crate::apply::{state_check, steps};
 use crate::plan::{self, Plan, PlanInput, PlanOptions, saved};
 use crate::state::store::now_rfc3339;
 use crate::state::{Journal, JournalEntry, JournalFile, StateStore, StepPhase};
@@ -275,8 +275,11 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let outcome = finish(
         &plan,
         runner,
-        report,
-        verdict,
+        Ended {
+            report,
+            verdict,
+            rollback: options.rollback,
+        },
         req.destroy,
         events.is_none(),
         &mut keys,
@@ -440,15 +443,27 @@ async fn wait_for_signal() -> &'static str {
     }
 }
 
+/// How the steps ended, and what Tars showed afterwards.
+struct Ended {
+    report: ExecReport,
+    verdict: Verdict,
+    /// False with `--no-rollback`.
+    rollback: bool,
+}
+
 fn finish(
     plan: &Plan,
     runner: TarsRunner<HttpTarsClient>,
-    report: ExecReport,
-    verdict: Verdict,
+    ended: Ended,
     destroy: bool,
     print_summary: bool,
     keys: &mut super::key_custody::KeysOnRunner,
 ) -> anyhow::Result<Outcome> {
+    let Ended {
+        report,
+        verdict,
+        rollback,
+    } = ended;
     let sidecar = runner.sidecar().clone();
     if report.succeeded() {
         for problem in runner.commit_files() {
@@ -487,7 +502,9 @@ fn finish(
         return Ok(Outcome::Success);
     }
     let journal_broken = runner.journal_broken();
-    let book = runner.into_book();
+    let unsettled = runner.unsettled_steps();
+    let before = runner.state_before().clone();
+    let mut book = runner.into_book();
     eprintln!();
     for (step, error) in &report.failed {
         eprintln!("Error: {step} failed:\n  {}", error.replace('\n', "\n  "));
@@ -498,10 +515,21 @@ fn finish(
             if destroy { "destroy" } else { "apply" }
         );
     }
-    if !report.kept.is_empty() {
+    if !report.kept.is_empty() || !rollback {
+        let mut kept = report.kept.clone();
+        kept.extend(unsettled.iter().map(|s| format!("{s} (failed part-way)")));
+        if kept.is_empty() {
+            // Nothing completed and no failed step changed anything: the journal says no more.
+            book.journal.remove().map_err(anyhow::Error::new)?;
+            sidecar.remove().map_err(anyhow::Error::new)?;
+            eprintln!(
+                "No step completed, and none that failed had changed Tars (--no-rollback: nothing was rolled back)."
+            );
+            return Ok(Outcome::FailedRolledBack);
+        }
         eprintln!(
             "Kept (no rollback): {}.\nhint: run `tarsform apply` to finish, or `tarsform rollback` to undo",
-            report.kept.join(", ")
+            kept.join(", ")
         );
         return Ok(Outcome::FailedRolledBack);
     }
@@ -516,7 +544,23 @@ fn finish(
         Ok(d) => d.clone(),
         Err(_) => Vec::new(),
     };
-    if report.undo_failed.is_empty() && verdict.is_ok() && differences.is_empty() && !journal_broken {
+    let rolled_back =
+        report.undo_failed.is_empty() && verdict.is_ok() && differences.is_empty() && !journal_broken;
+    let state_as_before = match rolled_back {
+        true => Some(state_check::ensure(
+            &mut book.store,
+            &before,
+            state_check::Scope::Whole,
+        )),
+        false => None,
+    };
+    if let Some(Ok(put_back)) = &state_as_before {
+        if !put_back.is_empty() {
+            eprintln!(
+                "note: the state still listed {} as this run had left them; written back as before the run",
+                state_check::listed(put_back)
+            );
+        }
         book.journal.remove().map_err(anyhow::Error::new)?;
         sidecar.remove().map_err(anyhow::Error::new)?;
         eprintln!(
@@ -529,6 +573,9 @@ fn finish(
         eprintln!("  - {step}: {}", error.replace('\n', "\n    "));
     }
     print_verdict(&verdict);
+    if let Some(Err(e)) = &state_as_before {
+        eprintln!("  - {e}");
+    }
     if journal_broken {
         eprintln!(
             "  - the journal could not be written (is the disk full?); the state may list what the rollback removed"

@@ -565,11 +565,28 @@ pub fn main() -> ExitCode {
     match run(cli.command) {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_text(&err));
             print!("{}", diagnostics::render(json_output, &err));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes, "a: b: c", without a cause the text already holds (an error
+/// that prints its source would show it twice).
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 fn run(command: Command) -> anyhow::Result<Outcome> {
@@ -592,5 +609,24 @@ fn run(command: Command) -> anyhow::Result<Outcome> {
         Command::Import(a) => import::run(a),
         Command::Status(a) => status::run(a),
         Command::Demo(a) => demo::run(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_text;
+
+    #[test]
+    fn a_cause_the_message_already_shows_is_not_repeated() {
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let err = anyhow::Error::new(crate::state::StateError::Io {
+            path: "state/chain0.state.json".into(),
+            action: "append to the journal",
+            source: full,
+        });
+        let text = error_text(&err);
+        assert_eq!(text.matches("No space left on device").count(), 1, "{text}");
+        let wrapped = anyhow::anyhow!("outer").context("while saving");
+        assert_eq!(error_text(&wrapped), "while saving: outer");
     }
 }

@@ -15,10 +15,10 @@ use super::inputs;
 use super::tars_client::{client_for, runtime};
 use super::{Outcome, RollbackArgs};
 use crate::apply::engine::Runner;
-use crate::apply::recover;
 use crate::apply::runner::{Book, OBSERVE_RECORD, RUN_RECORD, TarsRunner, system_keys};
 use crate::apply::steps::{Op, Step};
 use crate::apply::verify::{Expect, Observation};
+use crate::apply::{recover, state_check};
 use crate::plan::Plan;
 use crate::state::JournalFile;
 
@@ -120,9 +120,28 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     });
     let broken = runner.journal_broken();
     let sidecar = runner.sidecar().clone();
-    let book = runner.into_book();
+    let mut book = runner.into_book();
     let clean = matches!(&verdict, Ok(d) if d.is_empty());
-    if failures.is_empty() && clean && !broken {
+    // Each entry the undone steps wrote, as before the earliest of them (latest first).
+    let mut before = state_check::Expected::new();
+    for r in &pending {
+        before.extend(r.record.prior_state.clone());
+    }
+    let state_as_before = match failures.is_empty() && clean && !broken {
+        true => Some(state_check::ensure(
+            &mut book.store,
+            &before,
+            state_check::Scope::Addresses,
+        )),
+        false => None,
+    };
+    if let Some(Ok(put_back)) = &state_as_before {
+        if !put_back.is_empty() {
+            eprintln!(
+                "note: the state still listed {} as the interrupted run had left them; written back as before it",
+                state_check::listed(put_back)
+            );
+        }
         book.journal.remove().map_err(anyhow::Error::new)?;
         sidecar.remove().map_err(anyhow::Error::new)?;
         println!(
@@ -135,6 +154,9 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
             eprintln!("  - {step}: {}", error.replace('\n', "\n    "));
         }
         print_verdict(&verdict);
+        if let Some(Err(e)) = &state_as_before {
+            eprintln!("  - {e}");
+        }
         if broken {
             eprintln!("  - the journal could not be written (is the disk full?)");
         }

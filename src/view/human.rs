@@ -42,6 +42,17 @@ fn whole(plan: &Plan, color: bool, full: bool) -> String {
     text
 }
 
+/// Said of a plan made without reading Tars: what it compared is the state only.
+pub const NOT_READ: &str = "Planned from the state only: Tars was not read (`--refresh=false`).\n\n";
+
+/// After "No changes.": what was compared, Tars only when it was read.
+pub fn no_changes_tail(plan: &Plan) -> &'static str {
+    match plan.refreshed {
+        true => " Your infrastructure matches the configuration.\n",
+        false => " The configuration matches the state; Tars was not read (`--refresh=false`).\n",
+    }
+}
+
 fn render(
     plan: &Plan,
     color: bool,
@@ -52,9 +63,12 @@ fn render(
     let mut out = String::new();
     if !plan.has_changes() {
         out.push_str(&style.bold("No changes."));
-        out.push_str(" Your infrastructure matches the configuration.\n");
+        out.push_str(no_changes_tail(plan));
         push_notes(&mut out, plan);
         return emit(&out);
+    }
+    if !plan.refreshed {
+        out.push_str(NOT_READ);
     }
     if !plan.drift.is_empty() {
         out.push_str(&style.bold("Objects have changed outside tarsform"));
@@ -324,6 +338,31 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("BEGIN"), "{text}");
+    }
+
+    #[test]
+    fn a_plan_made_without_reading_tars_never_says_the_infrastructure_matches() {
+        let mut unread = plan(vec![]);
+        unread.refreshed = false;
+        for text in [
+            human(&unread, false),
+            crate::view::outline::outline(&unread, false),
+            crate::view::markdown::markdown(&unread),
+        ] {
+            assert!(!text.contains("infrastructure matches"), "{text}");
+            assert!(text.contains("Tars was not read (`--refresh=false`)"), "{text}");
+        }
+        let node = change(
+            Address::node("s", "127.1.0.1"),
+            Action::Create,
+            None,
+            Some(attrs(&[])),
+        );
+        let mut changes = plan(vec![node]);
+        changes.refreshed = false;
+        let text = human(&changes, false);
+        assert!(text.starts_with(NOT_READ), "{text}");
+        assert!(human(&plan(vec![]), false).contains("Your infrastructure matches the configuration."));
     }
 }
 

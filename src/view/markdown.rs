@@ -20,7 +20,7 @@ pub fn markdown(plan: &Plan) -> String {
     let mut out = String::new();
     if !plan.has_changes() {
         let _ = writeln!(out, "### tarsform plan for `{}`: ✅ no changes\n", plan.chain_id);
-        out.push_str("Your infrastructure matches the configuration.\n");
+        out.push_str(super::human::no_changes_tail(plan).trim_start());
         push_notes(&mut out, plan);
         return out;
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::human::{destroy_banner, restart_lines, summary_line};
+use super::human::{NOT_READ, destroy_banner, no_changes_tail, restart_lines, summary_line};
 use super::style::Style;
 use crate::plan::{Action, Plan, ResourceChange};
 
@@ -12,9 +12,12 @@ use crate::plan::{Action, Plan, ResourceChange};
 pub fn outline(plan: &Plan, color: bool) -> String {
     let style = Style { color };
     if !plan.has_changes() {
-        return "No changes. Your infrastructure matches the configuration.\n".into();
+        return format!("No changes.{}", no_changes_tail(plan));
     }
     let mut out = String::new();
+    if !plan.refreshed {
+        out.push_str(NOT_READ);
+    }
     let shown: Vec<&ResourceChange> = plan.changes.iter().filter(|c| c.action != Action::NoOp).collect();
     for run in shown.chunk_by(|a, b| same_node_group(a, b)) {
         let first = run[0];

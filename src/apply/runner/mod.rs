@@ -94,6 +94,8 @@ pub struct TarsRunner<C: TarsApi> {
     node_listings: std::sync::Mutex<BTreeMap<(String, String), Vec<crate::tars::ConfigFile>>>,
     /// Set once this run made sure the application exists (one `add_application`).
     application_ready: tokio::sync::OnceCell<()>,
+    /// The state's entries before the first step, for the check after a rollback.
+    before: crate::apply::state_check::Expected,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +116,9 @@ impl From<crate::tars::TarsError> for StepError {
 
 type StepResult<T> = Result<T, StepError>;
 
+/// State entries as they were before a step wrote its own (`None`: absent).
+type Prior = BTreeMap<Address, Option<ResourceState>>;
+
 /// What a step did: its inverse and the state entries to write.
 struct Outcome {
     undo: Undo,
@@ -128,7 +133,9 @@ impl<C: TarsApi> TarsRunner<C> {
     pub fn new(api: Arc<C>, plan: Arc<Plan>, timing: Timing, book: Book, keys: KeyFactory) -> Self {
         let sidecar = book.store.sidecar();
         let storage = Arc::new(StorageThread::start());
+        let before = crate::apply::state_check::whole(&book.state);
         TarsRunner {
+            before,
             sidecar,
             prepared: std::sync::Mutex::new(BTreeMap::new()),
             commit_backups: std::sync::Mutex::new(Vec::new()),
@@ -163,6 +170,18 @@ impl<C: TarsApi> TarsRunner<C> {
         if let Some(note) = note {
             self.notes.lock().expect("notes lock").push(note);
         }
+    }
+
+    /// Failed steps that may have changed Tars before failing (their inverses run with a
+    /// rollback).
+    pub fn unsettled_steps(&self) -> Vec<String> {
+        let unsettled = self.unsettled.lock().expect("unsettled lock");
+        unsettled.iter().map(|(step, _)| step.clone()).collect()
+    }
+
+    /// The state's entries before the first step.
+    pub fn state_before(&self) -> &crate::apply::state_check::Expected {
+        &self.before
     }
 
     /// The book, once the engine is done with the runner.
@@ -363,7 +382,9 @@ impl<C: TarsApi> TarsRunner<C> {
         &self.sidecar
     }
 
-    async fn record(&self, outcome: &Outcome) -> StepResult<BTreeMap<Address, Option<ResourceState>>> {
+    /// Writes the outcome's entries into the state and saves it; returns the entries they
+    /// replaced, also when the save failed (the rollback puts them back).
+    async fn record(&self, outcome: &Outcome) -> Result<Prior, (StepError, Prior)> {
         let mut prior = BTreeMap::new();
         let generation = {
             let mut ledger = self.ledger.lock().await;
@@ -377,8 +398,10 @@ impl<C: TarsApi> TarsRunner<C> {
             ledger.generation += 1;
             ledger.generation
         };
-        self.save_through(generation).await?;
-        Ok(prior)
+        match self.save_through(generation).await {
+            Ok(()) => Ok(prior),
+            Err(e) => Err((e, prior)),
+        }
     }
 
     async fn restore_state(&self, prior: &BTreeMap<Address, Option<ResourceState>>) -> StepResult<()> {
@@ -630,7 +653,8 @@ impl<C: TarsApi> Runner for TarsRunner<C> {
         let performed = match self.perform(step).await {
             Ok(outcome) => match self.record(&outcome).await {
                 Ok(prior) => Ok((outcome, prior)),
-                Err(e) => Err((e, BTreeMap::new())),
+                // The entries stay in memory: the next save writes them unless put back.
+                Err((e, prior)) => Err((e, prior)),
             },
             Err(e) => Err((e, BTreeMap::new())),
         };

@@ -162,7 +162,10 @@ impl StateBackend for LocalBackend {
             Some(old) => (self.writer)(&sibling_path(&self.path, BACKUP_SUFFIX), old),
             None => Ok(()),
         }
-        .and_then(|()| (self.writer)(&self.path, bytes));
+        .and_then(|()| match crate::state::crash_point::refused_state_write() {
+            Some(full) => Err(full),
+            None => (self.writer)(&self.path, bytes),
+        });
         match written {
             Ok(()) => {
                 self.backed_up = true;
