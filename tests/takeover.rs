@@ -676,6 +676,12 @@ fn restart_is_a_rolling_plan_of_restarts_only() {
     assert_eq!(run.code, Some(0), "{}", run.both());
     assert!(run.stdout.contains("Restarts: 2 node(s)."), "{}", run.stdout);
     assert!(
+        run.stdout
+            .contains("Restart complete! 2 node(s) restarted, each active and settled."),
+        "{}",
+        run.stdout
+    );
+    assert!(
         run.stdout.contains("requested (`tarsform restart`)"),
         "{}",
         run.stdout

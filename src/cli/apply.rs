@@ -87,7 +87,11 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
 pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
     let topology = inputs::load_topology(req.config)?;
     let location = backend::location(req.state, req.config, &topology)?;
-    let operation = if req.destroy { "destroy" } else { "apply" };
+    let operation = match (req.destroy, req.restart) {
+        (true, _) => "destroy",
+        (false, true) => "restart",
+        (false, false) => "apply",
+    };
     let mut store = backend::open_store(&location, operation)?;
     let leftover = JournalFile::load(store.journal()?).map_err(anyhow::Error::new)?;
     // Half-created CAs and certificates of the interrupted run go before planning, so
@@ -280,7 +284,7 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
             verdict,
             rollback: options.rollback,
         },
-        req.destroy,
+        operation,
         events.is_none(),
         &mut keys,
     )?;
@@ -455,7 +459,7 @@ fn finish(
     plan: &Plan,
     runner: TarsRunner<HttpTarsClient>,
     ended: Ended,
-    destroy: bool,
+    operation: &str,
     print_summary: bool,
     keys: &mut super::key_custody::KeysOnRunner,
 ) -> anyhow::Result<Outcome> {
@@ -487,8 +491,13 @@ fn finish(
         if !print_summary {
             return Ok(Outcome::Success);
         }
-        if destroy {
+        if operation == "destroy" {
             println!("\nDestroy complete! Resources: {} destroyed.", s.destroy);
+        } else if operation == "restart" {
+            println!(
+                "\nRestart complete! {} node(s) restarted, each active and settled.",
+                s.change
+            );
         } else {
             let imported = match s.import {
                 0 => String::new(),
@@ -510,10 +519,7 @@ fn finish(
         eprintln!("Error: {step} failed:\n  {}", error.replace('\n', "\n  "));
     }
     if report.cancelled {
-        eprintln!(
-            "Error: the {} was interrupted",
-            if destroy { "destroy" } else { "apply" }
-        );
+        eprintln!("Error: the {} was interrupted", operation);
     }
     if !report.kept.is_empty() || !rollback {
         let mut kept = report.kept.clone();

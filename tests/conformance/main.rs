@@ -12,6 +12,7 @@ mod common;
 
 mod fixtures;
 mod health;
+mod recovery;
 mod scenarios;
 mod target;
 mod workspace;
