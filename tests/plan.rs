@@ -596,6 +596,18 @@ fn a_node_in_state_but_gone_from_tars_is_created_again() {
     let node = plan.change(&Address::node("agencyABcosRpcService", NEW)).unwrap();
     assert_eq!(node.action, Action::Create);
     assert!(node.reason.contains("gone from Tars"), "{}", node.reason);
+    // Listed with the other changes made outside tarsform, above the plan.
+    let gone = format!(
+        "{}: in the state, but gone from Tars (undeployed outside tarsform)",
+        Address::node("agencyABcosRpcService", NEW)
+    );
+    assert_eq!(plan.drift, vec![gone.clone()]);
+    let text = view::human(&plan, false);
+    assert!(
+        text.starts_with("Objects have changed outside tarsform"),
+        "{text}"
+    );
+    assert!(text.contains(&gone), "{text}");
     assert_eq!(
         plan.change(&Address::config("agencyABcosRpcService", NEW, "config.ini"))
             .unwrap()

@@ -142,6 +142,9 @@ impl Planner<'_> {
             after.unknown("server_id");
             after.unknown("adapter_port");
             let mut reason = if gone {
+                self.drift.push(format!(
+                    "{address}: in the state, but gone from Tars (undeployed outside tarsform)"
+                ));
                 format!("in state but gone from Tars: register again ({how})")
             } else if before.is_some() {
                 format!("tainted: an earlier apply did not finish it; undeploy and register again ({how})")
