@@ -45,6 +45,14 @@ fn rolled_back_as_before(bed: &Bed, args: &[&str], write: usize) -> Run {
         "the state lists other resources than before the run: {context}"
     );
     assert_eq!(state_after, state_before, "{context}");
+    // Only the state file's write fails here, so the new state was dumped beside it: the
+    // save error says to move it over the state, which the rollback made wrong.
+    assert!(bed.exists("state/chain0.state.json.errored.json"), "{context}");
+    assert!(
+        run.stderr
+            .contains("the rollback made it obsolete: delete it, do not move it over the state"),
+        "{context}"
+    );
     run
 }
 

@@ -85,6 +85,7 @@ pub fn run_destroy(args: DestroyArgs) -> anyhow::Result<Outcome> {
 }
 
 pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
+    let started = std::time::SystemTime::now();
     let topology = inputs::load_topology(req.config)?;
     let location = backend::location(req.state, req.config, &topology)?;
     let operation = match (req.destroy, req.restart) {
@@ -283,6 +284,7 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
             report,
             verdict,
             rollback: options.rollback,
+            started,
         },
         operation,
         events.is_none(),
@@ -453,6 +455,15 @@ struct Ended {
     verdict: Verdict,
     /// False with `--no-rollback`.
     rollback: bool,
+    /// When the command started.
+    started: std::time::SystemTime,
+}
+
+/// The `<state>.errored.json` a failed save of this run left, if any.
+fn dump_of_this_run(store: &StateStore, started: std::time::SystemTime) -> Option<std::path::PathBuf> {
+    let dump = crate::state::store::sibling_path(store.path(), crate::state::store::ERRORED_SUFFIX);
+    let modified = std::fs::metadata(&dump).and_then(|m| m.modified()).ok()?;
+    (modified >= started).then_some(dump)
 }
 
 fn finish(
@@ -467,6 +478,7 @@ fn finish(
         report,
         verdict,
         rollback,
+        started,
     } = ended;
     let sidecar = runner.sidecar().clone();
     if report.succeeded() {
@@ -565,6 +577,12 @@ fn finish(
             eprintln!(
                 "note: the state still listed {} as this run had left them; written back as before the run",
                 state_check::listed(put_back)
+            );
+        }
+        if let Some(dump) = dump_of_this_run(&book.store, started) {
+            eprintln!(
+                "note: `{}` holds a state this run could not save; the rollback made it obsolete: delete it, do not move it over the state",
+                dump.display()
             );
         }
         book.journal.remove().map_err(anyhow::Error::new)?;
