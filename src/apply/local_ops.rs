@@ -181,8 +181,16 @@ pub fn backup_path(path: &Path) -> PathBuf {
 
 /// Deletes files this run created (with temporary files an interrupted atomic write
 /// left beside them) and puts replaced ones back. A created path whose original was
-/// never moved aside (a crash before the move) is the original: it stays.
-pub fn undo_files(created: &[PathBuf], replaced: &[(PathBuf, PathBuf)]) -> LocalResult<()> {
+/// never moved aside (a crash before the move) is the original: it stays. The paths come
+/// from a journal: unless every one lies inside `root` (the generated directory), none
+/// is touched.
+pub fn undo_files(root: &Path, created: &[PathBuf], replaced: &[(PathBuf, PathBuf)]) -> LocalResult<()> {
+    let named = created
+        .iter()
+        .chain(replaced.iter().flat_map(|(backup, original)| [backup, original]));
+    for path in named {
+        crate::workspace::inside(root, path).map_err(|e| LocalError::Refused(e.to_string()))?;
+    }
     for path in created {
         remove_temp_siblings(path)?;
         let unmoved = replaced
@@ -207,7 +215,13 @@ pub fn undo_files(created: &[PathBuf], replaced: &[(PathBuf, PathBuf)]) -> Local
         let mut dir = path.parent();
         for _ in 0..3 {
             match dir {
-                Some(d) if !d.as_os_str().is_empty() && fs::remove_dir(d).is_ok() => dir = d.parent(),
+                Some(d)
+                    if !d.as_os_str().is_empty()
+                        && crate::workspace::inside(root, d).is_ok()
+                        && fs::remove_dir(d).is_ok() =>
+                {
+                    dir = d.parent()
+                }
                 _ => break,
             }
         }

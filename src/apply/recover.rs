@@ -7,6 +7,7 @@ use super::local_ops;
 use super::steps::Op;
 use super::undo::{Undo, UndoRecord};
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use crate::addr::Address;
 use crate::state::{Journal, ResourceState, StepHistory, StepPhase};
@@ -103,7 +104,7 @@ impl Cleaned {
 /// Undoes the local steps (CA, certificates) a killed run left without an outcome, so
 /// rolling forward starts from clean files, and says which state entries go back with
 /// them (the step may have saved its entry before the kill).
-pub fn clean_local_leftovers(journal: &Journal) -> Cleaned {
+pub fn clean_local_leftovers(journal: &Journal, generated_root: &Path) -> Cleaned {
     let mut cleaned = Cleaned::default();
     // Latest first: the earliest step's prior entry for an address is the one kept.
     for r in pending(journal, &[]) {
@@ -115,7 +116,7 @@ pub fn clean_local_leftovers(journal: &Journal) -> Cleaned {
         if !(local && unfinished) {
             continue;
         }
-        match local_ops::undo_files(paths, replaced) {
+        match local_ops::undo_files(generated_root, paths, replaced) {
             Ok(()) => cleaned.state_fixes.extend(r.record.prior_state.clone()),
             Err(e) => cleaned.problems.push(format!("{}: {e}", r.step)),
         }
@@ -180,7 +181,7 @@ mod tests {
                 json!({"undo": undo}),
             ),
         ]);
-        assert!(clean_local_leftovers(&j).problems.is_empty());
+        assert!(clean_local_leftovers(&j, dir.path()).problems.is_empty());
         assert!(
             !ca.exists(),
             "the emptied CA folder stays: {:?}",

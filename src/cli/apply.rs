@@ -118,6 +118,11 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
                 &plan::inputs_digest(&ctx.local),
             )
             .with_context(|| format!("{} cannot be applied", path.display()))?;
+            inputs::check_generated_root(
+                &plan,
+                &format!("the saved plan {}", path.display()),
+                "the file was edited; run `tarsform plan --out` again",
+            )?;
             plan
         }
         None => {
@@ -317,7 +322,7 @@ fn package_limits() -> anyhow::Result<package_fetch::FetchLimits> {
 /// Removes the half-made CAs and certificates of an interrupted run and puts their
 /// state entries back as they were before it, so the plan issues them afresh.
 fn clean_leftovers(journal: &Journal, store: &mut StateStore) -> anyhow::Result<()> {
-    let cleaned = crate::apply::recover::clean_local_leftovers(journal);
+    let cleaned = crate::apply::recover::clean_local_leftovers(journal, Path::new(GENERATED_ROOT));
     for problem in &cleaned.problems {
         eprintln!("warning: cleaning what the interrupted run left: {problem}");
     }

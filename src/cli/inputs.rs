@@ -16,6 +16,18 @@ use crate::state::{self, State, StateLocation};
 /// Where generated files live, as BcosBuilder's default `-O`.
 pub const GENERATED_ROOT: &str = "generated";
 
+/// A plan read from a file (a saved plan, the one a journal records) places local files
+/// in the workspace's generated directory, or it is refused: `hint` says what to do.
+pub fn check_generated_root(plan: &crate::plan::Plan, source: &str, hint: &str) -> anyhow::Result<()> {
+    if plan.generated_root == GENERATED_ROOT {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{source} names `{}` as the generated directory, not `{GENERATED_ROOT}` (the workspace layout); refusing it\nhint: {hint}",
+        plan.generated_root
+    )
+}
+
 /// Everything `plan` reads from disk.
 pub struct PlanContext {
     pub topology: Topology,

@@ -48,6 +48,11 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
         .transpose()
         .context("reading the plan recorded in the journal")?
         .context("the journal records no plan; undo it by hand")?;
+    inputs::check_generated_root(
+        &plan,
+        "the plan the journal records",
+        "the journal was edited and cannot be trusted: undo its steps by hand, then remove it",
+    )?;
     let baseline: Option<Observation> = journal
         .entries
         .iter()

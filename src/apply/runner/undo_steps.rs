@@ -16,7 +16,9 @@ impl<C: TarsApi> TarsRunner<C> {
         let api = &*self.api;
         match undo {
             Undo::Nothing => {}
-            Undo::RemoveFiles { paths, replaced } => local_ops::undo_files(paths, replaced)?,
+            Undo::RemoveFiles { paths, replaced } => {
+                local_ops::undo_files(Path::new(&self.plan.generated_root), paths, replaced)?
+            }
             Undo::UndeployNode { server, ip } => {
                 // A registration whose answer was lost may land a little later: read
                 // back a few times before concluding it never happened.
@@ -42,7 +44,8 @@ impl<C: TarsApi> TarsRunner<C> {
                 // The server-level row the push may have added, when no node uses it.
                 self.drop_unused_server_row(server, file).await?;
                 if let Some(p) = created_local {
-                    local_ops::undo_files(std::slice::from_ref(p), &[])?;
+                    let root = Path::new(&self.plan.generated_root);
+                    local_ops::undo_files(root, std::slice::from_ref(p), &[])?;
                 }
             }
             Undo::RestoreConfig { id, file, old, .. } => {
