@@ -116,6 +116,21 @@ fn a_journal_whose_plan_names_another_generated_directory_is_refused() {
 }
 
 #[test]
+fn a_journal_whose_plan_is_for_another_tars_application_is_refused() {
+    let victims = Victims::new();
+    let bed = forged(&victims, |plan| plan["application"] = "payments".into());
+    let run = bed.run(ROLLBACK);
+    victims.untouched(&run);
+    assert_eq!(run.code, Some(1), "{}", run.both());
+    assert!(
+        run.stderr
+            .contains("is for chain `chain0` (Tars application `payments`), not `chain0`"),
+        "{}",
+        run.both()
+    );
+}
+
+#[test]
 fn a_saved_plan_naming_another_generated_directory_is_refused() {
     let bed = Bed::new(Start::Seed, Tars::default());
     let out = bed.run(&["plan", "-c", "config.toml", "--out", "p.json"]);

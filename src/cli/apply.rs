@@ -118,8 +118,9 @@ pub(super) fn execute(req: Request<'_>) -> anyhow::Result<Outcome> {
                 &plan::inputs_digest(&ctx.local),
             )
             .with_context(|| format!("{} cannot be applied", path.display()))?;
-            inputs::check_generated_root(
+            inputs::check_plan_identity(
                 &plan,
+                &ctx.topology,
                 &format!("the saved plan {}", path.display()),
                 "the file was edited; run `tarsform plan --out` again",
             )?;

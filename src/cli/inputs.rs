@@ -16,16 +16,30 @@ use crate::state::{self, State, StateLocation};
 /// Where generated files live, as BcosBuilder's default `-O`.
 pub const GENERATED_ROOT: &str = "generated";
 
-/// A plan read from a file (a saved plan, the one a journal records) places local files
-/// in the workspace's generated directory, or it is refused: `hint` says what to do.
-pub fn check_generated_root(plan: &crate::plan::Plan, source: &str, hint: &str) -> anyhow::Result<()> {
-    if plan.generated_root == GENERATED_ROOT {
+/// A plan read from a file (a saved plan, the one a journal records) is for this
+/// topology's chain and Tars application, and places local files in the workspace's
+/// generated directory, or it is refused: `hint` says what to do.
+pub fn check_plan_identity(
+    plan: &crate::plan::Plan,
+    topology: &Topology,
+    source: &str,
+    hint: &str,
+) -> anyhow::Result<()> {
+    let chain = &topology.chain.chain_id;
+    let problem = if plan.generated_root != GENERATED_ROOT {
+        format!(
+            "names `{}` as the generated directory, not `{GENERATED_ROOT}` (the workspace layout)",
+            plan.generated_root
+        )
+    } else if &plan.chain_id != chain || plan.application != topology.application() {
+        format!(
+            "is for chain `{}` (Tars application `{}`), not `{chain}` of the topology",
+            plan.chain_id, plan.application
+        )
+    } else {
         return Ok(());
-    }
-    anyhow::bail!(
-        "{source} names `{}` as the generated directory, not `{GENERATED_ROOT}` (the workspace layout); refusing it\nhint: {hint}",
-        plan.generated_root
-    )
+    };
+    anyhow::bail!("{source} {problem}; refusing it\nhint: {hint}")
 }
 
 /// Everything `plan` reads from disk.

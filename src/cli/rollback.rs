@@ -48,8 +48,9 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
         .transpose()
         .context("reading the plan recorded in the journal")?
         .context("the journal records no plan; undo it by hand")?;
-    inputs::check_generated_root(
+    inputs::check_plan_identity(
         &plan,
+        &topology,
         "the plan the journal records",
         "the journal was edited and cannot be trusted: undo its steps by hand, then remove it",
     )?;
