@@ -11,18 +11,9 @@ use std::path::Path;
 use std::process::Command;
 
 use age::secrecy::ExposeSecret;
-use common::{Bed, Start, Tars, assert_contains, assert_model_eq};
+use common::{Bed, DESTROY1, Start, Tars, assert_contains, assert_model_eq};
 use mysql::prelude::Queryable;
 use tarsform::state::StepPhase;
-
-const DESTROY1: &[&str] = &[
-    "destroy",
-    "-c",
-    "config.toml",
-    "--auto-approve",
-    "--parallelism",
-    "1",
-];
 
 /// The bed's topology on a fresh database, with the password and identity in files.
 fn use_mysql(bed: &Bed, db: &mariadb::MariaDb, identity: &str) -> String {

@@ -48,23 +48,6 @@ fn kill_where(
     panic!("no journal entry matched");
 }
 
-const APPLY1: &[&str] = &[
-    "apply",
-    "-c",
-    "config.toml",
-    "--auto-approve",
-    "--parallelism",
-    "1",
-];
-const DESTROY1: &[&str] = &[
-    "destroy",
-    "-c",
-    "config.toml",
-    "--auto-approve",
-    "--parallelism",
-    "1",
-];
-
 fn applied(bed: &Bed) {
     let run = bed.apply();
     assert_eq!(run.code, Some(0), "{}", run.both());
@@ -309,28 +292,21 @@ fn a_state_naming_a_path_outside_the_workspace_never_gets_it_deleted() {
 #[test]
 fn a_saved_plan_naming_a_path_outside_the_workspace_is_refused() {
     let bed = Bed::new(Start::Seed, Tars::default());
-    let out = bed.run(&["plan", "-c", "config.toml", "--out", "p.json"]);
-    assert!(out.code == Some(0) || out.code == Some(2), "{}", out.both());
-    let text = std::fs::read_to_string(bed.path().join("p.json")).unwrap();
-    let mut plan = tarsform::plan::saved::from_file_text(&text).unwrap();
     let outside = tempfile::tempdir().unwrap();
     let evil = outside.path().join("config.ini");
     let address = format!("config[\"{RPC}\"][\"{NEW}\"][\"config.ini\"]");
-    let change = plan
-        .changes
-        .iter_mut()
-        .find(|c| c.address.to_string() == address)
-        .unwrap();
-    change
-        .after
-        .as_mut()
-        .unwrap()
-        .insert("local_path".into(), evil.display().to_string().into());
-    std::fs::write(
-        bed.path().join("p.json"),
-        tarsform::plan::saved::to_file_text(&plan),
-    )
-    .unwrap();
+    bed.edited_saved_plan(|plan| {
+        let change = plan
+            .changes
+            .iter_mut()
+            .find(|c| c.address.to_string() == address)
+            .unwrap();
+        change
+            .after
+            .as_mut()
+            .unwrap()
+            .insert("local_path".into(), evil.display().to_string().into());
+    });
     let before = bed.snapshot();
     let run = bed.run(&["apply", "p.json", "-c", "config.toml"]);
     assert_ne!(run.code, Some(0), "{}", run.both());

@@ -48,22 +48,8 @@ impl Scenario {
     /// The command that makes the change.
     fn command(self) -> &'static [&'static str] {
         match self {
-            Scenario::NodeRemoval => &[
-                "destroy",
-                "-c",
-                "config.toml",
-                "--auto-approve",
-                "--parallelism",
-                "1",
-            ],
-            _ => &[
-                "apply",
-                "-c",
-                "config.toml",
-                "--auto-approve",
-                "--parallelism",
-                "1",
-            ],
+            Scenario::NodeRemoval => common::DESTROY1,
+            _ => common::APPLY1,
         }
     }
 

@@ -7,22 +7,6 @@ mod common;
 
 use common::*;
 
-const APPLY1: &[&str] = &[
-    "apply",
-    "-c",
-    "config.toml",
-    "--auto-approve",
-    "--parallelism",
-    "1",
-];
-const DESTROY1: &[&str] = &[
-    "destroy",
-    "-c",
-    "config.toml",
-    "--auto-approve",
-    "--parallelism",
-    "1",
-];
 const PLAN: &[&str] = &["plan", "-c", "config.toml", "--detailed-exitcode"];
 
 /// Runs `args` with the `write`-th state write failing; checks the run rolled back with

@@ -5,15 +5,10 @@ mod common;
 
 use common::*;
 
-const NO_ROLLBACK: &[&str] = &[
-    "apply",
-    "-c",
-    "config.toml",
-    "--auto-approve",
-    "--parallelism",
-    "1",
-    "--no-rollback",
-];
+/// `apply --parallelism 1 --no-rollback`.
+fn no_rollback() -> Vec<&'static str> {
+    [APPLY1, &["--no-rollback"]].concat()
+}
 const PLAN: &[&str] = &["plan", "-c", "config.toml", "--detailed-exitcode"];
 
 fn no_rollback_claimed(run: &Run) {
@@ -24,7 +19,7 @@ fn no_rollback_claimed(run: &Run) {
 #[test]
 fn a_failed_run_keeps_its_steps_and_the_next_apply_finishes_it() {
     let bed = Bed::new(Start::Seed, Tars::faults(&["api:update_config_file#4"]));
-    let run = bed.run(NO_ROLLBACK);
+    let run = bed.run(&no_rollback());
     assert_eq!(run.code, Some(1), "{}", run.both());
     no_rollback_claimed(&run);
     assert!(run.stderr.contains("Kept (no rollback): "), "{}", run.both());
@@ -39,7 +34,7 @@ fn a_step_that_failed_part_way_is_kept_and_rollback_undoes_it() {
     // The first write of the state file fails (preflight's save): nothing completed.
     let bed = Bed::new(Start::Seed, Tars::default());
     let before = bed.snapshot();
-    let run = bed.run_env(NO_ROLLBACK, &[("TARSFORM_FAIL_STATE_WRITES", "1")]);
+    let run = bed.run_env(&no_rollback(), &[("TARSFORM_FAIL_STATE_WRITES", "1")]);
     assert_eq!(run.code, Some(1), "{}", run.both());
     no_rollback_claimed(&run);
     assert!(run.stderr.contains("No space left on device"), "{}", run.both());
@@ -50,7 +45,7 @@ fn a_step_that_failed_part_way_is_kept_and_rollback_undoes_it() {
 
     // A step whose state save failed had made its change (a node, or a certificate's
     // files): it is kept with the completed ones, and so is the journal.
-    let run = bed.run_env(NO_ROLLBACK, &[("TARSFORM_FAIL_STATE_WRITES", "6")]);
+    let run = bed.run_env(&no_rollback(), &[("TARSFORM_FAIL_STATE_WRITES", "6")]);
     assert_eq!(run.code, Some(1), "{}", run.both());
     no_rollback_claimed(&run);
     assert!(run.stderr.contains("Kept (no rollback): "), "{}", run.both());

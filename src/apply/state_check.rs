@@ -91,6 +91,28 @@ pub fn ensure(store: &mut StateStore, expected: &Expected, scope: Scope) -> Resu
     }
 }
 
+/// After a rollback that passed its other checks (`checked`): [`ensure`], with a note on
+/// stderr naming what was written back (`run`: "this run", "the interrupted run").
+pub fn ensure_after_rollback(
+    checked: bool,
+    store: &mut StateStore,
+    expected: &Expected,
+    scope: Scope,
+    run: &str,
+) -> Option<Result<(), String>> {
+    if !checked {
+        return None;
+    }
+    Some(ensure(store, expected, scope).map(|put_back| {
+        if !put_back.is_empty() {
+            eprintln!(
+                "note: the state still listed {} as {run} had left them; written back as before it",
+                listed(&put_back)
+            );
+        }
+    }))
+}
+
 /// "a, b and 3 more".
 pub fn listed(addresses: &[Address]) -> String {
     const SHOWN: usize = 3;

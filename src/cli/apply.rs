@@ -570,21 +570,14 @@ fn finish(
     };
     let rolled_back =
         report.undo_failed.is_empty() && verdict.is_ok() && differences.is_empty() && !journal_broken;
-    let state_as_before = match rolled_back {
-        true => Some(state_check::ensure(
-            &mut book.store,
-            &before,
-            state_check::Scope::Whole,
-        )),
-        false => None,
-    };
-    if let Some(Ok(put_back)) = &state_as_before {
-        if !put_back.is_empty() {
-            eprintln!(
-                "note: the state still listed {} as this run had left them; written back as before the run",
-                state_check::listed(put_back)
-            );
-        }
+    let state_as_before = state_check::ensure_after_rollback(
+        rolled_back,
+        &mut book.store,
+        &before,
+        state_check::Scope::Whole,
+        "this run",
+    );
+    if let Some(Ok(())) = &state_as_before {
         if let Some(dump) = dump_of_this_run(&book.store, started) {
             eprintln!(
                 "note: `{}` holds a state this run could not save; the rollback made it obsolete: delete it, do not move it over the state",

@@ -133,21 +133,14 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
     for r in &pending {
         before.extend(r.record.prior_state.clone());
     }
-    let state_as_before = match failures.is_empty() && clean && !broken {
-        true => Some(state_check::ensure(
-            &mut book.store,
-            &before,
-            state_check::Scope::Addresses,
-        )),
-        false => None,
-    };
-    if let Some(Ok(put_back)) = &state_as_before {
-        if !put_back.is_empty() {
-            eprintln!(
-                "note: the state still listed {} as the interrupted run had left them; written back as before it",
-                state_check::listed(put_back)
-            );
-        }
+    let state_as_before = state_check::ensure_after_rollback(
+        failures.is_empty() && clean && !broken,
+        &mut book.store,
+        &before,
+        state_check::Scope::Addresses,
+        "the interrupted run",
+    );
+    if let Some(Ok(())) = &state_as_before {
         book.journal.remove().map_err(anyhow::Error::new)?;
         sidecar.remove().map_err(anyhow::Error::new)?;
         println!(

@@ -27,6 +27,23 @@ pub const GATEWAY: &str = "agencyABcosGatewayService";
 pub const STATE: &str = "state/chain0.state.json";
 pub const JOURNAL: &str = "state/chain0.state.json.journal.json";
 pub const LOCK: &str = "state/chain0.state.json.lock";
+/// `apply` and `destroy` one step at a time (a deterministic order of steps).
+pub const APPLY1: &[&str] = &[
+    "apply",
+    "-c",
+    "config.toml",
+    "--auto-approve",
+    "--parallelism",
+    "1",
+];
+pub const DESTROY1: &[&str] = &[
+    "destroy",
+    "-c",
+    "config.toml",
+    "--auto-approve",
+    "--parallelism",
+    "1",
+];
 
 const EXPANSION: &str = include_str!("../../conf/expand-agencyA.toml");
 
@@ -280,6 +297,17 @@ impl Bed {
             rx,
             reader: Some(reader),
         }
+    }
+
+    /// Saves the plan as `p.json`, with `edit` applied to it (a hand-edited saved plan).
+    pub fn edited_saved_plan(&self, edit: impl FnOnce(&mut tarsform::plan::Plan)) {
+        let out = self.run(&["plan", "-c", "config.toml", "--out", "p.json"]);
+        assert!(out.code == Some(0) || out.code == Some(2), "{}", out.both());
+        let path = self.path().join("p.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut plan = tarsform::plan::saved::from_file_text(&text).unwrap();
+        edit(&mut plan);
+        std::fs::write(path, tarsform::plan::saved::to_file_text(&plan)).unwrap();
     }
 
     /// The state file's `resources`, `None` when the file does not exist.
