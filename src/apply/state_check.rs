@@ -9,48 +9,19 @@ use crate::state::{ResourceState, State, StateStore};
 /// Entries as they were before the run (`None`: absent).
 pub type Expected = BTreeMap<Address, Option<ResourceState>>;
 
-/// Every entry of `before`, for [`Scope::Whole`].
-pub fn whole(before: &State) -> Expected {
-    before
-        .resources
-        .iter()
-        .map(|(a, r)| (a.clone(), Some(r.clone())))
-        .collect()
-}
-
-/// What the expectation covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// The whole state: an address it lists that `expected` does not is one too many.
-    Whole,
-    /// Only the addresses in `expected` (the steps a journal names).
-    Addresses,
-}
-
 /// Addresses whose entry in `saved` is not the expected one.
-pub fn differences(saved: &State, expected: &Expected, scope: Scope) -> Vec<Address> {
-    let mut differ: Vec<Address> = expected
+pub fn differences(saved: &State, expected: &Expected) -> Vec<Address> {
+    expected
         .iter()
         .filter(|(address, entry)| saved.get(address) != entry.as_ref())
         .map(|(address, _)| address.clone())
-        .collect();
-    if scope == Scope::Whole {
-        differ.extend(
-            saved
-                .resources
-                .keys()
-                .filter(|a| !expected.contains_key(*a))
-                .cloned(),
-        );
-        differ.sort();
-    }
-    differ
+        .collect()
 }
 
 /// Reads the saved state back; where it differs from `expected`, writes the expected
 /// entries and reads it back again. Returns the addresses put back (empty: it was as
 /// before), or why the saved state is not as before.
-pub fn ensure(store: &mut StateStore, expected: &Expected, scope: Scope) -> Result<Vec<Address>, String> {
+pub fn ensure(store: &mut StateStore, expected: &Expected) -> Result<Vec<Address>, String> {
     let load = |store: &StateStore| {
         store
             .load()
@@ -62,7 +33,7 @@ pub fn ensure(store: &mut StateStore, expected: &Expected, scope: Scope) -> Resu
             false => Err("the state is gone: it listed resources before the run".into()),
         };
     };
-    let differ = differences(&saved, expected, scope);
+    let differ = differences(&saved, expected);
     if differ.is_empty() {
         return Ok(differ);
     }
@@ -80,7 +51,7 @@ pub fn ensure(store: &mut StateStore, expected: &Expected, scope: Scope) -> Resu
     })?;
     let again = load(store)?.map_or_else(
         || expected.keys().cloned().collect(),
-        |s| differences(&s, expected, scope),
+        |s| differences(&s, expected),
     );
     match again.is_empty() {
         true => Ok(differ),
@@ -97,13 +68,12 @@ pub fn ensure_after_rollback(
     checked: bool,
     store: &mut StateStore,
     expected: &Expected,
-    scope: Scope,
     run: &str,
 ) -> Option<Result<(), String>> {
     if !checked {
         return None;
     }
-    Some(ensure(store, expected, scope).map(|put_back| {
+    Some(ensure(store, expected).map(|put_back| {
         if !put_back.is_empty() {
             eprintln!(
                 "note: the state still listed {} as {run} had left them; written back as before it",
@@ -142,19 +112,28 @@ mod tests {
         s
     }
 
+    /// The entries of `addresses` in `before` (absent: `None`), as a run that wrote them
+    /// would remember them.
+    fn prior(before: &State, addresses: &[&Address]) -> Expected {
+        addresses
+            .iter()
+            .map(|a| ((*a).clone(), before.get(a).cloned()))
+            .collect()
+    }
+
     #[test]
-    fn an_entry_the_run_left_behind_is_a_difference_of_the_whole_state_only() {
+    fn an_entry_the_run_left_behind_is_a_difference_of_the_addresses_it_wrote_only() {
         let kept = Address::server("agencyABcosRpcService");
         let left = Address::config("agencyABcosRpcService", "172.25.0.5", "config.ini");
         let before = state(&[&kept]);
         let after = state(&[&kept, &left]);
         assert_eq!(
-            differences(&after, &whole(&before), Scope::Whole),
+            differences(&after, &prior(&before, &[&kept, &left])),
             vec![left.clone()]
         );
-        assert!(differences(&after, &whole(&before), Scope::Addresses).is_empty());
+        assert!(differences(&after, &prior(&before, &[&kept])).is_empty());
         let named: Expected = [(left.clone(), None)].into();
-        assert_eq!(differences(&after, &named, Scope::Addresses), vec![left]);
+        assert_eq!(differences(&after, &named), vec![left]);
     }
 
     #[test]
@@ -163,11 +142,8 @@ mod tests {
         let before = state(&[&a]);
         let mut changed = before.clone();
         changed.get_mut(&a).unwrap().status = ResourceStatus::Tainted;
-        assert_eq!(
-            differences(&changed, &whole(&before), Scope::Whole),
-            vec![a.clone()]
-        );
-        assert_eq!(differences(&state(&[]), &whole(&before), Scope::Whole), vec![a]);
+        assert_eq!(differences(&changed, &prior(&before, &[&a])), vec![a.clone()]);
+        assert_eq!(differences(&state(&[]), &prior(&before, &[&a])), vec![a]);
     }
 
     #[test]
@@ -179,11 +155,11 @@ mod tests {
         let before = state(&[&kept]);
         let mut after = state(&[&kept, &left]);
         store.save(&mut after).unwrap();
-        let expected = whole(&before);
-        assert_eq!(ensure(&mut store, &expected, Scope::Whole), Ok(vec![left]));
+        let expected = prior(&before, &[&kept, &left]);
+        assert_eq!(ensure(&mut store, &expected), Ok(vec![left]));
         let saved = store.load().unwrap().unwrap();
         assert_eq!(saved.resources, before.resources);
-        assert_eq!(ensure(&mut store, &expected, Scope::Whole), Ok(Vec::new()));
+        assert_eq!(ensure(&mut store, &expected), Ok(Vec::new()));
     }
 
     #[test]

@@ -354,7 +354,8 @@ async fn verify_outcome(
     if report.succeeded() {
         let planned = runner.planned_result().await;
         runner.verify(&planned, Expect::Planned).await
-    } else if rollback {
+    } else if rollback || report.completed.is_empty() {
+        // Without a rollback, a run where no step completed should have left Tars as it was.
         runner.verify(baseline, Expect::Exact).await
     } else {
         Ok(Vec::new())
@@ -530,7 +531,7 @@ fn finish(
     }
     let journal_broken = runner.journal_broken();
     let unsettled = runner.unsettled_steps();
-    let before = runner.state_before().clone();
+    let before = runner.state_before();
     let mut book = runner.into_book();
     eprintln!();
     for (step, error) in &report.failed {
@@ -542,12 +543,22 @@ fn finish(
     if !report.kept.is_empty() || !rollback {
         let mut kept = report.kept.clone();
         kept.extend(unsettled.iter().map(|s| format!("{s} (failed part-way)")));
-        if kept.is_empty() {
-            // Nothing completed and no failed step changed anything: the journal says no more.
+        let unchanged = matches!(&verdict, Ok(d) if d.is_empty());
+        if kept.is_empty() && unchanged {
+            // Nothing completed, none that failed changed anything, and Tars shows so.
             book.journal.remove().map_err(anyhow::Error::new)?;
             sidecar.remove().map_err(anyhow::Error::new)?;
             eprintln!(
-                "No step completed, and none that failed had changed Tars (--no-rollback: nothing was rolled back)."
+                "No step completed, and Tars shows every touched node as before this run (verified; --no-rollback: nothing was rolled back)."
+            );
+            return Ok(Outcome::FailedRolledBack);
+        }
+        if kept.is_empty() {
+            eprintln!("No step completed, but Tars does not show every touched node as before this run:");
+            print_verdict(&verdict);
+            eprintln!(
+                "The journal {} is kept.\nhint: run `tarsform apply` to finish, or `tarsform rollback` to undo",
+                book.journal.path().display()
             );
             return Ok(Outcome::FailedRolledBack);
         }
@@ -570,13 +581,8 @@ fn finish(
     };
     let rolled_back =
         report.undo_failed.is_empty() && verdict.is_ok() && differences.is_empty() && !journal_broken;
-    let state_as_before = state_check::ensure_after_rollback(
-        rolled_back,
-        &mut book.store,
-        &before,
-        state_check::Scope::Whole,
-        "this run",
-    );
+    let state_as_before =
+        state_check::ensure_after_rollback(rolled_back, &mut book.store, &before, "this run");
     if let Some(Ok(())) = &state_as_before {
         if let Some(dump) = dump_of_this_run(&book.store, started) {
             eprintln!(

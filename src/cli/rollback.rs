@@ -137,7 +137,6 @@ pub fn run(args: RollbackArgs) -> anyhow::Result<Outcome> {
         failures.is_empty() && clean && !broken,
         &mut book.store,
         &before,
-        state_check::Scope::Addresses,
         "the interrupted run",
     );
     if let Some(Ok(())) = &state_as_before {

@@ -94,8 +94,9 @@ pub struct TarsRunner<C: TarsApi> {
     node_listings: std::sync::Mutex<BTreeMap<(String, String), Vec<crate::tars::ConfigFile>>>,
     /// Set once this run made sure the application exists (one `add_application`).
     application_ready: tokio::sync::OnceCell<()>,
-    /// The state's entries before the first step, for the check after a rollback.
-    before: crate::apply::state_check::Expected,
+    /// Each address a step wrote, with its entry before the first such step (the check
+    /// after a rollback).
+    touched: std::sync::Mutex<Prior>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +118,7 @@ impl From<crate::tars::TarsError> for StepError {
 type StepResult<T> = Result<T, StepError>;
 
 /// State entries as they were before a step wrote its own (`None`: absent).
-type Prior = BTreeMap<Address, Option<ResourceState>>;
+pub type Prior = crate::apply::state_check::Expected;
 
 /// What a step did: its inverse and the state entries to write.
 struct Outcome {
@@ -133,9 +134,8 @@ impl<C: TarsApi> TarsRunner<C> {
     pub fn new(api: Arc<C>, plan: Arc<Plan>, timing: Timing, book: Book, keys: KeyFactory) -> Self {
         let sidecar = book.store.sidecar();
         let storage = Arc::new(StorageThread::start());
-        let before = crate::apply::state_check::whole(&book.state);
         TarsRunner {
-            before,
+            touched: std::sync::Mutex::new(Prior::new()),
             sidecar,
             prepared: std::sync::Mutex::new(BTreeMap::new()),
             commit_backups: std::sync::Mutex::new(Vec::new()),
@@ -179,9 +179,9 @@ impl<C: TarsApi> TarsRunner<C> {
         unsettled.iter().map(|(step, _)| step.clone()).collect()
     }
 
-    /// The state's entries before the first step.
-    pub fn state_before(&self) -> &crate::apply::state_check::Expected {
-        &self.before
+    /// Each address a step wrote, as it was before the run.
+    pub fn state_before(&self) -> Prior {
+        self.touched.lock().expect("touched lock").clone()
     }
 
     /// The book, once the engine is done with the runner.
@@ -394,6 +394,10 @@ impl<C: TarsApi> TarsRunner<C> {
                     None => ledger.state.remove(address),
                 };
                 prior.entry(address.clone()).or_insert(old);
+            }
+            let mut touched = self.touched.lock().expect("touched lock");
+            for (address, old) in &prior {
+                touched.entry(address.clone()).or_insert_with(|| old.clone());
             }
             ledger.generation += 1;
             ledger.generation
